@@ -1,0 +1,54 @@
+"""Benchmark pipelines, generated with nbformat: chains, fan-outs, and large graphs for resolution."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import nbformat
+
+
+def write_task(path: Path, parameters: str, *code: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), cell,
+                *(nbformat.v4.new_code_cell(src) for src in code)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def chain(folder: Path, length: int, work: str = "x = 1") -> Path:
+    """t00 -> t01 -> ...: each reads the previous one's file and writes its own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nbflow.toml").write_text("")
+    for i in range(length):
+        inputs = f'inputs = ["data/t{i - 1:02d}.txt"]\n' if i else ""
+        write_task(folder / f"t{i:02d}.ipynb", f'{inputs}outputs = ["data/t{i:02d}.txt"]',
+                   work, f"open(outputs[0], 'w').write('{i}')")
+    return folder
+
+
+def fan_out(folder: Path, width: int, work: str = "x = 1") -> Path:
+    """`width` independent tasks."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nbflow.toml").write_text("")
+    for i in range(width):
+        write_task(folder / f"f{i:02d}.ipynb", f'outputs = ["data/f{i:02d}.txt"]',
+                   work, f"open(outputs[0], 'w').write('{i}')")
+    return folder
+
+
+def large(folder: Path, count: int, seed: int = 0) -> Path:
+    """`count` notebooks in folders of 50, each reading up to three files written by earlier ones."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nbflow.toml").write_text('[params]\nday = "2026-11-24"\n')
+    for i in range(count):
+        reads = sorted({rng.randrange(i) for _ in range(min(i, 3))}) if i else []
+        inputs = ", ".join(f'"../g{j // 50:03d}/out/{{day}}/n{j:05d}.csv"' for j in reads)
+        write_task(folder / f"g{i // 50:03d}" / f"n{i:05d}.ipynb",
+                   f'inputs = [{inputs}]\noutputs = ["out/{{day}}/n{i:05d}.csv"]\nday = "x"\nrows = {i}',
+                   "import pandas as pd", "df = pd.DataFrame({'a': range(rows)})", "df.to_csv(outputs[0])")
+    return folder

@@ -1,0 +1,303 @@
+"""One notebook -> its TaskSpec: what its `parameters` cell declares, read statically (SPEC section 1).
+
+Nothing in the notebook runs: the cell is parsed with `ast`, and `inputs`, `outputs` and `upstream` must be
+literals. The notebook JSON is read here with `json` rather than `nbformat`, because importing nbformat costs about
+a second on this machine (jsonschema's format plugins) and resolution must stay fast; execution uses nbformat and
+papermill as usual. The reader accepts nbformat v2/v3 (worksheets, `input`) and v4 (`cells`, `source`).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from nbflow.errors import Problem
+
+DECLARATIONS = ("inputs", "outputs", "upstream")
+PathsDeclared = Union[dict, list, str]
+
+# Used only when the cell does not parse: a line that starts by assigning a declaration makes it a task.
+_DECLARATION_LINE = re.compile(r"^\s*(inputs|outputs|upstream)\s*(:[^=]*)?=(?!=)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Param:
+    """An ordinary parameter as the `parameters` cell assigns it."""
+
+    name: str
+    source: str  # the right-hand side as written
+    value: Any  # the literal's value; None when `literal` is False
+    literal: bool
+    line: int
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What one task notebook declares, before any placeholder is filled."""
+
+    notebook: Path  # absolute
+    inputs: PathsDeclared  # as declared: dict name -> path, list of paths, or one path ({} when not declared)
+    outputs: PathsDeclared
+    upstream: tuple[str, ...]
+    params: dict[str, Param]
+    kernel: str  # the kernelspec name to run it with
+    language: str
+    timeout: float | None = None
+    retries: int | None = None
+    code_cells: tuple[str, ...] = field(default=(), repr=False)
+    parameters_cell_index: int = 0
+
+
+def paths_of(declared: PathsDeclared) -> list[str]:
+    """The path templates in a declaration, whatever its shape."""
+    if isinstance(declared, str):
+        return [declared]
+    if isinstance(declared, dict):
+        return list(declared.values())
+    return list(declared)
+
+
+def map_paths(declared: PathsDeclared, convert) -> PathsDeclared:
+    """The declaration with each path replaced by `convert(path)`, its shape kept (for injection)."""
+    if isinstance(declared, str):
+        return convert(declared)
+    if isinstance(declared, dict):
+        return {key: convert(path) for key, path in declared.items()}
+    return [convert(path) for path in declared]
+
+
+class Unreadable(Exception):
+    """The file is not a notebook nbflow can read."""
+
+
+def read_notebook_json(path: Path) -> dict:
+    """The notebook as a dict, upgraded in shape only as far as this module needs (cells with `source`)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise Unreadable(f"cannot be read ({exc.strerror})") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        hint = " (it looks like UTF-16; save it as UTF-8)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise Unreadable(f"is not UTF-8 text{hint}") from exc
+    try:
+        nb = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if "<<<<<<<" in text:
+            raise Unreadable("holds git merge-conflict markers; resolve the conflict and save it again") from exc
+        raise Unreadable(f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+    if not isinstance(nb, dict):
+        raise Unreadable("is JSON but not a notebook (the top level is not an object)")
+    version = nb.get("nbformat")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise Unreadable("is JSON but not a notebook (no integer `nbformat` version)")
+    if version == 4:
+        cells = nb.get("cells")
+    elif version in (2, 3):
+        worksheets = nb.get("worksheets")
+        if not isinstance(worksheets, list):
+            raise Unreadable(f"is an nbformat v{version} notebook without worksheets")
+        cells = [c for ws in worksheets if isinstance(ws, dict) for c in (ws.get("cells") or [])]
+        cells = [dict(c, source=c.get("input", c.get("source", ""))) if isinstance(c, dict) else c for c in cells]
+    else:
+        raise Unreadable(f"has nbformat version {version}, which nbflow cannot read (v2 to v4 are supported)")
+    if not isinstance(cells, list):
+        raise Unreadable("is JSON but its `cells` is not a list")
+    nb["cells"] = [c for c in cells if isinstance(c, dict)]
+    if not isinstance(nb.get("metadata"), dict):
+        nb["metadata"] = {}
+    return nb
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    if isinstance(src, list):
+        return "".join(s for s in src if isinstance(s, str))
+    return src if isinstance(src, str) else ""
+
+
+def _tags(cell: dict) -> list:
+    metadata = cell.get("metadata")
+    tags = metadata.get("tags") if isinstance(metadata, dict) else None
+    return tags if isinstance(tags, list) else []
+
+
+def _kernel_and_language(metadata: dict) -> tuple[str, str]:
+    spec = metadata.get("kernelspec")
+    spec = spec if isinstance(spec, dict) else {}
+    info = metadata.get("language_info")
+    info = info if isinstance(info, dict) else {}
+    language = spec.get("language") or info.get("name") or "python"
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        name = "python3"
+    return name, str(language).lower()
+
+
+def _parse_cell(source: str) -> ast.Module:
+    """Parse the cell as Python, after IPython's own transforms when plain Python fails (magics, `!cmd`)."""
+    try:
+        return ast.parse(source)
+    except SyntaxError as first:
+        try:
+            from IPython.core.inputtransformer2 import TransformerManager
+        except ImportError:
+            raise first from None
+        transformed = TransformerManager().transform_cell(source)
+        try:
+            return ast.parse(transformed)
+        except SyntaxError:
+            raise first from None
+
+
+def read_spec(path: Path, display: str) -> TaskSpec | None | Problem:
+    """Read one notebook: its TaskSpec, None when it is not a task, or the Problem that makes it unusable.
+
+    `display` is how messages name the notebook (its path relative to the project root).
+    """
+    try:
+        nb = read_notebook_json(path)
+    except Unreadable as exc:
+        return Problem("unreadable", f"{display}: {exc}. nbflow reads every notebook in the pipeline; fix the "
+                                     "file, or move it out of the project (or narrow `notebooks` in nbflow.toml).")
+
+    cells = nb["cells"]
+    index = next((i for i, c in enumerate(cells) if c.get("cell_type") == "code" and "parameters" in _tags(c)), None)
+    if index is None:
+        return None
+    source = _source(cells[index])
+    kernel, language = _kernel_and_language(nb["metadata"])
+    where = f"{display}: parameters cell"
+
+    if not language.startswith("python"):
+        match = _DECLARATION_LINE.search(source)
+        if match is None:
+            return None
+        return Problem("declaration", f"{where}: `{match.group(1)}` is declared in a notebook whose kernel language is "
+                                      f"{language!r}, but "
+                                      "nbflow reads declarations as Python literals and runs Python tasks only; "
+                                      "remove the declaration or port the notebook to Python.")
+    try:
+        tree = _parse_cell(source)
+    except SyntaxError as exc:
+        if not _DECLARATION_LINE.search(source):
+            return None  # not a task: left alone, however odd
+        return Problem("declaration", f"{where}, line {exc.lineno}: {exc.msg}. The parameters cell must be valid "
+                                      "Python so nbflow can read `inputs`, `outputs` and `upstream` from it.")
+
+    declared: dict[str, tuple[Any, int]] = {}
+    params: dict[str, Param] = {}
+    problems: list[str] = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            name, value_node = stmt.targets[0].id, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            name, value_node = stmt.target.id, stmt.value
+        elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id in DECLARATIONS:
+            problems.append(f"{where}, line {stmt.lineno}: `{stmt.target.id}` is changed with an augmented "
+                            "assignment; assign it once, as a literal.")
+            continue
+        else:
+            continue
+        text = ast.get_source_segment(source, value_node) or ast.unparse(value_node)
+        try:
+            value, literal = ast.literal_eval(value_node), True
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            value, literal = None, False
+        if name in DECLARATIONS:
+            if not literal:
+                problems.append(f"{where}, line {stmt.lineno}: `{name}` must be a Python literal (a dict, a list "
+                                f"or a string) so nbflow can read it without running the notebook, but it is "
+                                f"`{text}`. Write the paths out; use {{name}} placeholders for the parts that vary.")
+                continue
+            declared[name] = (value, stmt.lineno)
+        else:
+            params[name] = Param(name, text, value, literal, stmt.lineno)
+
+    # `x = None` is ploomber's placeholder convention: it declares nothing, so such notebooks are not tasks.
+    declared = {k: v for k, v in declared.items() if v[0] is not None}
+    if not declared and not problems:
+        return None
+
+    inputs = _check_paths("inputs", declared.get("inputs"), where, problems)
+    outputs = _check_paths("outputs", declared.get("outputs"), where, problems)
+    upstream = _check_upstream(declared.get("upstream"), where, problems)
+    options = _check_options(nb["metadata"].get("nbflow"), display, problems)
+    if problems:
+        return Problem("declaration", "\n    ".join(problems))
+    code_cells = tuple(_source(c) for c in cells if c.get("cell_type") == "code")
+    return TaskSpec(
+        notebook=path,
+        inputs=inputs,
+        outputs=outputs,
+        upstream=upstream,
+        params=params,
+        kernel=options.get("kernel", kernel),
+        language=language,
+        timeout=options.get("timeout"),
+        retries=options.get("retries"),
+        code_cells=code_cells,
+        parameters_cell_index=index,
+    )
+
+
+def _check_paths(name: str, declared: tuple[Any, int] | None, where: str, problems: list[str]) -> PathsDeclared:
+    if declared is None:
+        return {}
+    value, line = declared
+    if isinstance(value, str):
+        bad = [] if value else [value]
+    elif isinstance(value, dict):
+        bad = [k for k, v in value.items() if not isinstance(k, str) or not isinstance(v, str) or not v]
+    elif isinstance(value, (list, tuple)):
+        value = list(value)
+        bad = [v for v in value if not isinstance(v, str) or not v]
+    else:
+        problems.append(f"{where}, line {line}: `{name}` must be a dict of name -> path, a list of paths or one "
+                        f"path string, not a {type(value).__name__}.")
+        return {}
+    if bad:
+        problems.append(f"{where}, line {line}: every path in `{name}` must be a non-empty string (and every key "
+                        f"a string); {bad[0]!r} is not.")
+    return value
+
+
+def _check_upstream(declared: tuple[Any, int] | None, where: str, problems: list[str]) -> tuple[str, ...]:
+    if declared is None:
+        return ()
+    value, line = declared
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+        problems.append(f"{where}, line {line}: `upstream` must be a task name or a list of task names.")
+        return ()
+    return tuple(names)
+
+
+def _check_options(options: Any, display: str, problems: list[str]) -> dict:
+    """Validate `metadata.nbflow` (timeout, retries, kernel)."""
+    if options is None:
+        return {}
+    where = f"{display}: metadata.nbflow"
+    if not isinstance(options, dict):
+        problems.append(f"{where} must be an object with `timeout`, `retries` or `kernel`.")
+        return {}
+    checked: dict[str, Any] = {}
+    for key, value in options.items():
+        if key == "timeout" and isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            checked[key] = float(value)
+        elif key == "retries" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            checked[key] = value
+        elif key == "kernel" and isinstance(value, str) and value:
+            checked[key] = value
+        elif key in ("timeout", "retries", "kernel"):
+            expected = {"timeout": "a positive number of seconds", "retries": "a whole number >= 0",
+                        "kernel": "a kernelspec name"}[key]
+            problems.append(f"{where}.{key} must be {expected}, not {value!r}.")
+        else:
+            problems.append(f"{where}: unknown key `{key}` (known: timeout, retries, kernel).")
+    return checked

@@ -1,0 +1,224 @@
+"""TaskSpecs -> the Pipeline: tasks with their paths filled in, the dependency DiGraph, and every problem (SPEC 2).
+
+Edge A -> B when a path B reads is a path A writes (after normalising both to absolute paths), lies under a folder
+A writes, or is a folder holding what A writes; or when B's `upstream` names A. All problems are collected before
+anything fails, so a user fixes them in one pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import networkx as nx
+
+from nbflow.declare import PathsDeclared, TaskSpec, map_paths, paths_of, read_spec
+from nbflow.errors import PipelineError, Problem
+from nbflow.params import PlaceholderError, fill, placeholders
+from nbflow.project import Project, discover, load_project
+
+
+@dataclass
+class Task:
+    """One task with the parameter values in force and its paths filled in and made absolute."""
+
+    name: str
+    spec: TaskSpec
+    notebook: str  # relative to the project root
+    params: dict[str, Any]  # values in force for the parameters the notebook assigns (expressions left out)
+    inputs: PathsDeclared  # absolute, normalised; a folder keeps its trailing "/"
+    outputs: PathsDeclared
+
+    @property
+    def input_paths(self) -> list[str]:
+        return paths_of(self.inputs)
+
+    @property
+    def output_paths(self) -> list[str]:
+        return paths_of(self.outputs)
+
+
+@dataclass
+class Pipeline:
+    """The resolved pipeline: `tasks` in a stable topological order and `graph`, a networkx.DiGraph of names."""
+
+    project: Project
+    specs: dict[str, TaskSpec]
+    tasks: dict[str, Task]
+    graph: nx.DiGraph
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def select(self, targets: Iterable[str] | None = None) -> list[str]:
+        """The targets and everything upstream of them, in dependency order (all tasks when no target)."""
+        if not targets:
+            return list(self.tasks)
+        targets = list(targets)
+        unknown = [t for t in targets if t not in self.tasks]
+        if unknown:
+            raise PipelineError([Problem("unknown-target", f"--target {t!r} names no task{_did_you_mean(t, self.tasks)}.")
+                                 for t in unknown])
+        wanted = set(targets)
+        for target in targets:
+            wanted |= nx.ancestors(self.graph, target)
+        return [name for name in self.tasks if name in wanted]
+
+    def with_params(self, params: Mapping[str, Any] | None = None,
+                    task_params: Mapping[str, Mapping[str, Any]] | None = None) -> "Pipeline":
+        """The same tasks resolved again with other parameter values (placeholders may move edges)."""
+        return resolve(self.project, self.specs, params, task_params)
+
+    def run(self, targets: Iterable[str] | None = None, params: Mapping[str, Any] | None = None, **options: Any):
+        """Run the targets and their upstream; blocks and returns an `nbflow.Run` (see `nbflow.run.runner`)."""
+        from nbflow.run.runner import run_pipeline
+
+        return run_pipeline(self, targets=targets, params=params, **options)
+
+
+def _did_you_mean(name: str, names: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def scan(project: Project) -> tuple[dict[str, TaskSpec], list[Problem]]:
+    """Read every notebook of the project: the task specs by name, and the problems found while reading."""
+    problems: list[Problem] = []
+    specs: list[tuple[TaskSpec, str]] = []
+    for path in discover(project):
+        display = project.relative(path)
+        result = read_spec(path, display)
+        if isinstance(result, Problem):
+            problems.append(result)
+        elif result is not None:
+            specs.append((result, display))
+
+    by_stem: dict[str, int] = defaultdict(int)
+    for spec, _ in specs:
+        by_stem[spec.notebook.stem] += 1
+    named: dict[str, TaskSpec] = {}
+    for spec, display in specs:
+        name = spec.notebook.stem if by_stem[spec.notebook.stem] == 1 else display[: -len(".ipynb")]
+        named[name] = spec
+    return named, problems
+
+
+def load(path: str | Path | None = None, params: Mapping[str, Any] | None = None) -> Pipeline:
+    """Find the project for `path`, read its notebooks and resolve the pipeline; PipelineError lists all problems."""
+    project = load_project(path)
+    specs, problems = scan(project)
+    return resolve(project, specs, params, None, problems)
+
+
+def _absolute(folder: Path, path: str) -> str:
+    joined = os.path.normpath(os.path.join(folder, os.path.expanduser(path)))
+    return joined + "/" if path.endswith("/") and joined != "/" else joined
+
+
+def resolve(project: Project, specs: Mapping[str, TaskSpec], params: Mapping[str, Any] | None = None,
+            task_params: Mapping[str, Mapping[str, Any]] | None = None,
+            problems: list[Problem] | None = None) -> Pipeline:
+    """Fill placeholders with the values in force, link tasks by their paths and `upstream`, check the graph."""
+    problems = list(problems or [])
+    pipeline_params = {**project.params, **(params or {})}
+    task_params = task_params or {}
+    tasks: dict[str, Task] = {}
+    used_params: set[str] = set()
+
+    for name, spec in specs.items():
+        values = {p.name: p.value for p in spec.params.values() if p.literal}
+        values.update({k: v for k, v in pipeline_params.items() if k in spec.params})
+        values.update(task_params.get(name, {}))
+        used_params.update(k for k in pipeline_params if k in spec.params)
+        # Placeholders see the task's own values first, then any pipeline parameter.
+        lookup = {**pipeline_params, **values}
+        folder = spec.notebook.parent
+        display = project.relative(spec.notebook)
+
+        def absolute(template: str, _folder=folder, _lookup=lookup, _display=display) -> str:
+            used_params.update(n for n in placeholders(template) if n in pipeline_params)
+            try:
+                return _absolute(_folder, fill(template, _lookup))
+            except PlaceholderError as exc:
+                problems.append(Problem("placeholder", f"{_display}: parameters cell: {exc}."))
+                return _absolute(_folder, template)
+
+        tasks[name] = Task(name, spec, display, values, map_paths(spec.inputs, absolute),
+                           map_paths(spec.outputs, absolute))
+
+    unused = sorted(set(project.params) - used_params)
+    for key in unused:
+        where = project.relative(project.config_file) if project.config_file else "nbflow.toml"
+        problems.append(Problem("config", f"{where}: [params] sets `{key}`, but no task notebook assigns it in its "
+                                          "parameters cell and no path uses {" + key + "}; remove it or fix its name."))
+
+    graph = _link(project, tasks, problems)
+    if problems:
+        raise PipelineError(problems)
+    order = list(nx.lexicographical_topological_sort(graph))
+    return Pipeline(project, dict(specs), {n: tasks[n] for n in order}, graph, dict(pipeline_params))
+
+
+def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(tasks)
+    writers: dict[str, list[str]] = defaultdict(list)  # path (folders without the "/") -> writing tasks
+    folder_writers: dict[str, str] = {}
+    for name, task in tasks.items():
+        for path in task.output_paths:
+            key = path.rstrip("/") or "/"
+            writers[key].append(name)
+            if path.endswith("/"):
+                folder_writers[key] = name
+    for path, names in writers.items():
+        if len(names) > 1:
+            listed = " and ".join(f"{n} ({tasks[n].notebook})" for n in names)
+            problems.append(Problem("duplicate-output", f"{project.relative(path)} is declared as an output by {listed}; a "
+                                                        "file must have one writer. Give each task its own path."))
+
+    def add_edge(source: str, target: str, via: str | None) -> None:
+        if not graph.has_edge(source, target):
+            graph.add_edge(source, target, via=[])
+        if via is not None and via not in graph.edges[source, target]["via"]:
+            graph.edges[source, target]["via"].append(via)
+
+    output_keys = sorted(writers)
+    for name, task in tasks.items():
+        for path in task.input_paths:
+            key = path.rstrip("/") or "/"
+            for writer in writers.get(key, ()):
+                add_edge(writer, name, path)
+            parent = os.path.dirname(key)
+            while parent and parent != key:  # an input under a folder some task writes
+                if parent in folder_writers:
+                    add_edge(folder_writers[parent], name, path)
+                key, parent = parent, os.path.dirname(parent)
+            if path.endswith("/"):  # an input folder depends on whoever writes inside it
+                prefix = path
+                for out in output_keys:
+                    if out.startswith(prefix):
+                        for writer in writers[out]:
+                            add_edge(writer, name, path)
+        for upstream in task.spec.upstream:
+            if upstream in tasks:
+                add_edge(upstream, name, None)
+            else:
+                problems.append(Problem("unknown-upstream", f"{task.notebook}: parameters cell: `upstream` names "
+                                                            f"{upstream!r}, which is no task"
+                                                            f"{_did_you_mean(upstream, tasks)}."))
+
+    for component in nx.strongly_connected_components(graph):
+        if len(component) == 1:
+            (only,) = component
+            if not graph.has_edge(only, only):
+                continue
+        cycle = [edge[0] for edge in nx.find_cycle(graph.subgraph(component))]
+        start = cycle.index(min(cycle))
+        cycle = cycle[start:] + cycle[:start]
+        shown = " -> ".join(f"{n} ({tasks[n].notebook})" for n in cycle + [cycle[0]])
+        problems.append(Problem("cycle", f"cycle: {shown}. Each task needs what the next writes; break the loop by "
+                                         "removing one of these inputs or upstream names."))
+    return graph
+

@@ -1,0 +1,126 @@
+"""The project: its root folder, its settings (`nbflow.toml` or `[tool.nbflow]`) and its notebooks (SPEC section 2)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbflow.errors import PipelineError, Problem
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+STORE_DIR = ".nbflow"
+_SETTINGS = {"notebooks", "params", "workers", "timeout", "retries"}
+
+
+@dataclass
+class Project:
+    root: Path
+    config_file: Path | None = None
+    notebooks: list[str] | None = None  # globs relative to the root; None: every notebook under it
+    params: dict[str, Any] = field(default_factory=dict)
+    workers: int | None = None
+    timeout: float | None = None
+    retries: int | None = None
+
+    @property
+    def store_dir(self) -> Path:
+        return self.root / STORE_DIR
+
+    def relative(self, path: str | Path) -> str:
+        """A path as users see it: relative to the root, with `/`."""
+        return Path(os.path.relpath(path, self.root)).as_posix()
+
+
+def find_root(start: str | Path | None = None) -> tuple[Path, Path | None]:
+    """The project root for `start` (default: the current folder), and the settings file that marks it."""
+    start_path = Path(start if start is not None else os.getcwd()).resolve()
+    if start_path.is_file():
+        start_path = start_path.parent
+    if not start_path.is_dir():
+        raise PipelineError([Problem("config", f"{start_path}: no such folder; give the folder of the pipeline.")])
+    for folder in (start_path, *start_path.parents):
+        candidate = folder / "nbflow.toml"
+        if candidate.is_file():
+            return folder, candidate
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and "tool.nbflow" in pyproject.read_text(encoding="utf-8", errors="replace"):
+            return folder, pyproject
+    return start_path, None
+
+
+def _read_settings(config_file: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PipelineError([Problem("config", f"{config_file}: not valid TOML ({exc}).")]) from exc
+    if config_file.name == "pyproject.toml":
+        return data.get("tool", {}).get("nbflow", {})
+    return data
+
+
+def load_project(start: str | Path | None = None) -> Project:
+    """Find the root and read its settings; every mistake in them is reported at once."""
+    root, config_file = find_root(start)
+    project = Project(root=root, config_file=config_file)
+    if config_file is None:
+        return project
+    settings = _read_settings(config_file)
+    where = project.relative(config_file)
+    problems = [Problem("config", f"{where}: unknown setting `{key}` (known: {', '.join(sorted(_SETTINGS))}).")
+                for key in settings if key not in _SETTINGS]
+
+    def check(key: str, ok: bool, expected: str) -> Any:
+        if key in settings and not ok:
+            problems.append(Problem("config", f"{where}: `{key}` must be {expected}, not {settings[key]!r}."))
+            return None
+        return settings.get(key)
+
+    notebooks = settings.get("notebooks")
+    if isinstance(notebooks, str):
+        notebooks = [notebooks]
+    project.notebooks = check("notebooks", isinstance(notebooks, list) and all(isinstance(g, str) for g in notebooks),
+                              "a list of globs such as [\"notebooks/**/*.ipynb\"]") and notebooks
+    project.params = check("params", isinstance(settings.get("params"), dict), "a table of name = value") or {}
+    workers = settings.get("workers")
+    project.workers = check("workers", isinstance(workers, int) and not isinstance(workers, bool) and workers > 0,
+                            "a whole number > 0")
+    timeout = settings.get("timeout")
+    project.timeout = check("timeout", isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+                            and timeout > 0, "a positive number of seconds")
+    retries = settings.get("retries")
+    project.retries = check("retries", isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0,
+                            "a whole number >= 0")
+    if problems:
+        raise PipelineError(problems)
+    return project
+
+
+def _hidden(relative_parts: tuple[str, ...]) -> bool:
+    # Hidden folders hold checkpoints (.ipynb_checkpoints), the run store (.nbflow), virtualenvs (.venv), ...
+    return any(part.startswith(".") for part in relative_parts)
+
+
+def discover(project: Project) -> list[Path]:
+    """Every notebook of the pipeline, sorted: all under the root, or those the `notebooks` globs match."""
+    root = project.root
+    if project.notebooks is not None:
+        found = set()
+        for pattern in project.notebooks:
+            for match in glob.iglob(str(root / pattern), recursive=True):
+                path = Path(match)
+                if path.suffix == ".ipynb" and path.is_file() and not _hidden(path.relative_to(root).parts):
+                    found.add(path)
+        return sorted(found)
+    found_paths = []
+    for folder, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found_paths.extend(Path(folder, f) for f in filenames if f.endswith(".ipynb") and not f.startswith("."))
+    return sorted(found_paths)
