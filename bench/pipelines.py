@@ -52,3 +52,30 @@ def large(folder: Path, count: int, seed: int = 0) -> Path:
                    f'inputs = [{inputs}]\noutputs = ["out/{{day}}/n{i:05d}.csv"]\nday = "x"\nrows = {i}',
                    "import pandas as pd", "df = pd.DataFrame({'a': range(rows)})", "df.to_csv(outputs[0])")
     return folder
+
+
+def ploomber_chain(folder: Path, length: int, work: str = "x = 1", executor: str = "serial") -> Path:
+    """The same chain as `chain`, as a ploomber project: `pipeline.yaml` and notebooks with `upstream`/`product`."""
+    return _ploomber_project(folder, [(f"t{i:02d}", [f"t{i - 1:02d}"] if i else []) for i in range(length)],
+                             work, executor)
+
+
+def ploomber_fan_out(folder: Path, width: int, work: str = "x = 1", executor: str = "serial") -> Path:
+    """The same tasks as `fan_out`, as a ploomber project."""
+    return _ploomber_project(folder, [(f"f{i:02d}", []) for i in range(width)], work, executor)
+
+
+def _ploomber_project(folder: Path, tasks: list[tuple[str, list[str]]], work: str, executor: str) -> Path:
+    """Each task writes `data/NAME.txt`; its executed notebook goes to `output/NAME.ipynb` (ploomber's `nb` product).
+
+    `executor` is ploomber's `serial` (its default) or `parallel` (one process per task, up to the CPU count).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [f"executor: {executor}", "tasks:"]
+    for i, (name, upstream) in enumerate(tasks):
+        write_task(folder / f"{name}.ipynb", f"upstream = {upstream or None!r}\nproduct = None",
+                   work, f"open(product['data'], 'w').write('{i}')")
+        lines += [f"  - source: {name}.ipynb", "    product:",
+                  f"      nb: output/{name}.ipynb", f"      data: data/{name}.txt"]
+    (folder / "pipeline.yaml").write_text("\n".join(lines) + "\n")
+    return folder

@@ -47,6 +47,122 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_time(stamp: str | None) -> str:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S") if stamp else "-"
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f}s" if value is not None else "-"
+
+
+def _print_json(value) -> None:
+    import json
+
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _params(pairs: list[list[str]] | None) -> dict:
+    from nbflow.params import parse_value
+
+    return {name: parse_value(value) for name, value in pairs or []}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nbflow.graph import load
+    from nbflow.progress import describe_error, progress_for
+    from nbflow.run.runner import plan
+
+    pipeline = load(args.path)
+    params = _params(args.param)
+    if args.dry_run:
+        for name, action, reasons in plan(pipeline, args.target, params, force=args.force):
+            print(f"{name:<24} {action:<24} {'; '.join(reasons)}".rstrip())
+        return 0
+    with progress_for(sys.stdout) as progress:
+        run = pipeline.run(targets=args.target, params=params, workers=args.workers, force=args.force,
+                           fail_fast=args.fail_fast, timeout=args.timeout, retries=args.retries,
+                           executor=args.executor, dask_address=args.dask_address, trigger="cli",
+                           on_event=progress)
+    counts: dict[str, int] = {}
+    for result in run.tasks.values():
+        counts[result.state] = counts.get(result.state, 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items())
+    print(f"run {run.id} {run.state}: {summary or 'no tasks'} ({_seconds(run.duration_s)})")
+    root = pipeline.project.root
+    for result in run.tasks.values():
+        if result.state == "failed":
+            notebook = f"; executed notebook: {result.output_notebook.relative_to(root)}" if result.output_notebook \
+                else ""
+            print(f"  {result.name}: {describe_error(result)}{notebook}", file=sys.stderr)
+    return run.exit_code
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from nbflow import history
+    from nbflow.graph import load
+
+    pipeline = load(args.path)
+    store = history.open_store(pipeline.project)
+    judged = history.status(pipeline, store)
+    if args.json:
+        _print_json({"tasks": list(judged.values())})
+        return 0
+    width = max((len(n) for n in judged), default=4)
+    for name, entry in judged.items():
+        last = f"last {entry['last_state']} {_seconds(entry['duration_s'])}" if entry["last_run"] else ""
+        print(f"{name:<{width}}  {entry['status']:<10}  {last:<22}  {'; '.join(entry['reasons'])}".rstrip())
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from nbflow import history
+    from nbflow.project import load_project
+
+    store = history.open_store(load_project(args.path))
+    runs = [history.run_summary(row) for row in store.runs(limit=args.limit)]
+    if args.json:
+        _print_json(runs)
+        return 0
+    if not runs:
+        print("no runs yet: `nbflow run` starts one")
+    for run in runs:
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(run["counts"].items()))
+        print(f"{run['id']}  {run['trigger']:<12}  {run['state']:<11}  {_local_time(run['started_at'])}  "
+              f"{_seconds(run['duration_s']):>7}  {counts}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from nbflow import history
+    from nbflow.errors import UsageError
+    from nbflow.project import load_project
+
+    store = history.open_store(load_project(args.path))
+    run_id = history.find_run(store, args.run_id)
+    if run_id is None:
+        raise UsageError(f"no run {args.run_id!r} in this project (or the prefix is ambiguous); `nbflow runs` "
+                         "lists them.")
+    detail = history.run_detail(store, run_id)
+    if args.json:
+        _print_json(detail)
+        return 0
+    print(f"run {detail['id']} ({detail['trigger']}) {detail['state']}, started {_local_time(detail['started_at'])}, "
+          f"{_seconds(detail['duration_s'])}")
+    if detail["params"]:
+        print("params: " + ", ".join(f"{k}={v!r}" for k, v in detail["params"].items()))
+    width = max((len(t["name"]) for t in detail["tasks"]), default=4)
+    for task in detail["tasks"]:
+        print(f"  {task['name']:<{width}}  {task['state']:<15}  {_seconds(task['duration_s']):>7}  "
+              f"{task['output_notebook'] or ''}".rstrip())
+        if task["error"]:
+            error = task["error"]
+            cell = f" (cell {error['cell_index']})" if error.get("cell_index") is not None else ""
+            print(f"  {'':<{width}}  {error['ename']}{cell}: {error['evalue']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbflow",
@@ -70,6 +186,47 @@ def build_parser() -> argparse.ArgumentParser:
                             "svg: drawn with Graphviz's `dot` program")
     graph.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     graph.set_defaults(handler=cmd_graph)
+
+    run = commands.add_parser(
+        "run", help="run the pipeline (or targets and their upstream), skipping what is up to date",
+        description="Run the targets (default: every task) and their upstream in dependency order, independent "
+                    "tasks at the same time. Each task runs with papermill in a fresh kernel started in the "
+                    "notebook's folder; executed notebooks are kept under .nbflow/runs/RUN_ID/. A task is skipped "
+                    "when its code, parameters and inputs are unchanged since its last success and its outputs are "
+                    "still there.")
+    _add_path(run)
+    run.add_argument("-t", "--target", action="append", metavar="TASK",
+                     help="run this task and its upstream (repeatable)")
+    run.add_argument("-p", "--param", action="append", nargs=2, metavar=("NAME", "VALUE"),
+                     help="set a parameter for every task that assigns NAME, or TASK.NAME for one task; VALUE is "
+                          "read as papermill reads it (int, float, True/False, None, else text)")
+    run.add_argument("-j", "--workers", type=int, metavar="N", help="tasks at the same time (default: CPU count)")
+    run.add_argument("--force", action="store_true", help="rerun every selected task, up to date or not")
+    run.add_argument("--dry-run", action="store_true", help="say what would run and why, run nothing")
+    run.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
+    run.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit per task, in seconds")
+    run.add_argument("--retries", type=int, metavar="N", help="rerun a failed task up to N times")
+    run.add_argument("--executor", choices=["local", "dask"], default="local", help="where tasks run")
+    run.add_argument("--dask-address", metavar="ADDR", help="the Dask scheduler, e.g. tcp://host:8786")
+    run.set_defaults(handler=cmd_run)
+
+    status = commands.add_parser("status", help="which tasks are up to date, stale (and why), never run or failed",
+                                 description="Judge every task with the default parameter values.")
+    _add_path(status)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=cmd_status)
+
+    runs = commands.add_parser("runs", help="list runs, newest first")
+    _add_path(runs)
+    runs.add_argument("--json", action="store_true", help="print JSON")
+    runs.add_argument("-n", "--limit", type=int, default=None, metavar="N", help="only the newest N runs")
+    runs.set_defaults(handler=cmd_runs)
+
+    show = commands.add_parser("show", help="one run: each task's state, duration, error and executed notebook")
+    show.add_argument("run_id", metavar="RUN_ID", help="a run id, a unique prefix of one, or `latest`")
+    _add_path(show)
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=cmd_show)
     return parser
 
 

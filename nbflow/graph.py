@@ -59,7 +59,7 @@ class Pipeline:
         targets = list(targets)
         unknown = [t for t in targets if t not in self.tasks]
         if unknown:
-            raise PipelineError([Problem("unknown-target", f"--target {t!r} names no task{_did_you_mean(t, self.tasks)}.")
+            raise PipelineError([Problem("unknown-target", f"--target {t!r} names no task{did_you_mean(t, self.tasks)}.")
                                  for t in unknown])
         wanted = set(targets)
         for target in targets:
@@ -78,7 +78,7 @@ class Pipeline:
         return run_pipeline(self, targets=targets, params=params, **options)
 
 
-def _did_you_mean(name: str, names: Iterable[str]) -> str:
+def did_you_mean(name: str, names: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(names), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -207,7 +207,7 @@ def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> 
             else:
                 problems.append(Problem("unknown-upstream", f"{task.notebook}: parameters cell: `upstream` names "
                                                             f"{upstream!r}, which is no task"
-                                                            f"{_did_you_mean(upstream, tasks)}."))
+                                                            f"{did_you_mean(upstream, tasks)}."))
 
     for component in nx.strongly_connected_components(graph):
         if len(component) == 1:

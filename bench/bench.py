@@ -1,0 +1,631 @@
+"""nbflow against its peers, on the same generated pipelines, in one command.
+
+    python bench/bench.py [--repeat N] [--cases chain10,fanout16,cpu10,resolve,memory] [--quick] [--markdown]
+
+Method
+- Every case is generated into a temporary folder, one copy per tool, so each tool keeps its own state while doing
+  the same work: nbflow's notebooks declare `inputs`/`outputs`; the papermill loop runs those same notebooks; the
+  ploomber copy is a `pipeline.yaml` with notebooks in ploomber's style (`upstream`, `product`).
+- Each tool first runs once untimed (warm-up: file caches, bytecode, and the built state a no-op run needs; skipped
+  with --quick). Then the tools take turns: repetition r runs every tool once, in an order rotated by r, so machine
+  noise falls on all of them alike. Figures are medians over the repetitions; ratios are ratios of medians.
+- Every timed command is a fresh process with its output on pipes (not a terminal), as from a script or CI. A run
+  counts only if it exits 0 and, for a full run, rewrote every product, or, for a no-op run, rewrote none. A tool
+  that fails shows "n/a" and the last line of its error output is printed under the table.
+- ploomber lives in its own virtualenv, bench/.peers-venv, created on first use; if that fails its columns are
+  left out. Its kernel runs the same Python version as nbflow's.
+
+Cases
+- chain10: 10 trivial notebooks in a chain. Full run (`nbflow run --force`, `ploomber build --force`, one
+  `papermill` command per notebook) and no-op run with everything up to date (`nbflow run`, `ploomber build`).
+  Per-task overhead = (nbflow's wall time - the cells' own time) / tasks, the cells' time read from the executed
+  notebooks (papermill's per-cell `duration`, else nbclient's `execution` timestamps).
+- fanout16: 16 independent trivial notebooks; nbflow with `-j` = CPU count, ploomber with its parallel executor
+  (serial if the parallel one fails, said in the note).
+- cpu10: a chain of 10 notebooks each running a pure-Python busy loop, its iteration count calibrated once at
+  start-up to about 1 s here and the same for every tool. Also reported: each tool's sum of cells' own time, and
+  nbflow's wall time / that sum.
+- resolve: generated 1,000 / 2,000 / 5,000-notebook pipelines (bench/resolve.py's generator and method):
+  `nbflow.load` in-process after a warm-up, and the `nbflow graph --format json` command; the ratio to the
+  smallest size shows whether resolution stays linear.
+- memory: peak RSS of the `nbflow graph --format json` process on the largest resolve pipeline.
+
+Output: the table on standard output (progress goes to standard error), and bench/results/bench-STAMP.json (every
+raw figure) and bench-STAMP.png (bar plot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import nbformat
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import nbflow  # noqa: E402
+from pipelines import chain, fan_out, large, ploomber_chain, ploomber_fan_out  # noqa: E402
+
+RESULTS = BENCH / "results"
+PEERS_VENV = BENCH / ".peers-venv"
+CPUS = os.cpu_count() or 1
+COMMAND_TIMEOUT = 900  # seconds: a hung tool is reported as failed rather than waited for
+NBFLOW_CMD = [sys.executable, "-m", "nbflow"]
+PAPERMILL_CMD = [sys.executable, "-m", "papermill"]
+PEER_ENV = {**os.environ, "PLOOMBER_STATS_ENABLED": "false", "PLOOMBER_VERSION_CHECK_DISABLED": "1"}
+
+NBFLOW, NO_PREWARM, PLOOMBER, PAPERMILL = "nbflow", "nbflow (no prewarm)", "ploomber", "papermill loop"
+CASES = ("chain10", "fanout16", "cpu10", "resolve", "memory")
+BURN = "def burn(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n"
+
+
+class ToolFailed(Exception):
+    """A tool's run did not count: non-zero exit, timeout, or products not as expected."""
+
+
+# --- running commands ------------------------------------------------------------------------------------------
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def run_command(argv: list[str], cwd: Path | None = None, env: dict | None = None) -> str:
+    """Run a command to its end with output on pipes; return its stdout, or raise ToolFailed with its last words."""
+    with subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=COMMAND_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise ToolFailed(f"timed out after {COMMAND_TIMEOUT} s") from None
+    if proc.returncode:
+        raise ToolFailed(last_line(err) or last_line(out) or f"exit code {proc.returncode}")
+    return out
+
+
+def nbflow_run_has(flag: str) -> bool:
+    try:
+        return flag in run_command([*NBFLOW_CMD, "run", "--help"])
+    except ToolFailed:
+        return False
+
+
+def ensure_ploomber(venv: Path = PEERS_VENV) -> Path | None:
+    """The `ploomber` executable of the peers' virtualenv, created on first use; None (with a note) if that fails."""
+    exe = venv / "bin" / "ploomber"
+    if exe.exists():
+        return exe
+    print(f"setting up {venv} for ploomber (first use, about a minute)...", file=sys.stderr)
+    try:
+        run_command([sys.executable, "-m", "venv", str(venv)])
+        run_command([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "ploomber", "ipykernel"])
+    except ToolFailed as exc:
+        print(f"NOTE: could not set up ploomber in {venv} ({exc}); the ploomber columns are skipped.",
+              file=sys.stderr)
+        return None
+    return exe
+
+
+# --- executed notebooks ----------------------------------------------------------------------------------------
+
+def cell_seconds(cell: nbformat.NotebookNode) -> float | None:
+    """A cell's own execution time: papermill's `duration`, else nbclient's `execution` timestamps."""
+    duration = cell.metadata.get("papermill", {}).get("duration")
+    if duration is not None:
+        return float(duration)
+    timing = cell.metadata.get("execution", {})
+    if "iopub.status.busy" in timing and "shell.execute_reply" in timing:
+        busy, reply = (datetime.datetime.fromisoformat(timing[key].replace("Z", "+00:00"))
+                       for key in ("iopub.status.busy", "shell.execute_reply"))
+        return (reply - busy).total_seconds()
+    return None
+
+
+def cells_seconds(notebooks: list[Path]) -> float | None:
+    """The sum of the code cells' own time over executed notebooks; None when any is missing."""
+    times = [cell_seconds(cell) for path in notebooks
+             for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+    return sum(times) if times and None not in times else None
+
+
+def newest_nbflow_run(folder: Path) -> list[Path]:
+    runs = sorted((folder / ".nbflow" / "runs").glob("*/"))
+    return sorted(runs[-1].glob("*.ipynb")) if runs else []
+
+
+# --- contenders and measurements -------------------------------------------------------------------------------
+
+@dataclass
+class Contender:
+    """One tool's copy of a case: its commands and the products a run must (re)write."""
+    tool: str
+    folder: Path
+    full: list[list[str]]  # run one after another, timed together
+    noop: list[str] | None
+    products: list[Path]
+    executed: Callable[[], list[Path]]  # the notebooks executed by the last run
+    env: dict | None = None
+
+    def run(self, mode: str) -> tuple[float, float | None]:
+        """One run, `full` or `noop`: its wall time and (full runs) the cells' own time."""
+        since = time.time()
+        start = time.perf_counter()
+        for argv in self.full if mode == "full" else [self.noop]:
+            run_command(argv, self.folder, self.env)
+        wall = time.perf_counter() - start
+        self.check_products(since, rewritten=mode == "full")
+        return wall, cells_seconds(self.executed()) if mode == "full" else None
+
+    def check_products(self, since: float, rewritten: bool) -> None:
+        for path in self.products:
+            name = path.relative_to(self.folder)
+            if not path.exists():
+                raise ToolFailed(f"product not written: {name}")
+            if (path.stat().st_mtime >= since) != rewritten:
+                raise ToolFailed(f"full run did not rewrite {name}" if rewritten else f"no-op run rewrote {name}")
+
+
+@dataclass
+class Measurement:
+    """One row of the table: raw values per tool (seconds, or MiB for memory), and what failed."""
+    case: str
+    label: str
+    tasks: int | None = None  # for chains: enables the per-task overhead
+    values: dict[str, list[float]] = field(default_factory=dict)
+    cells: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    baseline: str | None = None  # label of the row this one is compared with (resolve linearity)
+
+    def median(self, tool: str) -> float | None:
+        values = self.values.get(tool)
+        return statistics.median(values) if values and tool not in self.errors else None
+
+    def cells_median(self, tool: str) -> float | None:
+        values = self.cells.get(tool)
+        return statistics.median(values) if values and tool not in self.errors else None
+
+    def record(self, tool: str, value: float, cells: float | None = None) -> None:
+        self.values.setdefault(tool, []).append(value)
+        if cells is not None:
+            self.cells.setdefault(tool, []).append(cells)
+
+
+def progress(label: str, what: str, tool: str, result: str) -> None:
+    print(f"  {label:<28} {what:<8} {tool:<20} {result}", file=sys.stderr, flush=True)
+
+
+def attempt(m: Measurement, contender: Contender, mode: str, what: str) -> None:
+    try:
+        wall, cells = contender.run(mode)
+    except ToolFailed as exc:
+        m.errors[contender.tool] = str(exc)
+        progress(m.label, what, contender.tool, f"n/a: {exc}")
+        return
+    if what != "warm-up":
+        m.record(contender.tool, wall, cells)
+    progress(m.label, what, contender.tool, f"{wall:7.2f} s")
+
+
+def alternate(m: Measurement, contenders: list[Contender], mode: str, setup: Setup) -> Measurement:
+    """Warm up each tool, then run them in turns, the order rotated each repetition."""
+    if setup.warm_up:
+        for contender in contenders:
+            attempt(m, contender, mode, "warm-up")
+    for rep in range(setup.repeat):
+        live = [c for c in contenders if c.tool not in m.errors]
+        shift = rep % len(live) if live else 0
+        for contender in live[shift:] + live[:shift]:
+            attempt(m, contender, mode, f"{rep + 1}/{setup.repeat}")
+    return m
+
+
+# --- building each tool's copy of a case -----------------------------------------------------------------------
+
+@dataclass
+class Setup:
+    root: Path
+    repeat: int
+    warm_up: bool
+    cpu_seconds: float
+    sizes: list[int]
+    ploomber: Path | None
+    no_prewarm: bool
+    burn_iterations: int = 0
+    large_folders: dict[int, Path] = field(default_factory=dict)
+
+    def large(self, size: int) -> Path:
+        if size not in self.large_folders:
+            self.large_folders[size] = large(self.root / f"large{size}", size)
+        return self.large_folders[size]
+
+
+def products(folder: Path, names: list[str]) -> list[Path]:
+    return [folder / "data" / f"{name}.txt" for name in names]
+
+
+def nbflow_copy(make: Callable[[Path], Path], folder: Path) -> Path:
+    """A copy of the case in nbflow's format. The notebooks write into `data/` without creating it (as a user's
+    notebook might), and neither nbflow nor papermill creates an output's folder, so it is made here."""
+    make(folder)
+    (folder / "data").mkdir(exist_ok=True)
+    return folder
+
+
+def nbflow_contenders(setup: Setup, case: str, make: Callable[[Path], Path], names: list[str]) -> list[Contender]:
+    """nbflow, and nbflow --no-prewarm when the CLI has that flag, each on its own copy."""
+    variants = [(NBFLOW, [])] + ([(NO_PREWARM, ["--no-prewarm"])] if setup.no_prewarm else [])
+    contenders = []
+    for tool, extra in variants:
+        folder = nbflow_copy(make, setup.root / case / re.sub(r"\W+", "-", tool).strip("-"))
+        run = [*NBFLOW_CMD, "run", str(folder), "-j", str(CPUS), *extra]
+        contenders.append(Contender(tool, folder, full=[run + ["--force"]], noop=run,
+                                    products=products(folder, names),
+                                    executed=lambda folder=folder: newest_nbflow_run(folder)))
+    return contenders
+
+
+def papermill_contender(setup: Setup, case: str, make: Callable[[Path], Path], names: list[str]) -> Contender:
+    """The nbflow notebooks, run in order by one `papermill IN OUT --cwd DIR` command each."""
+    folder = nbflow_copy(make, setup.root / case / "papermill")
+    (folder / "out").mkdir()
+    commands = [[*PAPERMILL_CMD, str(folder / f"{name}.ipynb"), str(folder / "out" / f"{name}.ipynb"),
+                 "--cwd", str(folder)] for name in names]
+    return Contender(PAPERMILL, folder, full=commands, noop=None, products=products(folder, names),
+                     executed=lambda: sorted((folder / "out").glob("*.ipynb")))
+
+
+def ploomber_contender(setup: Setup, case: str, make: Callable[[Path], Path], names: list[str]) -> Contender:
+    folder = make(setup.root / case / "ploomber")
+    return Contender(PLOOMBER, folder, full=[[str(setup.ploomber), "build", "--force"]],
+                     noop=[str(setup.ploomber), "build"], products=products(folder, names),
+                     executed=lambda: sorted((folder / "output").glob("*.ipynb")), env=PEER_ENV)
+
+
+# --- cases ----------------------------------------------------------------------------------------------------
+
+def chain_contenders(setup: Setup, case: str, length: int, work: str) -> list[Contender]:
+    names = [f"t{i:02d}" for i in range(length)]
+    contenders = nbflow_contenders(setup, case, lambda f: chain(f, length, work), names)
+    if setup.ploomber:
+        contenders.append(ploomber_contender(setup, case, lambda f: ploomber_chain(f, length, work), names))
+    contenders.append(papermill_contender(setup, case, lambda f: chain(f, length, work), names))
+    return contenders
+
+
+def case_chain10(setup: Setup) -> list[Measurement]:
+    contenders = chain_contenders(setup, "chain10", 10, "x = 1")
+    full = alternate(Measurement("chain10", "chain10 full (s)", tasks=10), contenders, "full", setup)
+    noop = Measurement("chain10", "chain10 no-op (s)")
+    alternate(noop, [c for c in contenders if c.noop and c.tool != NO_PREWARM], "noop", setup)
+    return [full, noop]
+
+
+def case_fanout16(setup: Setup) -> list[Measurement]:
+    names = [f"f{i:02d}" for i in range(16)]
+    m = Measurement("fanout16", "fanout16 full (s)", notes=[f"nbflow -j {CPUS}"])
+    contenders = nbflow_contenders(setup, "fanout16", lambda f: fan_out(f, 16), names)
+    if setup.ploomber:
+        parallel = ploomber_contender(setup, "fanout16", lambda f: ploomber_fan_out(f, 16, executor="parallel"),
+                                      names)
+        try:
+            wall, _ = parallel.run("full")
+            progress(m.label, "probe", "ploomber (parallel)", f"{wall:7.2f} s")
+            contenders.append(parallel)
+            m.notes.append(f"ploomber parallel ({CPUS} processes)")
+        except ToolFailed as exc:
+            contenders.append(ploomber_contender(setup, "fanout16-serial", lambda f: ploomber_fan_out(f, 16),
+                                                 names))
+            m.notes.append(f"ploomber SERIAL: its parallel executor failed ({exc})")
+    return [alternate(m, contenders, "full", setup)]
+
+
+def case_cpu10(setup: Setup) -> list[Measurement]:
+    work = f"{BURN}burn({setup.burn_iterations})"
+    m = Measurement("cpu10", "cpu10 full (s)", tasks=10,
+                    notes=[f"{setup.cpu_seconds:g} s busy loop per task ({setup.burn_iterations:,} iterations)"])
+    alternate(m, chain_contenders(setup, "cpu10", 10, work), "full", setup)
+    cells = Measurement("cpu10", "cpu10 cells' own time (s)", values=m.cells, errors=m.errors)
+    return [m, cells]
+
+
+def case_resolve(setup: Setup) -> list[Measurement]:
+    """Per size, `nbflow.load` in-process (after one warm-up load) and the `nbflow graph` command, interleaved."""
+    base, rows = setup.sizes[0], []
+    for size in setup.sizes:
+        folder = setup.large(size)
+        load = Measurement("resolve", f"resolve {size} load() (s)", baseline=f"resolve {base} load() (s)")
+        command = Measurement("resolve", f"resolve {size} graph cmd (s)", baseline=f"resolve {base} graph cmd (s)")
+        rows.append((folder, load, command))
+        time_nbflow(load, "warm-up", lambda folder=folder: nbflow.load(folder))  # warms the file cache
+    for rep in range(setup.repeat):
+        what = f"{rep + 1}/{setup.repeat}"
+        for folder, load, command in rows:
+            time_nbflow(load, what, lambda folder=folder: nbflow.load(folder))
+            time_nbflow(command, what, lambda folder=folder: run_command([*NBFLOW_CMD, "graph", str(folder),
+                                                                          "--format", "json"]))
+    return [m for _, load, command in rows for m in (load, command)]
+
+
+def time_nbflow(m: Measurement, what: str, action: Callable[[], object]) -> None:
+    """Time one nbflow action for row `m`, recorded unless it is the warm-up; a failure is recorded as the error."""
+    start = time.perf_counter()
+    try:
+        action()
+    except Exception as exc:  # noqa: BLE001 - a failure of the code under test is a result, not a crash
+        m.errors[NBFLOW] = str(exc) if isinstance(exc, ToolFailed) else f"{type(exc).__name__}: {exc}"
+        progress(m.label, what, NBFLOW, f"n/a: {m.errors[NBFLOW]}")
+        return
+    wall = time.perf_counter() - start
+    if what != "warm-up":
+        m.record(NBFLOW, wall)
+    progress(m.label, what, NBFLOW, f"{wall:7.3f} s")
+
+
+def case_memory(setup: Setup) -> list[Measurement]:
+    size = setup.sizes[-1]
+    folder = setup.large(size)
+    m = Measurement("memory", f"graph {size} peak RSS (MiB)", notes=[peak_rss_method()])
+    for rep in range(setup.repeat):
+        try:
+            mib = peak_rss_mib([*NBFLOW_CMD, "graph", str(folder), "--format", "json"])
+        except ToolFailed as exc:
+            m.errors[NBFLOW] = str(exc)
+            progress(m.label, f"{rep + 1}/{setup.repeat}", NBFLOW, f"n/a: {exc}")
+            break
+        m.record(NBFLOW, mib)
+        progress(m.label, f"{rep + 1}/{setup.repeat}", NBFLOW, f"{mib:7.1f} MiB")
+    return [m]
+
+
+def peak_rss_method() -> str:
+    return "/usr/bin/time -v" if os.access("/usr/bin/time", os.X_OK) else "getrusage(RUSAGE_CHILDREN)"
+
+
+def peak_rss_mib(argv: list[str]) -> float:
+    """Peak RSS of one command: /usr/bin/time -v, else a fresh Python parent reading RUSAGE_CHILDREN."""
+    if os.access("/usr/bin/time", os.X_OK):
+        with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+            run_command(["/usr/bin/time", "-v", "-o", report.name, *argv])
+            kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", report.read()).group(1))
+    else:
+        probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        kib = int(run_command([sys.executable, "-c", probe, *argv]))
+    return kib / 1024
+
+
+CASE_FUNCTIONS = {"chain10": case_chain10, "fanout16": case_fanout16, "cpu10": case_cpu10,
+                  "resolve": case_resolve, "memory": case_memory}
+
+
+def calibrate(seconds: float) -> int:
+    """Iterations of BURN's loop that take `seconds` here: best of three at a size long enough to time."""
+    namespace: dict = {}
+    exec(BURN, namespace)  # noqa: S102 - our own constant, the very code the notebooks run
+    burn, n = namespace["burn"], 100_000
+    while True:
+        took = min(timed(burn, n) for _ in range(3))
+        if took >= 0.2:
+            return round(n * seconds / took)
+        n *= 2
+
+
+def timed(fn: Callable, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+# --- reporting ------------------------------------------------------------------------------------------------
+
+def machine() -> dict:
+    cpuinfo = Path("/proc/cpuinfo")
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M) if cpuinfo.exists() else None
+    return {"nproc": CPUS, "cpu": model.group(1) if model else platform.processor() or "unknown",
+            "python": platform.python_version(), "platform": platform.platform(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+
+
+def versions(setup: Setup) -> dict:
+    found = {"nbflow": nbflow.__version__, "papermill": metadata.version("papermill")}
+    if setup.ploomber:
+        python = setup.ploomber.parent / "python"
+        try:
+            found["ploomber"] = run_command([str(python), "-c", "import ploomber; print(ploomber.__version__)"]).strip()
+        except ToolFailed:
+            found["ploomber"] = "unknown"
+    return found
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{3 if value < 1 else digits}f}"
+
+
+def cell(m: Measurement, tool: str) -> str:
+    if tool in m.errors:
+        return "n/a"
+    return fmt(m.median(tool), 0 if "MiB" in m.label else 2)
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a is not None and b else ""
+
+
+def overhead(m: Measurement) -> str:
+    wall, cells = m.median(NBFLOW), m.cells_median(NBFLOW)
+    return f"{(wall - cells) / m.tasks:.3f}" if m.tasks and wall is not None and cells is not None else ""
+
+
+def derived_notes(m: Measurement, by_label: dict[str, Measurement]) -> list[str]:
+    notes = list(m.notes)
+    base = by_label.get(m.baseline) if m.baseline else None
+    if base is not None and base is not m:
+        r = ratio(m.median(NBFLOW), base.median(NBFLOW))
+        notes.append(f"x{r} vs {base.label.split()[1]}" if r else "")
+    wall, cells = m.median(NBFLOW), m.cells_median(NBFLOW)
+    if m.case == "cpu10" and m.tasks and wall is not None and cells:
+        notes.append(f"nbflow wall/cells {wall / cells:.2f}")
+    return [n for n in notes if n]
+
+
+def tools_in(measurements: list[Measurement]) -> list[str]:
+    """The tools that took part in any of the measurements, in column order."""
+    return [t for t in (NBFLOW, NO_PREWARM, PLOOMBER, PAPERMILL)
+            if any(t in m.values or t in m.errors for m in measurements)]
+
+
+def table(measurements: list[Measurement]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: a column per tool that took part, nbflow's ratio to each peer, per-task overhead, notes."""
+    tools = tools_in(measurements)
+    peers = [(peer, f"nbflow/{peer.split()[0]}") for peer in (PLOOMBER, PAPERMILL) if peer in tools]
+    with_overhead = any(m.tasks for m in measurements)
+    header = ["measurement", *tools, *(title for _, title in peers),
+              *(["nbflow overhead/task s"] if with_overhead else []), "note"]
+    by_label = {m.label: m for m in measurements}
+    rows = [[m.label, *(cell(m, t) for t in tools), *(ratio(m.median(NBFLOW), m.median(peer)) for peer, _ in peers),
+             *([overhead(m)] if with_overhead else []), "; ".join(derived_notes(m, by_label))]
+            for m in measurements]
+    return header, rows
+
+
+def render_text(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = []
+    for r in [header, *rows]:
+        cells = [r[0].ljust(widths[0]), *(v.rjust(w) for v, w in zip(r[1:-1], widths[1:], strict=True))]
+        lines.append("  ".join([*cells, r[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def render_markdown(header: list[str], rows: list[list[str]]) -> str:
+    align = ["---", *("---:" for _ in header[1:-1]), "---"]
+    return "\n".join("| " + " | ".join(r) + " |" for r in [header, align, *rows])
+
+
+def preamble(info: dict, vers: dict, markdown: bool) -> str:
+    lines = [f"Machine: {info['nproc']} CPUs, {info['cpu']}, Python {info['python']}, {info['platform']}",
+             f"Date: {info['date']}; load average at start: {' '.join(map(str, info['load_average']))}",
+             "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+             "Medians in seconds (memory in MiB); ratios of medians; n/a = the tool failed (see below)."]
+    return "\n".join(f"{line}  " if markdown else line for line in lines)
+
+
+def failures(measurements: list[Measurement]) -> str:
+    seen: dict[tuple[str, str], list[str]] = {}
+    for m in measurements:
+        for tool, message in m.errors.items():
+            seen.setdefault((tool, message), []).append(m.label)
+    return "\n".join(f"- {tool} n/a in {', '.join(labels)}: {message}" for (tool, message), labels in seen.items())
+
+
+def plot(measurements: list[Measurement], path: Path) -> None:
+    """Grouped bars: the pipeline cases per tool, and resolution time per size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [("pipelines: median wall time (s)", ("chain10", "fanout16", "cpu10")),
+              ("resolve: median time (s)", ("resolve",))]
+    panels = [(title, ms) for title, cases in groups if (ms := [m for m in measurements if m.case in cases])]
+    if not panels:
+        return
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 4.5 * len(panels)), squeeze=False)
+    for ax, (title, ms) in zip(axes[:, 0], panels, strict=True):
+        present = [t for t in tools_in(ms) if any(m.median(t) is not None for m in ms)]
+        width = 0.8 / max(len(present), 1)
+        for k, tool in enumerate(present):
+            xs = [i + k * width for i, m in enumerate(ms) if m.median(tool) is not None]
+            ys = [m.median(tool) for m in ms if m.median(tool) is not None]
+            bars = ax.bar(xs, ys, width, label=tool)
+            ax.bar_label(bars, fmt="%.2f", fontsize=7)
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(ms))], [m.label.rsplit(" (", 1)[0] for m in ms],
+                      rotation=15, fontsize=8)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def save(measurements: list[Measurement], info: dict, vers: dict, setup: Setup, args: argparse.Namespace,
+         stamp: str) -> tuple[Path, Path]:
+    RESULTS.mkdir(exist_ok=True)
+    raw = {"machine": info, "versions": vers, "args": vars(args), "repeat": setup.repeat, "warm_up": setup.warm_up,
+           "calibration": {"seconds": setup.cpu_seconds, "iterations": setup.burn_iterations},
+           "measurements": [asdict(m) for m in measurements]}
+    json_path, png_path = RESULTS / f"bench-{stamp}.json", RESULTS / f"bench-{stamp}.png"
+    json_path.write_text(json.dumps(raw, indent=2) + "\n")
+    plot(measurements, png_path)
+    return json_path, png_path
+
+
+# --- main -----------------------------------------------------------------------------------------------------
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="timed repetitions per tool (default 3; 1 with --quick)")
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
+    parser.add_argument("--quick", action="store_true",
+                        help="a fast smoke run: no warm-up, 1 repetition, 0.25 s CPU tasks, resolve at 200/400/1000")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for bench/README.md)")
+    args = parser.parse_args()
+    unknown = set(args.cases.split(",")) - set(CASES)
+    if unknown:
+        parser.error(f"unknown case(s): {', '.join(sorted(unknown))}; choose from {', '.join(CASES)}")
+    if args.repeat is not None and args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    cases = [c for c in CASES if c in args.cases.split(",")]
+    needs_peers = any(c in cases for c in ("chain10", "fanout16", "cpu10"))
+    info = machine()
+    with tempfile.TemporaryDirectory(prefix="nbflow-bench-") as tmp:
+        setup = Setup(root=Path(tmp), repeat=args.repeat or (1 if args.quick else 3), warm_up=not args.quick,
+                      cpu_seconds=0.25 if args.quick else 1.0,
+                      sizes=[200, 400, 1000] if args.quick else [1000, 2000, 5000],
+                      ploomber=ensure_ploomber() if needs_peers else None,
+                      no_prewarm=nbflow_run_has("--no-prewarm"))
+        if "cpu10" in cases:
+            setup.burn_iterations = calibrate(setup.cpu_seconds)
+        print(f"{info['nproc']} CPUs, {info['cpu']}; nbflow run --no-prewarm: "
+              f"{'yes' if setup.no_prewarm else 'no'}; ploomber: {setup.ploomber or 'skipped'}", file=sys.stderr)
+        measurements = [m for case in cases for m in CASE_FUNCTIONS[case](setup)]
+        vers = versions(setup)
+    header, rows = table(measurements)
+    print(preamble(info, vers, args.markdown))
+    print()
+    print(render_markdown(header, rows) if args.markdown else render_text(header, rows))
+    if any(m.errors for m in measurements):
+        print("\nFailures:\n" + failures(measurements))
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    json_path, png_path = save(measurements, info, vers, setup, args, stamp)
+    print(f"Raw timings: {json_path.relative_to(BENCH.parent)}; plot: {png_path.relative_to(BENCH.parent)}",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""What `nbflow run` shows while it runs: a live table in a terminal, plain lines otherwise.
+
+Plain lines carry no carriage returns or escape codes, so logs and CI output stay readable. Events come from the
+runner's thread, one per task state change.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from datetime import datetime
+from typing import TextIO
+
+from nbflow.run.runner import Run, TaskResult
+from nbflow.store import duration
+
+STYLES = {"pending": "dim", "running": "bold cyan", "succeeded": "green", "skipped": "dim green",
+          "failed": "bold red", "upstream_failed": "red", "cancelled": "yellow"}
+
+
+def describe_error(result: TaskResult) -> str:
+    error = result.error or {}
+    where = f" in cell {error['cell_index']}" if error.get("cell_index") is not None else ""
+    return f"{error.get('ename', 'Error')}{where}: {error.get('evalue', '')}".strip()
+
+
+def _elapsed(result: TaskResult) -> str:
+    seconds = duration(result.started_at, result.finished_at) if result.started_at else None
+    return f"{seconds:.1f}s" if seconds is not None and result.state not in ("pending", "running", "skipped") else ""
+
+
+class PlainProgress:
+    """One line per state change: `10:15:31  clean  succeeded  1.2s`."""
+
+    def __init__(self, stream: TextIO = sys.stdout):
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "PlainProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def __call__(self, run: Run, result: TaskResult) -> None:
+        if result.state == "pending":
+            return
+        note = describe_error(result) if result.state in ("failed", "upstream_failed") else ""
+        if result.state == "running" and result.attempts > 1:
+            note = f"attempt {result.attempts}"
+        line = f"{datetime.now():%H:%M:%S}  {result.name}  {result.state}  {_elapsed(result)}  {note}".rstrip()
+        with self._lock:
+            print(line, file=self.stream, flush=True)
+
+
+class LiveProgress:
+    """A rich table of every task (state, elapsed, note), redrawn a few times a second."""
+
+    def __init__(self):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.run: Run | None = None
+        self._live = Live(self, console=Console(), refresh_per_second=4, transient=False)
+
+    def __enter__(self) -> "LiveProgress":
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._live.__exit__(*exc)
+
+    def __call__(self, run: Run, result: TaskResult) -> None:
+        self.run = run
+
+    def __rich__(self):
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        table.add_column("task")
+        table.add_column("state")
+        table.add_column("elapsed", justify="right")
+        table.add_column("", overflow="fold")
+        for name, result in (self.run.tasks if self.run else {}).items():
+            note = describe_error(result) if result.state in ("failed", "upstream_failed") else ""
+            if result.state == "running" and result.attempts > 1:
+                note = f"attempt {result.attempts}"
+            table.add_row(name, f"[{STYLES.get(result.state, '')}]{result.state}[/]", _elapsed(result), note)
+        return table
+
+
+def progress_for(stream: TextIO = sys.stdout):
+    return LiveProgress() if stream.isatty() else PlainProgress(stream)

@@ -1,0 +1,1 @@
+"""Execution: the scheduling loop (`runner`), the executor interface (`jobs`) and its executors."""

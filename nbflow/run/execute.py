@@ -1,0 +1,193 @@
+"""Execute one Job with papermill, in a fresh kernel whose working directory is the notebook's folder.
+
+papermill's own `cwd` changes the whole process's directory, which is not thread-safe; instead the folder is passed
+to nbclient as `resources.metadata.path`, which starts the kernel there. The `nbflow` papermill engine (registered
+in papermill's engine registry) exposes the kernel's pid as soon as the kernel is up, so a timeout or a Ctrl-C can
+kill it from another thread. Errors come back as data (ename, evalue, cell index, a short traceback), never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import signal
+import tempfile
+import threading
+from typing import Callable
+
+from nbflow.run.jobs import Job, JobResult
+from nbflow.store import iso, now
+
+TRACEBACK_LINES = 30
+KERNEL_START_TRIES = 3
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# nbclient logs kernel deaths and timeouts that nbflow records itself; they reach a user only if logging is set up.
+_log = logging.getLogger("nbflow.kernel")
+logging.getLogger("nbflow").addHandler(logging.NullHandler())
+
+
+class KernelControl:
+    """The link between a running job and whoever may need to kill its kernel (timeout, cancel)."""
+
+    def __init__(self, on_pid: Callable[[int], None] | None = None):
+        self._lock = threading.Lock()
+        self.pid: int | None = None
+        self.stop_reason: str | None = None
+        self.cell_index: int | None = None  # the cell being executed (in the executed notebook)
+        self._on_pid = on_pid
+
+    def attach(self, pid: int) -> None:
+        with self._lock:
+            self.pid = pid
+            stop_now = self.stop_reason is not None
+        if self._on_pid:
+            self._on_pid(pid)
+        if stop_now:
+            _kill(pid)
+
+    def stop(self, reason: str) -> None:
+        with self._lock:
+            if self.stop_reason is None:
+                self.stop_reason = reason
+            pid = self.pid
+        if pid is not None:
+            _kill(pid)
+
+
+def _kill(pid: int) -> None:
+    # Kernels are started in a session of their own, so the group also holds whatever the notebook spawned.
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _kernel_config():
+    """IPC sockets under a prefix of this kernel's own: no TCP port to pick (and race for) when several kernels
+    start at once. Without an explicit prefix jupyter_client names them `kernel-ipc-N` in the current folder, so two
+    kernels starting together would share sockets."""
+    from traitlets.config import Config
+
+    prefix = os.path.join(tempfile.gettempdir(), f"nbflow-{os.getpid()}-{secrets.token_hex(4)}")
+    return Config({"KernelManager": {"transport": "ipc", "ip": prefix}})
+
+
+_engine_registered = False
+
+
+def _register_engine() -> None:
+    global _engine_registered
+    if _engine_registered:
+        return
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.utils import merge_kwargs, remove_args
+
+    class NbflowEngine(NBClientEngine):
+        """papermill's nbclient engine, plus: kernel cwd without chdir, and the kernel pid handed to a control."""
+
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                     stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+            control: KernelControl = kwargs.pop("nbflow_control")
+            cwd = kwargs.pop("nbflow_cwd")
+            kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+            final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
+                                 kernel_name=kernel_name, log_output=log_output, stdout_file=stdout_file,
+                                 stderr_file=stderr_file, shutdown_kernel="immediate", log=_log,
+                                 resources={"metadata": {"path": cwd}})
+            client = PapermillNotebookClient(nb_man, config=_kernel_config(), **final)
+
+            def on_start(**_):
+                control.attach(client.km.provisioner.pid)
+
+            def on_cell(cell_index, **_):
+                control.cell_index = cell_index
+
+            client.on_notebook_start = on_start
+            client.on_cell_start = on_cell
+            # The kernel's own stdout/stderr go to a log beside the executed notebook, not to nbflow's terminal.
+            with open(os.path.splitext(nb_man.output_path)[0] + ".kernel.log", "ab") as log:
+                return client.execute(stdout=log, stderr=log)
+
+    papermill_engines.register("nbflow", NbflowEngine)
+    # nbflow checks parameter names itself (before anything runs); papermill's guesses about them are noise here.
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    _engine_registered = True
+
+
+def execute_job(job: Job, control: KernelControl) -> JobResult:
+    """Run the job to the end and describe how it went; the executed notebook is left at job.output_notebook."""
+    import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    _register_engine()
+    os.makedirs(os.path.dirname(job.output_notebook), exist_ok=True)
+    started = iso(now())
+    error = None
+    state = "succeeded"
+    for start_try in range(1, KERNEL_START_TRIES + 1):
+        try:
+            papermill.execute_notebook(
+                job.notebook, job.output_notebook, parameters=job.parameters, engine_name="nbflow",
+                kernel_name=job.kernel, progress_bar=False, log_output=False, start_timeout=job.start_timeout,
+                nbflow_control=control, nbflow_cwd=job.cwd)
+            break
+        except PapermillExecutionError as exc:
+            error = {"ename": exc.ename, "evalue": exc.evalue, "cell_index": exc.cell_index,
+                     "traceback": _short_traceback(exc.traceback)}
+        except DeadKernelError:
+            error = _dead_kernel_error(control)
+        except NoSuchKernel:
+            error = {"ename": "NoSuchKernel", "evalue": _no_such_kernel(job.kernel), "cell_index": None,
+                     "traceback": []}
+        except RuntimeError as exc:
+            # A kernel that did not answer in time while starting: start another (NOTES: starts hang now and then).
+            if control.pid is None and control.stop_reason is None and "didn't respond" in str(exc) \
+                    and start_try < KERNEL_START_TRIES:
+                continue
+            error = {"ename": type(exc).__name__, "evalue": str(exc), "cell_index": None, "traceback": []}
+        except Exception as exc:  # anything else the run raised is the task's failure, told as data
+            error = {"ename": type(exc).__name__, "evalue": str(exc), "cell_index": None, "traceback": []}
+        break
+    if control.stop_reason == "cancelled":
+        state = "cancelled"
+    elif error is not None:
+        state = "failed"
+    return JobResult(state, started, iso(now()), error, control.pid)
+
+
+def _dead_kernel_error(control: KernelControl) -> dict:
+    cell_index = control.cell_index
+    where = f" while running cell {cell_index}" if cell_index is not None else ""
+    if control.stop_reason == "timeout":
+        return {"ename": "TaskTimeout", "evalue": f"the task ran past its timeout; its kernel was stopped{where}",
+                "cell_index": cell_index, "traceback": []}
+    if control.stop_reason == "cancelled":
+        return {"ename": "Cancelled", "evalue": f"the run was cancelled{where}", "cell_index": cell_index,
+                "traceback": []}
+    return {"ename": "DeadKernelError",
+            "evalue": f"the kernel died{where} (killed by a signal, out of memory, or the notebook exited the "
+                      "process, e.g. os._exit)", "cell_index": cell_index, "traceback": []}
+
+
+def _no_such_kernel(name: str) -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    installed = sorted(KernelSpecManager().find_kernel_specs())
+    return (f"no kernel named {name!r} is installed (installed: {', '.join(installed) or 'none'}); set "
+            "metadata.nbflow.kernel in the notebook, or install the kernel (python -m ipykernel install --user "
+            f"--name {name})")
+
+
+def _short_traceback(lines: list[str]) -> list[str]:
+    text = _ANSI.sub("", "\n".join(lines))
+    flat = text.splitlines()
+    return flat[-TRACEBACK_LINES:]

@@ -1,0 +1,57 @@
+"""The executor interface: a `Job` goes in, a `JobResult` comes back through a concurrent.futures.Future.
+
+The runner only speaks this interface, so the local thread pool and the Dask cluster are interchangeable. Jobs and
+results are plain picklable data so they can travel to another machine.
+"""
+
+from __future__ import annotations
+
+import abc
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Job:
+    """One attempt at one task."""
+
+    task: str
+    notebook: str  # absolute path of the source notebook (never written to)
+    output_notebook: str  # absolute path where the executed notebook is written
+    cwd: str  # the kernel's working directory: the notebook's folder
+    kernel: str
+    parameters: dict[str, Any]  # injected by papermill after the `parameters` cell
+    attempt: int = 1
+    start_timeout: float = 60.0
+
+
+@dataclass
+class JobResult:
+    state: str  # "succeeded", "failed" or "cancelled"
+    started_at: str
+    finished_at: str
+    error: dict | None = None  # {"ename", "evalue", "cell_index", "traceback"}
+    kernel_pid: int | None = None
+    notebook_bytes: bytes | None = field(default=None, repr=False)  # for executors whose disk is not ours
+
+
+class Executor(abc.ABC):
+    """Runs jobs somewhere; how is the only thing that differs between executors."""
+
+    #: how many jobs may run at once
+    capacity: int = 1
+
+    @abc.abstractmethod
+    def submit(self, job: Job) -> Future:
+        """Start the job; the Future resolves to a JobResult (it never raises for a failing notebook)."""
+
+    @abc.abstractmethod
+    def stop(self, job: Job, reason: str) -> None:
+        """Stop a running job now (its kernel is killed); `reason` is "timeout" or "cancelled"."""
+
+    def prepare(self, upcoming: list[Job]) -> None:
+        """A hint: these jobs are likely to be submitted next (an executor may start their kernels early)."""
+
+    def close(self) -> None:
+        """Release everything the executor holds (threads, kernels, connections)."""

@@ -1,0 +1,36 @@
+"""The local executor: each job runs in a thread of this process, with papermill driving a fresh kernel.
+
+Threads are enough: the work happens in the kernel processes, and an in-process papermill avoids paying its
+import (over a second here) once per task.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
+
+from nbflow.run.execute import KernelControl, execute_job
+from nbflow.run.jobs import Executor, Job
+
+
+class LocalExecutor(Executor):
+    def __init__(self, workers: int, on_kernel_pid: Callable[[Job, int], None] | None = None):
+        self.capacity = workers
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nbflow-task")
+        self._controls: dict[tuple[str, int], KernelControl] = {}
+        self._on_kernel_pid = on_kernel_pid
+
+    def submit(self, job: Job) -> Future:
+        on_pid = (lambda pid: self._on_kernel_pid(job, pid)) if self._on_kernel_pid else None
+        control = KernelControl(on_pid)
+        self._controls[(job.task, job.attempt)] = control
+        return self._pool.submit(execute_job, job, control)
+
+    def stop(self, job: Job, reason: str) -> None:
+        control = self._controls.get((job.task, job.attempt))
+        if control is not None:
+            control.stop(reason)
+
+    def close(self) -> None:
+        # Finished jobs have shut their kernels down; the runner stops unfinished ones before closing.
+        self._pool.shutdown(wait=True, cancel_futures=True)

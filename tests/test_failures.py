@@ -1,0 +1,92 @@
+"""Failures: errors recorded, downstream upstream_failed, fail-fast, timeouts, retries, dead kernels (SPEC 3)."""
+
+from __future__ import annotations
+
+import time
+
+import nbformat
+
+import nbflow
+
+from conftest import write_notebook
+from test_run import task
+
+
+def test_error_is_recorded_and_the_executed_notebook_kept_with_it(project):
+    write_notebook(project / "bad.ipynb", 'outputs = ["bad.txt"]', "x = 41", "raise ValueError(f'bad value {x}')")
+    task(project / "after.ipynb", 'inputs = ["bad.txt"]\noutputs = ["after.txt"]')
+    task(project / "other.ipynb", 'outputs = ["other.txt"]')
+    run = nbflow.load(project).run(workers=1)
+    assert run.state == "failed" and run.exit_code == 1
+    bad = run.tasks["bad"]
+    assert bad.state == "failed"
+    assert (bad.error["ename"], bad.error["evalue"], bad.error["cell_index"]) == ("ValueError", "bad value 41", 3)
+    assert any("raise ValueError" in line for line in bad.error["traceback"])
+    assert not any("\x1b[" in line for line in bad.error["traceback"])
+    executed = nbformat.read(bad.output_notebook, as_version=4)
+    assert any("An Exception was encountered" in c.source for c in executed.cells if c.cell_type == "markdown")
+    assert executed.cells[-1].outputs[0]["ename"] == "ValueError"
+    assert run.tasks["after"].state == "upstream_failed"
+    assert run.tasks["other"].state == "succeeded"
+
+
+def test_fail_fast_stops_the_rest(project):
+    write_notebook(project / "bad.ipynb", 'outputs = ["bad.txt"]', "raise RuntimeError('stop')")
+    task(project / "slow.ipynb", 'outputs = ["slow.txt"]', "'x'", "import time; time.sleep(30)")
+    task(project / "zlater.ipynb", 'outputs = ["later.txt"]')
+    started = time.monotonic()
+    run = nbflow.load(project).run(workers=2, fail_fast=True)
+    assert time.monotonic() - started < 20
+    states = {n: r.state for n, r in run.tasks.items()}
+    assert states["bad"] == "failed" and states["slow"] == "cancelled" and states["zlater"] == "cancelled"
+    assert run.state == "failed"
+
+
+def test_timeout_stops_the_whole_task(project):
+    write_notebook(project / "hang.ipynb", 'outputs = ["h.txt"]', "x = 1", "import time\nwhile True: time.sleep(1)",
+                   metadata={"nbflow": {"timeout": 3}})
+    started = time.monotonic()
+    run = nbflow.load(project).run()
+    assert time.monotonic() - started < 15
+    error = run.tasks["hang"].error
+    assert run.tasks["hang"].state == "failed" and error["ename"] == "TaskTimeout" and error["cell_index"] == 3
+
+
+def test_retries_rerun_a_failing_task_and_record_each_attempt(project):
+    write_notebook(project / "flaky.ipynb", 'outputs = ["f.txt"]',
+                   "import os\nn = len(os.listdir('tries')) if os.path.isdir('tries') else 0\n"
+                   "os.makedirs('tries', exist_ok=True); open(f'tries/{n}', 'w').close()\n"
+                   "assert n >= 2, f'attempt {n + 1} fails'\nopen(outputs[0], 'w').write('ok')")
+    run = nbflow.load(project).run(retries=2)
+    flaky = run.tasks["flaky"]
+    assert flaky.state == "succeeded" and flaky.attempts == 3
+    from nbflow.store import Store
+    rows = Store(project / ".nbflow").db.execute(
+        "SELECT attempt, state FROM attempts WHERE task = 'flaky' ORDER BY attempt").fetchall()
+    assert rows == [(1, "failed"), (2, "failed"), (3, "succeeded")]
+    kept = sorted(p.name for p in flaky.output_notebook.parent.glob("flaky*.ipynb"))
+    assert kept == ["flaky.attempt-1.ipynb", "flaky.attempt-2.ipynb", "flaky.ipynb"]
+
+
+def test_a_kernel_that_dies_is_a_failed_task_not_a_hang(project):
+    write_notebook(project / "die.ipynb", 'outputs = ["d.txt"]', "import os", "os._exit(1)")
+    started = time.monotonic()
+    run = nbflow.load(project).run()
+    assert time.monotonic() - started < 20
+    error = run.tasks["die"].error
+    assert error["ename"] == "DeadKernelError" and "kernel died while running cell 3" in error["evalue"]
+
+
+def test_declared_output_not_written_fails_the_task(project):
+    write_notebook(project / "lazy.ipynb", 'outputs = ["promised.csv"]', "x = 1")
+    run = nbflow.load(project).run()
+    assert run.tasks["lazy"].state == "failed"
+    assert run.tasks["lazy"].error["evalue"] == "declared output not written: promised.csv"
+
+
+def test_unknown_kernel_lists_the_installed_ones(project):
+    write_notebook(project / "k.ipynb", 'outputs = ["k.txt"]', "x = 1", metadata={"nbflow": {"kernel": "nope"}})
+    run = nbflow.load(project).run()
+    error = run.tasks["k"].error
+    assert error["ename"] == "NoSuchKernel" and "no kernel named 'nope'" in error["evalue"]
+    assert "python3" in error["evalue"]

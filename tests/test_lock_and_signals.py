@@ -1,0 +1,94 @@
+"""One run at a time (the lock), Ctrl-C, and a run whose process dies (SPEC section 3)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbflow
+from nbflow.run.lock import ProjectLock
+from nbflow.store import Store
+
+from conftest import run_cli, write_notebook
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def start_sleeping_run(project: Path) -> tuple[subprocess.Popen, int]:
+    """Start `nbflow run` on a notebook that sleeps; return the process and its kernel's pid once it runs."""
+    write_notebook(project / "sleepy.ipynb", 'outputs = ["s.txt"]', "import time", "time.sleep(120)")
+    process = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(project)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (project / ".nbflow" / "nbflow.db").exists():
+            row = Store(project / ".nbflow").db.execute(
+                "SELECT kernel_pid FROM task_runs WHERE kernel_pid IS NOT NULL").fetchone()
+            if row:
+                time.sleep(1)  # let the cell start
+                return process, row[0]
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError("the run never started its kernel: " + process.stderr.read())
+
+
+def test_a_second_run_exits_3_naming_the_first(project):
+    write_notebook(project / "a.ipynb", 'outputs = ["a.txt"]', "open(outputs[0], 'w').write('x')")
+    lock = ProjectLock(project / ".nbflow")
+    lock.acquire("20261126T000000000-beef")
+    try:
+        result = run_cli("run", str(project))
+    finally:
+        lock.release()
+    assert result.returncode == 3
+    assert "another run holds the project's lock (run 20261126T000000000-beef, process" in result.stderr
+    assert run_cli("run", str(project)).returncode == 0
+
+
+def test_ctrl_c_stops_kernels_marks_cancelled_and_exits_130(project):
+    process, kernel_pid = start_sleeping_run(project)
+    assert alive(kernel_pid)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert not alive(kernel_pid)
+    runs = json.loads(run_cli("runs", str(project), "--json").stdout)
+    assert runs[0]["state"] == "cancelled" and runs[0]["counts"] == {"cancelled": 1}
+    assert "Traceback" not in err
+
+
+def test_a_killed_run_is_marked_interrupted_and_its_kernel_stopped(project):
+    process, kernel_pid = start_sleeping_run(project)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert alive(kernel_pid)  # orphaned by the dead run
+    runs = json.loads(run_cli("runs", str(project), "--json").stdout)
+    assert runs[0]["state"] == "interrupted" and runs[0]["counts"] == {"cancelled": 1}
+    deadline = time.monotonic() + 10
+    while alive(kernel_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(kernel_pid)
+    integrity = Store(project / ".nbflow").db.execute("PRAGMA integrity_check").fetchone()[0]
+    assert integrity == "ok"
+
+
+def test_the_python_api_returns_the_run(project):
+    write_notebook(project / "a.ipynb", 'outputs = ["a.txt"]\nn = 1', "open(outputs[0], 'w').write(str(n))")
+    pipe = nbflow.load(str(project))
+    assert list(pipe.tasks) == ["a"] and pipe.graph.number_of_nodes() == 1
+    run = pipe.run(params={"n": 3}, workers=1)
+    assert isinstance(run, nbflow.Run) and run.state == "succeeded"
+    assert run.tasks["a"].state == "succeeded" and run.tasks["a"].output_notebook.exists()
+    assert (project / "a.txt").read_text() == "3"
+    assert json.loads(run_cli("runs", str(project), "--json").stdout)[0]["trigger"] == "api"
