@@ -83,7 +83,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     with progress_for(sys.stdout) as progress:
         run = pipeline.run(targets=args.target, params=params, workers=args.workers, force=args.force,
                            fail_fast=args.fail_fast, timeout=args.timeout, retries=args.retries,
-                           executor=args.executor, dask_address=args.dask_address, trigger="cli",
+                           executor=args.executor, dask_address=args.dask_address, prewarm=not args.no_prewarm,
+                           trigger="cli",
                            on_event=progress)
     counts: dict[str, int] = {}
     for result in run.tasks.values():
@@ -206,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
     run.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit per task, in seconds")
     run.add_argument("--retries", type=int, metavar="N", help="rerun a failed task up to N times")
+    run.add_argument("--no-prewarm", action="store_true",
+                     help="start each task's kernel only when the task starts (by default kernels for the next "
+                          "tasks start while others run; each kernel still serves one task only)")
     run.add_argument("--executor", choices=["local", "dask"], default="local", help="where tasks run")
     run.add_argument("--dask-address", metavar="ADDR", help="the Dask scheduler, e.g. tcp://host:8786")
     run.set_defaults(handler=cmd_run)
@@ -230,7 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _skip_iri_grammar() -> None:
+    """jsonschema imports the optional `rfc3987_syntax` package (when installed, e.g. by jupyter_events), which
+    builds an Earley parser at import: over a second of CPU for every process that imports nbformat. Its only use
+    is checking the `iri` string formats, which no notebook schema has; jsonschema treats the package as optional,
+    so in this command's own process nbflow does without it. (Not done when nbflow is used as a library.)"""
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _skip_iri_grammar()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

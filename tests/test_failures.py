@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import nbformat
@@ -90,3 +91,32 @@ def test_unknown_kernel_lists_the_installed_ones(project):
     error = run.tasks["k"].error
     assert error["ename"] == "NoSuchKernel" and "no kernel named 'nope'" in error["evalue"]
     assert "python3" in error["evalue"]
+
+
+def kernel_children() -> list[int]:
+    """ipykernel processes whose parent is this test process (kernels nbflow started in-process)."""
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    command = fh.read()
+            except OSError:
+                continue
+            if int(fields[1]) == me and fields[0] != "Z" and b"ipykernel" in command:
+                found.append(int(entry))
+    return found
+
+
+def test_no_kernel_outlives_a_run_even_prewarmed_ones(project):
+    # b..e would get kernels started ahead while a runs; a fails, so none of them ever runs.
+    write_notebook(project / "a.ipynb", 'outputs = ["a.txt"]', "import time; time.sleep(1)", "1 / 0")
+    for prev, name in zip("abcd", "bcde"):
+        task(project / f"{name}.ipynb", f'inputs = ["{prev}.txt"]\noutputs = ["{name}.txt"]')
+    run = nbflow.load(project).run(workers=2)
+    assert [r.state for r in run.tasks.values()] == ["failed"] + ["upstream_failed"] * 4
+    assert kernel_children() == []
+    nbflow.load(project).run(workers=2, targets=["a"], fail_fast=True)
+    assert kernel_children() == []

@@ -1,9 +1,10 @@
-"""Execute one Job with papermill, in a fresh kernel whose working directory is the notebook's folder.
+"""Execute one Job with papermill, in a fresh kernel started in the notebook's folder.
 
-papermill's own `cwd` changes the whole process's directory, which is not thread-safe; instead the folder is passed
-to nbclient as `resources.metadata.path`, which starts the kernel there. The `nbflow` papermill engine (registered
-in papermill's engine registry) exposes the kernel's pid as soon as the kernel is up, so a timeout or a Ctrl-C can
-kill it from another thread. Errors come back as data (ename, evalue, cell index, a short traceback), never raised.
+papermill's own `cwd` changes the whole process's directory, which is not thread-safe; instead nbflow starts the
+kernel itself with that folder as its working directory (taken warm from the `KernelPool`, or started on the spot)
+and hands it to the `nbflow` papermill engine, registered in papermill's engine registry. Holding the kernel lets a
+timeout or a Ctrl-C kill it from another thread. Errors come back as data (ename, evalue, cell index, a short
+traceback), never raised.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-import secrets
 import signal
-import tempfile
 import threading
 from typing import Callable
 
 from nbflow.run.jobs import Job, JobResult
+from nbflow.run.kernels import KernelPool, shutdown_kernel, start_kernel
 from nbflow.store import iso, now
 
 TRACEBACK_LINES = 30
@@ -67,16 +67,6 @@ def _kill(pid: int) -> None:
             pass
 
 
-def _kernel_config():
-    """IPC sockets under a prefix of this kernel's own: no TCP port to pick (and race for) when several kernels
-    start at once. Without an explicit prefix jupyter_client names them `kernel-ipc-N` in the current folder, so two
-    kernels starting together would share sockets."""
-    from traitlets.config import Config
-
-    prefix = os.path.join(tempfile.gettempdir(), f"nbflow-{os.getpid()}-{secrets.token_hex(4)}")
-    return Config({"KernelManager": {"transport": "ipc", "ip": prefix}})
-
-
 _engine_registered = False
 
 
@@ -89,31 +79,24 @@ def _register_engine() -> None:
     from papermill.utils import merge_kwargs, remove_args
 
     class NbflowEngine(NBClientEngine):
-        """papermill's nbclient engine, plus: kernel cwd without chdir, and the kernel pid handed to a control."""
+        """papermill's nbclient engine, run on a kernel nbflow started (in the notebook's folder) and tracks."""
 
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
                                      stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
             control: KernelControl = kwargs.pop("nbflow_control")
-            cwd = kwargs.pop("nbflow_cwd")
+            km = kwargs.pop("nbflow_km")
             kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
             final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
                                  kernel_name=kernel_name, log_output=log_output, stdout_file=stdout_file,
-                                 stderr_file=stderr_file, shutdown_kernel="immediate", log=_log,
-                                 resources={"metadata": {"path": cwd}})
-            client = PapermillNotebookClient(nb_man, config=_kernel_config(), **final)
-
-            def on_start(**_):
-                control.attach(client.km.provisioner.pid)
+                                 stderr_file=stderr_file, log=_log)
+            client = PapermillNotebookClient(nb_man, km=km, **final)
 
             def on_cell(cell_index, **_):
                 control.cell_index = cell_index
 
-            client.on_notebook_start = on_start
             client.on_cell_start = on_cell
-            # The kernel's own stdout/stderr go to a log beside the executed notebook, not to nbflow's terminal.
-            with open(os.path.splitext(nb_man.output_path)[0] + ".kernel.log", "ab") as log:
-                return client.execute(stdout=log, stderr=log)
+            return client.execute()
 
     papermill_engines.register("nbflow", NbflowEngine)
     # nbflow checks parameter names itself (before anything runs); papermill's guesses about them are noise here.
@@ -121,7 +104,13 @@ def _register_engine() -> None:
     _engine_registered = True
 
 
-def execute_job(job: Job, control: KernelControl) -> JobResult:
+def import_papermill() -> None:
+    import papermill  # noqa: F401
+
+    _register_engine()
+
+
+def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None) -> JobResult:
     """Run the job to the end and describe how it went; the executed notebook is left at job.output_notebook."""
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
@@ -132,14 +121,15 @@ def execute_job(job: Job, control: KernelControl) -> JobResult:
     os.makedirs(os.path.dirname(job.output_notebook), exist_ok=True)
     started = iso(now())
     error = None
-    state = "succeeded"
     for start_try in range(1, KERNEL_START_TRIES + 1):
+        km = None
         try:
+            km = (pool.take(job) if pool and start_try == 1 else None) or start_kernel(job)
+            control.attach(km.provisioner.pid)
             papermill.execute_notebook(
                 job.notebook, job.output_notebook, parameters=job.parameters, engine_name="nbflow",
                 kernel_name=job.kernel, progress_bar=False, log_output=False, start_timeout=job.start_timeout,
-                nbflow_control=control, nbflow_cwd=job.cwd)
-            break
+                nbflow_control=control, nbflow_km=km)
         except PapermillExecutionError as exc:
             error = {"ename": exc.ename, "evalue": exc.evalue, "cell_index": exc.cell_index,
                      "traceback": _short_traceback(exc.traceback)}
@@ -150,17 +140,20 @@ def execute_job(job: Job, control: KernelControl) -> JobResult:
                      "traceback": []}
         except RuntimeError as exc:
             # A kernel that did not answer in time while starting: start another (NOTES: starts hang now and then).
-            if control.pid is None and control.stop_reason is None and "didn't respond" in str(exc) \
+            if control.cell_index is None and control.stop_reason is None and "didn't respond" in str(exc) \
                     and start_try < KERNEL_START_TRIES:
                 continue
             error = {"ename": type(exc).__name__, "evalue": str(exc), "cell_index": None, "traceback": []}
         except Exception as exc:  # anything else the run raised is the task's failure, told as data
             error = {"ename": type(exc).__name__, "evalue": str(exc), "cell_index": None, "traceback": []}
+        finally:
+            if km is not None:
+                pool.retire(km) if pool else shutdown_kernel(km)
         break
     if control.stop_reason == "cancelled":
         state = "cancelled"
-    elif error is not None:
-        state = "failed"
+    else:
+        state = "failed" if error is not None else "succeeded"
     return JobResult(state, started, iso(now()), error, control.pid)
 
 

@@ -9,14 +9,18 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
-from nbflow.run.execute import KernelControl, execute_job
+from nbflow.run.execute import KernelControl, execute_job, import_papermill
 from nbflow.run.jobs import Executor, Job
+from nbflow.run.kernels import KernelPool
 
 
 class LocalExecutor(Executor):
-    def __init__(self, workers: int, on_kernel_pid: Callable[[Job, int], None] | None = None):
+    def __init__(self, workers: int, on_kernel_pid: Callable[[Job, int], None] | None = None, prewarm: bool = True):
         self.capacity = workers
+        self._kernels = KernelPool(max_idle=workers) if prewarm else None
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nbflow-task")
+        # papermill's import costs over a second here: pay it while the first kernels start.
+        self._pool.submit(import_papermill)
         self._controls: dict[tuple[str, int], KernelControl] = {}
         self._on_kernel_pid = on_kernel_pid
 
@@ -24,13 +28,19 @@ class LocalExecutor(Executor):
         on_pid = (lambda pid: self._on_kernel_pid(job, pid)) if self._on_kernel_pid else None
         control = KernelControl(on_pid)
         self._controls[(job.task, job.attempt)] = control
-        return self._pool.submit(execute_job, job, control)
+        return self._pool.submit(execute_job, job, control, self._kernels)
 
     def stop(self, job: Job, reason: str) -> None:
         control = self._controls.get((job.task, job.attempt))
         if control is not None:
             control.stop(reason)
 
+    def prepare(self, upcoming: list[Job]) -> None:
+        if self._kernels is not None:
+            self._kernels.prepare(upcoming)
+
     def close(self) -> None:
-        # Finished jobs have shut their kernels down; the runner stops unfinished ones before closing.
+        # The runner has stopped unfinished jobs; wait for them, then for every kernel to be shut down.
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._kernels is not None:
+            self._kernels.close()

@@ -179,6 +179,8 @@ class Runner:
         stopping = False
         try:
             while ready or self._running:
+                if not stopping:
+                    self._prewarm(ready)
                 while ready and not stopping and len(self._running) < self.executor.capacity:
                     name = ready.pop(0)
                     if not self._start(name):  # skipped as up to date: its dependants may be ready now
@@ -187,6 +189,8 @@ class Runner:
                     if stopping:
                         break
                     continue
+                if not stopping:
+                    self._prewarm(ready)  # the submissions above changed what comes next
                 done, _ = wait([*self._running, self._cancel], timeout=self._next_deadline(),
                                return_when=FIRST_COMPLETED)
                 if self._cancel.done() and not stopping:
@@ -239,15 +243,22 @@ class Runner:
         self._set(name, "skipped", started_at=stamp, finished_at=stamp)
         return False
 
-    def _submit(self, name: str, attempt: int) -> None:
+    def _job(self, name: str, attempt: int) -> Job:
         task = self.pipeline.tasks[name]
         output = self.runs_dir / (name.replace("/", "__") + ".ipynb")
+        return Job(task=name, notebook=str(task.spec.notebook), output_notebook=str(output),
+                   cwd=str(task.spec.notebook.parent), kernel=task.spec.kernel,
+                   parameters=injected_parameters(self.pipeline, task, self.task_params.get(name, {})),
+                   attempt=attempt)
+
+    def _submit(self, name: str, attempt: int) -> None:
+        task = self.pipeline.tasks[name]
+        job = self._job(name, attempt)
+        output = Path(job.output_notebook)
         if attempt > 1 and output.exists():  # keep every attempt's notebook
             output.rename(output.with_name(f"{output.stem}.attempt-{attempt - 1}.ipynb"))
-        job = Job(task=name, notebook=str(task.spec.notebook), output_notebook=str(output),
-                  cwd=str(task.spec.notebook.parent), kernel=task.spec.kernel,
-                  parameters=injected_parameters(self.pipeline, task, self.task_params.get(name, {})),
-                  attempt=attempt)
+        for path in task.output_paths:  # so a notebook can simply open its outputs for writing
+            os.makedirs(os.path.dirname(path.rstrip("/")), exist_ok=True)
         timeout = self._option(task, "timeout")
         future = self.executor.submit(job)
         self._running[future] = (job, time.monotonic() + timeout if timeout else None)
@@ -284,6 +295,22 @@ class Runner:
                         "ename": "UpstreamFailed", "evalue": f"upstream task {name} failed", "cell_index": None,
                         "traceback": []})
         return state
+
+    def _prewarm(self, ready: list[str]) -> None:
+        self.executor.prepare([self._job(name, 1) for name in self._upcoming(ready)])
+
+    def _upcoming(self, ready: list[str]) -> list[str]:
+        """Tasks likely to be submitted next, in order: ready ones waiting for a slot, then pending ones whose
+        upstream is all running, finished or itself upcoming."""
+        tasks = self.run.tasks
+        expected = {n for n, r in tasks.items() if r.state in ("running", *FINISHED)} | set(ready)
+        upcoming = list(ready)
+        for name in self.selected:
+            if tasks[name].state == "pending" and name not in expected \
+                    and all(p in expected for p in self.graph.predecessors(name)):
+                upcoming.append(name)
+                expected.add(name)
+        return upcoming
 
     def _release(self, name: str, waiting: dict[str, int]) -> list[str]:
         """Dependants of a finished task whose upstream is now all finished."""
@@ -354,13 +381,14 @@ class Runner:
         self.run.finished_at = iso(now())
 
 
-def make_executor(kind: str, workers: int, store: Store, run_id: str, dask_address: str | None = None) -> Executor:
+def make_executor(kind: str, workers: int, store: Store, run_id: str, dask_address: str | None = None,
+                  prewarm: bool = True) -> Executor:
     """The executor registry: `local` (threads + papermill) or `dask` (a dask.distributed cluster)."""
     if kind == "local":
         from nbflow.run.local import LocalExecutor
 
-        return LocalExecutor(workers, on_kernel_pid=lambda job, pid: store.update_task(run_id, job.task,
-                                                                                         kernel_pid=pid))
+        return LocalExecutor(workers, prewarm=prewarm,
+                             on_kernel_pid=lambda job, pid: store.update_task(run_id, job.task, kernel_pid=pid))
     raise UsageError(f"unknown executor {kind!r} (known: local)")
 
 
@@ -394,7 +422,7 @@ def plan(pipeline: Pipeline, targets: Iterable[str] | None = None, params: Mappi
 def run_pipeline(pipeline: Pipeline, targets: Iterable[str] | None = None, params: Mapping[str, Any] | None = None,
                  workers: int | None = None, force: bool = False, *, fail_fast: bool = False,
                  timeout: float | None = None, retries: int | None = None, executor: str = "local",
-                 dask_address: str | None = None, trigger: str = "api",
+                 dask_address: str | None = None, prewarm: bool = True, trigger: str = "api",
                  on_event: Callable[[Run, TaskResult], None] | None = None,
                  on_start: Callable[[Runner], None] | None = None) -> Run:
     """Run the targets (default: all) and their upstream; blocks until done and returns the Run."""
@@ -407,9 +435,9 @@ def run_pipeline(pipeline: Pipeline, targets: Iterable[str] | None = None, param
     lock.acquire(run_id)
     try:
         recorded = {**resolved.params, **{f"{t}.{k}": v for t, values in task_params.items() for k, v in values.items()}}
+        chosen = make_executor(executor, workers, store, run_id, dask_address, prewarm)
         run = Run(run_id, trigger, recorded, {name: TaskResult(name) for name in selected}, started_at=iso(now()))
         store.create_run(run_id, trigger, recorded, list(targets or []), selected)
-        chosen = make_executor(executor, workers, store, run_id, dask_address)
         runner = Runner(resolved, selected, task_params, store, chosen, run, force=force, fail_fast=fail_fast,
                         timeout=timeout, retries=retries, on_event=on_event)
         if on_start:

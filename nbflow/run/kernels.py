@@ -1,0 +1,128 @@
+"""The warm kernel pool: kernels for the jobs that come next are started while others run.
+
+Kernel start-up (about 0.6 s here) is most of a short notebook's cost. The runner tells the executor which jobs
+are likely next (`Executor.prepare`); the pool starts a kernel for each, in that job's folder, up to `max_idle`
+kernels waiting at once. Each kernel serves exactly one job and is never reused, so no state passes between
+notebooks. Shutdowns happen in the background, off the critical path; `close()` waits for all of them, so nothing
+is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Iterable
+
+from nbflow.run.jobs import Job
+
+START_TIMEOUT = 60.0
+
+
+def kernel_log_path(job: Job) -> str:
+    return os.path.splitext(job.output_notebook)[0] + ".kernel.log"
+
+
+def ipc_prefix() -> str:
+    """A socket-path prefix of this kernel's own. With IPC there is no TCP port to pick (and race for) when several
+    kernels start at once; without an explicit prefix jupyter_client would name the sockets `kernel-ipc-N` in the
+    current folder, shared by every kernel starting at the same moment."""
+    return os.path.join(tempfile.gettempdir(), f"nbflow-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def new_kernel_manager(kernel_name: str) -> Any:
+    from jupyter_client.manager import AsyncKernelManager
+
+    return AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ipc_prefix())
+
+
+def start_kernel(job: Job) -> Any:
+    """A started kernel for `job`: its own process, in the job's folder, its output to the job's kernel log."""
+    from jupyter_core.utils import run_sync
+
+    km = new_kernel_manager(job.kernel)
+    os.makedirs(os.path.dirname(job.output_notebook), exist_ok=True)
+    with open(kernel_log_path(job), "ab") as log:
+        run_sync(km.start_kernel)(cwd=job.cwd, stdout=log, stderr=log)
+    return km
+
+
+def shutdown_kernel(km: Any) -> None:
+    from jupyter_core.utils import run_sync
+
+    try:
+        run_sync(km.shutdown_kernel)(now=True)
+    except Exception:  # already dead: make sure the process is gone and its files removed
+        try:
+            run_sync(km.cleanup_resources)()
+        except Exception:
+            pass
+
+
+def _key(job: Job) -> tuple[str, int]:
+    return job.task, job.attempt
+
+
+class KernelPool:
+    def __init__(self, max_idle: int):
+        self.max_idle = max(1, max_idle)
+        self._lock = threading.Lock()
+        self._starting: dict[tuple[str, int], Future] = {}
+        self._threads = ThreadPoolExecutor(max_workers=self.max_idle + 1, thread_name_prefix="nbflow-kernels")
+        self._closed = False
+
+    def prepare(self, upcoming: Iterable[Job]) -> None:
+        """Keep (or start) kernels for the first `max_idle` of these jobs; let the others go."""
+        wanted = []
+        for job in upcoming:
+            if len(wanted) == self.max_idle:
+                break
+            wanted.append(job)
+        wanted_keys = {_key(j) for j in wanted}
+        with self._lock:
+            if self._closed:
+                return
+            for key in [k for k in self._starting if k not in wanted_keys]:
+                self._retire_future(self._starting.pop(key))
+            for job in wanted:
+                if _key(job) not in self._starting:
+                    self._starting[_key(job)] = self._threads.submit(start_kernel, job)
+
+    def take(self, job: Job) -> Any | None:
+        """The kernel started for this job (waiting for it if it is still starting), or None."""
+        with self._lock:
+            future = self._starting.pop(_key(job), None)
+        if future is None:
+            return None
+        try:
+            return future.result(timeout=START_TIMEOUT)
+        except Exception:  # a start that failed or hung: the job starts its own kernel instead
+            self._retire_future(future)
+            return None
+
+    def retire(self, km: Any) -> None:
+        """Shut a used kernel down in the background (right here once the pool is closing)."""
+        try:
+            self._threads.submit(shutdown_kernel, km)
+        except RuntimeError:
+            shutdown_kernel(km)
+
+    def _retire_future(self, future: Future) -> None:
+        future.add_done_callback(lambda f: f.exception() is None and self.retire(f.result()))
+
+    def close(self) -> None:
+        """Shut down every kernel not taken, and wait for all shutdowns to finish."""
+        with self._lock:
+            self._closed = True
+            leftovers = list(self._starting.values())
+            self._starting.clear()
+        for future in leftovers:
+            self._retire_future(future)
+        for future in leftovers:
+            try:
+                future.result(timeout=START_TIMEOUT)
+            except Exception:
+                pass
+        self._threads.shutdown(wait=True)
