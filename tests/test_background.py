@@ -1,0 +1,29 @@
+"""Runs started in the background: for the panel, the server and the scheduler."""
+
+from __future__ import annotations
+
+import pytest
+
+import nbflow
+from nbflow.errors import PipelineError
+from nbflow.run.background import start_run
+from nbflow.run.lock import LockedError
+
+from conftest import write_notebook
+
+
+def test_a_background_run_can_be_followed_and_cancelled(project):
+    write_notebook(project / "slow.ipynb", 'outputs = ["s.txt"]', "import time", "time.sleep(60)")
+    handle = start_run(nbflow.load(project), trigger="api")
+    assert handle.id and handle.run.tasks["slow"].state in ("pending", "running")
+    with pytest.raises(LockedError):
+        start_run(nbflow.load(project))
+    handle.cancel()
+    run = handle.wait(timeout=60)
+    assert run is not None and run.state == "cancelled" and run.tasks["slow"].state == "cancelled"
+
+
+def test_start_errors_are_raised_to_the_caller(project):
+    write_notebook(project / "a.ipynb", 'inputs = ["missing.csv"]\noutputs = ["a.txt"]', "x = 1")
+    with pytest.raises(PipelineError, match="missing.csv does not exist"):
+        start_run(nbflow.load(project))
