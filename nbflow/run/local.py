@@ -17,19 +17,26 @@ from nbflow.run.kernels import KernelPool, import_kernel_client
 class LocalExecutor(Executor):
     def __init__(self, workers: int, on_kernel_pid: Callable[[Job, int], None] | None = None, prewarm: bool = True):
         self.capacity = workers
-        import_kernel_client()
-        self._kernels = KernelPool(max_idle=workers) if prewarm else None
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nbflow-task")
-        # papermill's import costs over a second here: pay it while the first kernels start.
-        self._pool.submit(import_papermill)
+        self._prewarm = prewarm
+        self._kernels: KernelPool | None = None
+        self._pool: ThreadPoolExecutor | None = None  # started with the first job: a no-op run needs none of it
         self._controls: dict[tuple[str, int], KernelControl] = {}
         self._on_kernel_pid = on_kernel_pid
+
+    def _start(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            import_kernel_client()  # before any thread imports it
+            self._kernels = KernelPool(max_idle=self.capacity) if self._prewarm else None
+            self._pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="nbflow-task")
+            # papermill's import costs over a second here: pay it while the first kernels start.
+            self._pool.submit(import_papermill)
+        return self._pool
 
     def submit(self, job: Job) -> Future:
         on_pid = (lambda pid: self._on_kernel_pid(job, pid)) if self._on_kernel_pid else None
         control = KernelControl(on_pid)
         self._controls[(job.task, job.attempt)] = control
-        return self._pool.submit(execute_job, job, control, self._kernels)
+        return self._start().submit(execute_job, job, control, self._kernels)
 
     def stop(self, job: Job, reason: str) -> None:
         control = self._controls.get((job.task, job.attempt))
@@ -37,11 +44,13 @@ class LocalExecutor(Executor):
             control.stop(reason)
 
     def prepare(self, upcoming: list[Job]) -> None:
+        self._start()
         if self._kernels is not None:
             self._kernels.prepare(upcoming)
 
     def close(self) -> None:
         # The runner has stopped unfinished jobs; wait for them, then for every kernel to be shut down.
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         if self._kernels is not None:
             self._kernels.close()

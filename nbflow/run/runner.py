@@ -175,22 +175,26 @@ class Runner:
 
     def execute(self) -> Run:
         waiting = {name: self.graph.in_degree(name) for name in self.selected}
-        ready = [name for name in self.selected if waiting[name] == 0]
+        ready = [name for name in self.selected if waiting[name] == 0]  # upstream all finished, not yet judged
+        queue: list[str] = []  # judged stale, waiting for a free slot
         stopping = False
         try:
-            while ready or self._running:
-                if not stopping:
-                    self._prewarm(ready)
-                while ready and not stopping and len(self._running) < self.executor.capacity:
+            while ready or queue or self._running:
+                while ready:  # judging needs no slot: an up-to-date task is skipped at once, freeing its dependants
                     name = ready.pop(0)
-                    if not self._start(name):  # skipped as up to date: its dependants may be ready now
+                    if self._judge(name):
+                        queue.append(name)
+                    else:
                         ready.extend(self._release(name, waiting))
+                if stopping:
+                    queue.clear()
+                else:
+                    self._prewarm(queue)
+                    while queue and len(self._running) < self.executor.capacity:
+                        self._submit(queue.pop(0), 1)
+                    self._prewarm(queue)  # the submissions changed what comes next
                 if not self._running:
-                    if stopping:
-                        break
-                    continue
-                if not stopping:
-                    self._prewarm(ready)  # the submissions above changed what comes next
+                    break
                 done, _ = wait([*self._running, self._cancel], timeout=self._next_deadline(),
                                return_when=FIRST_COMPLETED)
                 if self._cancel.done() and not stopping:
@@ -204,7 +208,7 @@ class Runner:
                     outcome = self._finish(job, future.result())
                     if outcome == "retry":
                         self._submit(job.task, job.attempt + 1)
-                    elif outcome in FINISHED:
+                    elif outcome in FINISHED and not stopping:
                         ready.extend(self._release(job.task, waiting))
                     elif outcome == "failed" and self.fail_fast and not stopping:
                         stopping = True
@@ -225,8 +229,8 @@ class Runner:
 
     # -- one task -------------------------------------------------------------------------------------------------
 
-    def _start(self, name: str) -> bool:
-        """Skip the task when up to date, else submit it; True when it was submitted."""
+    def _judge(self, name: str) -> bool:
+        """True when the task must run; an up-to-date one is marked skipped here."""
         task = self.pipeline.tasks[name]
         relative = self.pipeline.project.relative
         current = fingerprint.task_fingerprint(task, self.store, relative)
@@ -237,7 +241,6 @@ class Runner:
         result = self.run.tasks[name]
         result.reasons = reasons if not self.force else ["--force"]
         if reasons or self.force:
-            self._submit(name, 1)
             return True
         stamp = iso(now())
         self._set(name, "skipped", started_at=stamp, finished_at=stamp)
@@ -296,15 +299,17 @@ class Runner:
                         "traceback": []})
         return state
 
-    def _prewarm(self, ready: list[str]) -> None:
-        self.executor.prepare([self._job(name, 1) for name in self._upcoming(ready)])
+    def _prewarm(self, queue: list[str]) -> None:
+        upcoming = self._upcoming(queue)
+        if upcoming:
+            self.executor.prepare([self._job(name, 1) for name in upcoming])
 
-    def _upcoming(self, ready: list[str]) -> list[str]:
-        """Tasks likely to be submitted next, in order: ready ones waiting for a slot, then pending ones whose
-        upstream is all running, finished or itself upcoming."""
+    def _upcoming(self, queue: list[str]) -> list[str]:
+        """Tasks likely to be submitted next, in order: the queued ones, then pending ones whose upstream is all
+        running, finished or itself upcoming (they will run unless what they read comes out unchanged)."""
         tasks = self.run.tasks
-        expected = {n for n, r in tasks.items() if r.state in ("running", *FINISHED)} | set(ready)
-        upcoming = list(ready)
+        expected = {n for n, r in tasks.items() if r.state in ("running", *FINISHED)} | set(queue)
+        upcoming = list(queue)
         for name in self.selected:
             if tasks[name].state == "pending" and name not in expected \
                     and all(p in expected for p in self.graph.predecessors(name)):
