@@ -10,8 +10,9 @@ Method
   with --quick). Then the tools take turns: repetition r runs every tool once, in an order rotated by r, so machine
   noise falls on all of them alike. Figures are medians over the repetitions; ratios are ratios of medians.
 - Every timed command is a fresh process with its output on pipes (not a terminal), as from a script or CI. A run
-  counts only if it exits 0 and, for a full run, rewrote every product, or, for a no-op run, rewrote none. A tool
-  that fails shows "n/a" and the last line of its error output is printed under the table.
+  counts only if it exits 0 and, for a full run, rewrote every product, or, for a no-op run, rewrote none. A failed
+  run is left out of the median and the last line of its error output is listed under the table; a tool whose
+  every run failed shows "n/a", one with some failed runs a "*".
 - ploomber lives in its own virtualenv, bench/.peers-venv, created on first use; if that fails its columns are
   left out. Its kernel runs the same Python version as nbflow's.
 
@@ -96,7 +97,7 @@ def run_command(argv: list[str], cwd: Path | None = None, env: dict | None = Non
             proc.communicate()
             raise ToolFailed(f"timed out after {COMMAND_TIMEOUT} s") from None
     if proc.returncode:
-        raise ToolFailed(last_line(err) or last_line(out) or f"exit code {proc.returncode}")
+        raise ToolFailed(f"exit {proc.returncode}: {last_line(err) or last_line(out) or '(no output)'}")
     return out
 
 
@@ -184,28 +185,31 @@ class Contender:
 
 @dataclass
 class Measurement:
-    """One row of the table: raw values per tool (seconds, or MiB for memory), and what failed."""
+    """One row of the table: raw values per tool (seconds, or MiB for memory), and the messages of failed runs."""
     case: str
     label: str
     tasks: int | None = None  # for chains: enables the per-task overhead
     values: dict[str, list[float]] = field(default_factory=dict)
     cells: dict[str, list[float]] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     baseline: str | None = None  # label of the row this one is compared with (resolve linearity)
 
     def median(self, tool: str) -> float | None:
         values = self.values.get(tool)
-        return statistics.median(values) if values and tool not in self.errors else None
+        return statistics.median(values) if values else None
 
     def cells_median(self, tool: str) -> float | None:
         values = self.cells.get(tool)
-        return statistics.median(values) if values and tool not in self.errors else None
+        return statistics.median(values) if values else None
 
     def record(self, tool: str, value: float, cells: float | None = None) -> None:
         self.values.setdefault(tool, []).append(value)
         if cells is not None:
             self.cells.setdefault(tool, []).append(cells)
+
+    def fail(self, tool: str, message: str) -> None:
+        self.errors.setdefault(tool, []).append(message)
 
 
 def progress(label: str, what: str, tool: str, result: str) -> None:
@@ -216,7 +220,7 @@ def attempt(m: Measurement, contender: Contender, mode: str, what: str) -> None:
     try:
         wall, cells = contender.run(mode)
     except ToolFailed as exc:
-        m.errors[contender.tool] = str(exc)
+        m.fail(contender.tool, str(exc))
         progress(m.label, what, contender.tool, f"n/a: {exc}")
         return
     if what != "warm-up":
@@ -230,9 +234,8 @@ def alternate(m: Measurement, contenders: list[Contender], mode: str, setup: Set
         for contender in contenders:
             attempt(m, contender, mode, "warm-up")
     for rep in range(setup.repeat):
-        live = [c for c in contenders if c.tool not in m.errors]
-        shift = rep % len(live) if live else 0
-        for contender in live[shift:] + live[:shift]:
+        shift = rep % len(contenders)
+        for contender in contenders[shift:] + contenders[:shift]:
             attempt(m, contender, mode, f"{rep + 1}/{setup.repeat}")
     return m
 
@@ -370,8 +373,9 @@ def time_nbflow(m: Measurement, what: str, action: Callable[[], object]) -> None
     try:
         action()
     except Exception as exc:  # noqa: BLE001 - a failure of the code under test is a result, not a crash
-        m.errors[NBFLOW] = str(exc) if isinstance(exc, ToolFailed) else f"{type(exc).__name__}: {exc}"
-        progress(m.label, what, NBFLOW, f"n/a: {m.errors[NBFLOW]}")
+        message = str(exc) if isinstance(exc, ToolFailed) else f"{type(exc).__name__}: {exc}"
+        m.fail(NBFLOW, message)
+        progress(m.label, what, NBFLOW, f"n/a: {message}")
         return
     wall = time.perf_counter() - start
     if what != "warm-up":
@@ -387,9 +391,9 @@ def case_memory(setup: Setup) -> list[Measurement]:
         try:
             mib = peak_rss_mib([*NBFLOW_CMD, "graph", str(folder), "--format", "json"])
         except ToolFailed as exc:
-            m.errors[NBFLOW] = str(exc)
+            m.fail(NBFLOW, str(exc))
             progress(m.label, f"{rep + 1}/{setup.repeat}", NBFLOW, f"n/a: {exc}")
-            break
+            continue
         m.record(NBFLOW, mib)
         progress(m.label, f"{rep + 1}/{setup.repeat}", NBFLOW, f"{mib:7.1f} MiB")
     return [m]
@@ -461,9 +465,11 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 
 def cell(m: Measurement, tool: str) -> str:
-    if tool in m.errors:
-        return "n/a"
-    return fmt(m.median(tool), 0 if "MiB" in m.label else 2)
+    """The median; `n/a` when every run failed, a `*` when some did."""
+    value = m.median(tool)
+    if value is None:
+        return "n/a" if tool in m.errors else ""
+    return fmt(value, 0 if "MiB" in m.label else 2) + ("*" if tool in m.errors else "")
 
 
 def ratio(a: float | None, b: float | None) -> str:
@@ -525,16 +531,21 @@ def preamble(info: dict, vers: dict, markdown: bool) -> str:
     lines = [f"Machine: {info['nproc']} CPUs, {info['cpu']}, Python {info['python']}, {info['platform']}",
              f"Date: {info['date']}; load average at start: {' '.join(map(str, info['load_average']))}",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
-             "Medians in seconds (memory in MiB); ratios of medians; n/a = the tool failed (see below)."]
+             "Medians in seconds (memory in MiB); ratios of medians; n/a: every run of the tool failed, *: some did "
+             "(failures listed under the table)."]
     return "\n".join(f"{line}  " if markdown else line for line in lines)
 
 
 def failures(measurements: list[Measurement]) -> str:
-    seen: dict[tuple[str, str], list[str]] = {}
+    """One line per tool and error message: which rows, how many failed runs (warm-ups included)."""
+    seen: dict[tuple[str, str], dict[str, int]] = {}
     for m in measurements:
-        for tool, message in m.errors.items():
-            seen.setdefault((tool, message), []).append(m.label)
-    return "\n".join(f"- {tool} n/a in {', '.join(labels)}: {message}" for (tool, message), labels in seen.items())
+        for tool, messages in m.errors.items():
+            for message in messages:
+                rows = seen.setdefault((tool, message), {})
+                rows[m.label] = rows.get(m.label, 0) + 1
+    return "\n".join(f"- {tool}, {', '.join(f'{label} x{n}' for label, n in rows.items())}: {message}"
+                     for (tool, message), rows in seen.items())
 
 
 def plot(measurements: list[Measurement], path: Path) -> None:
