@@ -396,7 +396,29 @@ def case_memory(setup: Setup) -> list[Measurement]:
             continue
         m.record(NBFLOW, mib)
         progress(m.label, f"{rep + 1}/{setup.repeat}", NBFLOW, f"{mib:7.1f} MiB")
-    return [m]
+    tasks = fan_out(setup.root / "fanout100", 100)
+    run = Measurement("memory", "run 100 tasks: nbflow process peak RSS (MiB)",
+                      notes=["VmHWM of the nbflow process itself (kernels excluded)"])
+    mib = own_peak_rss_mib([*NBFLOW_CMD, "run", str(tasks), "--force", "-j", str(os.cpu_count() or 1)])
+    run.record(NBFLOW, mib)
+    progress(run.label, "1/1", NBFLOW, f"{mib:7.1f} MiB")
+    return [m, run]
+
+
+def own_peak_rss_mib(argv: list[str]) -> float:
+    """The peak RSS of the command's own process (VmHWM, read until it exits), without its children's."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak_kib = 0
+    while process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/status") as fh:
+                peak_kib = max(peak_kib, int(re.search(r"VmHWM:\s+(\d+)", fh.read()).group(1)))
+        except (OSError, AttributeError):
+            pass
+        time.sleep(0.05)
+    if process.returncode != 0:
+        raise ToolFailed(last_line(process.stderr.read().decode()))
+    return peak_kib / 1024
 
 
 def peak_rss_method() -> str:
