@@ -229,11 +229,15 @@ class Schedule:
 
     def to_json(self, now: datetime | None = None) -> dict[str, Any]:
         """The shape of `nbflow schedule list --json` (SPEC section 4), times in the schedule's zone."""
-        fire = self.next_fire(now or current_time())
+        try:
+            tz: Any = self.zone
+            fire = self.next_fire(now or current_time())
+        except (UsageError, ValueError, KeyError):  # a zone this machine no longer knows: shown, never fired
+            tz, fire = timezone.utc, None
         return {"name": self.name, "cron": self.cron, "every": self.every, "tz": self.tz,
                 "targets": list(self.targets), "params": dict(self.params), "paused": self.paused,
-                "next_fire": _local_iso(fire, self.zone), "last_fired": _local_iso(self.last_fired, self.zone),
-                "created_at": _local_iso(self.created_at, self.zone),
+                "next_fire": _local_iso(fire, tz), "last_fired": _local_iso(self.last_fired, tz),
+                "created_at": _local_iso(self.created_at, tz),
                 "on_failure_command": self.on_failure_command, "on_failure_webhook": self.on_failure_webhook}
 
 
@@ -241,7 +245,7 @@ def current_time() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _local_iso(moment: datetime | None, tz: ZoneInfo) -> str | None:
+def _local_iso(moment: datetime | None, tz: Any) -> str | None:
     return moment.astimezone(tz).isoformat(timespec="seconds") if moment else None
 
 

@@ -128,9 +128,11 @@ class Scheduler:
         self.owner = f"{HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         self.lease = Lease(self.store, self.owner, lease_seconds)
         self.holds_lease = False
+        self._lease_state: bool | None = None  # as last logged
         self.next_due: datetime | None = None
         self._handles: dict[str, BackgroundRun] = {}
-        self._waiting: set[str] = set()
+        self._waiting: set[str] = set()  # due, waiting for another schedule's run to finish
+        self._broken: set[str] = set()
         self._threads: list[threading.Thread] = []
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -194,9 +196,11 @@ class Scheduler:
                 self._wake.clear()
                 try:
                     self.tick()
+                    seconds = self._sleep_seconds()
                 except Exception:  # a store error, a bug: the scheduler logs it and goes on
-                    log.exception("the scheduler's round failed; trying again")
-                self._wake.wait(self._sleep_seconds())
+                    seconds = min(self.renew_seconds, 5.0)
+                    log.exception("the scheduler's round failed; trying again in %.0f s", seconds)
+                self._wake.wait(seconds)
         finally:
             unsubscribe(self.root, self.wake)
             self._shutdown()
@@ -209,17 +213,17 @@ class Scheduler:
             now = self.clock()
             self._handles = {name: h for name, h in self._handles.items() if not h.done}
             held = self.lease.acquire(now.timestamp())
-            if held != self.holds_lease:
+            if held != self._lease_state:
                 if held:
                     log.info("holding the scheduler lease for %s; firing its schedules", self.root)
                 elif self.lease.holder:
                     log.info("another scheduler holds the lease for %s (process %s on %s); standing by",
                              self.root, self.lease.holder["pid"], self.lease.holder["host"])
-            self.holds_lease = held
+            self.holds_lease = self._lease_state = held
             if not held:
                 self.next_due = None
                 return []
-            schedules = read_schedules(self.store)
+            schedules = [s for s in read_schedules(self.store) if self._usable(s, now)]
             due = sorted(((slot, s) for s in schedules if (slot := s.due_slot(now))), key=lambda pair: pair[0])
             self._waiting &= {s.name for _, s in due}
             firings = []
@@ -229,9 +233,26 @@ class Scheduler:
                 firing = self._fire(schedule, slot, now)
                 if firing is not None:
                     firings.append(firing)
-                    self.on_firing(firing)
+                    try:
+                        self.on_firing(firing)
+                    except Exception:
+                        log.exception("the on_firing callback failed")
             self.next_due = min((s.slot_after(now) for s in schedules if not s.paused), default=None)
             return firings
+
+    def _usable(self, schedule: Schedule, now: datetime) -> bool:
+        """A schedule whose slots cannot be computed (its time zone is gone from this machine, say) is left out and
+        logged once; the others fire."""
+        try:
+            schedule.due_slot(now)
+            schedule.slot_after(now)
+        except Exception as exc:
+            if schedule.name not in self._broken:
+                self._broken.add(schedule.name)
+                log.error("%s: left out, its fire times cannot be computed: %s", schedule.name, exc)
+            return False
+        self._broken.discard(schedule.name)
+        return True
 
     def _fire(self, schedule: Schedule, slot: datetime, now: datetime) -> Firing | None:
         previous = self._handles.get(schedule.name)
