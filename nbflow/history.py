@@ -41,7 +41,7 @@ def stop_orphan_kernel(pid: int) -> bool:
             command = fh.read()
     except OSError:
         return False
-    if b"ipykernel" not in command:
+    if b"ipykernel" not in command and b"nbflow.run.forkserver" not in command:  # forked kernels keep its name
         return False
     try:
         os.killpg(pid, signal.SIGKILL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 
 import nbformat
 
@@ -93,30 +94,40 @@ def test_unknown_kernel_lists_the_installed_ones(project):
     assert "python3" in error["evalue"]
 
 
-def kernel_children() -> list[int]:
-    """ipykernel processes whose parent is this test process (kernels nbflow started in-process)."""
-    me, found = os.getpid(), []
+def processes_with(marker: str) -> list[int]:
+    """Processes (other than this one) whose environment holds `marker`: kernels inherit it, forked or not, and
+    keep it when orphaned."""
+    found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
+        if entry.isdigit() and int(entry) != os.getpid():
             try:
+                with open(f"/proc/{entry}/environ", "rb") as fh:
+                    environ = fh.read()
                 with open(f"/proc/{entry}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    command = fh.read()
+                    zombie = fh.read().rsplit(")", 1)[1].split()[0] == "Z"
             except OSError:
                 continue
-            if int(fields[1]) == me and fields[0] != "Z" and b"ipykernel" in command:
+            if marker.encode() in environ and not zombie:
                 found.append(int(entry))
     return found
 
 
-def test_no_kernel_outlives_a_run_even_prewarmed_ones(project):
+def wait_for_none(marker: str, seconds: float = 15) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (left := processes_with(marker)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def test_no_kernel_outlives_a_run_even_prewarmed_ones(project, monkeypatch):
+    marker = f"NBFLOW_TEST_MARK={uuid.uuid4().hex}"
+    monkeypatch.setenv(*marker.split("="))
     # b..e would get kernels started ahead while a runs; a fails, so none of them ever runs.
     write_notebook(project / "a.ipynb", 'outputs = ["a.txt"]', "import time; time.sleep(1)", "1 / 0")
     for prev, name in zip("abcd", "bcde"):
         task(project / f"{name}.ipynb", f'inputs = ["{prev}.txt"]\noutputs = ["{name}.txt"]')
     run = nbflow.load(project).run(workers=2)
     assert [r.state for r in run.tasks.values()] == ["failed"] + ["upstream_failed"] * 4
-    assert kernel_children() == []
+    assert wait_for_none(marker) == []
     nbflow.load(project).run(workers=2, targets=["a"], fail_fast=True)
-    assert kernel_children() == []
+    assert wait_for_none(marker) == []

@@ -72,7 +72,7 @@ def test_a_killed_run_is_marked_interrupted_and_its_kernel_stopped(project):
     process, kernel_pid = start_sleeping_run(project)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
-    assert alive(kernel_pid)  # orphaned by the dead run
+    # The orphaned kernel exits by itself (it watches its parent) or is stopped by the next command.
     runs = json.loads(run_cli("runs", str(project), "--json").stdout)
     assert runs[0]["state"] == "interrupted" and runs[0]["counts"] == {"cancelled": 1}
     deadline = time.monotonic() + 10

@@ -150,3 +150,20 @@ def test_dry_run_says_what_would_run(project):
         "a                        run                      output changed since the last run: a.txt",
         "b                        run                      input changed: a.txt"]
     assert len(json.loads(run_cli("runs", str(project), "--json").stdout)) == 1
+
+
+@pytest.mark.parametrize("prewarm", [True, False])
+def test_kernels_are_fresh_and_import_modules_beside_the_notebook(project, prewarm):
+    """Forked (prewarmed) kernels behave as `python -m ipykernel_launcher` started in the notebook's folder."""
+    (project / "steps").mkdir()
+    (project / "steps" / "helpers.py").write_text("ANSWER = 42\n")
+    for name in "pq":
+        task(project / "steps" / f"{name}.ipynb", f'outputs = ["{name}.txt"]',
+             "repr((helpers.ANSWER, random.random(), os.getpid(), sys.executable, os.getcwd()))",
+             "import os, random, sys\nimport helpers")
+    run = nbflow.load(project).run(workers=2, prewarm=prewarm)
+    assert run.state == "succeeded", {n: r.error for n, r in run.tasks.items()}
+    p, q = (eval((project / "steps" / f"{n}.txt").read_text()) for n in "pq")
+    assert p[0] == q[0] == 42
+    assert p[1] != q[1] and p[2] != q[2]
+    assert p[3] == q[3] and p[4] == q[4] == str(project / "steps")

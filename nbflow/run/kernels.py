@@ -13,9 +13,11 @@ import os
 import secrets
 import tempfile
 import threading
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Iterable
 
+from nbflow.run.forkserver import ForkServer, fork_provisioner
 from nbflow.run.jobs import Job
 
 START_TIMEOUT = 60.0
@@ -38,12 +40,17 @@ def new_kernel_manager(kernel_name: str) -> Any:
     return AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ipc_prefix())
 
 
-def start_kernel(job: Job) -> Any:
-    """A started kernel for `job`: its own process, in the job's folder, its output to the job's kernel log."""
+def start_kernel(job: Job, forks: ForkServer | None = None) -> Any:
+    """A started kernel for `job`: its own process, in the job's folder, its output to the job's kernel log;
+    forked from `forks` when given (the native Python kernel only)."""
     from jupyter_core.utils import run_sync
 
     km = new_kernel_manager(job.kernel)
     os.makedirs(os.path.dirname(job.output_notebook), exist_ok=True)
+    if forks is not None:
+        km.kernel_id = str(uuid.uuid4())
+        km.provisioner = fork_provisioner(forks, kernel_log_path(job))(
+            kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
     with open(kernel_log_path(job), "ab") as log:
         run_sync(km.start_kernel)(cwd=job.cwd, stdout=log, stderr=log)
     return km
@@ -65,9 +72,19 @@ def _key(job: Job) -> tuple[str, int]:
     return job.task, job.attempt
 
 
+def import_kernel_client() -> None:
+    """Import jupyter_client before any thread does: two threads importing it at once can see it half-initialised
+    (a circular import between its modules). Call it from the thread that starts the others."""
+    import jupyter_client.manager  # noqa: F401
+    import jupyter_client.provisioning  # noqa: F401
+    import jupyter_core.utils  # noqa: F401
+
+
 class KernelPool:
-    def __init__(self, max_idle: int):
+    def __init__(self, max_idle: int, fork: bool = True):
+        import_kernel_client()
         self.max_idle = max(1, max_idle)
+        self._forks = ForkServer() if fork else None
         self._lock = threading.Lock()
         self._starting: dict[tuple[str, int], Future] = {}
         self._threads = ThreadPoolExecutor(max_workers=self.max_idle + 1, thread_name_prefix="nbflow-kernels")
@@ -88,7 +105,7 @@ class KernelPool:
                 self._retire_future(self._starting.pop(key))
             for job in wanted:
                 if _key(job) not in self._starting:
-                    self._starting[_key(job)] = self._threads.submit(start_kernel, job)
+                    self._starting[_key(job)] = self._threads.submit(start_kernel, job, self._forks)
 
     def take(self, job: Job) -> Any | None:
         """The kernel started for this job (waiting for it if it is still starting), or None."""
@@ -126,3 +143,5 @@ class KernelPool:
             except Exception:
                 pass
         self._threads.shutdown(wait=True)
+        if self._forks is not None:
+            self._forks.close()

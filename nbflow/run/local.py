@@ -11,12 +11,13 @@ from typing import Callable
 
 from nbflow.run.execute import KernelControl, execute_job, import_papermill
 from nbflow.run.jobs import Executor, Job
-from nbflow.run.kernels import KernelPool
+from nbflow.run.kernels import KernelPool, import_kernel_client
 
 
 class LocalExecutor(Executor):
     def __init__(self, workers: int, on_kernel_pid: Callable[[Job, int], None] | None = None, prewarm: bool = True):
         self.capacity = workers
+        import_kernel_client()
         self._kernels = KernelPool(max_idle=workers) if prewarm else None
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nbflow-task")
         # papermill's import costs over a second here: pay it while the first kernels start.

@@ -1,0 +1,211 @@
+"""Cheap kernel starts: a process that has already imported ipykernel forks a fresh kernel for each task.
+
+A Python kernel spends most of its start-up importing IPython and ipykernel (about 0.5 s of CPU here). The fork
+server pays that once per run; each kernel is then a fresh `fork()` that has imported, but never run, anything:
+it becomes a session leader, moves to the notebook's folder, takes the environment jupyter_client prepared, and
+starts `ipykernel` with its connection file, exactly as `python -m ipykernel_launcher -f FILE` would. Kernels are
+never reused. `ForkProvisioner` is the jupyter_client side: a LocalProvisioner that asks the server instead of
+calling Popen, for the native Python kernel only (others start as usual).
+
+Lifetimes: the server exits when the nbflow process that started it goes away (its stdin closes), and each kernel
+watches the server as its parent (`JPY_PARENT_PID`), so nothing outlives a killed run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+SERVER_READY_TIMEOUT = 30.0
+
+
+# -- the server (its own process) ------------------------------------------------------------------------------
+
+def _reap(signum: int, frame: Any) -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _become_kernel(request: dict, listener: socket.socket, connection: socket.socket) -> None:
+    code = 1
+    try:
+        listener.close()
+        connection.close()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        server = str(os.getppid())
+        os.environ["JPY_PARENT_PID"] = server
+        sys.path[0] = request["cwd"]  # as `python -m` would: modules beside the notebook import
+        # ipykernel read JPY_PARENT_PID when the server imported it, so the parent watch is set here explicitly.
+        sys.argv = ["ipykernel_launcher", *request["args"], f"--IPKernelApp.parent_handle={server}"]
+        import random
+
+        random.seed()  # the forked state would otherwise be the same in every kernel
+        from ipykernel import kernelapp
+
+        kernelapp.launch_new_instance()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def serve(path: str) -> None:
+    """Preload the kernel's imports, then fork a kernel for every request until stdin closes."""
+    import selectors
+
+    import ipykernel.ipkernel  # noqa: F401  (the imports every kernel would pay for)
+    import ipykernel.kernelapp  # noqa: F401
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    signal.signal(signal.SIGCHLD, _reap)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the nbflow process, which closes our stdin
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    selector.register(sys.stdin.fileno(), selectors.EVENT_READ)
+    print("ready", flush=True)
+    while True:
+        for key, _ in selector.select():
+            if key.fileobj == sys.stdin.fileno():
+                if not os.read(sys.stdin.fileno(), 4096):
+                    return
+                continue
+            connection, _ = listener.accept()
+            with connection:
+                request = json.loads(connection.makefile("r").readline())
+                pid = os.fork()
+                if pid == 0:
+                    _become_kernel(request, listener, connection)
+                connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+# -- the client side (the nbflow process) ----------------------------------------------------------------------
+
+class ForkServer:
+    """A fork server started by this process, shut down by `close()` (or when this process dies)."""
+
+    def __init__(self) -> None:
+        self.path = os.path.join(tempfile.gettempdir(), f"nbflow-fork-{os.getpid()}-{os.urandom(4).hex()}.sock")
+        self._process = subprocess.Popen([sys.executable, "-m", "nbflow.run.forkserver", self.path],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                         cwd=tempfile.gettempdir(), start_new_session=True)
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    def _wait_ready(self) -> None:
+        with self._ready_lock:  # several pool threads may ask at once; one line says "ready"
+            if not self._ready:
+                if self._process.stdout.readline().strip() != b"ready":
+                    raise RuntimeError("the kernel fork server did not start")
+                self._ready = True
+
+    def spawn(self, args: list[str], cwd: str, env: dict[str, str], log: str) -> int:
+        """Fork a kernel; returns its pid (a session leader, so its process group is its pid)."""
+        self._wait_ready()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(SERVER_READY_TIMEOUT)
+            connection.connect(self.path)
+            connection.sendall(json.dumps({"args": args, "cwd": cwd, "env": env, "log": log}).encode() + b"\n")
+            reply = json.loads(connection.makefile("r").readline())
+        return int(reply["pid"])
+
+    def close(self) -> None:
+        try:
+            self._process.stdin.close()
+            self._process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self._process.kill()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class ForkedProcess:
+    """What jupyter_client expects of a Popen, for a kernel that is the fork server's child, not ours."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not _alive(self.pid):
+            self.returncode = 0  # the server reaped it; its status is not ours to know
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+def fork_provisioner(server: ForkServer, log: str):
+    """A jupyter_client provisioner class that launches the native Python kernel through `server`."""
+    from jupyter_client.provisioning import LocalProvisioner
+
+    class ForkProvisioner(LocalProvisioner):
+        async def launch_kernel(self, cmd: list[str], **kwargs: Any):
+            if cmd[1:3] != ["-m", "ipykernel_launcher"] or os.path.realpath(cmd[0]) != os.path.realpath(sys.executable):
+                return await super().launch_kernel(cmd, **kwargs)
+            cwd = str(kwargs.get("cwd") or os.getcwd())
+            pid = server.spawn(cmd[3:], cwd, dict(kwargs.get("env") or os.environ), log)
+            self.process = ForkedProcess(pid)
+            self.pid = self.pgid = pid
+            self.cwd = cwd
+            return self.connection_info
+
+    return ForkProvisioner
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
