@@ -30,6 +30,7 @@ from nbflow.store import Store
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 PLACEHOLDERS = ("date", "datetime")
+MIN_EVERY = 1.0  # seconds: a shorter interval would only fill the history with skipped runs
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EVERY_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _COLUMNS = ("name, cron, every_s, tz, targets, params, paused, created_at, not_before, last_fired, "
@@ -49,8 +50,8 @@ def parse_every(text: str) -> float:
     if not parts or "".join(n + u for n, u in parts) != compact:
         raise UsageError(f"--every {text!r}: give a number and a unit: 30s, 10m, 2h, 1d (or a sum such as 1h30m).")
     seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
-    if seconds <= 0:
-        raise UsageError(f"--every {text!r}: the interval must be longer than zero.")
+    if seconds < MIN_EVERY:
+        raise UsageError(f"--every {text!r}: the interval must be at least 1s.")
     return seconds
 
 
@@ -358,8 +359,8 @@ def add_schedule(project: Project | str | Path | None, name: str, *, cron: str |
         every_s = None
         if every is not None:
             every_s = float(every) if isinstance(every, (int, float)) else parse_every(every)
-            if every_s <= 0:
-                raise UsageError("--every: the interval must be longer than zero.")
+            if every_s < MIN_EVERY:
+                raise UsageError(f"--every {every!r}: the interval must be at least 1s.")
         cron = check_cron(cron) if cron is not None else None
         tz = tz or local_zone_name()
         zone(tz)

@@ -45,9 +45,9 @@ def pipeline(project):
 def test_intervals_read_and_write_as_users_give_them():
     assert [parse_every(t) for t in ("30s", "10m", "2h", "1d", "1h30m", "1.5h", "90 s")] == \
         [30, 600, 7200, 86400, 5400, 5400, 90]
-    assert [format_every(s) for s in (30, 600, 7200, 86400, 5400, 90, 1.5)] == \
-        ["30s", "10m", "2h", "1d", "1h30m", "1m30s", "1.5s"]
-    for bad in ("10", "10x", "", "m", "0s", "1h 30"):
+    assert [format_every(s) for s in (30, 600, 7200, 86400, 5400, 90, 1.5, 90061)] == \
+        ["30s", "10m", "2h", "1d", "1h30m", "1m30s", "1.5s", "1d1h1m1s"]
+    for bad in ("10", "10x", "", "m", "0s", "0.5s", "1h 30"):
         with pytest.raises(UsageError, match="--every"):
             parse_every(bad)
 
