@@ -210,6 +210,8 @@ class Scheduler:
     def tick(self) -> list[Firing]:
         """Take or renew the lease; if held, fire every due schedule at `clock()`. Returns what it did."""
         with self._lock:
+            if self._closed:
+                return []
             now = self.clock()
             self._handles = {name: h for name, h in self._handles.items() if not h.done}
             held = self.lease.acquire(now.timestamp())
