@@ -372,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
         "add", help="add a schedule",
         description="Add a schedule: a cron expression in a time zone, or an interval counted from now. Parameter "
                     "values may use {date} and {datetime}: the fire time in the schedule's time zone, ISO format "
-                    "({date:%%Y%%m%%d} formats it). A schedule never overlaps itself (a firing while its previous "
+                    "({date:%Y%m%d} formats it). A schedule never overlaps itself (a firing while its previous "
                     "run goes on is recorded as skipped), and after downtime catches up with one run.")
     add.add_argument("name", metavar="NAME", help="the schedule's name (letters, digits, _ - .)")
     _add_path(add)
