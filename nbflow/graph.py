@@ -154,6 +154,15 @@ def resolve(project: Project, specs: Mapping[str, TaskSpec], params: Mapping[str
         problems.append(Problem("config", f"{where}: [params] sets `{key}`, but no task notebook assigns it in its "
                                           "parameters cell and no path uses {" + key + "}; remove it or fix its name."))
 
+    if not project.outputs_outside_root:
+        root = str(project.root).rstrip("/") + "/"
+        for task in tasks.values():
+            for path in task.output_paths:
+                if not (path.rstrip("/") + "/").startswith(root):
+                    problems.append(Problem("output-outside-root", (
+                        f"{task.notebook}: parameters cell: the output {path} lies outside the project root "
+                        f"{project.root}; write it inside the project, or allow it with "
+                        "`outputs_outside_root = true` in nbflow.toml.")))
     graph = _link(project, tasks, problems)
     if problems:
         raise PipelineError(problems)

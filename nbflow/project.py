@@ -17,7 +17,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 STORE_DIR = ".nbflow"
-_SETTINGS = {"notebooks", "params", "workers", "timeout", "retries"}
+_SETTINGS = {"notebooks", "params", "workers", "timeout", "retries", "outputs_outside_root"}
 
 
 @dataclass
@@ -29,6 +29,7 @@ class Project:
     workers: int | None = None
     timeout: float | None = None
     retries: int | None = None
+    outputs_outside_root: bool = False  # outputs must stay under the root unless the project says otherwise
 
     @property
     def store_dir(self) -> Path:
@@ -98,6 +99,8 @@ def load_project(start: str | Path | None = None) -> Project:
     retries = settings.get("retries")
     project.retries = check("retries", isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0,
                             "a whole number >= 0")
+    outside = settings.get("outputs_outside_root", False)
+    project.outputs_outside_root = bool(check("outputs_outside_root", isinstance(outside, bool), "true or false"))
     if problems:
         raise PipelineError(problems)
     return project

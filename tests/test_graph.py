@@ -48,10 +48,14 @@ def test_upstream_edges_carry_no_file(project):
     assert pipe.graph.edges["setup", "work"]["via"] == []
 
 
-def test_absolute_paths_are_kept(project, tmp_path_factory):
+def test_absolute_paths_are_kept_and_outputs_outside_the_root_need_a_setting(project, tmp_path_factory):
     elsewhere = tmp_path_factory.mktemp("elsewhere") / "shared.csv"
     write_notebook(project / "w.ipynb", f'outputs = ["{elsewhere}"]')
-    write_notebook(project / "sub" / "r.ipynb", f'inputs = ["{elsewhere}"]')
+    write_notebook(project / "sub" / "r.ipynb", f'inputs = ["{elsewhere}", "../../outside/input.csv"]')
+    (problem,) = problems_of(project)
+    assert f"w.ipynb: parameters cell: the output {elsewhere} lies outside the project root" in problem
+    assert "outputs_outside_root = true" in problem
+    (project / "nbflow.toml").write_text("outputs_outside_root = true\n")
     assert list(nbflow.load(project).graph.edges) == [("w", "r")]
 
 

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import threading
+import time
 from typing import Callable
 
 from nbflow.run.jobs import Job, JobResult
@@ -21,6 +22,11 @@ from nbflow.run.kernels import KernelPool, shutdown_kernel, start_kernel
 from nbflow.store import iso, now
 
 TRACEBACK_LINES = 30
+OUTPUT_LIMIT_BYTES = 10 * 1024 * 1024  # per cell: a cell printing gigabytes must not fill memory or the notebook
+# papermill writes the whole notebook at every cell start and end; nbflow at most every SAVE_EVERY_S seconds, and
+# never more than SAVE_SHARE of the time (saving a large notebook takes long).
+SAVE_EVERY_S = 1.0
+SAVE_SHARE = 0.2
 KERNEL_START_TRIES = 3
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # nbclient logs kernel deaths and timeouts that nbflow records itself; they reach a user only if logging is set up.
@@ -74,12 +80,68 @@ def _register_engine() -> None:
     global _engine_registered
     if _engine_registered:
         return
+    import nbformat
     from papermill.clientwrap import PapermillNotebookClient
-    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
     from papermill.utils import merge_kwargs, remove_args
 
+    class NbflowClient(PapermillNotebookClient):
+        """Keeps at most OUTPUT_LIMIT_BYTES of output per cell, then one note saying how much was dropped."""
+
+        def output(self, outs, msg, display_id, cell_index):
+            content = msg.get("content", {})
+            size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
+            kept = self._kept.get(cell_index, 0)
+            if kept + size <= OUTPUT_LIMIT_BYTES:
+                self._kept[cell_index] = kept + size
+                return super().output(outs, msg, display_id, cell_index)
+            if cell_index not in self._truncated:
+                self._truncated.add(cell_index)
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stderr", text=f"\n[nbflow: output truncated: this cell wrote more than "
+                                                  f"{OUTPUT_LIMIT_BYTES // (1024 * 1024)} MiB; the rest was "
+                                                  "dropped]\n"))
+            return None
+
+    class ThrottledManager(NotebookExecutionManager):
+        """Saves the executed notebook at most every SAVE_EVERY_S seconds while cells run, and spends at most
+        SAVE_SHARE of the time saving (a 10,000-cell notebook would otherwise be written 20,000 times); always
+        saves at an error and at the end."""
+
+        _final = False
+        _interval = SAVE_EVERY_S
+
+        def save(self, **kwargs):
+            if self._final or (self.now() - self.last_save_time).total_seconds() >= self._interval:
+                started = time.monotonic()
+                super().save(**kwargs)
+                self._interval = max(SAVE_EVERY_S, (time.monotonic() - started) / SAVE_SHARE)
+
+        def cell_exception(self, cell, cell_index=None, **kwargs):
+            self._final = True
+            return super().cell_exception(cell, cell_index, **kwargs)
+
+        def notebook_complete(self, **kwargs):
+            self._final = True
+            return super().notebook_complete(**kwargs)
+
     class NbflowEngine(NBClientEngine):
-        """papermill's nbclient engine, run on a kernel nbflow started (in the notebook's folder) and tracks."""
+        """papermill's nbclient engine, run on a kernel nbflow started (in the notebook's folder) and tracks, with
+        the notebook saved as ThrottledManager says."""
+
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
+                             autosave_cell_every=30, **kwargs):
+            # papermill's Engine.execute_notebook, with nbflow's manager.
+            nb_man = ThrottledManager(nb, output_path=output_path, progress_bar=progress_bar,
+                                      log_output=log_output, autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
 
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
@@ -90,7 +152,8 @@ def _register_engine() -> None:
             final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
                                  kernel_name=kernel_name, log_output=log_output, stdout_file=stdout_file,
                                  stderr_file=stderr_file, log=_log)
-            client = PapermillNotebookClient(nb_man, km=km, **final)
+            client = NbflowClient(nb_man, km=km, **final)
+            client._kept, client._truncated = {}, set()
 
             def on_cell(cell_index, **_):
                 control.cell_index = cell_index
