@@ -71,6 +71,31 @@ MIGRATIONS = [
     );
     CREATE INDEX runs_started ON runs(started_at);
     """,
+    # 2: schedules (nbflow.schedule) and the lease that lets one scheduler process at a time fire them
+    """
+    CREATE TABLE schedules (
+        name TEXT PRIMARY KEY,
+        cron TEXT,
+        every_s REAL,
+        tz TEXT NOT NULL,
+        targets TEXT NOT NULL DEFAULT '[]',
+        params TEXT NOT NULL DEFAULT '{}',
+        paused INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        not_before TEXT NOT NULL,
+        last_fired TEXT,
+        on_failure_command TEXT,
+        on_failure_webhook TEXT
+    );
+    CREATE TABLE scheduler_lease (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        owner TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX runs_trigger ON runs(trigger, state);
+    """,
 ]
 
 ACTIVE_TASK_STATES = ("pending", "running")

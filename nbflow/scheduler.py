@@ -1,0 +1,384 @@
+"""The scheduler: fires a project's schedules on time, one scheduler process at a time (SPEC section 8).
+
+The loop is event-driven: it sleeps on `threading.Event.wait(seconds until the next slot)`, woken early by `stop()`,
+by a schedule changed in this process (`nbflow.schedule` notifies), or by one of its runs finishing; it reads the
+store again at least every `renew_seconds` (the lease renewal), so schedules another process adds are picked up.
+
+Guarantees, and how:
+- Only the holder of the store's lease row fires (`Lease`: taken or renewed in a `BEGIN IMMEDIATE` transaction, valid
+  `lease_seconds`); another scheduler stands by and takes over when the lease expires, is released, or its holder's
+  process is gone. `claim_slot` records the slot as fired, in the transaction that checks the lease and the
+  schedule's last fired slot, *before* the run starts: a restart or a second scheduler never fires a slot twice.
+- A slot due while the schedule's previous run is still going becomes a run in state `skipped`, with a message.
+- The project runs one run at a time (its lock): a schedule due while another schedule's run (of this scheduler) is
+  going waits for it and then fires (its slot is claimed only then); when the lock is held by a run from elsewhere
+  (`nbflow run`, JupyterLab), the slot is recorded as a `skipped` run saying which run held the lock.
+- After downtime each schedule fires once, for its most recent slot (`Schedule.due_slot`).
+- A run that fails, or a firing that cannot start (the pipeline became invalid: recorded as a `failed` run with the
+  reason as its message), sends the schedule's alerts (`nbflow.alerts`) and changes nothing for later firings.
+- `stop()` stops firing, cancels the runs in flight (kernels stopped, tasks and run `cancelled`) unless told to let
+  them finish, waits for alerts being sent, and releases the lease so a standby scheduler takes over at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from nbflow import alerts, history
+from nbflow.errors import NbflowError
+from nbflow.project import Project, load_project
+from nbflow.run.background import BackgroundRun, start_run
+from nbflow.run.lock import LockedError, ProjectLock
+from nbflow.run.runner import new_run_id
+from nbflow.schedule import (Schedule, claim_slot, current_time, read_schedule, read_schedules, subscribe,
+                             unsubscribe)
+from nbflow.store import Store
+
+log = logging.getLogger("nbflow.scheduler")
+HOST = socket.gethostname()
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _lease_valid(row: tuple | None, now_ts: float) -> bool:
+    """A lease row holds while it has not expired and, on this host, its process is alive."""
+    return row is not None and row[3] > now_ts and (row[1] != HOST or _pid_alive(row[2]))
+
+
+def lease_holder(store: Store, now_ts: float) -> dict[str, Any] | None:
+    """The scheduler holding the project's lease, or None when no scheduler is running."""
+    row = store.db.execute("SELECT owner, host, pid, expires_at FROM scheduler_lease WHERE id = 1").fetchone()
+    if not _lease_valid(row, now_ts):
+        return None
+    return {"owner": row[0], "host": row[1], "pid": row[2],
+            "expires_at": datetime.fromtimestamp(row[3], timezone.utc).astimezone().isoformat(timespec="seconds")}
+
+
+class Lease:
+    """The right to fire a project's schedules: one row in the store, owned by one scheduler at a time."""
+
+    def __init__(self, store: Store, owner: str, seconds: float):
+        self.store, self.owner, self.seconds = store, owner, seconds
+        self.holder: dict[str, Any] | None = None  # who else holds it, when acquire() said no
+
+    def acquire(self, now_ts: float) -> bool:
+        """Take the lease, or renew it; False while another live scheduler holds it."""
+        with self.store.transaction() as db:
+            row = db.execute("SELECT owner, host, pid, expires_at FROM scheduler_lease WHERE id = 1").fetchone()
+            if row is not None and row[0] != self.owner and _lease_valid(row, now_ts):
+                self.holder = {"owner": row[0], "host": row[1], "pid": row[2]}
+                return False
+            db.execute("INSERT OR REPLACE INTO scheduler_lease (id, owner, host, pid, expires_at) VALUES (1,?,?,?,?)",
+                       (self.owner, HOST, os.getpid(), now_ts + self.seconds))
+        self.holder = None
+        return True
+
+    def release(self) -> None:
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM scheduler_lease WHERE id = 1 AND owner = ?", (self.owner,))
+
+
+@dataclass
+class Firing:
+    """What the scheduler did with a due slot."""
+
+    schedule: str
+    slot: datetime
+    outcome: str  # "started", "skipped" (previous run still going, or the lock held elsewhere), "failed" (no start)
+    run_id: str
+    message: str | None = None
+
+
+class Scheduler:
+    """Fires the schedules of one project. `run_forever()` in the foreground, or `start()` in a thread (the
+    Jupyter Server extension), `stop()` from anywhere. `tick()` does one round at `clock()` (tests step the clock).
+
+    `clock` returns an aware datetime (default: now); `lease_seconds`/`renew_seconds` time the lease (the loop
+    wakes at least every `renew_seconds`); `run_options` go to each run (`workers`, `prewarm`, ...)."""
+
+    def __init__(self, project: Project | str | Path | None = None, *, clock: Callable[[], datetime] | None = None,
+                 lease_seconds: float = 30.0, renew_seconds: float = 10.0,
+                 on_firing: Callable[[Firing], None] | None = None, **run_options: Any):
+        self.project = project if isinstance(project, Project) else load_project(project)
+        self.root = self.project.root
+        self.clock = clock or current_time
+        self.lease_seconds, self.renew_seconds = lease_seconds, min(renew_seconds, lease_seconds / 2)
+        self.on_firing = on_firing or (lambda firing: None)
+        self.run_options = run_options
+        self.store = history.open_store(self.project)  # runs of a dead scheduler become `interrupted`
+        self.owner = f"{HOST}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.lease = Lease(self.store, self.owner, lease_seconds)
+        self.holds_lease = False
+        self._lease_state: bool | None = None  # as last logged
+        self.next_due: datetime | None = None
+        self._handles: dict[str, BackgroundRun] = {}
+        self._waiting: set[str] = set()  # due, waiting for another schedule's run to finish
+        self._broken: set[str] = set()
+        self._threads: list[threading.Thread] = []
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._cancel_on_stop = True
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._looping = False
+        self._closed = False
+
+    # -- the interface ----------------------------------------------------------------------------------------
+
+    def start(self) -> "Scheduler":
+        """Run the loop in a daemon thread (for a server to host); returns at once."""
+        self._thread = threading.Thread(target=self.run_forever, name="nbflow-scheduler", daemon=True)
+        self._looping = True
+        self._thread.start()
+        return self
+
+    def stop(self, cancel: bool = True, timeout: float | None = None) -> None:
+        """Stop firing; cancel the runs in flight (or, with `cancel=False`, let them finish); release the lease.
+        Safe from any thread and from a signal handler; waits for the loop thread started by `start()`."""
+        self._cancel_on_stop = cancel
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        elif not self._looping:
+            self._shutdown()
+
+    def wake(self) -> None:
+        """Look at the schedules again now (a schedule changed)."""
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        return self._looping and not self._closed
+
+    @property
+    def in_flight(self) -> dict[str, str]:
+        """Schedule name -> id of its run going on now."""
+        return {name: handle.id for name, handle in list(self._handles.items()) if not handle.done}
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no run of this scheduler is going and its alerts are sent; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for handle in list(self._handles.values()):
+            try:
+                handle.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            except Exception:
+                pass  # logged by its watcher
+        for thread in list(self._threads):
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not self.in_flight and not any(t.is_alive() for t in self._threads)
+
+    def run_forever(self) -> None:
+        """Fire schedules until `stop()`; then stop the runs in flight as `stop()` says."""
+        self._looping = True
+        subscribe(self.root, self.wake)
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    self.tick()
+                    seconds = self._sleep_seconds()
+                except Exception:  # a store error, a bug: the scheduler logs it and goes on
+                    seconds = min(self.renew_seconds, 5.0)
+                    log.exception("the scheduler's round failed; trying again in %.0f s", seconds)
+                self._wake.wait(seconds)
+        finally:
+            unsubscribe(self.root, self.wake)
+            self._shutdown()
+
+    # -- one round ------------------------------------------------------------------------------------------------
+
+    def tick(self) -> list[Firing]:
+        """Take or renew the lease; if held, fire every due schedule at `clock()`. Returns what it did."""
+        with self._lock:
+            if self._closed:
+                return []
+            now = self.clock()
+            self._handles = {name: h for name, h in self._handles.items() if not h.done}
+            held = self.lease.acquire(now.timestamp())
+            if held != self._lease_state:
+                if held:
+                    log.info("holding the scheduler lease for %s; firing its schedules", self.root)
+                elif self.lease.holder:
+                    log.info("another scheduler holds the lease for %s (process %s on %s); standing by",
+                             self.root, self.lease.holder["pid"], self.lease.holder["host"])
+            self.holds_lease = self._lease_state = held
+            if not held:
+                self.next_due = None
+                return []
+            schedules = [s for s in read_schedules(self.store) if self._usable(s, now)]
+            due = sorted(((slot, s) for s in schedules if (slot := s.due_slot(now))), key=lambda pair: pair[0])
+            self._waiting &= {s.name for _, s in due}
+            firings = []
+            for slot, schedule in due:
+                if self._stopping.is_set():
+                    break
+                firing = self._fire(schedule, slot, now)
+                if firing is not None:
+                    firings.append(firing)
+                    try:
+                        self.on_firing(firing)
+                    except Exception:
+                        log.exception("the on_firing callback failed")
+            self.next_due = min((s.slot_after(now) for s in schedules if not s.paused), default=None)
+            return firings
+
+    def _usable(self, schedule: Schedule, now: datetime) -> bool:
+        """A schedule whose slots cannot be computed (its time zone is gone from this machine, say) is left out and
+        logged once; the others fire."""
+        try:
+            schedule.due_slot(now)
+            schedule.slot_after(now)
+        except Exception as exc:
+            if schedule.name not in self._broken:
+                self._broken.add(schedule.name)
+                log.error("%s: left out, its fire times cannot be computed: %s", schedule.name, exc)
+            return False
+        self._broken.discard(schedule.name)
+        return True
+
+    def _fire(self, schedule: Schedule, slot: datetime, now: datetime) -> Firing | None:
+        previous = self._handles.get(schedule.name)
+        previous_id = previous.id if previous is not None and not previous.done else \
+            self._running_elsewhere(schedule)
+        if previous_id:
+            if not claim_slot(self.store, schedule, slot, self.owner, now.timestamp()):
+                return None
+            message = f"slot {_when(slot)} not run: the schedule's previous run {previous_id} was still going"
+            return self._record(schedule, slot, "skipped", message, schedule.params_for(slot))
+        busy = {name: h.id for name, h in self._handles.items() if not h.done}
+        if busy:
+            if schedule.name not in self._waiting:
+                self._waiting.add(schedule.name)
+                other, run_id = next(iter(busy.items()))
+                log.info("%s: due at %s; waits for run %s of schedule %s to finish (one run at a time per "
+                         "project)", schedule.name, _when(slot), run_id, other)
+            return None
+        if not claim_slot(self.store, schedule, slot, self.owner, now.timestamp()):
+            return None
+        self._waiting.discard(schedule.name)
+        params = schedule.params_for(slot)
+        try:
+            from nbflow.graph import load
+
+            handle = start_run(load(self.root), trigger=schedule.trigger, targets=schedule.targets or None,
+                               params=params, **self.run_options)
+        except LockedError:
+            holder = ProjectLock(self.project.store_dir).holder()
+            message = f"slot {_when(slot)} not run: another run held the project's lock ({holder})"
+            return self._record(schedule, slot, "skipped", message, params)
+        except Exception as exc:  # the pipeline or the schedule became invalid, or a bug: later firings go on
+            if not isinstance(exc, NbflowError):
+                log.exception("%s: the run could not start", schedule.name)
+            message = f"slot {_when(slot)} could not start: {exc}"
+            firing = self._record(schedule, slot, "failed", message, params)
+            self._in_thread(self._alert, schedule.name, firing.run_id)
+            return firing
+        self._handles[schedule.name] = handle
+        log.info("%s: fired for %s: run %s", schedule.name, _when(slot), handle.id)
+        self._in_thread(self._watch, schedule.name, handle)
+        return Firing(schedule.name, slot, "started", handle.id)
+
+    def _running_elsewhere(self, schedule: Schedule) -> str | None:
+        """A run of this schedule still going in a live process (another scheduler, or an earlier one here)."""
+        rows = self.store.db.execute("SELECT id, pid FROM runs WHERE trigger = ? AND state = 'running'",
+                                     (schedule.trigger,)).fetchall()
+        return next((run_id for run_id, pid in rows if _pid_alive(pid)), None)
+
+    def _record(self, schedule: Schedule, slot: datetime, state: str, message: str, params: dict) -> Firing:
+        """A firing that did not run, kept in the history as a run with no tasks and a message saying why."""
+        run_id = new_run_id()
+        self.store.create_run(run_id, schedule.trigger, params, schedule.targets, [], state=state)
+        self.store.finish_run(run_id, state, message)
+        (log.warning if state == "skipped" else log.error)("%s: run %s %s: %s", schedule.name, run_id, state,
+                                                           message)
+        return Firing(schedule.name, slot, state, run_id, message)
+
+    # -- after a run ------------------------------------------------------------------------------------------------
+
+    def _watch(self, name: str, handle: BackgroundRun) -> None:
+        try:
+            try:
+                run = handle.wait()
+                state, duration = run.state, run.duration_s
+            except Exception as exc:
+                log.exception("%s: run %s stopped with an error", name, handle.id)
+                state, duration = f"failed ({exc})", None
+            log.info("%s: run %s %s%s", name, handle.id, state, f" in {duration:.1f}s" if duration else "")
+            if state.startswith("failed"):
+                self._alert(name, handle.id)
+        finally:
+            self._wake.set()  # a schedule may be waiting for this run to finish
+
+    def _alert(self, name: str, run_id: str) -> None:
+        try:
+            schedule = read_schedule(self.store, name)
+        except NbflowError:
+            return  # removed meanwhile
+        alerts.send(self.store, name, run_id, self.root, schedule.on_failure_command, schedule.on_failure_webhook)
+
+    def _in_thread(self, target: Callable, *args: Any) -> None:
+        def body() -> None:
+            try:
+                target(*args)
+            finally:
+                self.store.close()  # this thread's connection
+
+        thread = threading.Thread(target=body, name=f"nbflow-scheduler-{target.__name__.strip('_')}", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    # -- sleeping and stopping -----------------------------------------------------------------------------------------
+
+    def _sleep_seconds(self) -> float:
+        seconds = self.renew_seconds
+        if self.next_due is not None:
+            seconds = min(seconds, (self.next_due - self.clock()).total_seconds() + 0.005)
+        return max(0.0, seconds)
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            in_flight = [h for h in self._handles.values() if not h.done]
+            for handle in in_flight:
+                log.info("stopping: %s run %s", "cancelling" if self._cancel_on_stop else "waiting for", handle.id)
+                if self._cancel_on_stop:
+                    handle.cancel()
+            for handle in in_flight:
+                try:
+                    handle.wait(timeout=120 if self._cancel_on_stop else None)
+                except Exception:
+                    pass
+            for thread in self._threads:
+                thread.join(timeout=60)  # alerts being sent
+            try:
+                self.lease.release()
+            except Exception:
+                log.exception("could not release the scheduler lease; it expires in %.0f s", self.lease_seconds)
+            self.store.close()
+            self._looping = False
+
+
+def _when(slot: datetime) -> str:
+    return slot.isoformat(timespec="seconds")
