@@ -167,20 +167,26 @@ def _register_engine() -> None:
     _engine_registered = True
 
 
-def import_papermill() -> None:
-    import papermill  # noqa: F401
+_import_lock = threading.Lock()
 
-    _register_engine()
+
+def import_papermill() -> None:
+    """Import papermill and register the engine, once. The executor starts this in a thread of its own while the
+    first kernels start; a task thread calling it too waits here instead of getting a half-imported module."""
+    with _import_lock:
+        import papermill  # noqa: F401
+
+        _register_engine()
 
 
 def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None) -> JobResult:
     """Run the job to the end and describe how it went; the executed notebook is left at job.output_notebook."""
+    import_papermill()
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    _register_engine()
     os.makedirs(os.path.dirname(job.output_notebook), exist_ok=True)
     started = iso(now())
     error = None
