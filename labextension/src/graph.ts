@@ -6,9 +6,10 @@ import { IPipeline } from './api';
 import { colorOf, textOn } from './states';
 
 const SVG = 'http://www.w3.org/2000/svg';
-const NODE_W = 132;
+const MIN_W = 96;
+const MAX_W = 150;
 const NODE_H = 40;
-const GAP_X = 12;
+const GAP_X = 8;
 const GAP_LINE = 10;
 const GAP_LEVEL = 30;
 const PAD = 8;
@@ -75,14 +76,17 @@ export function drawGraph(
   available: number,
   actions: IGraphActions
 ): SVGSVGElement {
-  const width = Math.max(available, NODE_W + 2 * PAD);
-  const perLine = Math.max(1, Math.floor((width - 2 * PAD + GAP_X) / (NODE_W + GAP_X)));
   const byLevel = new Map<number, string[]>();
   const level = levels(pipeline);
   for (const task of pipeline.tasks) {
     const n = level.get(task.name) ?? 0;
     byLevel.set(n, [...(byLevel.get(n) ?? []), task.name]);
   }
+  // Nodes as wide as the widest level allows (between MIN_W and MAX_W); a level that still does not fit wraps.
+  const width = Math.max(available, MIN_W + 2 * PAD);
+  const widest = Math.max(1, ...[...byLevel.values()].map(names => names.length));
+  const perLine = Math.max(1, Math.min(widest, Math.floor((width - 2 * PAD + GAP_X) / (MIN_W + GAP_X))));
+  const NODE_W = Math.min(MAX_W, Math.floor((width - 2 * PAD - (perLine - 1) * GAP_X) / perLine));
   const positions = new Map<string, { x: number; y: number }>();
   let y = PAD;
   const levelNumbers = [...byLevel.keys()].sort((a, b) => a - b);
@@ -141,7 +145,7 @@ export function drawGraph(
       { class: 'nbflow-node', transform: `translate(${at.x},${at.y})`, 'data-task': task.name, 'data-state': view.state },
       svg
     );
-    el('title', {}, group).textContent = view.title;
+    el('title', {}, group).textContent = view.detail ? `${view.title}\n${view.detail}` : view.title;
     const box = el(
       'rect',
       { width: NODE_W, height: NODE_H, rx: 6, ry: 6, fill, class: 'nbflow-node-box' + (view.state === 'running' ? ' nbflow-running' : '') },
@@ -149,10 +153,10 @@ export function drawGraph(
     );
     box.addEventListener('click', () => actions.open(task.name));
     const name = el('text', { x: 8, y: 16, fill: ink, class: 'nbflow-node-name' }, group);
-    name.textContent = truncate(task.name, NODE_W - 34, 7);
+    name.textContent = truncate(task.name, NODE_W - 30, 6.6);
     name.addEventListener('click', () => actions.open(task.name));
     const detail = el('text', { x: 8, y: 32, fill: ink, class: 'nbflow-node-detail' }, group);
-    detail.textContent = truncate(view.detail, NODE_W - 34, 5.6);
+    detail.textContent = truncate(view.detail, NODE_W - 30, 5.4);
     detail.addEventListener('click', () => actions.open(task.name));
 
     const run = el('g', { class: 'nbflow-node-run', transform: `translate(${NODE_W - 22},3)` }, group);

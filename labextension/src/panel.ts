@@ -71,8 +71,18 @@ function seconds(value: number | null | undefined): string {
   return value < 60 ? `${value.toFixed(1)}s` : `${Math.floor(value / 60)}m${Math.round(value % 60)}s`;
 }
 
+/** A start time, short: the time of day for today, else the date and time to the minute. */
 function when(stamp: string | null): string {
-  return stamp ? new Date(stamp).toLocaleString() : '';
+  if (!stamp) {
+    return '';
+  }
+  const date = new Date(stamp);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  if (date.toDateString() === new Date().toDateString()) {
+    return time;
+  }
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${time.slice(0, 5)}`;
 }
 
 function display(value: unknown): string {
@@ -166,7 +176,7 @@ export class NbflowPanel extends Widget {
   }
 
   async cancel(): Promise<void> {
-    const id = this.shown?.state === 'running' ? this.shown.id : this.pipeline?.active_run;
+    const id = this.shown?.state === 'running' ? this.shown.id : this.activeId;
     if (!id) {
       this.showError('No run is going on.');
       return;
@@ -193,7 +203,9 @@ export class NbflowPanel extends Widget {
         this.pipeline = await getPipeline();
       }
       this.runs = await getRuns(20);
-      const active = this.pipeline.active_run ?? (this.runs[0]?.state === 'running' ? this.runs[0].id : null);
+      // One run at a time holds the project's lock, so a run going on is the newest one.
+      const active = this.runs[0]?.state === 'running' ? this.runs[0].id : null;
+      this.activeId = active;
       if (active && active !== this.followed) {
         this.followed = active; // a run started anywhere: follow it
         this.pinned = false;
@@ -224,7 +236,7 @@ export class NbflowPanel extends Widget {
   }
 
   isLive(): boolean {
-    return this.shown?.state === 'running' || !!this.pipeline?.active_run;
+    return this.shown?.state === 'running' || !!this.activeId;
   }
 
   showError(error: unknown): void {
@@ -292,7 +304,7 @@ export class NbflowPanel extends Widget {
         const executed = !!ran.output_notebook && FINISHED.includes(ran.state) && ran.state !== 'skipped';
         views.set(task.name, {
           state: ran.state,
-          detail: [label(ran.state), seconds(ran.duration_s)].filter(Boolean).join(' · '),
+          detail: ran.state === 'skipped' ? 'up to date' : [label(ran.state), seconds(ran.duration_s)].filter(Boolean).join(' '),
           title,
           executed
         });
@@ -339,8 +351,8 @@ export class NbflowPanel extends Widget {
       this.runBox.replaceChildren(h('div', { class: 'nbflow-empty' }, 'No run yet.'));
       return;
     }
-    const head = h('div', { class: 'nbflow-run-head' }, `Run ${run.id} `, badge(run.state),
-      ` ${run.trigger} · ${when(run.started_at)}${run.duration_s !== null ? ' · ' + seconds(run.duration_s) : ''}`);
+    const head = h('div', { class: 'nbflow-run-head', title: `run ${run.id}` }, badge(run.state),
+      ` run ${when(run.started_at)} · ${run.trigger}${run.duration_s !== null ? ' · ' + seconds(run.duration_s) : ''}`);
     if (this.pinned) {
       const latest = h('a', { class: 'nbflow-link', href: '#' }, 'show the latest');
       latest.addEventListener('click', event => {
@@ -357,24 +369,29 @@ export class NbflowPanel extends Widget {
         : '';
       const cells: (Node | string)[] = [];
       if (task.output_notebook && FINISHED.includes(task.state) && task.state !== 'skipped') {
-        const open = h('a', { class: 'nbflow-link nbflow-open-executed', href: '#', title: task.output_notebook }, 'executed notebook');
+        const open = h('a', { class: 'nbflow-link nbflow-open-executed', href: '#',
+          title: `Open the executed notebook, read-only (${task.output_notebook})` }, 'open');
         open.addEventListener('click', event => {
           event.preventDefault();
           this.options.openExecuted(run.id, task.name);
         });
         cells.push(open);
       }
-      return h('tr', { 'data-task': task.name },
-        h('td', {}, task.name), h('td', {}, badge(task.state)),
-        h('td', {}, seconds(task.duration_s) + (task.attempts > 1 ? ` (${task.attempts} attempts)` : '')),
-        h('td', {}, ...cells),
-        ...(error ? [h('td', { class: 'nbflow-task-error nbflow-pre' }, error)] : []));
+      const row = h('tr', { 'data-task': task.name },
+        h('td', { class: 'nbflow-task-name' }, task.name), h('td', {}, badge(task.state)),
+        h('td', {}, task.state === 'skipped' ? '' : seconds(task.duration_s) + (task.attempts > 1 ? ` ×${task.attempts}` : '')),
+        h('td', {}, ...cells));
+      if (task.attempts > 1) {
+        row.title = `${task.attempts} attempts`;
+      }
+      return error ? [row, h('tr', { class: 'nbflow-task-error-row' },
+        h('td', { class: 'nbflow-task-error nbflow-pre', colspan: '4' }, error))] : [row];
     });
     this.runBox.replaceChildren(
       head,
       ...(params.length ? [h('div', { class: 'nbflow-run-params' },
         'params: ' + params.map(([k, v]) => `${k}=${display(v)}`).join(', '))] : []),
-      h('table', { class: 'nbflow-tasks' }, h('tbody', {}, ...rows))
+      h('table', { class: 'nbflow-tasks' }, h('tbody', {}, ...rows.flat()))
     );
   }
 
@@ -473,9 +490,11 @@ export class NbflowPanel extends Widget {
     }
     const rows = this.runs.map(run => {
       const counts = Object.entries(run.counts).map(([state, n]) => `${n} ${label(state)}`).join(', ');
-      const row = h('tr', { class: 'nbflow-history-row' + (run.id === this.shownId ? ' nbflow-selected' : ''), 'data-run': run.id },
-        h('td', {}, badge(run.state)), h('td', { title: run.id }, when(run.started_at)), h('td', {}, run.trigger),
-        h('td', {}, seconds(run.duration_s)), h('td', { class: 'nbflow-counts' }, counts));
+      const row = h('div', { class: 'nbflow-history-row' + (run.id === this.shownId ? ' nbflow-selected' : ''),
+        'data-run': run.id, title: `run ${run.id}: click to show it` },
+        h('div', {}, badge(run.state), ` ${when(run.started_at)} · ${run.trigger}` +
+          (run.duration_s !== null ? ` · ${seconds(run.duration_s)}` : '')),
+        h('div', { class: 'nbflow-counts' }, counts));
       row.addEventListener('click', () => {
         this.pinned = true;
         this.shownId = run.id;
@@ -483,12 +502,15 @@ export class NbflowPanel extends Widget {
       });
       return row;
     });
-    this.historyBox.replaceChildren(h('table', { class: 'nbflow-history-table' }, h('tbody', {}, ...rows)));
+    this.historyBox.replaceChildren(...rows);
   }
 
   private updateButtons(): void {
     this.cancelButton.disabled = !this.isLive();
-    this.runAllButton.disabled = !this.pipeline || !!this.pipeline.problems.length || !this.pipeline.tasks.length;
+    this.runAllButton.disabled = !this.pipeline || !!this.pipeline.problems.length || !this.pipeline.tasks.length ||
+      this.isLive();
+    this.runAllButton.title = this.isLive() ? 'A run is going on: wait for it, or cancel it'
+      : 'Run every task (what is up to date is skipped)';
   }
 
   // -- polling ------------------------------------------------------------------------------------------------
@@ -544,6 +566,7 @@ export class NbflowPanel extends Widget {
   private executedRuns = new Map<string, string | null>();
   private shownId: string | null = null;
   private followed: string | null = null;
+  private activeId: string | null = null;
   private pinned = false;
   private refreshing = false;
   private refreshFailed = false;

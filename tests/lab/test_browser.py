@@ -200,9 +200,24 @@ def test_the_side_panel_runs_the_pipeline_and_shows_every_node_succeeded(page, l
         """() => document.querySelectorAll('#nbflow-panel .nbflow-history-row').length === 2 &&
                  document.querySelector('#nbflow-panel .nbflow-history-row .nbflow-badge').dataset.state === 'succeeded'""",
         timeout=TIMEOUT_MS)
-    rows = page.locator("#nbflow-panel .nbflow-tasks tr")
+    rows = page.locator("#nbflow-panel .nbflow-tasks tr[data-task]")
     assert sorted(rows.nth(i).get_attribute("data-task") for i in range(rows.count())) == ["extract", "transform"]
     page.screenshot(path=str(ARTIFACTS / "lab-panel-second-run.png"))
+
+    # the file browser's context menu runs a notebook's task with its upstream (up to date now: skipped)
+    page.locator("#nbflow-panel .nbflow-force").uncheck()
+    page.locator('.jp-SideBar [data-id="filebrowser"]').click()
+    page.locator('.jp-DirListing-item[title*="audit.ipynb"]').click(button="right")
+    page.locator(".lm-Menu-itemLabel", has_text="nbflow: Run This Notebook's Task with Its Upstream").click()
+    page.wait_for_function(
+        """() => document.querySelectorAll('#nbflow-panel .nbflow-history-row').length === 3 &&
+                 document.querySelector('#nbflow-panel .nbflow-history-row .nbflow-badge').dataset.state === 'succeeded'""",
+        timeout=TIMEOUT_MS)
+    states = node_states(page)
+    assert (states["extract"], states["audit"]) == ("skipped", "skipped")  # the same values as the last runs
+    # the others were not in this run: they show their status, judged with the default parameters (scale = 2)
+    assert (states["transform"], states["report"]) == ("stale", "stale")
+    page.screenshot(path=str(ARTIFACTS / "lab-panel-context-menu-run.png"))
 
     nbflow_errors = [m for m in page.console_messages if m.startswith(("error", "pageerror")) and "nbflow" in m]
     assert not nbflow_errors, nbflow_errors
@@ -219,3 +234,32 @@ def test_the_panel_shows_the_problems_of_an_invalid_pipeline(page, lab_server, p
     problems.get_by_text("broken.ipynb: parameters cell, line 1").wait_for()
     assert page.locator("#nbflow-panel .nbflow-run-all").is_disabled()
     page.screenshot(path=str(ARTIFACTS / "lab-panel-problems.png"))
+
+
+def test_the_panel_follows_a_run_started_elsewhere_and_cancels_it(page, lab_server, pipeline_root):
+    write_notebook(pipeline_root / "slow.ipynb", 'outputs = ["slow.txt"]', "import time\ntime.sleep(120)")
+    open_panel(page, lab_server)
+    process = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(pipeline_root), "-t", "slow"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        page.wait_for_function(
+            """() => document.querySelector('#nbflow-panel .nbflow-node[data-task="slow"]')?.dataset.state === 'running'""",
+            timeout=TIMEOUT_MS)
+        assert "cli" in page.locator("#nbflow-panel .nbflow-history-row").first.inner_text()
+        cancel = page.locator("#nbflow-panel .nbflow-cancel")
+        assert cancel.is_enabled()
+        page.screenshot(path=str(ARTIFACTS / "lab-panel-cli-run.png"))
+        cancel.click()
+        page.wait_for_function(
+            """() => document.querySelector('#nbflow-panel .nbflow-node[data-task="slow"]')?.dataset.state === 'cancelled'""",
+            timeout=TIMEOUT_MS)
+        assert process.wait(timeout=60) == 130
+        page.wait_for_function(
+            "() => document.querySelector('#nbflow-panel .nbflow-cancel').disabled", timeout=TIMEOUT_MS)
+        assert page.locator("#nbflow-panel .nbflow-history-row .nbflow-badge").first.get_attribute(
+            "data-state") == "cancelled"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
