@@ -28,7 +28,9 @@ TIMEOUT_MS = 180_000
 
 pytestmark = [
     pytest.mark.timeout(900),
-    pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian: apt-get install chromium)"),
+    # CI installs Chromium (.ci/run), so there a missing browser is a failure, not a skip
+    pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
+                       reason="needs Chromium (Debian: apt-get install chromium)"),
 ]
 
 
@@ -116,6 +118,7 @@ def lab_server(tmp_path: Path, pipeline_root: Path):
 def page(lab_server):
     from playwright.sync_api import sync_playwright
 
+    assert CHROMIUM, "no Chromium found: apt-get install chromium (or set NBFLOW_CHROMIUM to its path)"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         context = browser.new_context(viewport={"width": 1400, "height": 900})
