@@ -327,3 +327,24 @@ class TestProjectSubfolder:
         status, data = await api("GET", "runs")
         assert status == 400
         assert not (tmp_path / "outside" / ".nbflow").exists()
+
+
+async def test_task_names_with_a_slash_reach_their_executed_notebook(jp_root_dir, api, http_server_client,
+                                                                     jp_auth_header, jp_base_url):
+    (jp_root_dir / "nbflow.toml").write_text("")
+    write_notebook(jp_root_dir / "sales" / "clean.ipynb", 'outputs = ["s.txt"]', "print('sales')")
+    write_notebook(jp_root_dir / "stock" / "clean.ipynb", 'outputs = ["t.txt"]', "print('stock')")
+    for folder, name in (("sales", "s.txt"), ("stock", "t.txt")):
+        (jp_root_dir / folder / name).write_text("")  # outputs must exist after the run; the notebooks print only
+    status, data = await api("GET", "pipeline")
+    assert [t["name"] for t in data["tasks"]] == ["sales/clean", "stock/clean"]
+    status, started = await api("POST", "runs", body={"targets": ["sales/clean"]})
+    assert status == 202, started
+    detail = await wait_for_run(api, started["id"])
+    assert detail["state"] == "succeeded", detail
+    for raw in ("sales%2Fclean", "sales/clean"):  # as the panel sends it (encodeURIComponent), and plain
+        response = await http_server_client.fetch(
+            f"{jp_base_url}nbflow/api/runs/{started['id']}/tasks/{raw}/notebook", headers=jp_auth_header)
+        executed = json.loads(response.body)
+        assert executed["task"] == "sales/clean"
+        assert executed["path"] == f".nbflow/runs/{started['id']}/sales__clean.ipynb"
