@@ -82,23 +82,22 @@ export function drawGraph(
     const n = level.get(task.name) ?? 0;
     byLevel.set(n, [...(byLevel.get(n) ?? []), task.name]);
   }
-  // Nodes as wide as the widest level allows (between MIN_W and MAX_W); a level that still does not fit wraps.
+  // A level that does not fit on one line wraps; each line's nodes share its width (MIN_W to MAX_W).
   const width = Math.max(available, MIN_W + 2 * PAD);
-  const widest = Math.max(1, ...[...byLevel.values()].map(names => names.length));
-  const perLine = Math.max(1, Math.min(widest, Math.floor((width - 2 * PAD + GAP_X) / (MIN_W + GAP_X))));
-  const NODE_W = Math.min(MAX_W, Math.floor((width - 2 * PAD - (perLine - 1) * GAP_X) / perLine));
-  const positions = new Map<string, { x: number; y: number }>();
+  const perLine = Math.max(1, Math.floor((width - 2 * PAD + GAP_X) / (MIN_W + GAP_X)));
+  const positions = new Map<string, { x: number; y: number; w: number }>();
   let y = PAD;
   const levelNumbers = [...byLevel.keys()].sort((a, b) => a - b);
   for (const n of levelNumbers) {
     const names = byLevel.get(n)!;
     for (let start = 0; start < names.length; start += perLine) {
       const line = names.slice(start, start + perLine);
-      const lineWidth = line.length * NODE_W + (line.length - 1) * GAP_X;
+      const w = Math.min(MAX_W, Math.floor((width - 2 * PAD - (perLine - 1) * GAP_X) / Math.min(perLine, names.length)));
+      const lineWidth = line.length * w + (line.length - 1) * GAP_X;
       let x = Math.max(PAD, (width - lineWidth) / 2);
       for (const name of line) {
-        positions.set(name, { x, y });
-        x += NODE_W + GAP_X;
+        positions.set(name, { x, y, w });
+        x += w + GAP_X;
       }
       y += NODE_H + GAP_LINE;
     }
@@ -121,9 +120,9 @@ export function drawGraph(
     if (!from || !to) {
       continue;
     }
-    const sx = from.x + NODE_W / 2;
+    const sx = from.x + from.w / 2;
     const sy = from.y + NODE_H;
-    const tx = to.x + NODE_W / 2;
+    const tx = to.x + to.w / 2;
     const ty = to.y;
     const dy = Math.max(12, (ty - sy) / 2);
     const path = el(
@@ -137,6 +136,7 @@ export function drawGraph(
 
   for (const task of pipeline.tasks) {
     const at = positions.get(task.name)!;
+    const NODE_W = at.w;
     const view = views.get(task.name) ?? { state: 'never_run', detail: '', title: task.notebook, executed: false };
     const fill = colorOf(view.state);
     const ink = textOn(fill);

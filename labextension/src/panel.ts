@@ -304,7 +304,9 @@ export class NbflowPanel extends Widget {
         const executed = !!ran.output_notebook && FINISHED.includes(ran.state) && ran.state !== 'skipped';
         views.set(task.name, {
           state: ran.state,
-          detail: ran.state === 'skipped' ? 'up to date' : [label(ran.state), seconds(ran.duration_s)].filter(Boolean).join(' '),
+          // the colour says the state; the words stay short so the duration fits a narrow node
+          detail: ran.state === 'skipped' ? 'up to date'
+            : [ran.state === 'succeeded' ? 'ok' : label(ran.state), seconds(ran.duration_s)].filter(Boolean).join(' '),
           title,
           executed
         });
