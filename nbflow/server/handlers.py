@@ -111,6 +111,17 @@ class NotebookHandler(NbflowHandler):
         await self.answer(self.service.executed_notebook, run_id, task)
 
 
+class NotFoundHandler(NbflowHandler):
+    """Anything else under /nbflow/api/: a JSON 404 (after authentication, so it reveals nothing)."""
+
+    @tornado.web.authenticated
+    def _not_found(self, *args: Any) -> None:
+        self.set_status(404)
+        self.finish(json.dumps({"message": f"no such nbflow API endpoint: {self.request.method} {self.request.path}"}))
+
+    get = post = put = delete = patch = _not_found
+
+
 def handlers(service: NbflowService, pool: ThreadPoolExecutor) -> list[tuple[str, type, dict]]:
     """The routes, relative to the server's base URL. Run ids hold no `/`; task names may (`sales/clean`)."""
     kwargs = {"service": service, "pool": pool}
@@ -120,4 +131,5 @@ def handlers(service: NbflowService, pool: ThreadPoolExecutor) -> list[tuple[str
         (rf"{API}/runs/([^/]+)", RunHandler, kwargs),
         (rf"{API}/runs/([^/]+)/cancel", CancelHandler, kwargs),
         (rf"{API}/runs/([^/]+)/tasks/(.+)/notebook", NotebookHandler, kwargs),
+        (rf"{API}(/.*)?", NotFoundHandler, kwargs),
     ]

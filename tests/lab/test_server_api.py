@@ -179,13 +179,16 @@ async def test_unknown_runs_and_tasks_are_404_json(jp_root_dir, api):
     assert status == 404
     status, data = await api("GET", "runs", params={"limit": "x"})
     assert status == 400
+    for method, path in (("GET", ("nope",)), ("POST", ("pipeline", "x")), ("DELETE", ("runs",))):
+        status, data = await api(method, *path, allow_nonstandard_methods=True)
+        assert status in (404, 405) and "message" in data, (method, path, data)
 
 
 # -- authentication ---------------------------------------------------------------------------------------------
 
 ENDPOINTS = [
     ("GET", "pipeline"), ("GET", "runs"), ("POST", "runs"), ("GET", "runs/latest"),
-    ("POST", "runs/latest/cancel"), ("GET", "runs/latest/tasks/a/notebook"),
+    ("POST", "runs/latest/cancel"), ("GET", "runs/latest/tasks/a/notebook"), ("GET", "no-such-endpoint"),
 ]
 
 
@@ -348,3 +351,36 @@ async def test_task_names_with_a_slash_reach_their_executed_notebook(jp_root_dir
         executed = json.loads(response.body)
         assert executed["task"] == "sales/clean"
         assert executed["path"] == f".nbflow/runs/{started['id']}/sales__clean.ipynb"
+
+
+async def test_a_failed_task_has_its_error_and_its_executed_notebook(jp_root_dir, api):
+    (jp_root_dir / "nbflow.toml").write_text("")
+    write_notebook(jp_root_dir / "bad.ipynb", 'outputs = ["bad.txt"]', "x = 1", "raise ValueError('no data for today')")
+    write_notebook(jp_root_dir / "after.ipynb", 'inputs = ["bad.txt"]\noutputs = ["after.txt"]')
+    status, started = await api("POST", "runs", body={})
+    detail = await wait_for_run(api, started["id"])
+    assert detail["state"] == "failed"
+    bad, after = detail["tasks"]
+    assert (bad["state"], after["state"]) == ("failed", "upstream_failed")
+    assert bad["error"]["ename"] == "ValueError" and bad["error"]["evalue"] == "no data for today"
+    status, executed = await api("GET", "runs", started["id"], "tasks", "bad", "notebook")
+    assert status == 200 and executed["state"] == "failed"
+    outputs = [o for c in executed["notebook"]["cells"] for o in c.get("outputs", [])]
+    assert any(o.get("ename") == "ValueError" for o in outputs)
+    status, data = await api("GET", "runs", started["id"], "tasks", "after", "notebook")
+    assert status == 404 and "upstream_failed" in data["message"]
+    status, data = await api("GET", "pipeline")
+    assert {t["name"]: t["status"]["status"] for t in data["tasks"]}["bad"] == "failed"
+
+
+class TestSchedulerSetting:
+    @pytest.fixture
+    def jp_server_config(self):
+        return {"ServerApp": {"jpserver_extensions": {"nbflow.server": True}}, "NbflowApp": {"scheduler": True}}
+
+    async def test_the_scheduler_setting_is_read_and_the_api_still_serves(self, jp_serverapp, jp_root_dir, api):
+        two_step_pipeline(jp_root_dir)
+        apps = jp_serverapp.extension_manager.extension_apps["nbflow.server"]
+        assert [app.scheduler for app in apps] == [True]
+        status, data = await api("GET", "pipeline")
+        assert status == 200
