@@ -111,7 +111,7 @@ async function request<T>(path: string[], init: RequestInit = {}, accept: number
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
-    data = { message: text };
+    data = null; // not the API's JSON (an HTML error page, a proxy): say what the status says
   }
   if (!response.ok && !accept.includes(response.status)) {
     if (response.status === 404 && !(data && data.message)) {
