@@ -1,0 +1,173 @@
+/**
+ * nbflow in JupyterLab: a left side panel with the pipeline graph and live task states, and commands to run the
+ * pipeline or one notebook's task with its upstream (palette, file browser and notebook context menus).
+ */
+import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, MainAreaWidget, Notification } from '@jupyterlab/apputils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import { getExecutedNotebook } from './api';
+import { NbflowPanel } from './panel';
+import { ExecutedNotebookView } from './viewer';
+
+const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
+  <g class="jp-icon3" fill="#616161">
+    <rect x="2" y="3" width="8" height="5" rx="1.5"/><rect x="14" y="3" width="8" height="5" rx="1.5"/>
+    <rect x="8" y="16" width="8" height="5" rx="1.5"/>
+    <path d="M6 8v3.5h12V8h-1.6v2H7.6V8zM11.2 11.5h1.6V16h-1.6z"/>
+  </g></svg>`;
+
+export const nbflowIcon = new LabIcon({ name: 'nbflow:graph', svgstr: ICON_SVG });
+
+namespace CommandIDs {
+  export const openPanel = 'nbflow:open-panel';
+  export const runAll = 'nbflow:run-all';
+  export const runTask = 'nbflow:run-task';
+  export const cancel = 'nbflow:cancel';
+  export const openExecuted = 'nbflow:open-executed';
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'nbflow:plugin',
+  description: 'The nbflow pipeline panel: graph, live task states, runs, parameters and history.',
+  autoStart: true,
+  requires: [IRenderMimeRegistry],
+  optional: [ICommandPalette, ILayoutRestorer, IDefaultFileBrowser, ILabShell],
+  activate: (
+    app: JupyterFrontEnd,
+    rendermime: IRenderMimeRegistry,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null,
+    browser: IDefaultFileBrowser | null,
+    labShell: ILabShell | null
+  ) => {
+    const { commands, shell } = app;
+
+    const panel = new NbflowPanel({
+      openNotebook: path => void commands.execute('docmanager:open', { path }),
+      openExecuted: (run, task) => void commands.execute(CommandIDs.openExecuted, { run, task })
+    });
+    panel.title.icon = nbflowIcon;
+    shell.add(panel, 'left', { rank: 600 });
+    restorer?.add(panel, 'nbflow-panel');
+
+    const reveal = () => shell.activateById(panel.id);
+
+    /** The notebook a command is about: the file browser's selection (context menu) or the current notebook. */
+    const notebookPath = (fromBrowser: boolean): string | null => {
+      if (fromBrowser && browser) {
+        const first = browser.selectedItems().next();
+        if (!first.done && first.value && first.value.path.endsWith('.ipynb')) {
+          return first.value.path;
+        }
+      }
+      const widget = (labShell?.currentWidget ?? shell.currentWidget) as any;
+      const path = widget?.context?.path;
+      return typeof path === 'string' && path.endsWith('.ipynb') ? path : null;
+    };
+
+    commands.addCommand(CommandIDs.openPanel, {
+      label: 'nbflow: Show the Pipeline Panel',
+      caption: 'The pipeline graph with live task states, runs and history',
+      icon: nbflowIcon,
+      execute: () => reveal()
+    });
+
+    commands.addCommand(CommandIDs.runAll, {
+      label: 'nbflow: Run the Pipeline',
+      caption: 'Run every task; what is up to date is skipped',
+      execute: async () => {
+        reveal();
+        return panel.run(null);
+      }
+    });
+
+    commands.addCommand(CommandIDs.runTask, {
+      label: args => (args.task ? `nbflow: Run ${args.task} with Its Upstream` : "nbflow: Run This Notebook's Task with Its Upstream"),
+      caption: 'Run the task of this notebook and every task it depends on',
+      icon: nbflowIcon,
+      execute: async args => {
+        reveal();
+        let name = args.task as string | undefined;
+        if (!name) {
+          const path = (args.path as string | undefined) ?? notebookPath(!!args.fromBrowser);
+          if (!path) {
+            panel.showError('Open or select a notebook first: the command runs its task.');
+            return null;
+          }
+          const task = await panel.taskFor(path);
+          if (!task) {
+            panel.showError(`${path} is not a task of the nbflow pipeline (its parameters cell declares no ` +
+              '`inputs`, `outputs` or `upstream`, or it lies outside the project).');
+            return null;
+          }
+          name = task.name;
+        }
+        return panel.run([name]);
+      }
+    });
+
+    commands.addCommand(CommandIDs.cancel, {
+      label: 'nbflow: Cancel the Run',
+      caption: 'Cancel the run going on: its kernels are stopped, its tasks cancelled',
+      execute: async () => {
+        reveal();
+        await panel.cancel();
+      }
+    });
+
+    const executedViews = new Map<string, MainAreaWidget<ExecutedNotebookView>>();
+    commands.addCommand(CommandIDs.openExecuted, {
+      label: args => `Open the Executed Notebook of ${args.task ?? 'a Task'}`,
+      execute: async args => {
+        const run = String(args.run);
+        const task = String(args.task);
+        const key = `${run}/${task}`;
+        const existing = executedViews.get(key);
+        if (existing && !existing.isDisposed) {
+          shell.activateById(existing.id);
+          return;
+        }
+        try {
+          const data = await getExecutedNotebook(run, task);
+          const content = new ExecutedNotebookView(data, rendermime);
+          const widget = new MainAreaWidget({ content });
+          widget.id = `nbflow-executed-${run}-${task.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+          widget.title.label = `${task} [${run}]`;
+          widget.title.caption = `${data.path} (read-only)`;
+          widget.title.icon = nbflowIcon;
+          widget.title.closable = true;
+          executedViews.set(key, widget);
+          widget.disposed.connect(() => executedViews.delete(key));
+          shell.add(widget, 'main');
+          shell.activateById(widget.id);
+        } catch (error) {
+          panel.showError(error);
+          Notification.error(`nbflow: ${(error as Error).message ?? error}`, { autoClose: 5000 });
+        }
+      }
+    });
+
+    if (palette) {
+      for (const command of [CommandIDs.openPanel, CommandIDs.runAll, CommandIDs.runTask, CommandIDs.cancel]) {
+        palette.addItem({ command, category: 'nbflow' });
+      }
+    }
+
+    app.contextMenu.addItem({
+      command: CommandIDs.runTask,
+      args: { fromBrowser: true },
+      selector: '.jp-DirListing-item[data-file-type="notebook"]',
+      rank: 20
+    });
+    app.contextMenu.addItem({
+      command: CommandIDs.runTask,
+      selector: '.jp-Notebook',
+      rank: 100
+    });
+  }
+};
+
+export default plugin;

@@ -1,0 +1,268 @@
+"""The JupyterLab extension in a real browser: `jupyter lab` on 127.0.0.1 with a test config, headless Chromium
+(Debian's, driven by Playwright), the nbflow side panel on a small pipeline, a run from the panel with real kernels.
+
+Screenshots go to tests/artifacts/. Skipped when no Chromium is installed (CI installs Debian's `chromium`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import write_notebook
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM = os.environ.get("NBFLOW_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync", "--disable-quic", "--disable-dev-shm-usage"]
+TIMEOUT_MS = 180_000
+
+pytestmark = [
+    pytest.mark.timeout(900),
+    # CI installs Chromium (.ci/run), so there a missing browser is a failure, not a skip
+    pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
+                       reason="needs Chromium (Debian: apt-get install chromium)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def pipeline_root(tmp_path: Path) -> Path:
+    """extract -> transform -> report, plus a side task reading extract's output: trivial notebooks."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "nbflow.toml").write_text('[params]\nscale = 2\n')
+    write_notebook(root / "extract.ipynb", 'outputs = ["data/raw.txt"]\nscale = 1',
+                   "import os\nos.makedirs('data', exist_ok=True)\nopen('data/raw.txt', 'w').write(str(21 * scale))")
+    write_notebook(root / "transform.ipynb", 'inputs = ["data/raw.txt"]\noutputs = ["data/clean.txt"]',
+                   "value = int(open('data/raw.txt').read())\nopen('data/clean.txt', 'w').write(str(value))",
+                   "print('clean value:', value)")
+    write_notebook(root / "reports" / "report.ipynb", 'inputs = ["../data/clean.txt"]\noutputs = ["report.md"]',
+                   "text = open('../data/clean.txt').read()\nopen('report.md', 'w').write('# total ' + text)",
+                   "from IPython.display import Markdown\nMarkdown('# total ' + text)",
+                   markdown="# The report\nIt reads the clean value.")
+    write_notebook(root / "audit.ipynb", 'inputs = ["data/raw.txt"]\noutputs = ["audit.txt"]',
+                   "open('audit.txt', 'w').write('ok')")
+    return root
+
+
+@pytest.fixture
+def lab_server(tmp_path: Path, pipeline_root: Path):
+    """`jupyter lab` as a user starts it, with its own config, settings and runtime folders; yields (url, token)."""
+    port = free_port()
+    token = "nbflow-test-" + os.urandom(8).hex()
+    config = tmp_path / "jupyter-config"
+    settings = tmp_path / "lab-settings"
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    # no "news" or update notifications over the panel
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    config.mkdir()
+    (config / "jupyter_server_config.py").write_text(
+        "c.ServerApp.open_browser = False\n"
+        "c.ServerApp.port_retries = 0\n"
+        "c.ServerApp.allow_root = True\n"  # CI runs as root
+        f"c.LabApp.user_settings_dir = {str(settings)!r}\n"
+        f"c.LabApp.workspaces_dir = {str(tmp_path / 'workspaces')!r}\n"
+    )
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTER_PLATFORM_DIRS": "1"}
+    log = open(tmp_path / "jupyter-lab.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={pipeline_root}"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, (tmp_path / "jupyter-lab.log").read_text()
+            try:
+                request = urllib.request.Request(f"{url}/nbflow/api/pipeline",
+                                                 headers={"Authorization": f"token {token}"})
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "jupyter-lab.log").read_text()
+            time.sleep(0.5)
+        yield url, token
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copy(tmp_path / "jupyter-lab.log", ARTIFACTS / "jupyter-lab.log")
+
+
+@pytest.fixture
+def page(lab_server):
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "no Chromium found: apt-get install chromium (or set NBFLOW_CHROMIUM to its path)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.console_messages = []  # type: ignore[attr-defined]
+        page.on("console", lambda message: page.console_messages.append(f"{message.type}: {message.text}"))
+        page.on("pageerror", lambda error: page.console_messages.append(f"pageerror: {error}"))
+        try:
+            yield page
+        finally:
+            ARTIFACTS.mkdir(exist_ok=True)
+            (ARTIFACTS / "browser-console.log").write_text("\n".join(page.console_messages))
+            context.close()
+            browser.close()
+
+
+def open_panel(page, lab_server) -> None:
+    url, token = lab_server
+    page.goto(f"{url}/lab?token={token}")
+    tab = page.locator('.jp-SideBar [data-id="nbflow-panel"]')
+    tab.wait_for()
+    tab.click()
+    page.locator("#nbflow-panel .nbflow-node").first.wait_for()
+
+
+def node_states(page) -> dict[str, str]:
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#nbflow-panel .nbflow-node')]
+                                  .map(n => [n.dataset.task, n.dataset.state]))""")
+
+
+def test_the_side_panel_runs_the_pipeline_and_shows_every_node_succeeded(page, lab_server, pipeline_root):
+    ARTIFACTS.mkdir(exist_ok=True)
+    open_panel(page, lab_server)
+    assert node_states(page) == {"extract": "never_run", "audit": "never_run", "transform": "never_run",
+                                 "report": "never_run"}
+    assert page.locator("#nbflow-panel .nbflow-edge").count() == 3
+
+    # a bad parameter value is refused in the panel, not in the console
+    page.locator("#nbflow-panel details.nbflow-params summary").click()
+    scale = page.locator('#nbflow-panel input[data-param="scale"]')
+    scale.fill("two")
+    page.locator("#nbflow-panel .nbflow-run-all").click()
+    error = page.locator("#nbflow-panel .nbflow-error")
+    error.wait_for(state="visible")
+    assert "scale" in error.inner_text() and "not a number" in error.inner_text()
+    scale.fill("5")
+
+    page.locator("#nbflow-panel .nbflow-run-all").click()
+    page.wait_for_function(
+        """() => { const nodes = [...document.querySelectorAll('#nbflow-panel .nbflow-node')];
+                   return nodes.length === 4 && nodes.every(n => n.dataset.state === 'succeeded'); }""",
+        timeout=TIMEOUT_MS)
+    assert error.is_hidden()
+    page.screenshot(path=str(ARTIFACTS / "lab-panel-succeeded.png"))
+    assert (pipeline_root / "reports" / "report.md").read_text() == "# total 105"
+
+    # the run shows in the history and in detail, with the parameter it was given
+    run_head = page.locator("#nbflow-panel .nbflow-run-head").inner_text()
+    assert "succeeded" in run_head and "lab" in run_head
+    assert "scale=5" in page.locator("#nbflow-panel .nbflow-run-params").inner_text()
+    assert page.locator("#nbflow-panel .nbflow-history-row").count() == 1
+
+    # a finished task opens its executed notebook, read-only, with its outputs
+    page.locator('#nbflow-panel .nbflow-node[data-task="transform"] .nbflow-node-output').click()
+    view = page.locator(".nbflow-Executed")
+    view.wait_for()
+    view.get_by_text("clean value: 105").wait_for()
+    assert "read-only" in page.locator(".nbflow-Executed-header").inner_text()
+    assert view.locator("textarea, [contenteditable='true']").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "lab-executed-notebook.png"))
+
+    # clicking a node opens its notebook
+    page.locator('#nbflow-panel .nbflow-node[data-task="report"] .nbflow-node-name').click()
+    page.locator('.jp-MainAreaWidget .jp-NotebookPanel-notebook, .jp-NotebookPanel').first.wait_for()
+    page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab[title*="report.ipynb"]').first.wait_for()
+
+    # run one task with its upstream, forced: only extract and transform run
+    page.locator("#nbflow-panel .nbflow-force").check()
+    page.locator('#nbflow-panel .nbflow-node[data-task="transform"] .nbflow-node-run').click()
+    page.wait_for_function(
+        """() => document.querySelectorAll('#nbflow-panel .nbflow-history-row').length === 2 &&
+                 document.querySelector('#nbflow-panel .nbflow-history-row .nbflow-badge').dataset.state === 'succeeded'""",
+        timeout=TIMEOUT_MS)
+    rows = page.locator("#nbflow-panel .nbflow-tasks tr[data-task]")
+    assert sorted(rows.nth(i).get_attribute("data-task") for i in range(rows.count())) == ["extract", "transform"]
+    page.screenshot(path=str(ARTIFACTS / "lab-panel-second-run.png"))
+
+    # the file browser's context menu runs a notebook's task with its upstream (up to date now: skipped)
+    page.locator("#nbflow-panel .nbflow-force").uncheck()
+    page.locator('.jp-SideBar [data-id="filebrowser"]').click()
+    page.locator('.jp-DirListing-item[title*="audit.ipynb"]').click(button="right")
+    page.locator(".lm-Menu-itemLabel", has_text="nbflow: Run This Notebook's Task with Its Upstream").click()
+    page.wait_for_function(
+        """() => document.querySelectorAll('#nbflow-panel .nbflow-history-row').length === 3 &&
+                 document.querySelector('#nbflow-panel .nbflow-history-row .nbflow-badge').dataset.state === 'succeeded'""",
+        timeout=TIMEOUT_MS)
+    states = node_states(page)
+    assert (states["extract"], states["audit"]) == ("skipped", "skipped")  # the same values as the last runs
+    # the others were not in this run: they show their status, judged with the default parameters (scale = 2)
+    assert (states["transform"], states["report"]) == ("stale", "stale")
+    page.screenshot(path=str(ARTIFACTS / "lab-panel-context-menu-run.png"))
+
+    nbflow_errors = [m for m in page.console_messages if m.startswith(("error", "pageerror")) and "nbflow" in m]
+    assert not nbflow_errors, nbflow_errors
+
+
+def test_the_panel_shows_the_problems_of_an_invalid_pipeline(page, lab_server, pipeline_root):
+    write_notebook(pipeline_root / "broken.ipynb", "inputs = make_paths()")
+    url, token = lab_server
+    page.goto(f"{url}/lab?token={token}")
+    tab = page.locator('.jp-SideBar [data-id="nbflow-panel"]')
+    tab.wait_for()
+    tab.click()
+    problems = page.locator("#nbflow-panel .nbflow-problems")
+    problems.get_by_text("broken.ipynb: parameters cell, line 1").wait_for()
+    assert page.locator("#nbflow-panel .nbflow-run-all").is_disabled()
+    page.screenshot(path=str(ARTIFACTS / "lab-panel-problems.png"))
+
+
+def test_the_panel_follows_a_run_started_elsewhere_and_cancels_it(page, lab_server, pipeline_root):
+    write_notebook(pipeline_root / "slow.ipynb", 'outputs = ["slow.txt"]', "import time\ntime.sleep(120)")
+    open_panel(page, lab_server)
+    process = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(pipeline_root), "-t", "slow"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        page.wait_for_function(
+            """() => document.querySelector('#nbflow-panel .nbflow-node[data-task="slow"]')?.dataset.state === 'running'""",
+            timeout=TIMEOUT_MS)
+        assert "cli" in page.locator("#nbflow-panel .nbflow-history-row").first.inner_text()
+        cancel = page.locator("#nbflow-panel .nbflow-cancel")
+        assert cancel.is_enabled()
+        page.screenshot(path=str(ARTIFACTS / "lab-panel-cli-run.png"))
+        cancel.click()
+        page.wait_for_function(
+            """() => document.querySelector('#nbflow-panel .nbflow-node[data-task="slow"]')?.dataset.state === 'cancelled'""",
+            timeout=TIMEOUT_MS)
+        assert process.wait(timeout=60) == 130
+        page.wait_for_function(
+            "() => document.querySelector('#nbflow-panel .nbflow-cancel').disabled", timeout=TIMEOUT_MS)
+        assert page.locator("#nbflow-panel .nbflow-history-row .nbflow-badge").first.get_attribute(
+            "data-state") == "cancelled"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
