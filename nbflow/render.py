@@ -158,10 +158,10 @@ def to_dot(pipeline: Pipeline, colors: Mapping[str, str] | None = None, states: 
     dot = graphviz.Digraph("nbflow", graph_attr={"rankdir": "LR", "fontname": "Helvetica", "bgcolor": "transparent",
                                                  "nodesep": "0.22", "ranksep": "0.55"},
                            node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica",
-                                      "fontsize": "12", "fontcolor": TEXT_COLOR, "fillcolor": DEFAULT_FILL,
+                                      "fontsize": "13", "fontcolor": TEXT_COLOR, "fillcolor": DEFAULT_FILL,
                                       "color": DEFAULT_BORDER, "penwidth": "1.3", "height": "0.4",
                                       "margin": "0.14,0.06"},
-                           edge_attr={"fontname": "Helvetica", "fontsize": "9", "fontcolor": LABEL_COLOR,
+                           edge_attr={"fontname": "Helvetica", "fontsize": "9.5", "fontcolor": LABEL_COLOR,
                                       "color": EDGE_COLOR, "arrowsize": "0.6", "penwidth": "1.1"})
     for task in data["tasks"]:
         name = task["name"]
@@ -178,7 +178,7 @@ def to_dot(pipeline: Pipeline, colors: Mapping[str, str] | None = None, states: 
                 attrs["style"] = "rounded,filled,dashed"
         if states is not None:
             second = html.escape(note or state_label(state) or "not in this run")
-            label = (f'<{html.escape(name)}<BR/><FONT POINT-SIZE="9" COLOR="{LABEL_COLOR}">{second}</FONT>>')
+            label = (f'<{html.escape(name)}<BR/><FONT POINT-SIZE="10" COLOR="{LABEL_COLOR}">{second}</FONT>>')
         if colors and name in colors:
             attrs["fillcolor"] = colors[name]
         dot.node(name, label, **attrs)
@@ -482,7 +482,7 @@ def layered_svg(pipeline: Pipeline, states: Mapping[str, str] | None = None, not
     for task in data["tasks"]:
         name = task["name"]
         second[name] = notes.get(name) or state_label(states.get(name)) or ("not in this run" if states else "")
-        width = max(_text_width(name, 12.5), _text_width(second[name], 9.5)) + 26
+        width = max(_text_width(name, 13), _text_width(second[name], 10)) + 26
         sizes[name] = (max(width, 64.0), _NODE_H if second[name] else 28.0)
     order = [t["name"] for t in data["tasks"]]
     label_widths = {(e["from"], e["to"]): max(_text_width(line, 9) for line in edge_label(e["via"]).split("\n"))
@@ -536,12 +536,12 @@ def layered_svg(pipeline: Pipeline, states: Mapping[str, str] | None = None, not
                    f'<rect x="{cx - w / 2:.1f}" y="{cy - h / 2:.1f}" width="{w:.1f}" height="{h:.1f}" rx="7" '
                    f'fill="{fill}" stroke="{border}" stroke-width="{pen}"{stroke}/>')
         if second[name]:
-            out.append(f'<text x="{cx:.1f}" y="{cy - 2:.1f}" text-anchor="middle" font-size="12.5" '
+            out.append(f'<text x="{cx:.1f}" y="{cy - 2:.1f}" text-anchor="middle" font-size="13" '
                        f'fill="{TEXT_COLOR}">{esc(name)}</text>'
-                       f'<text x="{cx:.1f}" y="{cy + 11:.1f}" text-anchor="middle" font-size="9.5" '
+                       f'<text x="{cx:.1f}" y="{cy + 11:.1f}" text-anchor="middle" font-size="10" '
                        f'fill="{LABEL_COLOR}">{esc(second[name])}</text>')
         else:
-            out.append(f'<text x="{cx:.1f}" y="{cy + 4.5:.1f}" text-anchor="middle" font-size="12.5" '
+            out.append(f'<text x="{cx:.1f}" y="{cy + 4.5:.1f}" text-anchor="middle" font-size="13" '
                        f'fill="{TEXT_COLOR}">{esc(name)}</text>')
         out.append("</g>")
     out.append("</g></svg>")

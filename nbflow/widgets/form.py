@@ -39,6 +39,7 @@ class ParamsForm(widgets.VBox):
         self.reset_button = widgets.Button(description="Reset to defaults", icon="undo",
                                            layout=widgets.Layout(width="auto"))
         self.reset_button.on_click(lambda _: self.reset())
+        self.reset_row = widgets.HBox([self.reset_button])
         self.set_pipeline(pipeline)
 
     def set_pipeline(self, pipeline: Pipeline | None) -> None:
@@ -48,8 +49,9 @@ class ParamsForm(widgets.VBox):
             return
         self.declared = declared
         previous = self.changed(strict=False)
-        for field in self.fields.values():
-            field.close()
+        for child in self.children:
+            if child is not self.reset_row:
+                child.close()
         self.fields, self.defaults, self.kinds = {}, {}, {}
         rows: list[widgets.Widget] = []
         style = {"description_width": "140px"}
@@ -78,7 +80,7 @@ class ParamsForm(widgets.VBox):
             rows.append(field)
         if not rows:
             rows.append(widgets.HTML("<i>No task declares an ordinary parameter.</i>"))
-        self.children = [*rows, self.reset_button]
+        self.children = [*rows, self.reset_row]
 
     def reset(self) -> None:
         for name, field in self.fields.items():

@@ -83,7 +83,7 @@ class Panel(widgets.VBox):
                                            "selected); up-to-date tasks are skipped unless 'force'")
         self.force = W.Checkbox(description="force (rerun up-to-date tasks)", indent=False,
                                 layout=W.Layout(width="auto"))
-        self.cancel_button = W.Button(description="Cancel run", icon="stop", button_style="danger", disabled=True)
+        self.cancel_button = W.Button(description="Cancel run", icon="stop", disabled=True)
         self.reload_button = W.Button(description="Reload", icon="refresh",
                                       tooltip="read the notebooks again (after editing them)")
         self.note = W.HTML()
@@ -91,20 +91,21 @@ class Panel(widgets.VBox):
         self.graph = W.HTML(layout=W.Layout(width="100%"))
         self.tasks_select = W.SelectMultiple(rows=12, layout=W.Layout(width="100%"))
         self.clear_button = W.Button(description="Clear selection", layout=W.Layout(width="100%"))
-        self.focus = W.Checkbox(description="draw only the selected tasks, their upstream and downstream",
-                                indent=False, layout=W.Layout(width="100%"))
+        self.focus = W.Checkbox(description="focus on the selection", indent=False, layout=W.Layout(width="100%"),
+                                tooltip="draw only the selected tasks, their upstream and their downstream")
         self.zoom = W.Dropdown(options=list(views.ZOOMS), value="Fit", description="zoom",
                                layout=W.Layout(width="100%"), style={"description_width": "40px"})
         self.table = W.HTML()
         self.form = ParamsForm()
-        self.history = W.Select(rows=10, layout=W.Layout(width="100%"))
+        self.history = W.Select(rows=10, layout=W.Layout(width="auto", min_width="50%", max_width="100%"))
         self.output_task = W.Dropdown(description="task", layout=W.Layout(width="360px"),
                                       style={"description_width": "40px"})
-        self.output_button = W.Button(description="Show executed notebook", icon="file")
+        self.output_button = W.Button(description="Show executed notebook", icon="file",
+                                      layout=W.Layout(width="auto"))
         self.output = W.HTML()
         side = W.VBox([W.HTML("<b>Tasks</b> <span style='color:#64748b'>(ctrl/shift-click to select)</span>"),
                        self.tasks_select, self.clear_button, self.focus, self.zoom],
-                      layout=W.Layout(width="250px", min_width="220px", margin="0 0 0 10px"))
+                      layout=W.Layout(width="240px", min_width="200px", margin="0 0 0 10px", overflow="hidden"))
         self.tabs = W.Tab(children=[self.table, self.form, self.history,
                                     W.VBox([W.HBox([self.output_task, self.output_button]), self.output])])
         for i, title in enumerate(["Tasks", "Parameters", "History", "Outputs"]):
@@ -112,7 +113,8 @@ class Panel(widgets.VBox):
         self.children = [self.header, W.HBox([self.run_button, self.force, self.cancel_button, self.reload_button],
                                              layout=W.Layout(align_items="center", flex_flow="row wrap")),
                          self.note, W.HTML(render.legend_html()),
-                         W.HBox([W.VBox([self.caption, self.graph], layout=W.Layout(flex="1 1 auto", width="100%")),
+                         W.HBox([W.VBox([self.caption, self.graph], layout=W.Layout(flex="1 1 0%", min_width="0",
+                                                                                    overflow="hidden")),
                                  side], layout=W.Layout(width="100%")),
                          self.tabs]
         self.run_button.on_click(lambda _: self.run())
@@ -210,6 +212,7 @@ class Panel(widgets.VBox):
                 self.table.value = views.run_table(tasks)  # elapsed times move
             own = self.handle is not None and not self.handle.done and self.handle.run.state == "running"
             self.cancel_button.disabled = not own
+            self.cancel_button.button_style = "danger" if own else ""
             self.cancel_button.tooltip = ("cancel the run started here" if own else
                                           "only a run started from this panel can be cancelled here")
 
@@ -257,10 +260,10 @@ class Panel(widgets.VBox):
                 took = views.seconds(task.duration_s)
                 tries = f" · try {task.attempts}" if task.attempts > 1 else ""
                 notes[task.task] = render.state_label(task.state) + (f" · {took}" if took else "") + tries
-        self.states = states
         selected = set(self.tasks_select.value)
         only = render.neighbourhood(self.pipeline, selected) if self.focus.value and selected else None
         self.svg = render.draw_svg(self.pipeline, {k: v for k, v in states.items() if v}, notes, only=only)
+        self.states = states  # after the drawing: whoever sees the new states sees them drawn
         if not self._zoom_chosen:
             self._zoom_chosen = True
             self._set(self.zoom, value=views.default_zoom(self.svg))
@@ -273,7 +276,8 @@ class Panel(widgets.VBox):
             took = views.seconds(run.duration_s) if run.finished_at else "going on"
             self.caption.value = views.message(
                 f"Run {run.id} ({run.trigger}), {run.state}: started {views.local_time(run.started_at)}, {took}"
-                + ("; tasks it did not run show their status now" if self.view == LIVE else ""))
+                + ("; the tasks it did not run show their status now"
+                   if self.view == LIVE and len(tasks) < len(self.pipeline.tasks) else ""))
             self.table.value = views.run_table(tasks)
         self._list_outputs(run, tasks)
 
@@ -327,6 +331,8 @@ class Panel(widgets.VBox):
         elif path:
             parts.append(views.message(f"{path} is not there (yet).", "error"))
         self.output.value = "".join(parts)
+        if self.output_task.value != task:
+            self._set(self.output_task, value=task)
         self.tabs.selected_index = 3
 
     # -- running --------------------------------------------------------------------------------------------------
@@ -336,7 +342,11 @@ class Panel(widgets.VBox):
         parameters, force as ticked. A reason it cannot start (an invalid pipeline or parameter, another run
         holding the project's lock) is shown in the panel."""
         from nbflow.run.background import start_run
+        from nbflow.run.execute import import_papermill
 
+        # papermill imported here first: the local executor imports it in one thread while a task's thread may
+        # import it too, and such concurrent imports now and then leave a task with a half-initialised module.
+        import_papermill()
         try:
             self.reload()
             if self.pipeline is None:

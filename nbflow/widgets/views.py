@@ -41,7 +41,7 @@ def framed_svg(svg: str, zoom: str = "Fit", max_height: int = 560) -> str:
     cleaned = re.sub(r'\s(width|height|style)="[^"]*"', "", opening)
     body = body.replace(opening, cleaned[:-1].rstrip("/") + f" {size}>", 1)
     return (f'<div class="nbflow-graph" style="overflow:auto;max-height:{max_height}px;border:1px solid #e2e8f0;'
-            f'border-radius:8px;padding:8px;background:#ffffff">{body}</div>')
+            f'border-radius:8px;padding:8px;background:#ffffff;box-sizing:border-box;width:100%">{body}</div>')
 
 
 def default_zoom(svg: str) -> str:
@@ -51,8 +51,8 @@ def default_zoom(svg: str) -> str:
 
 def swatch(state: str | None) -> str:
     fill, border, label = STATE_STYLE.get(state, ("#f8fafc", "#94a3b8", state_label(state) or "-"))
-    return (f'<span style="display:inline-block;padding:1px 8px;border-radius:9px;background:{fill};'
-            f'border:1px solid {border};white-space:nowrap">{html.escape(label)}</span>')
+    return (f'<span style="display:inline-block;padding:0 8px;line-height:18px;font-size:12px;border-radius:9px;'
+            f'background:{fill};border:1px solid {border};white-space:nowrap">{html.escape(label)}</span>')
 
 
 def seconds(value: float | None) -> str:
@@ -78,8 +78,9 @@ def error_line(error: Mapping[str, Any] | None) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> str:
     th = "".join(f'<th style="text-align:left;padding:4px 10px;border-bottom:1px solid #cbd5e1">{h}</th>'
                  for h in header)
-    body = "".join("<tr>" + "".join(f'<td style="padding:3px 10px;border-bottom:1px solid #f1f5f9;'
-                                    f'vertical-align:top">{cell}</td>' for cell in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f'<td style="padding:3px 10px;border-bottom:1px solid #f1f5f9;vertical-align:top;'
+                                    f'white-space:{"normal" if i == len(row) - 1 else "nowrap"}">{cell}</td>'
+                                    for i, cell in enumerate(row)) + "</tr>" for row in rows)
     return (f'<div style="max-height:360px;overflow:auto"><table style="border-collapse:collapse;font-family:{FONT};'
             f'font-size:12.5px;color:{TEXT_COLOR}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>')
 
