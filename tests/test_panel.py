@@ -346,3 +346,21 @@ def test_a_run_that_cannot_start_says_why(project):
         assert panel.form.changed() == {"options": {"n": 2}}
     finally:
         panel.close()
+
+
+def test_a_run_that_begins_and_ends_between_two_looks_is_shown_with_the_statuses_it_changed(project):
+    write_notebook(project / "quick.ipynb", 'outputs = ["q.txt"]', "open('q.txt', 'w').write('q')")
+    write_notebook(project / "untouched.ipynb", 'outputs = ["u.txt"]', "open('u.txt', 'w').write('u')")
+    panel = Panel(project, follow=False)
+    try:
+        assert panel.states == {"quick": "never_run", "untouched": "never_run"}
+        import_papermill()
+        run = nbflow.load(project).run(targets=["quick"])
+        assert run.state == "succeeded"
+        panel.refresh()
+        assert panel.shown_run.id == run.id and panel.states == {"quick": "succeeded", "untouched": "never_run"}
+        panel.show(STATUS)
+        assert panel.states == {"quick": "up_to_date", "untouched": "never_run"}
+        assert "up to date" in panel.table.value
+    finally:
+        panel.close()

@@ -35,6 +35,7 @@ from nbflow.widgets import views
 from nbflow.widgets.form import ParamsForm
 
 LIVE, STATUS = "live", "status"
+_UNSEEN = object()  # no look at the store yet
 HISTORY = 30  # runs listed
 
 
@@ -59,7 +60,7 @@ class Panel(widgets.VBox):
         self.svg = ""
         self._opened_at = now()
         self._followed: set[str] = set()  # runs seen going on, shown in the live view once they end
-        self._newest: tuple | None = None
+        self._newest: Any = _UNSEEN  # (id, state) of the newest run at the last look; None: no run
         self._signature: tuple | None = None
         self._lock = threading.RLock()
         self._wake, self._stop = threading.Event(), threading.Event()
@@ -195,7 +196,7 @@ class Panel(widgets.VBox):
                 self._followed.add(newest.id)
                 self._check_alive(newest)
             key = (newest.id, newest.state) if newest else None
-            if key != self._newest and self._newest is not None and self.pipeline is not None \
+            if key != self._newest and self._newest is not _UNSEEN and self.pipeline is not None \
                     and (newest is None or newest.state != "running"):
                 self.status = judge_status(self.pipeline, self.store)  # a run ended: statuses moved
                 redraw = True
