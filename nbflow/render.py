@@ -472,6 +472,29 @@ def neighbourhood(pipeline: Pipeline, names: Iterable[str]) -> set[str]:
     return keep
 
 
+def _place_labels(edges: list[dict], routes: Mapping[tuple, list]) -> dict[tuple, tuple]:
+    """Where each edge's label goes: just above or below the middle of one of its segments between two columns,
+    where it overlaps no other label. Direct edges choose first; a label with no room is left to the tooltip."""
+    taken: list[tuple[float, float, float, float]] = []
+    placed = {}
+    for edge in sorted((e for e in edges if e["via"]), key=lambda e: len(routes[(e["from"], e["to"])])):
+        key = (edge["from"], edge["to"])
+        points = routes[key]
+        lines = edge_label(edge["via"]).split("\n")
+        w, h = max(_text_width(line, 9) for line in lines) + 6, 11.0 * len(lines) + 2
+        for (x0, y0), (x1, y1) in zip(points[::2], points[1::2]):  # the segments between columns
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            for top in (cy - h - 1.5, cy + 1.5):
+                box = (cx - w / 2, top, cx + w / 2, top + h)
+                if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
+                    taken.append(box)
+                    placed[key] = (box, lines)
+                    break
+            if key in placed:
+                break
+    return placed
+
+
 def layered_svg(pipeline: Pipeline, states: Mapping[str, str] | None = None, notes: Mapping[str, str] | None = None,
                 labels: bool = True, only: Iterable[str] | None = None) -> str:
     """The graph drawn as SVG in pure Python (no Graphviz), styled as `to_svg` styles it."""
@@ -497,7 +520,7 @@ def layered_svg(pipeline: Pipeline, states: Mapping[str, str] | None = None, not
            f'markerHeight="7" orient="auto-start-reverse"><path d="M0,1 L10,5 L0,9 z" fill="{EDGE_COLOR}"/></marker>'
            "</defs>",
            '<g class="graph"><title>nbflow</title>']
-    taken: list[tuple[float, float, float, float]] = []
+    placed = _place_labels(data["edges"], routes) if labels else {}
     for edge in data["edges"]:
         points = routes[(edge["from"], edge["to"])]
         d = _path(points)
@@ -506,23 +529,13 @@ def layered_svg(pipeline: Pipeline, states: Mapping[str, str] | None = None, not
                    f'<path d="{d}" fill="none" stroke="transparent" stroke-width="10"/>'
                    f'<path d="{d}" fill="none" stroke="{EDGE_COLOR}" stroke-width="1.2" '
                    f'marker-end="url(#nbflow-arrow)"/>')
-        if labels and edge["via"]:
-            lines = edge_label(edge["via"]).split("\n")
-            w, h = max(_text_width(line, 9) for line in lines) + 6, 11.0 * len(lines) + 2
-            for (x0, y0), (x1, y1) in list(zip(points[::2], points[1::2])):  # the segments between columns
-                cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - h / 2 - 1.5  # just above the line's midpoint
-                box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-                if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
-                    break
-            else:
-                box = None  # no room: the files are in the edge's tooltip
-            if box is not None:
-                taken.append(box)
-                out.append(f'<rect x="{box[0]:.1f}" y="{box[1]:.1f}" width="{w:.1f}" height="{h:.1f}" rx="3" '
-                           f'fill="#ffffff" fill-opacity="0.85"/>')
-                for i, line in enumerate(lines):
-                    out.append(f'<text x="{cx:.1f}" y="{box[1] + 10 + 11 * i:.1f}" text-anchor="middle" '
-                               f'font-size="9" fill="{LABEL_COLOR}">{esc(line)}</text>')
+        if (edge["from"], edge["to"]) in placed:
+            (left, top, right, bottom), lines = placed[(edge["from"], edge["to"])]
+            out.append(f'<rect x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" height="{bottom - top:.1f}" '
+                       f'rx="3" fill="#ffffff" fill-opacity="0.85"/>')
+            for i, line in enumerate(lines):
+                out.append(f'<text x="{(left + right) / 2:.1f}" y="{top + 10 + 11 * i:.1f}" text-anchor="middle" '
+                           f'font-size="9" fill="{LABEL_COLOR}">{esc(line)}</text>')
         out.append("</g>")
     for task in data["tasks"]:
         name = task["name"]

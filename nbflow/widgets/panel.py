@@ -269,7 +269,11 @@ class Panel(widgets.VBox):
             self._zoom_chosen = True
             self._set(self.zoom, value=views.default_zoom(self.svg))
         self._show_svg()
-        if run is None:
+        if not self.pipeline.tasks:
+            self.caption.value = views.message(
+                f"No task notebooks under {self.project.root}: a notebook is a task when its `parameters` cell "
+                "assigns `inputs`, `outputs` or `upstream`. Reload after adding some.")
+        elif run is None:
             self.caption.value = views.message("Each task's status now, judged with the default parameters "
                                                "(as `nbflow status`).")
             self.table.value = views.status_table(self.pipeline.tasks, self.status)
