@@ -221,7 +221,7 @@ def draw_svg(pipeline: Pipeline, states: Mapping[str, str] | None = None, notes:
     if engine == "graphviz" or (engine == "auto" and has_graphviz()):
         try:
             return to_svg(pipeline, states=states or {}, notes=notes, labels=labels, only=only)
-        except GraphvizMissing:
+        except Exception:  # noqa: BLE001 - `dot` missing or failing: the built-in layout still draws it
             if engine == "graphviz":
                 raise
     return layered_svg(pipeline, states or {}, notes, labels, only)

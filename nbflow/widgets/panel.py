@@ -27,7 +27,7 @@ import ipywidgets as widgets
 
 from nbflow import render
 from nbflow.errors import NbflowError
-from nbflow.graph import Pipeline, load
+from nbflow.graph import load
 from nbflow.history import open_store, status as judge_status
 from nbflow.project import load_project
 from nbflow.store import TaskRunRow, now, parse_time
