@@ -364,3 +364,19 @@ def test_a_run_that_begins_and_ends_between_two_looks_is_shown_with_the_statuses
         assert "up to date" in panel.table.value
     finally:
         panel.close()
+
+
+def test_a_dot_that_fails_falls_back_to_the_built_in_layout(ran, tmp_path, monkeypatch):
+    import os
+
+    project, _ = ran
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "dot").write_text("#!/bin/sh\necho 'dot: broken install' >&2\nexit 1\n")
+    (fake / "dot").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    assert render.has_graphviz()
+    svg = render.draw_svg(nbflow.load(project), {"a": "succeeded"})
+    assert "graphviz" not in svg.lower()
+    assert node_fills(svg) == {"a": render.STATE_COLORS["succeeded"], "b": render.DEFAULT_FILL,
+                               "c": render.DEFAULT_FILL, "d": render.DEFAULT_FILL}
