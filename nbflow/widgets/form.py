@@ -1,0 +1,105 @@
+"""The pipeline parameters as a form: one typed widget per parameter the tasks declare.
+
+The defaults are what a run uses without `-p`: `[params]` in nbflow.toml, else the notebook's literal. Only the
+values a user changed are passed to a run, so every notebook keeps its own default for the rest.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import ipywidgets as widgets
+
+from nbflow.graph import Pipeline
+
+
+def declared_params(pipeline: Pipeline) -> dict[str, tuple[Any, str | None]]:
+    """Each ordinary parameter of any task -> (default value, source text when the default is no literal)."""
+    found: dict[str, tuple[Any, str | None]] = {}
+    for spec in pipeline.specs.values():
+        for name, param in spec.params.items():
+            if name in found and found[name][1] is None:
+                continue  # a literal default already found
+            found[name] = (param.value, None) if param.literal else (None, param.source)
+    for name, value in pipeline.project.params.items():
+        found[name] = (value, None)
+    return dict(sorted(found.items()))
+
+
+class ParamsForm(widgets.VBox):
+    """bool -> Checkbox, int -> IntText, float -> FloatText, str -> Text, anything else -> Text holding its repr."""
+
+    def __init__(self, pipeline: Pipeline | None = None):
+        super().__init__(layout=widgets.Layout(width="100%"))
+        self.fields: dict[str, widgets.ValueWidget] = {}
+        self.declared: dict[str, tuple[Any, str | None]] | None = None
+        self.defaults: dict[str, Any] = {}
+        self.kinds: dict[str, str] = {}
+        self.reset_button = widgets.Button(description="Reset to defaults", icon="undo",
+                                           layout=widgets.Layout(width="auto"))
+        self.reset_button.on_click(lambda _: self.reset())
+        self.reset_row = widgets.HBox([self.reset_button])
+        self.set_pipeline(pipeline)
+
+    def set_pipeline(self, pipeline: Pipeline | None) -> None:
+        """Rebuild for the pipeline's parameters, keeping the values a user changed where the type still fits."""
+        declared = declared_params(pipeline) if pipeline else {}
+        if declared == self.declared:
+            return
+        self.declared = declared
+        previous = self.changed(strict=False)
+        for child in self.children:
+            if child is not self.reset_row:
+                child.close()
+        self.fields, self.defaults, self.kinds = {}, {}, {}
+        rows: list[widgets.Widget] = []
+        style = {"description_width": "140px"}
+        layout = widgets.Layout(width="420px")
+        for name, (value, source) in declared.items():
+            if source is not None:
+                kind, field = "expr", widgets.Text(value=source, style=style, layout=layout,
+                                                   tooltip=f"an expression in the notebook: {source}")
+            elif isinstance(value, bool):
+                kind, field = "bool", widgets.Checkbox(value=value, indent=False, style=style)
+            elif isinstance(value, int):
+                kind, field = "int", widgets.IntText(value=value, style=style, layout=layout)
+            elif isinstance(value, float):
+                kind, field = "float", widgets.FloatText(value=value, style=style, layout=layout)
+            elif isinstance(value, str):
+                kind, field = "str", widgets.Text(value=value, style=style, layout=layout)
+            else:
+                kind, field = "repr", widgets.Text(value=repr(value), style=style, layout=layout)
+            field.description = name
+            self.defaults[name], self.kinds[name], self.fields[name] = field.value, kind, field
+            if name in previous:
+                try:
+                    field.value = previous[name] if kind != "repr" else repr(previous[name])
+                except Exception:  # noqa: BLE001 - the type changed: keep the new default
+                    pass
+            rows.append(field)
+        if not rows:
+            rows.append(widgets.HTML("<i>No task declares an ordinary parameter.</i>"))
+        self.children = [*rows, self.reset_row]
+
+    def reset(self) -> None:
+        for name, field in self.fields.items():
+            field.value = self.defaults[name]
+
+    def changed(self, strict: bool = True) -> dict[str, Any]:
+        """The values that differ from the defaults, as Python values; ValueError names a field that is no
+        Python literal (with `strict`; else such a field is left out)."""
+        values = {}
+        for name, field in self.fields.items():
+            if field.value == self.defaults[name]:
+                continue
+            if self.kinds[name] in ("repr", "expr"):
+                try:
+                    values[name] = ast.literal_eval(field.value)
+                except (ValueError, SyntaxError):
+                    if strict:
+                        raise ValueError(f"parameter {name}: {field.value!r} is not a Python literal "
+                                         f"(write strings in quotes)") from None
+            else:
+                values[name] = field.value
+        return values

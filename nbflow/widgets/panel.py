@@ -1,0 +1,399 @@
+"""`nbflow.panel(path)`: the pipeline in a notebook (SPEC section 6).
+
+The graph with each task coloured by its state, run controls (all, or the selected tasks with their upstream;
+force; the parameters form; cancel), the task table, the run history, and each task's executed notebook.
+
+Live state comes from the store, whoever started the run: a daemon thread reads the newest runs every
+`poll_interval` seconds (two small SQLite queries) and redraws only when a state changed. A run started from the
+panel runs in a thread of the kernel (`nbflow.run.background.start_run`), so the notebook stays usable, and its
+events wake the thread at once. `Panel.close()` stops the thread.
+
+What the graph shows ("view"):
+- live (the default): each task's status now (up to date, stale, never run, failed), with the states of the newest
+  run laid over it while it is going on, and after it ends if it started while the panel was open;
+- status: each task's status now, judged with the default parameters, as `nbflow status` judges it;
+- a run from the history: that run's task states (tasks it did not select are left uncoloured).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from nbflow import render
+from nbflow.errors import NbflowError
+from nbflow.graph import load
+from nbflow.history import open_store, status as judge_status
+from nbflow.project import load_project
+from nbflow.store import TaskRunRow, now, parse_time
+from nbflow.widgets import views
+from nbflow.widgets.form import ParamsForm
+
+LIVE, STATUS = "live", "status"
+_UNSEEN = object()  # no look at the store yet
+HISTORY = 30  # runs listed
+
+
+def panel(path: str | Path = ".", **options: Any) -> "Panel":
+    """The ipywidgets panel for the project at `path` (see `Panel`)."""
+    return Panel(path, **options)
+
+
+class Panel(widgets.VBox):
+    """The widget `nbflow.panel` returns. `follow=False` leaves out the polling thread (call `refresh()`)."""
+
+    def __init__(self, path: str | Path = ".", *, poll_interval: float = 0.75, follow: bool = True):
+        super().__init__(layout=widgets.Layout(width="100%"))
+        self.path, self.poll_interval = path, poll_interval
+        self.project = self.store = self.pipeline = None
+        self.status: dict[str, dict[str, Any]] = {}  # history.status of every task
+        self.states: dict[str, str | None] = {}  # what the graph shows: task -> state
+        self.shown_run = None  # the RunRow on the graph (None: status only)
+        self.shown_tasks: list[TaskRunRow] = []
+        self.handle = None  # the BackgroundRun started from this panel
+        self.view = LIVE
+        self.svg = ""
+        self._opened_at = now()
+        self._followed: set[str] = set()  # runs seen going on, shown in the live view once they end
+        self._newest: Any = _UNSEEN  # (id, state) of the newest run at the last look; None: no run
+        self._signature: tuple | None = None
+        self._lock = threading.RLock()
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._updating = False
+        self._zoom_chosen = False
+        self._outputs: dict[str, TaskRunRow] = {}
+        self._build()
+        self.reload()
+        self._thread = None
+        if follow:
+            self._thread = threading.Thread(target=self._follow, name="nbflow-panel", daemon=True)
+            self._thread.start()
+
+    # -- layout ---------------------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        W = widgets
+        self.header = W.HTML()
+        self.run_button = W.Button(description="Run all", icon="play", button_style="primary",
+                                   tooltip="run the selected tasks and their upstream (all tasks when none is "
+                                           "selected); up-to-date tasks are skipped unless 'force'")
+        self.force = W.Checkbox(description="force (rerun up-to-date tasks)", indent=False,
+                                layout=W.Layout(width="auto"))
+        self.cancel_button = W.Button(description="Cancel run", icon="stop", disabled=True)
+        self.reload_button = W.Button(description="Reload", icon="refresh",
+                                      tooltip="read the notebooks again (after editing them)")
+        self.note = W.HTML()
+        self.caption = W.HTML()
+        self.graph = W.HTML(layout=W.Layout(width="100%"))
+        self.tasks_select = W.SelectMultiple(rows=12, layout=W.Layout(width="100%"))
+        self.clear_button = W.Button(description="Clear selection", layout=W.Layout(width="100%"))
+        self.focus = W.Checkbox(description="focus on the selection", indent=False, layout=W.Layout(width="100%"),
+                                tooltip="draw only the selected tasks, their upstream and their downstream")
+        self.zoom = W.Dropdown(options=list(views.ZOOMS), value="Fit", description="zoom",
+                               layout=W.Layout(width="100%"), style={"description_width": "40px"})
+        self.table = W.HTML()
+        self.form = ParamsForm()
+        self.history = W.Select(rows=10, layout=W.Layout(width="auto", min_width="50%", max_width="100%"))
+        self.output_task = W.Dropdown(description="task", layout=W.Layout(width="360px"),
+                                      style={"description_width": "40px"})
+        self.output_button = W.Button(description="Show executed notebook", icon="file",
+                                      layout=W.Layout(width="auto"))
+        self.output = W.HTML()
+        side = W.VBox([W.HTML("<b>Tasks</b> <span style='color:#64748b'>(ctrl/shift-click to select)</span>"),
+                       self.tasks_select, self.clear_button, self.focus, self.zoom],
+                      layout=W.Layout(width="240px", min_width="200px", margin="0 0 0 10px", overflow="hidden"))
+        self.tabs = W.Tab(children=[self.table, self.form, self.history,
+                                    W.VBox([W.HBox([self.output_task, self.output_button]), self.output])])
+        for i, title in enumerate(["Tasks", "Parameters", "History", "Outputs"]):
+            self.tabs.set_title(i, title)
+        self.children = [self.header, W.HBox([self.run_button, self.force, self.cancel_button, self.reload_button],
+                                             layout=W.Layout(align_items="center", flex_flow="row wrap")),
+                         self.note, W.HTML(render.legend_html()),
+                         W.HBox([W.VBox([self.caption, self.graph], layout=W.Layout(flex="1 1 0%", min_width="0",
+                                                                                    overflow="hidden")),
+                                 side], layout=W.Layout(width="100%")),
+                         self.tabs]
+        self.run_button.on_click(lambda _: self.run())
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.reload_button.on_click(lambda _: self.reload())
+        self.clear_button.on_click(lambda _: setattr(self.tasks_select, "value", ()))
+        self.output_button.on_click(lambda _: self.show_output(self.output_task.value))
+        self.tasks_select.observe(self._on_selection, "value")
+        self.focus.observe(lambda _: self._user(self.refresh, redraw=True), "value")
+        self.zoom.observe(lambda _: self._user(self._show_svg), "value")  # a user's zoom stays
+        self.history.observe(lambda change: self._user(self.show, change["new"]), "value")
+
+    def _user(self, action, *args, **kwargs) -> None:
+        """Run `action` for a user's change, not for the panel's own updates of its widgets."""
+        if not self._updating:
+            action(*args, **kwargs)
+
+    def _set(self, widget: widgets.Widget, **values: Any) -> None:
+        self._updating = True
+        try:
+            for name, value in values.items():
+                setattr(widget, name, value)
+        finally:
+            self._updating = False
+
+    def say(self, text: str, kind: str = "info") -> None:
+        self.note.value = views.message(text, kind) if text else ""
+
+    # -- loading and following ------------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Read the project and its notebooks again; judge every task's status."""
+        with self._lock:
+            try:
+                self.project = load_project(self.path)
+                if self.store is None:
+                    self.store = open_store(self.project)
+                self.pipeline = load(self.path)
+                self.status = judge_status(self.pipeline, self.store)
+                self.say("")
+            except NbflowError as exc:
+                self.pipeline = None
+                self.say(str(exc), "error")
+            names = list(self.pipeline.tasks) if self.pipeline else []
+            root = self.project.root if self.project else self.path
+            self.header.value = (f"<div style='font-family:{render.FONT};font-size:14px'><b>nbflow</b> · "
+                                 f"{html.escape(str(root))} · {len(names)} task(s) · drawn with "
+                                 f"{'Graphviz' if render.has_graphviz() else 'the built-in layout'}</div>")
+            self._set(self.tasks_select, options=names, value=tuple(v for v in self.tasks_select.value if v in names))
+            self.form.set_pipeline(self.pipeline)
+            self.run_button.disabled = self.pipeline is None
+            self._on_selection()
+            self.refresh(redraw=True)
+
+    def _follow(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+                if self._stop.is_set():
+                    break
+                try:
+                    self.refresh()
+                except Exception as exc:  # noqa: BLE001 - keep following; say what went wrong
+                    self.say(f"could not read the run store: {type(exc).__name__}: {exc}", "error")
+        finally:
+            if self.store is not None:
+                self.store.close()  # this thread's connection
+
+    def refresh(self, redraw: bool = False) -> None:
+        """Read the newest runs from the store; redraw when a state changed (or when asked)."""
+        with self._lock:
+            if self.store is None:
+                return
+            runs = self.store.runs(limit=HISTORY)
+            newest = runs[0] if runs else None
+            if newest is not None and newest.state == "running":
+                self._followed.add(newest.id)
+                self._check_alive(newest)
+            key = (newest.id, newest.state) if newest else None
+            if key != self._newest and self._newest is not _UNSEEN and self.pipeline is not None \
+                    and (newest is None or newest.state != "running"):
+                self.status = judge_status(self.pipeline, self.store)  # a run ended: statuses moved
+                redraw = True
+            self._newest = key
+            self._show_history(runs)
+            run = self._run_to_show(newest)
+            tasks = self.store.task_runs(run.id) if run else []
+            signature = (self.view, run.id if run else None, run.state if run else None,
+                         tuple((t.task, t.state, t.attempts) for t in tasks))
+            if redraw or signature != self._signature:
+                self._signature = signature
+                self._draw(run, tasks)
+            elif run is not None and run.state == "running":
+                self.table.value = views.run_table(tasks)  # elapsed times move
+            own = self.handle is not None and not self.handle.done and self.handle.run.state == "running"
+            self.cancel_button.disabled = not own
+            self.cancel_button.button_style = "danger" if own else ""
+            self.cancel_button.tooltip = ("cancel the run started here" if own else
+                                          "only a run started from this panel can be cancelled here")
+
+    def _check_alive(self, row) -> None:
+        """A run whose process died stays `running` in the store until someone opens it: do that."""
+        if row.pid and row.pid != os.getpid():
+            try:
+                os.kill(row.pid, 0)
+            except ProcessLookupError:
+                open_store(self.project).close()
+            except PermissionError:
+                pass
+
+    def _run_to_show(self, newest):
+        if self.view == STATUS:
+            return None
+        if self.view != LIVE:
+            return self.store.run(self.view)
+        if newest is not None and (newest.id in self._followed or parse_time(newest.started_at) >= self._opened_at):
+            return newest
+        return None
+
+    def _show_history(self, runs) -> None:
+        options = [("Live: status now, and the newest run as it goes", LIVE),
+                   ("Status now (default parameters)", STATUS)] + [(views.run_label(r), r.id) for r in runs]
+        if options != list(self.history.options):
+            value = self.view if self.view in {v for _, v in options} else LIVE
+            self._set(self.history, options=options, value=value)
+
+    # -- drawing --------------------------------------------------------------------------------------------------
+
+    def _draw(self, run, tasks: list[TaskRunRow]) -> None:
+        self.shown_run, self.shown_tasks = run, tasks
+        if self.pipeline is None:
+            self.graph.value = self.table.value = ""
+            return
+        notes: dict[str, str] = {}
+        if run is not None and self.view != LIVE:  # a run from the history: only its own tasks have a state
+            states: dict[str, str | None] = {name: None for name in self.pipeline.tasks}
+        else:
+            states = {name: self.status.get(name, {}).get("status") for name in self.pipeline.tasks}
+        for task in tasks:
+            if task.task in self.pipeline.tasks:
+                states[task.task] = task.state
+                took = views.seconds(task.duration_s)
+                tries = f" · try {task.attempts}" if task.attempts > 1 else ""
+                notes[task.task] = render.state_label(task.state) + (f" · {took}" if took else "") + tries
+        selected = set(self.tasks_select.value)
+        only = render.neighbourhood(self.pipeline, selected) if self.focus.value and selected else None
+        self.svg = render.draw_svg(self.pipeline, {k: v for k, v in states.items() if v}, notes, only=only)
+        self.states = states  # after the drawing: whoever sees the new states sees them drawn
+        if not self._zoom_chosen:
+            self._zoom_chosen = True
+            self._set(self.zoom, value=views.default_zoom(self.svg))
+        self._show_svg()
+        if not self.pipeline.tasks:
+            self.caption.value = views.message(
+                f"No task notebooks under {self.project.root}: a notebook is a task when its `parameters` cell "
+                "assigns `inputs`, `outputs` or `upstream`. Reload after adding some.")
+        elif run is None:
+            self.caption.value = views.message("Each task's status now, judged with the default parameters "
+                                               "(as `nbflow status`).")
+            self.table.value = views.status_table(self.pipeline.tasks, self.status)
+        else:
+            took = views.seconds(run.duration_s) if run.finished_at else "going on"
+            self.caption.value = views.message(
+                f"Run {run.id} ({run.trigger}), {run.state}: started {views.local_time(run.started_at)}, {took}"
+                + ("; the tasks it did not run show their status now"
+                   if self.view == LIVE and len(tasks) < len(self.pipeline.tasks) else ""))
+            self.table.value = views.run_table(tasks)
+        self._list_outputs(run, tasks)
+
+    def _show_svg(self) -> None:
+        if self.svg:
+            self.graph.value = views.framed_svg(self.svg, self.zoom.value)
+
+    def show(self, view: str) -> None:
+        """Show `live`, `status`, or a run id (the history list does this)."""
+        with self._lock:
+            self.view = view or LIVE
+            self._set(self.history, value=self.view)
+            self.refresh(redraw=True)
+
+    def _on_selection(self, *_: Any) -> None:
+        chosen = len(self.tasks_select.value)
+        self.run_button.description = f"Run {chosen} selected + upstream" if chosen else "Run all"
+        if self.focus.value and not self._updating:
+            self.refresh(redraw=True)
+
+    # -- outputs --------------------------------------------------------------------------------------------------
+
+    def _list_outputs(self, run, tasks: list[TaskRunRow]) -> None:
+        if run is None:  # the status view: each task's most recent run
+            last = self.store.last_task_runs()
+            tasks = [last[name] for name in self.pipeline.tasks if name in last]
+        self._outputs = {t.task: t for t in tasks if t.output_notebook or t.error}
+        options = list(self._outputs)
+        if options != list(self.output_task.options):
+            value = self.output_task.value if self.output_task.value in options else (options[0] if options else None)
+            self._set(self.output_task, options=options, value=value)
+        self.output_button.disabled = not options
+
+    def show_output(self, task: str | None) -> None:
+        """Show a task's executed notebook (rendered by nbconvert) and, for a failed task, its error."""
+        row = self._outputs.get(task)
+        if row is None:
+            self.output.value = views.message("No executed notebook to show: choose a task that ran.")
+            return
+        path = self.project.root / row.output_notebook if row.output_notebook else None
+        parts = [views.message(f"{task}: {render.state_label(row.state)} in run {row.run_id}"
+                               + (f" · {path}" if path else ""))]
+        notebook = views.read_notebook(path) if path else None
+        if row.error:
+            parts.append(views.error_html(task, row.error, notebook, row.state))
+        if notebook is not None:
+            try:
+                parts.append(views.notebook_html(path))
+            except Exception as exc:  # noqa: BLE001 - a notebook nbconvert cannot render: say so, keep the rest
+                parts.append(views.message(f"nbconvert could not render {path}: {exc}", "error"))
+        elif path:
+            parts.append(views.message(f"{path} is not there (yet).", "error"))
+        self.output.value = "".join(parts)
+        if self.output_task.value != task:
+            self._set(self.output_task, value=task)
+        self.tabs.selected_index = 3
+
+    # -- running --------------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Start a run in the background: the selected tasks and their upstream (else all), the changed
+        parameters, force as ticked. A reason it cannot start (an invalid pipeline or parameter, another run
+        holding the project's lock) is shown in the panel."""
+        from nbflow.run.background import start_run
+        from nbflow.run.execute import import_papermill
+
+        # papermill imported here first: the local executor imports it in one thread while a task's thread may
+        # import it too, and such concurrent imports now and then leave a task with a half-initialised module.
+        import_papermill()
+        try:
+            self.reload()
+            if self.pipeline is None:
+                return
+            params = self.form.changed()
+            targets = list(self.tasks_select.value) or None
+            selected = set(self.pipeline.select(targets))
+            known = set(self.project.params).union(*(self.pipeline.specs[t].params for t in selected))
+            params = {k: v for k, v in params.items() if k in known}  # a parameter only other tasks use: not this run's
+            self.handle = start_run(self.pipeline, trigger="api", targets=targets, params=params,
+                                    force=self.force.value, on_event=lambda *_: self._wake.set())
+        except (NbflowError, ValueError) as exc:
+            self.say(f"The run did not start: {exc}", "error")
+            return
+        self._followed.add(self.handle.id)
+        what = f"{len(targets)} selected task(s) and their upstream" if targets else "all tasks"
+        shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        self.say(f"Run {self.handle.id} started: {what}" + (f", with {shown}" if shown else "")
+                 + (", forced" if self.force.value else "") + ".", "ok")
+        self.show(LIVE)
+
+    def cancel(self) -> None:
+        if self.handle is not None and not self.handle.done:
+            self.handle.cancel()
+            self.say(f"Cancelling run {self.handle.id}: its kernels are being stopped.")
+            self._wake.set()
+
+    def close(self) -> None:
+        """Stop following the store, and close the panel's widgets (a run started here goes on)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        self.form.set_pipeline(None)
+        for child in self.children:
+            _close_tree(child)
+        if self.store is not None:
+            self.store.close()
+        super().close()
+
+
+def _close_tree(widget: widgets.Widget) -> None:
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()

@@ -1,0 +1,163 @@
+"""The HTML the panel shows: the framed drawing, the task table, a run's label, an executed notebook and its error.
+
+Pure functions of plain data (the store's rows, `history.status`), so they are tested without a widget.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from nbflow.render import FONT, LABEL_COLOR, STATE_STYLE, TEXT_COLOR, state_label
+from nbflow.store import duration
+
+ZOOMS = {"Fit": None, "50%": 0.5, "75%": 0.75, "100%": 1.0, "125%": 1.25, "150%": 1.5, "200%": 2.0}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_SVG_OPEN = re.compile(r"<svg\b[^>]*>", re.S)
+_VIEWBOX = re.compile(r'viewBox="([-\d.]+)[ ,]+([-\d.]+)[ ,]+([-\d.]+)[ ,]+([-\d.]+)"')
+
+
+def svg_size(svg: str) -> tuple[float, float]:
+    """The drawing's natural size (its viewBox)."""
+    match = _VIEWBOX.search(svg)
+    return (float(match.group(3)), float(match.group(4))) if match else (800.0, 400.0)
+
+
+def framed_svg(svg: str, zoom: str = "Fit", max_height: int = 560) -> str:
+    """The SVG (prolog dropped) at the chosen zoom, in a box that scrolls both ways when the drawing is bigger."""
+    body = svg[svg.index("<svg"):] if "<svg" in svg else svg
+    width, height = svg_size(body)
+    scale = ZOOMS.get(zoom)
+    if scale is None:
+        size = 'style="max-width:100%;height:auto"'
+        size += f' width="{width:.0f}" height="{height:.0f}"'
+    else:
+        size = f'width="{width * scale:.0f}" height="{height * scale:.0f}"'
+    opening = _SVG_OPEN.search(body).group(0)
+    cleaned = re.sub(r'\s(width|height|style)="[^"]*"', "", opening)
+    body = body.replace(opening, cleaned[:-1].rstrip("/") + f" {size}>", 1)
+    return (f'<div class="nbflow-graph" style="overflow:auto;max-height:{max_height}px;border:1px solid #e2e8f0;'
+            f'border-radius:8px;padding:8px;background:#ffffff;box-sizing:border-box;width:100%">{body}</div>')
+
+
+def default_zoom(svg: str) -> str:
+    width, _ = svg_size(svg)
+    return "Fit" if width <= 1100 else "100%"
+
+
+def swatch(state: str | None) -> str:
+    fill, border, label = STATE_STYLE.get(state, ("#f8fafc", "#94a3b8", state_label(state) or "-"))
+    return (f'<span style="display:inline-block;padding:0 8px;line-height:18px;font-size:12px;border-radius:9px;'
+            f'background:{fill};border:1px solid {border};white-space:nowrap">{html.escape(label)}</span>')
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value < 60:
+        return f"{value:.1f}s"
+    minutes, secs = divmod(int(round(value)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def local_time(stamp: str | None) -> str:
+    return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S") if stamp else ""
+
+
+def error_line(error: Mapping[str, Any] | None) -> str:
+    if not error:
+        return ""
+    cell = f" (cell {error['cell_index']})" if error.get("cell_index") is not None else ""
+    return f"{error.get('ename', 'Error')}{cell}: {error.get('evalue', '')}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f'<th style="text-align:left;padding:4px 10px;border-bottom:1px solid #cbd5e1">{h}</th>'
+                 for h in header)
+    body = "".join("<tr>" + "".join(f'<td style="padding:3px 10px;border-bottom:1px solid #f1f5f9;vertical-align:top;'
+                                    f'white-space:{"normal" if i == len(row) - 1 else "nowrap"}">{cell}</td>'
+                                    for i, cell in enumerate(row)) + "</tr>" for row in rows)
+    return (f'<div style="max-height:360px;overflow:auto"><table style="border-collapse:collapse;font-family:{FONT};'
+            f'font-size:12.5px;color:{TEXT_COLOR}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>')
+
+
+def run_table(tasks: Iterable[Any]) -> str:
+    """One row per task run (store rows): state, duration (elapsed while running), attempts, error line."""
+    rows = []
+    for task in tasks:
+        elapsed = task.duration_s if task.finished_at else duration(task.started_at, None)
+        rows.append([html.escape(task.task), swatch(task.state), seconds(elapsed),
+                     str(task.attempts) if task.attempts else "", html.escape(error_line(task.error))])
+    return _table(["task", "state", "duration", "attempts", "error"], rows)
+
+
+def status_table(order: Iterable[str], status: Mapping[str, Mapping[str, Any]]) -> str:
+    """One row per task as `nbflow status` judges it: status, last run and duration, why it is not up to date."""
+    rows = []
+    for name in order:
+        entry = status.get(name, {})
+        why = "; ".join(entry.get("reasons") or [])
+        rows.append([html.escape(name), swatch(entry.get("status")), html.escape(entry.get("last_run") or ""),
+                     seconds(entry.get("duration_s")), html.escape(why)])
+    return _table(["task", "status", "last run", "duration", "why"], rows)
+
+
+def run_label(row: Any) -> str:
+    """A run in one line, for the history list."""
+    counts = ", ".join(f"{n} {state_label(s)}" for s, n in sorted(row.counts.items()))
+    took = seconds(row.duration_s) if row.finished_at else "going on"
+    return f"{local_time(row.started_at)}  {row.state:<11} {row.trigger:<8} {took:>8}  ({counts})"
+
+
+def message(text: str, kind: str = "info") -> str:
+    colour = {"info": LABEL_COLOR, "error": "#b91c1c", "ok": "#15803d"}[kind]
+    return (f'<div style="font-family:{FONT};font-size:12.5px;color:{colour};white-space:pre-wrap">'
+            f"{html.escape(text)}</div>")
+
+
+def failing_cell(notebook: Mapping[str, Any]) -> tuple[int, str] | None:
+    """The index and source of the first code cell with an error output, in an executed notebook."""
+    for index, cell in enumerate(notebook.get("cells", [])):
+        if cell.get("cell_type") == "code" and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            source = cell.get("source", "")
+            return index, "".join(source) if isinstance(source, list) else source
+    return None
+
+
+def error_html(task: str, error: Mapping[str, Any], notebook: Mapping[str, Any] | None,
+               state: str = "failed") -> str:
+    """A failed task's error: the exception, the failing cell's code and the traceback."""
+    parts = [f'<div style="font-family:{FONT};font-size:13px;border:1px solid #fca5a5;background:#fef2f2;'
+             f'border-radius:8px;padding:8px 12px;margin-bottom:8px">'
+             f'<b>{html.escape(task)} {html.escape(state_label(state))}</b>: {html.escape(error_line(error))}']
+    cell = failing_cell(notebook) if notebook else None
+    pre = 'style="background:#fff;border:1px solid #fecaca;padding:6px;overflow:auto;max-height:260px;font-size:12px"'
+    if cell is not None:
+        parts.append(f"<div style='margin-top:6px'>the failing cell:</div><pre {pre}>{html.escape(cell[1])}</pre>")
+    traceback = "\n".join(_ANSI.sub("", line) for line in error.get("traceback") or [])
+    if traceback:
+        parts.append(f"<details><summary>traceback</summary><pre {pre}>{html.escape(traceback)}</pre></details>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def read_notebook(path: Path) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def notebook_html(path: Path) -> str:
+    """The executed notebook rendered by nbconvert, in a sandboxed frame (its styles and scripts stay inside)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(str(path), as_version=4))
+    return (f'<iframe title="{html.escape(Path(path).name)}" sandbox="allow-scripts allow-popups" '
+            f'style="width:100%;height:640px;border:1px solid #e2e8f0;border-radius:8px;background:#fff" '
+            f'srcdoc="{html.escape(body, quote=True)}"></iframe>')
