@@ -1,6 +1,6 @@
 """nbflow against its peers, on the same generated pipelines, in one command.
 
-    python bench/bench.py [--repeat N] [--cases chain10,fanout16,cpu10,resolve,memory] [--quick] [--markdown]
+    python bench/bench.py [--repeat N] [--cases chain10,fanout16,sleep4,cpu10,resolve,memory] [--quick] [--markdown]
 
 Method
 - Every case is generated into a temporary folder, one copy per tool, so each tool keeps its own state while doing
@@ -29,7 +29,9 @@ Cases
 - resolve: generated 1,000 / 2,000 / 5,000-notebook pipelines (bench/resolve.py's generator and method):
   `nbflow.load` in-process after a warm-up, and the `nbflow graph --format json` command; the ratio to the
   smallest size shows whether resolution stays linear.
-- memory: peak RSS of the `nbflow graph --format json` process on the largest resolve pipeline.
+- sleep4: four independent notebooks that each sleep 3 s, nbflow `-j 4` against `-j 1`.
+- memory: peak RSS of the `nbflow graph --format json` process on the largest resolve pipeline, and of the nbflow
+  process itself (its own VmHWM, kernels excluded) during a 100-task run.
 
 Output: the table on standard output (progress goes to standard error), and bench/results/bench-STAMP.json (every
 raw figure) and bench-STAMP.png (bar plot).
@@ -71,7 +73,7 @@ PAPERMILL_CMD = [sys.executable, "-m", "papermill"]
 PEER_ENV = {**os.environ, "PLOOMBER_STATS_ENABLED": "false", "PLOOMBER_VERSION_CHECK_DISABLED": "1"}
 
 NBFLOW, NO_PREWARM, PLOOMBER, PAPERMILL = "nbflow", "nbflow (no prewarm)", "ploomber", "papermill loop"
-CASES = ("chain10", "fanout16", "cpu10", "resolve", "memory")
+CASES = ("chain10", "fanout16", "sleep4", "cpu10", "resolve", "memory")
 BURN = "def burn(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n"
 
 
@@ -266,7 +268,7 @@ def products(folder: Path, names: list[str]) -> list[Path]:
 
 def nbflow_copy(make: Callable[[Path], Path], folder: Path) -> Path:
     """A copy of the case in nbflow's format. The notebooks write into `data/` without creating it (as a user's
-    notebook might), and neither nbflow nor papermill creates an output's folder, so it is made here."""
+    notebook might); nbflow creates outputs' folders but papermill does not, so it is made here for both."""
     make(folder)
     (folder / "data").mkdir(exist_ok=True)
     return folder
@@ -338,6 +340,25 @@ def case_fanout16(setup: Setup) -> list[Measurement]:
                                                  names))
             m.notes.append(f"ploomber SERIAL: its parallel executor failed ({exc})")
     return [alternate(m, contenders, "full", setup)]
+
+
+def case_sleep4(setup: Setup) -> list[Measurement]:
+    """Four independent notebooks that each sleep 3 s: -j 4 against -j 1 (what parallelism buys)."""
+    names = [f"f{i:02d}" for i in range(4)]
+    measured = []
+    contenders = []
+    for workers in (1, 4):
+        folder = nbflow_copy(lambda f: fan_out(f, 4, work="import time; time.sleep(3)"),
+                             setup.root / "sleep4" / f"j{workers}")
+        run = [*NBFLOW_CMD, "run", str(folder), "-j", str(workers), "--force"]
+        contenders.append(Contender(NBFLOW, folder, full=[run], noop=None, products=products(folder, names),
+                                    executed=lambda folder=folder: newest_nbflow_run(folder)))
+        measured.append(Measurement("sleep4", f"sleep4 -j{workers} (s)",
+                                    baseline="sleep4 -j1 (s)" if workers == 4 else None))
+    for rep in range(setup.repeat):
+        for m, contender in zip(measured, contenders):
+            attempt(m, contender, "full", f"{rep + 1}/{setup.repeat}")
+    return measured
 
 
 def case_cpu10(setup: Setup) -> list[Measurement]:
@@ -438,7 +459,7 @@ def peak_rss_mib(argv: list[str]) -> float:
     return kib / 1024
 
 
-CASE_FUNCTIONS = {"chain10": case_chain10, "fanout16": case_fanout16, "cpu10": case_cpu10,
+CASE_FUNCTIONS = {"chain10": case_chain10, "fanout16": case_fanout16, "sleep4": case_sleep4, "cpu10": case_cpu10,
                   "resolve": case_resolve, "memory": case_memory}
 
 
