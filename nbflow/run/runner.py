@@ -270,6 +270,10 @@ class Runner:
         if result.notebook_bytes is not None:  # the executor ran it elsewhere: keep its executed notebook here
             Path(job.output_notebook).parent.mkdir(parents=True, exist_ok=True)
             Path(job.output_notebook).write_bytes(result.notebook_bytes)
+        if result.kernel_log is not None:  # likewise its kernel's output, appended as a local kernel's would be
+            Path(job.output_notebook).parent.mkdir(parents=True, exist_ok=True)
+            with open(os.path.splitext(job.output_notebook)[0] + ".kernel.log", "ab") as log:
+                log.write(result.kernel_log)
         error = result.error
         state = result.state
         if state == "succeeded":
@@ -389,7 +393,11 @@ def make_executor(kind: str, workers: int, store: Store, run_id: str, dask_addre
 
         return LocalExecutor(workers, prewarm=prewarm,
                              on_kernel_pid=lambda job, pid: store.update_task(run_id, job.task, kernel_pid=pid))
-    raise UsageError(f"unknown executor {kind!r} (known: local)")
+    if kind == "dask":
+        from nbflow.run.dask import DaskExecutor
+
+        return DaskExecutor(dask_address, run_id=run_id)
+    raise UsageError(f"unknown executor {kind!r} (known: local, dask)")
 
 
 def plan(pipeline: Pipeline, targets: Iterable[str] | None = None, params: Mapping[str, Any] | None = None,
