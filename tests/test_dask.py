@@ -249,6 +249,16 @@ def test_a_dead_client_does_not_leave_its_notebook_running(project, address, cli
     assert no_task_processing(client)
 
 
+def most_at_once(run: dict) -> int:
+    moments = sorted([(t["started_at"], 1) for t in run["tasks"]] + [(t["finished_at"], -1) for t in run["tasks"]],
+                     key=lambda m: (m[0], m[1]))
+    running = most = 0
+    for _, change in moments:
+        running += change
+        most = max(most, running)
+    return most
+
+
 def test_independent_tasks_share_the_cluster_and_dependencies_hold(project, address):
     for name in ("a", "b", "c"):
         write_notebook(project / f"{name}.ipynb", f'outputs = ["{name}.txt"]',
@@ -262,6 +272,9 @@ def test_independent_tasks_share_the_cluster_and_dependencies_hold(project, addr
     times = {t["name"]: t for t in run["tasks"]}
     assert all(times["join"]["started_at"] >= times[n]["finished_at"] for n in "abc")
     assert len((project / "join.txt").read_text().split()) == 3
+    assert most_at_once(run) == WORKERS  # as many as the cluster has threads, no more
+    assert dask_run(project, address, "--force", "-j", "1").returncode == 0
+    assert most_at_once(last_run(project)) == 1  # -j still caps it
     # incremental skipping holds on the cluster too: change one notebook, only it and what depends on it rerun
     write_notebook(project / "b.ipynb", 'outputs = ["b.txt"]', "open(outputs[0], 'w').write('changed')")
     assert dask_run(project, address).returncode == 0

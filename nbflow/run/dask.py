@@ -8,8 +8,8 @@ opened by the notebooks themselves: they must be visible to every worker at the 
 
 What the cluster decides and what nbflow decides:
 
-- Parallelism: the runner submits at most `capacity` jobs, the cluster's total worker threads (one notebook per
-  thread: the thread waits while the kernel process works). `-j` does not apply.
+- Parallelism: the runner submits at most `capacity` jobs: the cluster's total worker threads (one notebook per
+  thread: the thread waits while the kernel process works), or fewer when `-j` / `workers` says so.
 - Retries: nbflow's `retries` alone. Dask reruns a task whose worker died (up to the scheduler's
   `allowed-failures`); the task notices that it is such a rerun (a marker it set on its first start is still on
   the scheduler) and reports "the Dask worker running it died" instead of running the notebook a second time behind
@@ -92,13 +92,15 @@ class _Submitted:
 class DaskExecutor(Executor):
     """Runs each job as one task on the Dask cluster at `address`."""
 
-    def __init__(self, address: str | None, run_id: str | None = None, connect_timeout: float = CONNECT_TIMEOUT):
+    def __init__(self, address: str | None, run_id: str | None = None, max_workers: int | None = None,
+                 connect_timeout: float = CONNECT_TIMEOUT):
         distributed = import_distributed()
         self.address = scheduler_address(address)
         self.client = _connect(distributed, self.address, connect_timeout)
         self._prefix = f"nbflow-{run_id or os.getpid()}"
         self._jobs: dict[tuple[str, int], _Submitted] = {}
         self._lock = threading.Lock()
+        self._max_workers = max_workers  # -j / `workers`: at most this many of the cluster's threads
         self._capacity = 1
         self._capacity_at = float("-inf")
         self._closed = False
@@ -110,7 +112,8 @@ class DaskExecutor(Executor):
 
     @property
     def capacity(self) -> int:  # type: ignore[override]
-        """The cluster's worker threads (at least 1), asked again every few seconds as workers come and go."""
+        """The cluster's worker threads (at least 1; at most -j when given), asked again every few seconds as
+        workers come and go."""
         moment = time.monotonic()
         if moment - self._capacity_at >= CAPACITY_TTL and self.client.status == "running":
             self._capacity_at = moment
@@ -118,7 +121,7 @@ class DaskExecutor(Executor):
                 self._capacity = max(1, sum(self.client.nthreads().values()))
             except Exception:  # keep the last known value; a lost scheduler shows up as failed tasks
                 pass
-        return self._capacity
+        return min(self._capacity, self._max_workers) if self._max_workers else self._capacity
 
     def submit(self, job: Job) -> Future:
         key = f"{self._prefix}-{job.task}-{job.attempt}"
