@@ -26,18 +26,29 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "notebooks"
 WORKERS = 2
 
 
+def local_cluster():
+    return distributed.LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                    dashboard_address="127.0.0.1:0", worker_dashboard_address=None)
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address="127.0.0.1:0", worker_dashboard_address=None) as local:
-        with distributed.Client(local, set_as_default=False) as client:
-            client.wait_for_workers(WORKERS, timeout=120)
-            yield local, client
+    with local_cluster() as local, distributed.Client(local, set_as_default=False) as client:
+        client.wait_for_workers(WORKERS, timeout=120)
+        yield local, client
+
+
+@pytest.fixture
+def doomed_address() -> str:
+    """A cluster of its own for a test that kills one of its workers (a busy machine may be slow to replace it)."""
+    with local_cluster() as local, distributed.Client(local, set_as_default=False) as client:
+        client.wait_for_workers(WORKERS, timeout=120)
+        yield local.scheduler_address
 
 
 @pytest.fixture
 def client(cluster):
-    """The cluster's client, with all its workers back (a test may have killed one)."""
+    """The shared cluster's client, all its workers there."""
     _, dask_client = cluster
     dask_client.wait_for_workers(WORKERS, timeout=120)
     return dask_client
@@ -172,9 +183,9 @@ def attempts(project: Path, task: str) -> list[tuple[int, str, dict | None]]:
     return [(n, state, json.loads(error) if error else None) for n, state, error in rows]
 
 
-def test_a_worker_killed_mid_task_is_survived_with_retries(project, address, client):
+def test_a_worker_killed_mid_task_is_survived_with_retries(project, doomed_address):
     sleeper(project, 60, once=True)
-    process = start_run(project, address, "--retries", "1")
+    process = start_run(project, doomed_address, "--retries", "1")
     kernel = kill_the_worker_running_it(project, process)
     out, err = process.communicate(timeout=240)
     assert process.returncode == 0, out + err
@@ -191,9 +202,9 @@ def test_a_worker_killed_mid_task_is_survived_with_retries(project, address, cli
     assert not alive(kernel)
 
 
-def test_a_worker_killed_mid_task_without_retries_is_a_clear_failure(project, address, client):
+def test_a_worker_killed_mid_task_without_retries_is_a_clear_failure(project, doomed_address):
     sleeper(project, 60)
-    process = start_run(project, address)
+    process = start_run(project, doomed_address)
     kill_the_worker_running_it(project, process)
     out, err = process.communicate(timeout=240)
     assert process.returncode == 1, out + err
@@ -204,6 +215,22 @@ def test_a_worker_killed_mid_task_without_retries_is_a_clear_failure(project, ad
     assert "sleepy: WorkerDied: the Dask worker running it died" in err
     assert not (project / "out.txt").exists()
     assert len((project / "where.txt").read_text().split("\n")) - 1 == 1
+
+
+def test_a_scheduler_that_never_reschedules_gives_the_same_clear_failure(project):
+    """With allowed-failures 0 Dask itself gives up at the first death (KilledWorker): the same failure, and the
+    dead worker is named."""
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), local_cluster() as local:
+        sleeper(project, 60)
+        process = start_run(project, local.scheduler_address)
+        kill_the_worker_running_it(project, process)
+        out, err = process.communicate(timeout=240)
+    assert process.returncode == 1, out + err
+    error = last_run(project)["tasks"][0]["error"]
+    assert error["ename"] == "WorkerDied"
+    assert error["evalue"].startswith("the Dask worker running it (tcp://127.0.0.1:") and "died mid-task" in error["evalue"]
 
 
 def test_a_timeout_kills_the_kernel_on_the_worker_and_keeps_its_notebook(project, address, client):

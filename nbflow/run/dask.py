@@ -49,6 +49,8 @@ QUICK_CONNECT = 2.0  # the first try's share of it (see _connect)
 CAPACITY_TTL = 2.0  # seconds between two asks for the cluster's thread count
 WATCH_INTERVAL = 0.5  # seconds between a running task's looks at whether the cluster still wants it
 STOP_TIMEOUT = 30.0  # seconds a stop or clean-up call to the cluster may take
+WORKER_DIED = ("the Dask worker running it{} died mid-task (killed, out of memory, or its machine went away); "
+               "nbflow's retries decide whether it runs again")
 INSTALL_HINT = "pip install 'nbflow[dask]'"
 HELP = ("Start a cluster with `dask scheduler` and `dask worker tcp://HOST:8786` (nbflow installed in the workers' "
         "environment too), or point --dask-address at an existing one (see README: On a Dask cluster)")
@@ -172,26 +174,45 @@ class DaskExecutor(Executor):
                 self._resolve(entry, _stopped(entry.stop_reason or "cancelled"))
         if connected:
             self._forget_markers([e.key for e in entries])
+            try:
+                self.client.close(timeout=STOP_TIMEOUT)
+            except Exception:
+                pass
+            return
+        # The scheduler is gone: the client's reconnect loop would log tracebacks nobody can act on (the tasks
+        # already failed, saying so), and closing would wait for that loop's own timeout.
+        import logging
+
+        quiet = logging.getLogger("distributed.client")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL + 1)
         try:
-            self.client.close(timeout=STOP_TIMEOUT)
+            self.client.close(timeout=QUICK_CONNECT)
         except Exception:
             pass
+        finally:
+            quiet.setLevel(level)
 
     # -- inside
 
     def _check_workers(self) -> None:
-        """Every worker must be able to import nbflow; say so now (exit 2) rather than fail each task."""
+        """Every worker must be able to import nbflow: a worker that cannot even unpickle nbflow's task dies of
+        it, leaving the run waiting for workers forever. Say so now (exit 2) instead."""
         try:
-            found = self._background.submit(self.client.run, worker_ready).result(timeout=STOP_TIMEOUT)
-        except ImportError as exc:
-            self.client.close()
-            raise UsageError(f"the Dask workers at {self.address} cannot import nbflow ({exc}): install nbflow, "
-                             "with the kernels your notebooks use, in the workers' environment.") from None
-        except Exception as exc:  # a worker that does not answer: tasks will tell
+            answers = self._background.submit(self.client.run, worker_ready, on_error="return").result(
+                timeout=STOP_TIMEOUT)
+        except Exception as exc:  # workers that do not answer in time: their tasks will tell
             print(f"nbflow: could not check the Dask workers ({type(exc).__name__}: {exc}); going on",
                   file=sys.stderr)
             return
-        if not found:
+        broken = {worker: answer for worker, answer in answers.items() if isinstance(answer, BaseException)}
+        if broken:
+            self.close()
+            listed = "; ".join(f"{worker}: {answer}" for worker, answer in sorted(broken.items()))
+            raise UsageError(f"{len(broken)} of the {len(answers)} Dask workers at {self.address} cannot run nbflow's "
+                             f"tasks ({listed}). Install nbflow (this version, {_version()}) in the workers' "
+                             "environment, with the kernels your notebooks use. Nothing ran.")
+        if not answers:
             print(f"nbflow: the Dask cluster at {self.address} has no workers yet; tasks wait until one joins "
                   f"(`dask worker {self.address}`)", file=sys.stderr)
 
@@ -235,8 +256,9 @@ class DaskExecutor(Executor):
 
     def _error_result(self, exc: BaseException, future: Any) -> JobResult:
         name = type(exc).__name__
-        if name == "KilledWorker":
-            return _failure(f"the Dask worker running it died (Dask gave up: {exc})", "WorkerDied")
+        if name == "KilledWorker":  # a scheduler with allowed-failures 0: its first worker death is final
+            last = getattr(getattr(exc, "last_worker", None), "address", None)
+            return _failure(WORKER_DIED.format(f" ({last})" if last else ""), "WorkerDied")
         if isinstance(exc, ImportError):
             return _failure(f"the Dask worker could not load nbflow's task ({name}: {exc}); install nbflow, the same "
                             "version, in the workers' environment", name)
@@ -259,6 +281,8 @@ class DaskExecutor(Executor):
         from distributed import Event
 
         for key in keys:
+            if self.client.status != "running":  # the scheduler is gone, and its events with it
+                return
             try:
                 Event(key, client=self.client).clear()  # a cleared event is deleted from the scheduler
             except Exception:
@@ -344,6 +368,12 @@ def _refused(address: str, timeout: float) -> str | None:
         return None
 
 
+def _version() -> str:
+    from nbflow import __version__
+
+    return __version__
+
+
 def _failure(message: str, ename: str) -> JobResult:
     stamp = iso(now())
     return JobResult("failed", stamp, stamp, {"ename": ename, "evalue": message, "cell_index": None, "traceback": []})
@@ -405,9 +435,7 @@ def run_on_worker(job: Job, source: bytes, key: str) -> JobResult:
         marker = Event(key, client=get_client())
         if marker.is_set():  # Dask reran this task after the worker running it died
             return JobResult("failed", started, iso(now()), {
-                "ename": "WorkerDied", "cell_index": None, "traceback": [],
-                "evalue": "the Dask worker running it died mid-task (killed, out of memory, or its machine went "
-                          "away); Dask would run it again elsewhere, but only nbflow's retries decide that"})
+                "ename": "WorkerDied", "evalue": WORKER_DIED.format(""), "cell_index": None, "traceback": []})
         marker.set()
         if not os.path.isdir(job.cwd):
             return JobResult("failed", started, iso(now()), {
@@ -441,9 +469,15 @@ def _watch(worker: Any, key: str, control: Any, finished: threading.Event) -> No
             state = task.state if task is not None else "forgotten"
         except Exception:
             return  # a worker whose state is not readable so: rely on explicit stops
-        if state in ("cancelled", "released", "forgotten"):
+        if state in ("cancelled", "released", "forgotten") or _closing(worker):
             control.stop("cancelled")
             return
+
+
+def _closing(worker: Any) -> bool:
+    """The worker is shutting down (its scheduler is gone, or it was told to close): its task is lost anyway."""
+    status = getattr(getattr(worker, "status", None), "name", "")
+    return status in ("closing", "closed", "failed")
 
 
 def _as_if_local(data: bytes, job: Job) -> bytes:
