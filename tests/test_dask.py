@@ -39,11 +39,19 @@ def cluster():
 
 
 @pytest.fixture
-def doomed_address() -> str:
+def doomed():
     """A cluster of its own for a test that kills one of its workers (a busy machine may be slow to replace it)."""
     with local_cluster() as local, distributed.Client(local, set_as_default=False) as client:
         client.wait_for_workers(WORKERS, timeout=120)
-        yield local.scheduler_address
+        yield local.scheduler_address, client
+
+
+def markers_left(client) -> list:
+    """nbflow's per-task markers still on the scheduler (each run removes its own)."""
+    def names(dask_scheduler):
+        return [str(name) for name in dask_scheduler.extensions["events"]._events if "nbflow-" in str(name)]
+
+    return client.run_on_scheduler(names)
 
 
 @pytest.fixture
@@ -151,6 +159,11 @@ def test_a_failure_on_the_cluster_fails_its_downstream(example, address):
     assert "quality_check: ValueError" in result.stderr
 
 
+def test_runs_leave_nothing_behind_on_the_scheduler(example, client):
+    assert markers_left(client) == []
+    assert not any(client.processing().values())
+
+
 # -- failures ------------------------------------------------------------------------------------------------------
 
 
@@ -183,9 +196,9 @@ def attempts(project: Path, task: str) -> list[tuple[int, str, dict | None]]:
     return [(n, state, json.loads(error) if error else None) for n, state, error in rows]
 
 
-def test_a_worker_killed_mid_task_is_survived_with_retries(project, doomed_address):
+def test_a_worker_killed_mid_task_is_survived_with_retries(project, doomed):
     sleeper(project, 60, once=True)
-    process = start_run(project, doomed_address, "--retries", "1")
+    process = start_run(project, doomed[0], "--retries", "1")
     kernel = kill_the_worker_running_it(project, process)
     out, err = process.communicate(timeout=240)
     assert process.returncode == 0, out + err
@@ -200,11 +213,12 @@ def test_a_worker_killed_mid_task_is_survived_with_retries(project, doomed_addre
     while alive(kernel) and time.monotonic() < deadline:  # its kernel follows its dead worker
         time.sleep(0.2)
     assert not alive(kernel)
+    assert markers_left(doomed[1]) == []
 
 
-def test_a_worker_killed_mid_task_without_retries_is_a_clear_failure(project, doomed_address):
+def test_a_worker_killed_mid_task_without_retries_is_a_clear_failure(project, doomed):
     sleeper(project, 60)
-    process = start_run(project, doomed_address)
+    process = start_run(project, doomed[0])
     kill_the_worker_running_it(project, process)
     out, err = process.communicate(timeout=240)
     assert process.returncode == 1, out + err
@@ -215,6 +229,7 @@ def test_a_worker_killed_mid_task_without_retries_is_a_clear_failure(project, do
     assert "sleepy: WorkerDied: the Dask worker running it died" in err
     assert not (project / "out.txt").exists()
     assert len((project / "where.txt").read_text().split("\n")) - 1 == 1
+    assert markers_left(doomed[1]) == []
 
 
 def test_a_scheduler_that_never_reschedules_gives_the_same_clear_failure(project):

@@ -88,6 +88,7 @@ class _Submitted:
     result: Future  # what the runner waits on
     dask_future: Any = None
     stop_reason: str | None = None
+    forgotten: bool = False  # its marker is off the scheduler
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -173,7 +174,7 @@ class DaskExecutor(Executor):
             if not entry.result.done():
                 self._resolve(entry, _stopped(entry.stop_reason or "cancelled"))
         if connected:
-            self._forget_markers([e.key for e in entries])
+            self._forget_markers([e for e in entries if not e.forgotten])
             try:
                 self.client.close(timeout=STOP_TIMEOUT)
             except Exception:
@@ -222,8 +223,8 @@ class DaskExecutor(Executor):
             answers = self.client.run(stop_on_worker, entry.key, reason)
         except Exception:
             answers = {}
-        if any(answers.values()):
-            return  # the task returns with its kernel dead: its notebook and the reason come back as usual
+        if any(answers.values()) or entry.dask_future.done():
+            return  # the task returns (with its kernel dead): its notebook and the reason come back as usual
         try:
             self.client.cancel([entry.dask_future])  # if it starts meanwhile, it sees that and kills its kernel
         except Exception:
@@ -249,7 +250,7 @@ class DaskExecutor(Executor):
         self._resolve(entry, result)
         if not self._closed:
             try:
-                self._background.submit(self._forget_markers, [entry.key])
+                self._background.submit(self._forget_markers, [entry])
                 future.release()
             except Exception:
                 pass
@@ -277,14 +278,15 @@ class DaskExecutor(Executor):
             if not entry.result.done():
                 entry.result.set_result(result)
 
-    def _forget_markers(self, keys: list[str]) -> None:
+    def _forget_markers(self, entries: list[_Submitted]) -> None:
         from distributed import Event
 
-        for key in keys:
+        for entry in entries:
             if self.client.status != "running":  # the scheduler is gone, and its events with it
                 return
             try:
-                Event(key, client=self.client).clear()  # a cleared event is deleted from the scheduler
+                Event(entry.key, client=self.client).clear()  # a cleared event is deleted from the scheduler
+                entry.forgotten = True
             except Exception:
                 return
 
