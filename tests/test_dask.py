@@ -365,3 +365,21 @@ def test_importing_the_executor_does_not_import_dask():
     code = "import sys, nbflow.run.dask; print('distributed' in sys.modules, 'dask' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def test_a_folder_missing_on_the_worker_is_a_clear_failure(address, tmp_path):
+    """The notebook runs in its own folder on the worker: where that folder is not shared, the task says so."""
+    from nbflow.run.dask import DaskExecutor
+    from nbflow.run.jobs import Job
+
+    notebook = write_notebook(tmp_path / "a.ipynb", 'outputs = ["a.txt"]', "1 + 1")
+    executor = DaskExecutor(address, run_id="test-missing-folder")
+    try:
+        job = Job(task="a", notebook=str(notebook), output_notebook=str(tmp_path / "runs" / "a.ipynb"),
+                  cwd="/nonexistent/project", kernel="python3", parameters={})
+        result = executor.submit(job).result(timeout=120)
+    finally:
+        executor.close()
+    assert result.state == "failed" and result.error["ename"] == "FolderNotOnWorker"
+    assert "/nonexistent/project does not exist on the Dask worker tcp://127.0.0.1:" in result.error["evalue"]
+    assert "shared filesystem" in result.error["evalue"]

@@ -109,7 +109,11 @@ class DaskExecutor(Executor):
         self._closed = False
         # stops and clean-ups talk to the cluster; the runner's loop must not wait for them
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nbflow-dask")
-        self._check_workers()
+        try:
+            self._check_workers()
+        except BaseException:  # a UsageError, or Ctrl-C while checking: nothing may stay connected
+            self.close()
+            raise
 
     # -- the Executor interface
 
@@ -208,7 +212,6 @@ class DaskExecutor(Executor):
             return
         broken = {worker: answer for worker, answer in answers.items() if isinstance(answer, BaseException)}
         if broken:
-            self.close()
             listed = "; ".join(f"{worker}: {answer}" for worker, answer in sorted(broken.items()))
             raise UsageError(f"{len(broken)} of the {len(answers)} Dask workers at {self.address} cannot run nbflow's "
                              f"tasks ({listed}). Install nbflow (this version, {_version()}) in the workers' "
@@ -309,7 +312,7 @@ def _connect(distributed: Any, address: str, timeout: float) -> Any:
     if problem is None:
         try:
             return distributed.Client(address, timeout=max(QUICK_CONNECT, deadline - time.monotonic()),
-                                      set_as_default=False)
+                                      set_as_default=False, name="nbflow")  # "Client-nbflow-..." in the logs
         except Exception as exc:
             problem = ("unreachable", f"{type(exc).__name__}: {exc}")
     kind, detail = problem
