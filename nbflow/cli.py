@@ -342,7 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="start each task's kernel only when the task starts (by default kernels for the next "
                           "tasks start while others run; each kernel still serves one task only)")
     run.add_argument("--executor", choices=["local", "dask"], default="local", help="where tasks run")
-    run.add_argument("--dask-address", metavar="ADDR", help="the Dask scheduler, e.g. tcp://host:8786")
+    run.add_argument("--dask-address", metavar="ADDR",
+                     help="the Dask scheduler, e.g. tcp://host:8786 (default: $DASK_SCHEDULER_ADDRESS); data paths "
+                          "must be on a filesystem the workers share")
     run.set_defaults(handler=cmd_run)
 
     status = commands.add_parser("status", help="which tasks are up to date, stale (and why), never run or failed",

@@ -34,6 +34,7 @@ class JobResult:
     error: dict | None = None  # {"ename", "evalue", "cell_index", "traceback"}
     kernel_pid: int | None = None
     notebook_bytes: bytes | None = field(default=None, repr=False)  # for executors whose disk is not ours
+    kernel_log: bytes | None = field(default=None, repr=False)  # likewise: the kernel's output, for TASK.kernel.log
 
 
 class Executor(abc.ABC):

@@ -273,6 +273,10 @@ class Runner:
         if result.notebook_bytes is not None:  # the executor ran it elsewhere: keep its executed notebook here
             Path(job.output_notebook).parent.mkdir(parents=True, exist_ok=True)
             Path(job.output_notebook).write_bytes(result.notebook_bytes)
+        if result.kernel_log is not None:  # likewise its kernel's output, appended as a local kernel's would be
+            Path(job.output_notebook).parent.mkdir(parents=True, exist_ok=True)
+            with open(os.path.splitext(job.output_notebook)[0] + ".kernel.log", "ab") as log:
+                log.write(result.kernel_log)
         error = result.error
         state = result.state
         if state == "succeeded":
@@ -386,15 +390,19 @@ class Runner:
         self.run.finished_at = iso(now())
 
 
-def make_executor(kind: str, workers: int, store: Store, run_id: str, dask_address: str | None = None,
+def make_executor(kind: str, workers: int | None, store: Store, run_id: str, dask_address: str | None = None,
                   prewarm: bool = True) -> Executor:
     """The executor registry: `local` (threads + papermill) or `dask` (a dask.distributed cluster)."""
     if kind == "local":
         from nbflow.run.local import LocalExecutor
 
-        return LocalExecutor(workers, prewarm=prewarm,
+        return LocalExecutor(workers or os.cpu_count() or 1, prewarm=prewarm,
                              on_kernel_pid=lambda job, pid: store.update_task(run_id, job.task, kernel_pid=pid))
-    raise UsageError(f"unknown executor {kind!r} (known: local)")
+    if kind == "dask":
+        from nbflow.run.dask import DaskExecutor
+
+        return DaskExecutor(dask_address, run_id=run_id, max_workers=workers)
+    raise UsageError(f"unknown executor {kind!r} (known: local, dask)")
 
 
 def plan(pipeline: Pipeline, targets: Iterable[str] | None = None, params: Mapping[str, Any] | None = None,
@@ -433,7 +441,8 @@ def run_pipeline(pipeline: Pipeline, targets: Iterable[str] | None = None, param
     """Run the targets (default: all) and their upstream; blocks until done and returns the Run."""
     resolved, selected, task_params = prepare(pipeline, targets, params)
     project = resolved.project
-    workers = workers or project.workers or os.cpu_count() or 1
+    # -j, else `workers` in nbflow.toml, else the CPU count; on a Dask cluster, else the cluster's threads
+    workers = workers or project.workers or (None if executor == "dask" else os.cpu_count() or 1)
     store = open_store(project)
     lock = ProjectLock(project.store_dir)
     run_id = new_run_id()
