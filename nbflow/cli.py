@@ -15,7 +15,7 @@ from nbflow.errors import EXIT_INVALID, NbflowError
 Command = Callable[[argparse.Namespace], int]
 
 
-def _add_path(parser: argparse.ArgumentParser) -> None:
+def add_path(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", default=None,
                         help="a folder inside the project (default: the current folder); the root is the nearest "
                              "folder upward holding nbflow.toml or a pyproject.toml with [tool.nbflow]")
@@ -57,13 +57,13 @@ def _seconds(value: float | None) -> str:
     return f"{value:.1f}s" if value is not None else "-"
 
 
-def _print_json(value) -> None:
+def print_json(value) -> None:
     import json
 
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def _params(pairs: list[list[str]] | None) -> dict:
+def parse_params(pairs: list[list[str]] | None) -> dict:
     from nbflow.params import parse_value
 
     return {name: parse_value(value) for name, value in pairs or []}
@@ -75,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from nbflow.run.runner import plan
 
     pipeline = load(args.path)
-    params = _params(args.param)
+    params = parse_params(args.param)
     if args.dry_run:
         for name, action, reasons in plan(pipeline, args.target, params, force=args.force):
             print(f"{name:<24} {action:<24} {'; '.join(reasons)}".rstrip())
@@ -108,7 +108,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = history.open_store(pipeline.project)
     judged = history.status(pipeline, store)
     if args.json:
-        _print_json({"tasks": list(judged.values())})
+        print_json({"tasks": list(judged.values())})
         return 0
     width = max((len(n) for n in judged), default=4)
     for name, entry in judged.items():
@@ -124,7 +124,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     store = history.open_store(load_project(args.path))
     runs = [history.run_summary(row) for row in store.runs(limit=args.limit)]
     if args.json:
-        _print_json(runs)
+        print_json(runs)
         return 0
     if not runs:
         print("no runs yet: `nbflow run` starts one")
@@ -147,7 +147,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                          "lists them.")
     detail = history.run_detail(store, run_id)
     if args.json:
-        _print_json(detail)
+        print_json(detail)
         return 0
     print(f"run {detail['id']} ({detail['trigger']}) {detail['state']}, started {_local_time(detail['started_at'])}, "
           f"{_seconds(detail['duration_s'])}")
@@ -167,134 +167,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fire_time(stamp: str | None, tz: str) -> str:
-    """A schedule's time as its own zone shows it: `2026-11-24 17:00:00 CET`."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    return datetime.fromisoformat(stamp).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S %Z") if stamp else "-"
-
-
-def _scheduler_line(project) -> str:
-    from nbflow.schedule import scheduler_status
-
-    holder = scheduler_status(project)
-    if holder:
-        return f"scheduler: running (process {holder['pid']} on {holder['host']})"
-    return ("scheduler: none running; schedules fire only while `nbflow scheduler` runs for this project "
-            "(or JupyterLab with c.NbflowApp.scheduler = True)")
-
-
-def _describe_schedule(entry: dict) -> str:
-    when = f"cron {entry['cron']}" if entry["cron"] else f"every {entry['every']}"
-    return f"{when} ({entry['tz']})"
-
-
-def cmd_schedule_add(args: argparse.Namespace) -> int:
-    from nbflow.project import load_project
-    from nbflow.schedule import add_schedule
-
-    project = load_project(args.path)
-    entry = add_schedule(project, args.name, cron=args.cron, every=args.every, tz=args.tz, targets=args.target,
-                         params=_params(args.param), on_failure_command=args.on_failure_command,
-                         on_failure_webhook=args.on_failure_webhook, paused=args.paused, replace=args.replace)
-    state = "paused" if entry["paused"] else f"next fire {_fire_time(entry['next_fire'], entry['tz'])}"
-    print(f"schedule {entry['name']}: {_describe_schedule(entry)}, {state}")
-    print(_scheduler_line(project))
-    return 0
-
-
-def cmd_schedule_list(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone
-
-    from nbflow.project import load_project
-    from nbflow.schedule import list_schedules
-
-    project = load_project(args.path)
-    entries = list_schedules(project)
-    if args.json:
-        _print_json(entries)
-        return 0
-    if not entries:
-        print("no schedules yet: `nbflow schedule add NAME --cron '0 17 * * *'` (or --every 10m) adds one")
-    now = datetime.now(timezone.utc)
-    rows = []
-    for entry in entries:
-        if entry["paused"]:
-            upcoming = "paused"
-        else:
-            upcoming = _fire_time(entry["next_fire"], entry["tz"])
-            if datetime.fromisoformat(entry["next_fire"]) <= now:
-                upcoming += " (due)"
-        targets = ",".join(entry["targets"]) or "all tasks"
-        params = " ".join(f"{k}={v}" for k, v in entry["params"].items())
-        last = _fire_time(entry["last_fired"], entry["tz"])
-        rows.append((entry["name"], _describe_schedule(entry), upcoming, last, f"{targets} {params}".strip()))
-    if rows:
-        header = ("NAME", "WHEN", "NEXT FIRE", "LAST FIRED", "RUNS")
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-        for row in [header, *rows]:
-            print("  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip())
-    print(_scheduler_line(project))
-    return 0
-
-
-def cmd_schedule_change(args: argparse.Namespace) -> int:
-    from nbflow.project import load_project
-    from nbflow import schedule
-
-    project = load_project(args.path)
-    if args.schedule_command == "remove":
-        schedule.remove_schedule(project, args.name)
-        print(f"schedule {args.name} removed (its past runs stay in `nbflow runs`)")
-        return 0
-    change = schedule.pause_schedule if args.schedule_command == "pause" else schedule.resume_schedule
-    entry = change(project, args.name)
-    state = "paused" if entry["paused"] else f"next fire {_fire_time(entry['next_fire'], entry['tz'])}"
-    print(f"schedule {entry['name']}: {state}")
-    return 0
-
-
-def cmd_scheduler(args: argparse.Namespace) -> int:
-    import logging
-    import signal
-
-    from nbflow.project import load_project
-    from nbflow.schedule import list_schedules
-    from nbflow.scheduler import Scheduler
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    logger = logging.getLogger("nbflow.scheduler")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    project = load_project(args.path)
-    options = {"workers": args.workers} if args.workers else {}
-    scheduler = Scheduler(project, **options)
-    exit_code = 0
-
-    def on_signal(signum: int, frame) -> None:
-        nonlocal exit_code
-        exit_code = 130 if signum == signal.SIGINT else 0
-        logger.info("%s: stopping (a run in flight is cancelled)", signal.Signals(signum).name)
-        scheduler.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    entries = list_schedules(project)
-    active = [e for e in entries if not e["paused"]]
-    logger.info("nbflow scheduler for %s: %d schedule%s (%d paused); Ctrl-C or SIGTERM stops it", project.root,
-                len(entries), "" if len(entries) == 1 else "s", len(entries) - len(active))
-    for entry in active:
-        logger.info("%s: %s, next fire %s", entry["name"], _describe_schedule(entry),
-                    _fire_time(entry["next_fire"], entry["tz"]))
-    if not entries:
-        logger.info("no schedules yet: `nbflow schedule add` adds one; this scheduler picks it up")
-    scheduler.run_forever()
-    logger.info("scheduler stopped")
-    return exit_code
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbflow",
@@ -312,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Resolve the pipeline and print its graph. Every problem (cycles, "
                                             "duplicate outputs, unknown upstream names, unreadable notebooks, "
                                             "non-literal declarations) is reported at once, with exit code 2.")
-    _add_path(graph)
+    add_path(graph)
     graph.add_argument("--format", "-f", choices=["text", "json", "dot", "svg"], default="text",
                        help="text: levels for a terminal (default); json: tasks and edges; dot: Graphviz source; "
                             "svg: drawn with Graphviz's `dot` program")
@@ -326,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "notebook's folder; executed notebooks are kept under .nbflow/runs/RUN_ID/. A task is skipped "
                     "when its code, parameters and inputs are unchanged since its last success and its outputs are "
                     "still there.")
-    _add_path(run)
+    add_path(run)
     run.add_argument("-t", "--target", action="append", metavar="TASK",
                      help="run this task and its upstream (repeatable)")
     run.add_argument("-p", "--param", action="append", nargs=2, metavar=("NAME", "VALUE"),
@@ -349,74 +221,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="which tasks are up to date, stale (and why), never run or failed",
                                  description="Judge every task with the default parameter values.")
-    _add_path(status)
+    add_path(status)
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=cmd_status)
 
     runs = commands.add_parser("runs", help="list runs, newest first")
-    _add_path(runs)
+    add_path(runs)
     runs.add_argument("--json", action="store_true", help="print JSON")
     runs.add_argument("-n", "--limit", type=int, default=None, metavar="N", help="only the newest N runs")
     runs.set_defaults(handler=cmd_runs)
 
     show = commands.add_parser("show", help="one run: each task's state, duration, error and executed notebook")
     show.add_argument("run_id", metavar="RUN_ID", help="a run id, a unique prefix of one, or `latest`")
-    _add_path(show)
+    add_path(show)
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(handler=cmd_show)
 
-    schedule = commands.add_parser(
-        "schedule", help="add, list, pause, resume or remove schedules (runs at set times)",
-        description="Schedules live in the project's store; `nbflow scheduler` fires them. A firing is a run with "
-                    "trigger schedule:NAME.")
-    schedule_commands = schedule.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
-    add = schedule_commands.add_parser(
-        "add", help="add a schedule",
-        description="Add a schedule: a cron expression in a time zone, or an interval counted from now. Parameter "
-                    "values may use {date} and {datetime}: the fire time in the schedule's time zone, ISO format "
-                    "({date:%Y%m%d} formats it). A schedule never overlaps itself (a firing while its previous "
-                    "run goes on is recorded as skipped), and after downtime catches up with one run.")
-    add.add_argument("name", metavar="NAME", help="the schedule's name (letters, digits, _ - .)")
-    _add_path(add)
-    when = add.add_mutually_exclusive_group(required=True)
-    when.add_argument("--cron", metavar="EXPR", help="a cron expression, e.g. '0 17 * * *' (17:00 every day)")
-    when.add_argument("--every", metavar="INTERVAL", help="an interval: 30s, 10m, 2h, 1d (or 1h30m)")
-    add.add_argument("--tz", metavar="ZONE", help="the time zone of --cron and of {date}/{datetime}, e.g. "
-                                                  "Europe/Paris (default: the machine's)")
-    add.add_argument("-t", "--target", action="append", metavar="TASK",
-                     help="run this task and its upstream (repeatable; default: every task)")
-    add.add_argument("-p", "--param", action="append", nargs=2, metavar=("NAME", "VALUE"),
-                     help="a parameter for each run, as for `nbflow run`; VALUE may use {date} and {datetime}")
-    add.add_argument("--on-failure-command", metavar="CMD",
-                     help="a shell command run when a run of this schedule fails, with NBFLOW_RUN_ID, "
-                          "NBFLOW_SCHEDULE, NBFLOW_STATE, NBFLOW_PROJECT set and the alert as JSON on stdin")
-    add.add_argument("--on-failure-webhook", metavar="URL",
-                     help="a URL to POST the alert to (JSON) when a run of this schedule fails")
-    add.add_argument("--paused", action="store_true", help="add it paused (`nbflow schedule resume` starts it)")
-    add.add_argument("--replace", action="store_true", help="replace a schedule of the same name")
-    add.set_defaults(handler=cmd_schedule_add)
-    listing = schedule_commands.add_parser("list", help="list schedules with their next fire time")
-    _add_path(listing)
-    listing.add_argument("--json", action="store_true", help="print JSON")
-    listing.set_defaults(handler=cmd_schedule_list)
-    for action, text in (("remove", "remove a schedule (its past runs stay in the history)"),
-                         ("pause", "stop firing a schedule until it is resumed"),
-                         ("resume", "fire a paused schedule again, from its next fire time on")):
-        change = schedule_commands.add_parser(action, help=text)
-        change.add_argument("name", metavar="NAME", help="the schedule's name")
-        _add_path(change)
-        change.set_defaults(handler=cmd_schedule_change)
+    from nbflow.cli_schedule import add_commands
 
-    scheduler = commands.add_parser(
-        "scheduler", help="run the scheduler in the foreground: fire the project's schedules on time",
-        description="Fire the project's schedules until stopped. One scheduler fires per project: a second one "
-                    "stands by and takes over when the first stops. Ctrl-C or SIGTERM stops it: the run in flight "
-                    "is cancelled (its kernels stopped, its tasks marked cancelled); exit code 0 on SIGTERM, "
-                    "130 on Ctrl-C.")
-    _add_path(scheduler)
-    scheduler.add_argument("-j", "--workers", type=int, metavar="N",
-                           help="tasks at the same time in each run (default: as for `nbflow run`)")
-    scheduler.set_defaults(handler=cmd_scheduler)
+    add_commands(commands)
     return parser
 
 

@@ -1,0 +1,191 @@
+"""The `nbflow schedule ...` and `nbflow scheduler` commands (SPEC section 8), added to the CLI by `cli.py`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nbflow.cli import add_path, parse_params, print_json
+
+
+def _fire_time(stamp: str | None, tz: str) -> str:
+    """A schedule's time as its own zone shows it: `2026-11-24 17:00:00 CET`."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromisoformat(stamp).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S %Z") if stamp else "-"
+
+
+def _scheduler_line(project) -> str:
+    from nbflow.schedule import scheduler_status
+
+    holder = scheduler_status(project)
+    if holder:
+        return f"scheduler: running (process {holder['pid']} on {holder['host']})"
+    return ("scheduler: none running; schedules fire only while `nbflow scheduler` runs for this project "
+            "(or JupyterLab with c.NbflowApp.scheduler = True)")
+
+
+def _describe_schedule(entry: dict) -> str:
+    when = f"cron {entry['cron']}" if entry["cron"] else f"every {entry['every']}"
+    return f"{when} ({entry['tz']})"
+
+
+def cmd_schedule_add(args: argparse.Namespace) -> int:
+    from nbflow.project import load_project
+    from nbflow.schedule import add_schedule
+
+    project = load_project(args.path)
+    entry = add_schedule(project, args.name, cron=args.cron, every=args.every, tz=args.tz, targets=args.target,
+                         params=parse_params(args.param), on_failure_command=args.on_failure_command,
+                         on_failure_webhook=args.on_failure_webhook, paused=args.paused, replace=args.replace)
+    state = "paused" if entry["paused"] else f"next fire {_fire_time(entry['next_fire'], entry['tz'])}"
+    print(f"schedule {entry['name']}: {_describe_schedule(entry)}, {state}")
+    print(_scheduler_line(project))
+    return 0
+
+
+def cmd_schedule_list(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from nbflow.project import load_project
+    from nbflow.schedule import list_schedules
+
+    project = load_project(args.path)
+    entries = list_schedules(project)
+    if args.json:
+        print_json(entries)
+        return 0
+    if not entries:
+        print("no schedules yet: `nbflow schedule add NAME --cron '0 17 * * *'` (or --every 10m) adds one")
+    now = datetime.now(timezone.utc)
+    rows = []
+    for entry in entries:
+        if entry["paused"]:
+            upcoming = "paused"
+        else:
+            upcoming = _fire_time(entry["next_fire"], entry["tz"])
+            if datetime.fromisoformat(entry["next_fire"]) <= now:
+                upcoming += " (due)"
+        targets = ",".join(entry["targets"]) or "all tasks"
+        params = " ".join(f"{k}={v}" for k, v in entry["params"].items())
+        last = _fire_time(entry["last_fired"], entry["tz"])
+        rows.append((entry["name"], _describe_schedule(entry), upcoming, last, f"{targets} {params}".strip()))
+    if rows:
+        header = ("NAME", "WHEN", "NEXT FIRE", "LAST FIRED", "RUNS")
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+        for row in [header, *rows]:
+            print("  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip())
+    print(_scheduler_line(project))
+    return 0
+
+
+def cmd_schedule_change(args: argparse.Namespace) -> int:
+    from nbflow.project import load_project
+    from nbflow import schedule
+
+    project = load_project(args.path)
+    if args.schedule_command == "remove":
+        schedule.remove_schedule(project, args.name)
+        print(f"schedule {args.name} removed (its past runs stay in `nbflow runs`)")
+        return 0
+    change = schedule.pause_schedule if args.schedule_command == "pause" else schedule.resume_schedule
+    entry = change(project, args.name)
+    state = "paused" if entry["paused"] else f"next fire {_fire_time(entry['next_fire'], entry['tz'])}"
+    print(f"schedule {entry['name']}: {state}")
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+
+    from nbflow.project import load_project
+    from nbflow.schedule import list_schedules
+    from nbflow.scheduler import Scheduler
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger("nbflow.scheduler")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    project = load_project(args.path)
+    options = {"workers": args.workers} if args.workers else {}
+    scheduler = Scheduler(project, **options)
+    exit_code = 0
+
+    def on_signal(signum: int, frame) -> None:
+        nonlocal exit_code
+        exit_code = 130 if signum == signal.SIGINT else 0
+        logger.info("%s: stopping (a run in flight is cancelled)", signal.Signals(signum).name)
+        scheduler.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    entries = list_schedules(project)
+    active = [e for e in entries if not e["paused"]]
+    logger.info("nbflow scheduler for %s: %d schedule%s (%d paused); Ctrl-C or SIGTERM stops it", project.root,
+                len(entries), "" if len(entries) == 1 else "s", len(entries) - len(active))
+    for entry in active:
+        logger.info("%s: %s, next fire %s", entry["name"], _describe_schedule(entry),
+                    _fire_time(entry["next_fire"], entry["tz"]))
+    if not entries:
+        logger.info("no schedules yet: `nbflow schedule add` adds one; this scheduler picks it up")
+    scheduler.run_forever()
+    logger.info("scheduler stopped")
+    return exit_code
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    schedule = commands.add_parser(
+        "schedule", help="add, list, pause, resume or remove schedules (runs at set times)",
+        description="Schedules live in the project's store; `nbflow scheduler` fires them. A firing is a run with "
+                    "trigger schedule:NAME.")
+    schedule_commands = schedule.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
+    add = schedule_commands.add_parser(
+        "add", help="add a schedule",
+        description="Add a schedule: a cron expression in a time zone, or an interval counted from now. Parameter "
+                    "values may use {date} and {datetime}: the fire time in the schedule's time zone, ISO format "
+                    "({date:%Y%m%d} formats it). A schedule never overlaps itself (a firing while its previous "
+                    "run goes on is recorded as skipped), and after downtime catches up with one run.")
+    add.add_argument("name", metavar="NAME", help="the schedule's name (letters, digits, _ - .)")
+    add_path(add)
+    when = add.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", metavar="EXPR", help="a cron expression, e.g. '0 17 * * *' (17:00 every day)")
+    when.add_argument("--every", metavar="INTERVAL", help="an interval: 30s, 10m, 2h, 1d (or 1h30m)")
+    add.add_argument("--tz", metavar="ZONE", help="the time zone of --cron and of {date}/{datetime}, e.g. "
+                                                  "Europe/Paris (default: the machine's)")
+    add.add_argument("-t", "--target", action="append", metavar="TASK",
+                     help="run this task and its upstream (repeatable; default: every task)")
+    add.add_argument("-p", "--param", action="append", nargs=2, metavar=("NAME", "VALUE"),
+                     help="a parameter for each run, as for `nbflow run`; VALUE may use {date} and {datetime}")
+    add.add_argument("--on-failure-command", metavar="CMD",
+                     help="a shell command run when a run of this schedule fails, with NBFLOW_RUN_ID, "
+                          "NBFLOW_SCHEDULE, NBFLOW_STATE, NBFLOW_PROJECT set and the alert as JSON on stdin")
+    add.add_argument("--on-failure-webhook", metavar="URL",
+                     help="a URL to POST the alert to (JSON) when a run of this schedule fails")
+    add.add_argument("--paused", action="store_true", help="add it paused (`nbflow schedule resume` starts it)")
+    add.add_argument("--replace", action="store_true", help="replace a schedule of the same name")
+    add.set_defaults(handler=cmd_schedule_add)
+    listing = schedule_commands.add_parser("list", help="list schedules with their next fire time")
+    add_path(listing)
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=cmd_schedule_list)
+    for action, text in (("remove", "remove a schedule (its past runs stay in the history)"),
+                         ("pause", "stop firing a schedule until it is resumed"),
+                         ("resume", "fire a paused schedule again, from its next fire time on")):
+        change = schedule_commands.add_parser(action, help=text)
+        change.add_argument("name", metavar="NAME", help="the schedule's name")
+        add_path(change)
+        change.set_defaults(handler=cmd_schedule_change)
+
+    scheduler = commands.add_parser(
+        "scheduler", help="run the scheduler in the foreground: fire the project's schedules on time",
+        description="Fire the project's schedules until stopped. One scheduler fires per project: a second one "
+                    "stands by and takes over when the first stops. Ctrl-C or SIGTERM stops it: the run in flight "
+                    "is cancelled (its kernels stopped, its tasks marked cancelled); exit code 0 on SIGTERM, "
+                    "130 on Ctrl-C.")
+    add_path(scheduler)
+    scheduler.add_argument("-j", "--workers", type=int, metavar="N",
+                           help="tasks at the same time in each run (default: as for `nbflow run`)")
+    scheduler.set_defaults(handler=cmd_scheduler)
