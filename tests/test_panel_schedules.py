@@ -126,6 +126,24 @@ def test_a_name_taken_needs_replace(pipeline):
         panel.close()
 
 
+def test_a_store_that_cannot_be_read_is_said_in_the_tab(pipeline):
+    import sqlite3
+
+    panel = Panel(pipeline, follow=False)
+    try:
+        db = sqlite3.connect(pipeline / ".nbflow" / "nbflow.db")
+        db.execute("DROP TABLE schedules")
+        db.commit()
+        db.close()
+        panel.refresh()  # raises nothing
+        assert "could not read the schedules" in panel.schedules.status.value
+        fill(panel.schedules, "nightly", "0 17 * * *")
+        panel.schedules.add_button.click()
+        assert "was not added" in panel.schedules.note.value and "schedules" in panel.schedules.note.value
+    finally:
+        panel.close()
+
+
 def test_parameter_lines_are_read_as_the_command_line_reads_them():
     assert parse_params("a=1\nb = 2.5\nc=True\nd=None\ne=north\nf={date}\ng=\n  # note\n") == \
         {"a": 1, "b": 2.5, "c": True, "d": None, "e": "north", "f": "{date}", "g": ""}

@@ -144,6 +144,7 @@ class SchedulesTab(widgets.VBox):
         try:
             self.refresh()
         except Exception as exc:  # noqa: BLE001 - keep the panel going
+            self._signature = None  # redraw at the next good read
             self.status.value = views.message(f"could not read the schedules: {type(exc).__name__}: {exc}",
                                               "error")
 
@@ -197,6 +198,8 @@ class SchedulesTab(widgets.VBox):
             self.say(action(project), "ok")
         except (NbflowError, ValueError) as exc:
             self.say(f"{failed}: {exc}", "error")
+        except Exception as exc:  # noqa: BLE001 - a store that cannot be written, ...: said, never raised
+            self.say(f"{failed}: {type(exc).__name__}: {exc}", "error")
         self._signature = None
         self.poll()
 
