@@ -1,7 +1,8 @@
 """`nbflow.panel(path)`: the pipeline in a notebook (SPEC section 6).
 
 The graph with each task coloured by its state, run controls (all, or the selected tasks with their upstream;
-force; the parameters form; cancel), the task table, the run history, and each task's executed notebook.
+force; the parameters form; cancel), the task table, the run history, each task's executed notebook, and the
+schedules (`nbflow.widgets.schedules`).
 
 Live state comes from the store, whoever started the run: a daemon thread reads the newest runs every
 `poll_interval` seconds (two small SQLite queries) and redraws only when a state changed. A run started from the
@@ -33,6 +34,7 @@ from nbflow.project import load_project
 from nbflow.store import TaskRunRow, now, parse_time
 from nbflow.widgets import views
 from nbflow.widgets.form import ParamsForm
+from nbflow.widgets.schedules import SchedulesTab
 
 LIVE, STATUS = "live", "status"
 _UNSEEN = object()  # no look at the store yet
@@ -104,12 +106,14 @@ class Panel(widgets.VBox):
         self.output_button = W.Button(description="Show executed notebook", icon="file",
                                       layout=W.Layout(width="auto"))
         self.output = W.HTML()
+        self.schedules = SchedulesTab(lambda: (self.project, self.store, self.pipeline))
         side = W.VBox([W.HTML("<b>Tasks</b> <span style='color:#64748b'>(ctrl/shift-click to select)</span>"),
                        self.tasks_select, self.clear_button, self.focus, self.zoom],
                       layout=W.Layout(width="240px", min_width="200px", margin="0 0 0 10px", overflow="hidden"))
         self.tabs = W.Tab(children=[self.table, self.form, self.history,
-                                    W.VBox([W.HBox([self.output_task, self.output_button]), self.output])])
-        for i, title in enumerate(["Tasks", "Parameters", "History", "Outputs"]):
+                                    W.VBox([W.HBox([self.output_task, self.output_button]), self.output]),
+                                    self.schedules])
+        for i, title in enumerate(["Tasks", "Parameters", "History", "Outputs", "Schedules"]):
             self.tabs.set_title(i, title)
         self.children = [self.header, W.HBox([self.run_button, self.force, self.cancel_button, self.reload_button],
                                              layout=W.Layout(align_items="center", flex_flow="row wrap")),
@@ -166,6 +170,7 @@ class Panel(widgets.VBox):
                                  f"{'Graphviz' if render.has_graphviz() else 'the built-in layout'}</div>")
             self._set(self.tasks_select, options=names, value=tuple(v for v in self.tasks_select.value if v in names))
             self.form.set_pipeline(self.pipeline)
+            self.schedules.set_pipeline(self.pipeline)
             self.run_button.disabled = self.pipeline is None
             self._on_selection()
             self.refresh(redraw=True)
@@ -216,6 +221,7 @@ class Panel(widgets.VBox):
             self.cancel_button.button_style = "danger" if own else ""
             self.cancel_button.tooltip = ("cancel the run started here" if own else
                                           "only a run started from this panel can be cancelled here")
+            self.schedules.poll()  # a schedule added, fired, paused or removed anywhere
 
     def _check_alive(self, row) -> None:
         """A run whose process died stays `running` in the store until someone opens it: do that."""

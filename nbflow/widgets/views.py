@@ -75,7 +75,7 @@ def error_line(error: Mapping[str, Any] | None) -> str:
     return f"{error.get('ename', 'Error')}{cell}: {error.get('evalue', '')}"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def table(header: list[str], rows: list[list[str]]) -> str:
     th = "".join(f'<th style="text-align:left;padding:4px 10px;border-bottom:1px solid #cbd5e1">{h}</th>'
                  for h in header)
     body = "".join("<tr>" + "".join(f'<td style="padding:3px 10px;border-bottom:1px solid #f1f5f9;vertical-align:top;'
@@ -92,7 +92,7 @@ def run_table(tasks: Iterable[Any]) -> str:
         elapsed = task.duration_s if task.finished_at else duration(task.started_at, None)
         rows.append([html.escape(task.task), swatch(task.state), seconds(elapsed),
                      str(task.attempts) if task.attempts else "", html.escape(error_line(task.error))])
-    return _table(["task", "state", "duration", "attempts", "error"], rows)
+    return table(["task", "state", "duration", "attempts", "error"], rows)
 
 
 def status_table(order: Iterable[str], status: Mapping[str, Mapping[str, Any]]) -> str:
@@ -103,7 +103,7 @@ def status_table(order: Iterable[str], status: Mapping[str, Mapping[str, Any]]) 
         why = "; ".join(entry.get("reasons") or [])
         rows.append([html.escape(name), swatch(entry.get("status")), html.escape(entry.get("last_run") or ""),
                      seconds(entry.get("duration_s")), html.escape(why)])
-    return _table(["task", "status", "last run", "duration", "why"], rows)
+    return table(["task", "status", "last run", "duration", "why"], rows)
 
 
 def run_label(row: Any) -> str:
