@@ -12,7 +12,6 @@ import pytest
 
 import nbflow
 from nbflow import render
-from nbflow.run.execute import import_papermill
 from nbflow.run.lock import ProjectLock
 from nbflow.widgets.panel import LIVE, STATUS, Panel
 
@@ -43,17 +42,6 @@ def wait_for(condition, timeout: float = 120, what: str = "the panel to catch up
         time.sleep(0.1)
 
 
-def run_cli_past_the_import_race(*args: str):
-    """`nbflow run`, again when it hit the papermill import race of the run machinery (a task failing with
-    "module 'papermill' has no attribute 'execute_notebook'", now and then, in a fresh process): not the panel's to
-    fix, and not what these tests are about."""
-    for _ in range(3):
-        result = run_cli(*args)
-        if "has no attribute 'execute_notebook'" not in result.stdout + result.stderr:
-            break
-    return result
-
-
 @pytest.fixture
 def no_dot(monkeypatch, tmp_path):
     """Graphviz's `dot` absent from PATH, as on a fresh machine."""
@@ -75,7 +63,6 @@ def ran(tmp_path_factory) -> tuple[Path, str]:
     write_notebook(project / "c.ipynb", 'inputs = ["b.txt"]\noutputs = ["c.txt"]\nlimits = (1, 2)',
                    "open('c.txt', 'w').write('c')")
     write_notebook(project / "d.ipynb", 'outputs = ["d.txt"]', "open('d.txt', 'w').write('d')")
-    import_papermill()  # before the run's threads import it at once (see run_cli_past_the_import_race)
     run = nbflow.load(project).run(workers=2)
     assert {n: t.state for n, t in run.tasks.items()} == {"a": "succeeded", "d": "succeeded", "b": "failed",
                                                          "c": "upstream_failed"}
@@ -253,7 +240,7 @@ def test_runs_started_elsewhere_show_up_live(project):
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        result = run_cli_past_the_import_race("run", str(project))
+        result = run_cli("run", str(project))
         assert result.returncode == 0, result.stdout + result.stderr
         wait_for(lambda: panel.shown_run is not None and panel.shown_run.state == "succeeded")
         stop.set()
@@ -354,7 +341,6 @@ def test_a_run_that_begins_and_ends_between_two_looks_is_shown_with_the_statuses
     panel = Panel(project, follow=False)
     try:
         assert panel.states == {"quick": "never_run", "untouched": "never_run"}
-        import_papermill()
         run = nbflow.load(project).run(targets=["quick"])
         assert run.state == "succeeded"
         panel.refresh()

@@ -353,11 +353,7 @@ class Panel(widgets.VBox):
         parameters, force as ticked. A reason it cannot start (an invalid pipeline or parameter, another run
         holding the project's lock) is shown in the panel."""
         from nbflow.run.background import start_run
-        from nbflow.run.execute import import_papermill
 
-        # papermill imported here first: the local executor imports it in one thread while a task's thread may
-        # import it too, and such concurrent imports now and then leave a task with a half-initialised module.
-        import_papermill()
         try:
             self.reload()
             if self.pipeline is None:
