@@ -30,8 +30,8 @@ def wait_for(path, seconds: float = 60) -> str:
 
 
 def test_a_kernel_killed_by_a_signal_mid_cell_fails_its_task_only(project):
-    write_notebook(project / "victim.ipynb", 'outputs = ["v.txt"]',
-                   "import os, time\nopen('pid', 'w').write(str(os.getpid()))", "time.sleep(60)")
+    write_notebook(project / "victim.ipynb", 'outputs = ["v.txt"]', "import os, time",
+                   "open('pid', 'w').write(str(os.getpid()))\ntime.sleep(60)")  # killed in this cell
     task(project / "bystander.ipynb", 'outputs = ["b.txt"]', "'fine'", "import time; time.sleep(2)")
     handle = start_run(nbflow.load(project), workers=2)
     os.kill(int(wait_for(project / "pid")), signal.SIGKILL)
