@@ -50,7 +50,7 @@ export class SchedulesSection {
 
   constructor() {
     this.statusBox = h('div', { class: 'nbflow-scheduler-status' });
-    this.errorBox = h('div', { class: 'nbflow-error nbflow-schedules-error', role: 'alert' });
+    this.errorBox = h('div', { class: 'nbflow-schedules-error', role: 'alert' });
     this.errorBox.hidden = true;
     this.listBox = h('div', { class: 'nbflow-schedule-list' });
 
