@@ -175,6 +175,14 @@ class Scheduler:
         """Schedule name -> id of its run going on now."""
         return {name: handle.id for name, handle in list(self._handles.items()) if not handle.done}
 
+    def cancel_run(self, run_id: str) -> bool:
+        """Cancel one of this scheduler's runs in flight (the JupyterLab panel's Cancel); False if none has that id."""
+        for handle in list(self._handles.values()):
+            if handle.id == run_id and not handle.done:
+                handle.cancel()
+                return True
+        return False
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no run of this scheduler is going and its alerts are sent; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout

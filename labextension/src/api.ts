@@ -155,3 +155,67 @@ export function cancelRun(id: string): Promise<{ id: string; cancelling: boolean
 export function getExecutedNotebook(run: string, task: string): Promise<IExecutedNotebook> {
   return request(['runs', run, 'tasks', task, 'notebook']);
 }
+
+/** A schedule, in the shape of `nbflow schedule list --json`; times are ISO 8601 in the schedule's zone. */
+export interface ISchedule {
+  name: string;
+  cron: string | null;
+  every: string | null; // "10m"
+  tz: string;
+  targets: string[]; // [] = every task
+  params: { [name: string]: unknown };
+  paused: boolean;
+  next_fire: string | null; // null when paused
+  last_fired: string | null;
+  created_at: string | null;
+  on_failure_command: string | null;
+  on_failure_webhook: string | null;
+}
+
+/** The scheduler holding the project's lease (`here`: the one this server hosts). */
+export interface ISchedulerStatus {
+  owner: string;
+  host: string;
+  pid: number;
+  expires_at: string;
+  here?: boolean;
+}
+
+export interface ISchedules {
+  schedules: ISchedule[];
+  scheduler: ISchedulerStatus | null; // null: no scheduler runs, schedules do not fire
+  hosted: boolean; // this server hosts a scheduler (c.NbflowApp.scheduler = True)
+  host_setting: boolean;
+  scheduler_error: string | null;
+}
+
+export interface IScheduleRequest {
+  name: string;
+  cron?: string | null;
+  every?: string | null;
+  tz?: string | null;
+  targets?: string[] | null;
+  params?: { [name: string]: unknown };
+  on_failure_command?: string | null;
+  on_failure_webhook?: string | null;
+}
+
+export function getSchedules(): Promise<ISchedules> {
+  return request<ISchedules>(['schedules']);
+}
+
+export function addSchedule(body: IScheduleRequest): Promise<ISchedule> {
+  return request(['schedules'], { method: 'POST', body: JSON.stringify(body) });
+}
+
+export function pauseSchedule(name: string): Promise<ISchedule> {
+  return request(['schedules', name, 'pause'], { method: 'POST', body: '{}' });
+}
+
+export function resumeSchedule(name: string): Promise<ISchedule> {
+  return request(['schedules', name, 'resume'], { method: 'POST', body: '{}' });
+}
+
+export function removeSchedule(name: string): Promise<void> {
+  return request(['schedules', name], { method: 'DELETE' });
+}

@@ -1,6 +1,6 @@
 /**
  * The nbflow side panel: the graph with live task states, run / cancel, parameters, force, the run shown in
- * detail, and the run history. It polls the server: every second while a run is going (started here or anywhere
+ * detail, the run history, and the schedules (`schedules.ts`). It polls the server: every second while a run is going (started here or anywhere
  * else: the CLI, a schedule, a kernel), every few seconds when idle.
  */
 import { PathExt } from '@jupyterlab/coreutils';
@@ -19,7 +19,9 @@ import {
   getRuns,
   startRun
 } from './api';
+import { h, when } from './dom';
 import { INodeView, drawGraph } from './graph';
+import { SchedulesSection } from './schedules';
 import { FINISHED, colorOf, label, textOn } from './states';
 
 const LIVE_MS = 1000;
@@ -40,23 +42,6 @@ interface IParamField {
   changed(): boolean;
 }
 
-function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: { [key: string]: string } = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === 'class') {
-      node.className = value;
-    } else {
-      node.setAttribute(key, value);
-    }
-  }
-  node.append(...children);
-  return node;
-}
-
 function badge(state: string): HTMLElement {
   const node = h('span', { class: 'nbflow-badge', 'data-state': state }, label(state));
   node.style.background = colorOf(state);
@@ -69,20 +54,6 @@ function seconds(value: number | null | undefined): string {
     return '';
   }
   return value < 60 ? `${value.toFixed(1)}s` : `${Math.floor(value / 60)}m${Math.round(value % 60)}s`;
-}
-
-/** A start time, short: the time of day for today, else the date and time to the minute. */
-function when(stamp: string | null): string {
-  if (!stamp) {
-    return '';
-  }
-  const date = new Date(stamp);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
-  if (date.toDateString() === new Date().toDateString()) {
-    return time;
-  }
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${time.slice(0, 5)}`;
 }
 
 function display(value: unknown): string {
@@ -122,6 +93,7 @@ export class NbflowPanel extends Widget {
     const paramsSection = h('details', { class: 'nbflow-params' }, h('summary', {}, 'Parameters'), this.paramsForm);
     const historySection = h('details', { class: 'nbflow-history-section', open: '' }, h('summary', {}, 'Run history'),
       this.historyBox);
+    this.schedules = new SchedulesSection();
     this.node.append(
       h('div', { class: 'nbflow-header' }, h('span', { class: 'nbflow-title' }, 'nbflow'), this.projectLabel),
       h('div', { class: 'nbflow-toolbar' }, this.runAllButton, this.cancelButton, refresh, forceLabel),
@@ -130,7 +102,8 @@ export class NbflowPanel extends Widget {
       this.graphBox,
       this.runBox,
       paramsSection,
-      historySection
+      historySection,
+      this.schedules.node
     );
     this.updateButtons();
   }
@@ -201,6 +174,8 @@ export class NbflowPanel extends Widget {
       const wasLive = this.isLive();
       if (full || !this.pipeline || !wasLive || this.tick % 3 === 0) {
         this.pipeline = await getPipeline();
+        this.schedules.setTasks(this.pipeline.tasks.map(t => t.name));
+        await this.schedules.refresh(); // its errors show in its own section
       }
       this.runs = await getRuns(20);
       // One run at a time holds the project's lock, so a run going on is the newest one.
@@ -563,6 +538,7 @@ export class NbflowPanel extends Widget {
   private runBox: HTMLElement;
   private paramsForm: HTMLElement;
   private historyBox: HTMLElement;
+  private schedules: SchedulesSection;
   private paramFields: IParamField[] = [];
   private paramsSignature = '';
   private executedRuns = new Map<string, string | null>();

@@ -40,7 +40,10 @@ class NbflowHandler(APIHandler):
             self.finish(json.dumps(body))
             return
         self.set_status(status)
-        self.finish(json.dumps(result))
+        if status == 204:
+            self.finish()  # No Content: no body
+        else:
+            self.finish(json.dumps(result))
 
     def json_body(self) -> Any:
         if not self.request.body:
@@ -111,6 +114,41 @@ class NotebookHandler(NbflowHandler):
         await self.answer(self.service.executed_notebook, run_id, task)
 
 
+class SchedulesHandler(NbflowHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.answer(self.service.schedules)
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        try:
+            body = self.json_body()
+        except ApiError as exc:
+            self.set_status(exc.status)
+            self.finish(json.dumps({"message": exc.message}))
+            return
+        await self.answer(self.service.add_schedule, body, status=201)
+
+
+class ScheduleActionHandler(NbflowHandler):
+    """POST schedules/NAME/pause and schedules/NAME/resume."""
+
+    @tornado.web.authenticated
+    async def post(self, name: str, action: str) -> None:
+        fn = self.service.pause_schedule if action == "pause" else self.service.resume_schedule
+        await self.answer(fn, name)
+
+
+class ScheduleHandler(NbflowHandler):
+    @tornado.web.authenticated
+    async def get(self, name: str) -> None:
+        await self.answer(self.service.get_schedule, name)
+
+    @tornado.web.authenticated
+    async def delete(self, name: str) -> None:
+        await self.answer(self.service.remove_schedule, name, status=204)
+
+
 class NotFoundHandler(NbflowHandler):
     """Anything else under /nbflow/api/: a JSON 404 (after authentication, so it reveals nothing)."""
 
@@ -131,5 +169,8 @@ def handlers(service: NbflowService, pool: ThreadPoolExecutor) -> list[tuple[str
         (rf"{API}/runs/([^/]+)", RunHandler, kwargs),
         (rf"{API}/runs/([^/]+)/cancel", CancelHandler, kwargs),
         (rf"{API}/runs/([^/]+)/tasks/(.+)/notebook", NotebookHandler, kwargs),
+        (rf"{API}/schedules", SchedulesHandler, kwargs),
+        (rf"{API}/schedules/([^/]+)", ScheduleHandler, kwargs),
+        (rf"{API}/schedules/([^/]+)/(pause|resume)", ScheduleActionHandler, kwargs),
         (rf"{API}(/.*)?", NotFoundHandler, kwargs),
     ]

@@ -48,11 +48,16 @@ class NbflowService:
     started by another process (the CLI, a kernel) is cancelled with SIGINT to the pid that holds the project's lock.
     """
 
-    def __init__(self, root: str | Path, project: str = ""):
+    def __init__(self, root: str | Path, project: str = "", host_scheduler: bool = False):
         self.root = os.path.realpath(root)
         self.project_setting = project
         self.handles: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.host_scheduler = host_scheduler  # c.NbflowApp.scheduler
+        self.scheduler: Any = None  # the hosted `Scheduler`, once started
+        self.scheduler_error: str | None = None  # why it could not start (shown in GET schedules)
+        self._scheduler_lock = threading.Lock()
+        self.closed = False  # the server is stopping: no scheduler starts any more
 
     # -- the project ----------------------------------------------------------------------------------------------
 
@@ -180,6 +185,8 @@ class NbflowService:
         if handle is not None and not handle.done:
             handle.cancel()
             return {"id": run_id, "cancelling": True, "how": "in this server"}
+        if self.scheduler is not None and self.scheduler.cancel_run(run_id):
+            return {"id": run_id, "cancelling": True, "how": "in this server's scheduler"}
         project, store = self._store()
         try:
             row = store.run(run_id)
@@ -226,10 +233,91 @@ class NbflowService:
         return {"run": detail["id"], "task": task, "state": entry["state"], "path": self.relative_to_root(path),
                 "notebook": notebook}
 
+    # -- schedules (SPEC section 8) --------------------------------------------------------------------------------
+
+    def start_scheduler(self) -> str | None:
+        """Host the project's scheduler in this server (c.NbflowApp.scheduler = True), if not running yet.
+        Returns None when it runs, else why it cannot (also kept in `scheduler_error`); called at server start,
+        and again by the schedules endpoints, so a project made valid later gets its scheduler then."""
+        if not self.host_scheduler:
+            return None
+        with self._scheduler_lock:
+            if self.closed or (self.scheduler is not None and self.scheduler.running):
+                return None
+            from nbflow.scheduler import Scheduler
+
+            try:
+                project = self._project()
+                self.scheduler = Scheduler(project).start()
+            except Exception as exc:  # an invalid nbflow.toml, a project outside the root: said, retried later
+                code, body = error_body(exc)
+                self.scheduler = None
+                self.scheduler_error = body["message"]
+                return self.scheduler_error
+            self.scheduler_error = None
+            return None
+
+    def stop_scheduler(self, timeout: float = 120) -> None:
+        """Stop the hosted scheduler: no more firings, its runs in flight cancelled, its lease released."""
+        with self._scheduler_lock:
+            scheduler, self.scheduler = self.scheduler, None
+        if scheduler is not None:
+            scheduler.stop(cancel=True, timeout=timeout)
+
+    def schedules(self) -> dict[str, Any]:
+        """GET schedules: every schedule (`schedule list --json` shape), the scheduler holding the project's lease
+        (`scheduler`: `{"owner", "host", "pid", "expires_at", "here"}`, null when none runs; `here`: it is this
+        server's), whether this server hosts one (`hosted`; it may stand by while another holds the lease), the
+        setting (`host_setting`) and why the hosted one could not start (`scheduler_error`)."""
+        from nbflow.schedule import list_schedules, scheduler_status
+
+        self.start_scheduler()
+        project = self._project()
+        hosted = self.scheduler is not None and self.scheduler.running
+        holder = scheduler_status(project)
+        if holder is not None:
+            holder["here"] = hosted and holder["owner"] == self.scheduler.owner  # this server's scheduler fires
+        return {"schedules": list_schedules(project), "scheduler": holder, "hosted": hosted,
+                "host_setting": self.host_scheduler, "scheduler_error": self.scheduler_error}
+
+    def add_schedule(self, body: Any) -> dict[str, Any]:
+        """POST schedules: `{"name", "cron" | "every", "tz", "targets", "params", "on_failure_command",
+        "on_failure_webhook"}` -> the new schedule. Its targets and parameters are checked as a run's would be."""
+        from nbflow.schedule import add_schedule
+
+        fields = _schedule_request(body)
+        pipeline = self.load()  # refuses notebooks outside the server's root, as POST runs does
+        result = add_schedule(pipeline.project, fields.pop("name"), **fields)
+        self.start_scheduler()
+        return result
+
+    def get_schedule(self, name: str) -> dict[str, Any]:
+        from nbflow.schedule import get_schedule
+
+        return get_schedule(self._project(), check_schedule_name(name))
+
+    def pause_schedule(self, name: str) -> dict[str, Any]:
+        from nbflow.schedule import pause_schedule
+
+        return pause_schedule(self._project(), check_schedule_name(name))
+
+    def resume_schedule(self, name: str) -> dict[str, Any]:
+        from nbflow.schedule import resume_schedule
+
+        return resume_schedule(self._project(), check_schedule_name(name))
+
+    def remove_schedule(self, name: str) -> None:
+        from nbflow.schedule import remove_schedule
+
+        remove_schedule(self._project(), check_schedule_name(name))
+
     # -- shutdown -------------------------------------------------------------------------------------------------
 
     def shutdown(self, timeout: float = 30) -> None:
-        """Cancel the runs started here and wait for them to record themselves (called when the server stops)."""
+        """Stop the hosted scheduler (cancelling its runs), cancel the runs started here and wait for them to record
+        themselves (called when the server stops)."""
+        self.closed = True
+        self.stop_scheduler(timeout)
         live = [h for h in self.handles.values() if not h.done]
         for handle in live:
             handle.cancel()
@@ -260,6 +348,46 @@ def _run_request(body: Any) -> tuple[list[str] | None, dict[str, Any], bool]:
     return (targets or None), params, force
 
 
+SCHEDULE_FIELDS = ("name", "cron", "every", "tz", "targets", "params", "on_failure_command", "on_failure_webhook")
+
+
+def check_schedule_name(name: str) -> str:
+    """A schedule name from a URL: the names `nbflow schedule add` accepts, nothing else (no `/`, no `..`)."""
+    from nbflow.schedule import NAME_PATTERN
+
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ApiError(400, f"schedule name {name!r}: use letters, digits, '_', '-' and '.' (at most 64), starting "
+                            "with a letter or digit.")
+    return name
+
+
+def _schedule_request(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object: {\"name\", \"cron\" or \"every\", \"tz\", "
+                            "\"targets\", \"params\", \"on_failure_command\", \"on_failure_webhook\"}.")
+    unknown = sorted(set(body) - set(SCHEDULE_FIELDS))
+    if unknown:
+        raise ApiError(400, f"unknown field(s) {', '.join(unknown)}; known: {', '.join(SCHEDULE_FIELDS)}.")
+    if not isinstance(body.get("name"), str) or not body["name"]:
+        raise ApiError(400, "`name` is required: the schedule's name.")
+    check_schedule_name(body["name"])
+    for key in ("cron", "every", "tz", "on_failure_command", "on_failure_webhook"):
+        value = body.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ApiError(400, f"`{key}` must be a string or null.")
+    fields = {key: (body.get(key) or None) for key in ("cron", "every", "tz", "on_failure_command",
+                                                        "on_failure_webhook")}
+    if (fields["cron"] is None) == (fields["every"] is None):
+        raise ApiError(400, "give a schedule either `cron` (\"0 17 * * *\") or `every` (\"10m\"), one of them.")
+    targets = body.get("targets")
+    if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
+        raise ApiError(400, "`targets` must be a list of task names, or null for all tasks.")
+    params = body.get("params") or {}
+    if not isinstance(params, dict):
+        raise ApiError(400, "`params` must be an object: {name: value} or {\"task.name\": value}.")
+    return {"name": body["name"], **fields, "targets": targets or None, "params": params}
+
+
 def _lock_names(store_dir: Path, run_id: str, pid: int) -> bool:
     """True when the project's lock is held and its file names this run and pid."""
     from nbflow.run.lock import ProjectLock
@@ -280,6 +408,7 @@ def _lock_names(store_dir: Path, run_id: str, pid: int) -> bool:
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """The HTTP status and JSON body for an error raised by nbflow or by this module."""
     from nbflow.run.lock import LockedError
+    from nbflow.schedule import ScheduleNotFound
 
     if isinstance(exc, ApiError):
         return exc.status, {"message": exc.message, **exc.extra}
@@ -287,6 +416,8 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
         return 400, {"message": exc.describe(), "problems": [p.message for p in exc.problems]}
     if isinstance(exc, LockedError):
         return 409, {"message": str(exc)}
+    if isinstance(exc, ScheduleNotFound):
+        return 404, {"message": str(exc)}
     if isinstance(exc, UsageError):
         return 400, {"message": str(exc), "problems": str(exc).splitlines()}
     if isinstance(exc, NbflowError):

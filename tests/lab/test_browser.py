@@ -61,7 +61,13 @@ def pipeline_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def lab_server(tmp_path: Path, pipeline_root: Path):
+def server_args() -> list[str]:
+    """Extra `jupyter lab` options (a test parametrizes this name to change them)."""
+    return []
+
+
+@pytest.fixture
+def lab_server(tmp_path: Path, pipeline_root: Path, server_args: list[str]):
     """`jupyter lab` as a user starts it, with its own config, settings and runtime folders; yields (url, token)."""
     port = free_port()
     token = "nbflow-test-" + os.urandom(8).hex()
@@ -84,7 +90,7 @@ def lab_server(tmp_path: Path, pipeline_root: Path):
     log = open(tmp_path / "jupyter-lab.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={pipeline_root}"],
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={pipeline_root}", *server_args],
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -266,3 +272,72 @@ def test_the_panel_follows_a_run_started_elsewhere_and_cancels_it(page, lab_serv
             process.kill()
             process.wait()
         process.stdout.close()
+
+
+@pytest.mark.parametrize("server_args", [["--NbflowApp.scheduler=True"]])
+def test_schedules_are_added_paused_and_removed_from_the_panel_and_fire_in_the_server(page, lab_server,
+                                                                                      pipeline_root):
+    from datetime import datetime
+
+    from nbflow.schedule import get_schedule
+
+    open_panel(page, lab_server)
+    section = page.locator("#nbflow-panel .nbflow-schedules-section")
+    status = section.locator(".nbflow-scheduler-status")
+    section.locator(".nbflow-scheduler-status[data-running='true']").wait_for()
+    assert "runs in this Jupyter server" in status.inner_text()
+    assert "No schedules." in section.inner_text()
+
+    # a mistake is said in the section
+    section.locator(".nbflow-schedule-add summary").click()
+    section.locator(".nbflow-schedule-name-input").fill("hourly")
+    section.locator(".nbflow-schedule-timing-input").fill("10x")
+    section.locator(".nbflow-schedule-add-button").click()
+    error = section.locator(".nbflow-schedules-error")
+    error.wait_for(state="visible")
+    assert "10x" in error.inner_text()
+
+    section.locator(".nbflow-schedule-timing-input").fill("1h")
+    section.locator(".nbflow-schedule-targets-input").select_option(["report"])
+    section.locator(".nbflow-schedule-params-input").fill("scale=3")
+    section.locator(".nbflow-schedule-add-button").click()
+    row = section.locator('.nbflow-schedule[data-schedule="hourly"]')
+    row.wait_for()
+    assert error.is_hidden()
+    text = row.inner_text()
+    assert "every 1h" in text and "targets: report" in text and "params: scale=3" in text
+    assert "not fired yet" in text
+    next_fire = get_schedule(pipeline_root, "hourly")["next_fire"]
+    local = datetime.fromisoformat(next_fire).astimezone()  # the browser runs on this machine, in its zone
+    shown = row.locator(".nbflow-schedule-next").inner_text()
+    assert local.strftime("%H:%M") in shown and "(in " in shown, (shown, next_fire)
+    page.screenshot(path=str(ARTIFACTS / "lab-schedules-added.png"))
+
+    row.locator(".nbflow-schedule-pause").click()
+    section.locator('.nbflow-schedule[data-schedule="hourly"][data-paused="true"]').wait_for()
+    assert "paused" in row.locator(".nbflow-schedule-next").inner_text()
+    assert get_schedule(pipeline_root, "hourly")["paused"] is True
+    row.locator(".nbflow-schedule-resume").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "lab-schedules-paused.png"))
+
+    # a quick schedule fires in the server: its run shows in the run history
+    section.locator(".nbflow-schedule-name-input").fill("quick")
+    section.locator(".nbflow-schedule-timing-input").fill("2s")
+    section.locator(".nbflow-schedule-targets-input").select_option(["extract"])
+    section.locator(".nbflow-schedule-add-button").click()
+    page.locator("#nbflow-panel .nbflow-history-row", has_text="schedule:quick").first.wait_for(timeout=TIMEOUT_MS)
+    section.locator('.nbflow-schedule[data-schedule="quick"] .nbflow-schedule-pause').click()
+    section.locator('.nbflow-schedule[data-schedule="quick"][data-paused="true"]').wait_for()
+    page.locator('#nbflow-panel .nbflow-schedule[data-schedule="quick"]',
+                 has_text="last fired").wait_for(timeout=TIMEOUT_MS)
+    page.screenshot(path=str(ARTIFACTS / "lab-schedules-fired.png"))
+
+    for name in ("hourly", "quick"):
+        section.locator(f'.nbflow-schedule[data-schedule="{name}"] .nbflow-schedule-remove').click()
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+        section.locator(f'.nbflow-schedule[data-schedule="{name}"]').wait_for(state="detached")
+    section.get_by_text("No schedules.").wait_for()
+    assert error.is_hidden()
+
+    nbflow_errors = [m for m in page.console_messages if m.startswith(("error", "pageerror")) and "nbflow" in m]
+    assert not nbflow_errors, nbflow_errors

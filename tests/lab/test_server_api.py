@@ -189,21 +189,28 @@ async def test_unknown_runs_and_tasks_are_404_json(jp_root_dir, api):
 ENDPOINTS = [
     ("GET", "pipeline"), ("GET", "runs"), ("POST", "runs"), ("GET", "runs/latest"),
     ("POST", "runs/latest/cancel"), ("GET", "runs/latest/tasks/a/notebook"), ("GET", "no-such-endpoint"),
+    ("GET", "schedules"), ("POST", "schedules"), ("GET", "schedules/nightly"), ("DELETE", "schedules/nightly"),
+    ("POST", "schedules/nightly/pause"), ("POST", "schedules/nightly/resume"),
 ]
 
 
 @pytest.mark.parametrize("method, path", ENDPOINTS)
 async def test_every_endpoint_is_403_without_a_token(jp_root_dir, jp_fetch, method, path, http_server_client,
                                                     jp_base_url):
+    from nbflow.schedule import add_schedule, list_schedules
+
     two_step_pipeline(jp_root_dir)
-    response = await http_server_client.fetch(f"{jp_base_url}nbflow/api/{path}", method=method, raise_error=False,
-                                              body="{}" if method == "POST" else None)
-    assert response.code == 403
-    assert "message" in json.loads(response.body)
-    wrong = await jp_fetch("nbflow", "api", *path.split("/"), method=method, raise_error=False,
-                           headers={"Authorization": "token wrong"}, body="{}" if method == "POST" else None)
-    assert wrong.code == 403
-    assert not (jp_root_dir / ".nbflow").exists() or not list((jp_root_dir / ".nbflow" / "runs").glob("*"))
+    add_schedule(jp_root_dir, "nightly", cron="0 3 * * *", tz="UTC")
+    for body in ("{}", '{"name": "sneaky", "every": "1h"}'):
+        response = await http_server_client.fetch(f"{jp_base_url}nbflow/api/{path}", method=method,
+                                                  raise_error=False, body=body if method == "POST" else None)
+        assert response.code == 403
+        assert "message" in json.loads(response.body)
+        wrong = await jp_fetch("nbflow", "api", *path.split("/"), method=method, raise_error=False,
+                               headers={"Authorization": "token wrong"}, body=body if method == "POST" else None)
+        assert wrong.code == 403
+    assert not (jp_root_dir / ".nbflow" / "runs").exists() or not list((jp_root_dir / ".nbflow" / "runs").glob("*"))
+    assert [(s["name"], s["paused"]) for s in list_schedules(jp_root_dir)] == [("nightly", False)]
 
 
 # -- nothing outside the root -----------------------------------------------------------------------------------

@@ -1,0 +1,45 @@
+/** Small DOM helpers shared by the side panel's parts. */
+
+/** An element with attributes and children. */
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: { [key: string]: string } = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === 'class') {
+      node.className = value;
+    } else {
+      node.setAttribute(key, value);
+    }
+  }
+  node.append(...children);
+  return node;
+}
+
+/** A time, short and local: the time of day for today, else the date and time to the minute. */
+export function when(stamp: string | null): string {
+  if (!stamp) {
+    return '';
+  }
+  const date = new Date(stamp);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  if (date.toDateString() === new Date().toDateString()) {
+    return time;
+  }
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${time.slice(0, 5)}`;
+}
+
+/** How far a time is from now, roughly: "in 5s", "in 3 min", "2 h ago". */
+export function relative(stamp: string | null, now = Date.now()): string {
+  if (!stamp) {
+    return '';
+  }
+  const delta = (new Date(stamp).getTime() - now) / 1000;
+  const size = Math.abs(delta);
+  const text = size < 60 ? `${Math.round(size)}s` : size < 3600 ? `${Math.round(size / 60)} min`
+    : size < 86400 ? `${Math.round(size / 3600)} h` : `${Math.round(size / 86400)} d`;
+  return delta >= 0 ? `in ${text}` : `${text} ago`;
+}
