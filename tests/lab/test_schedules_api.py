@@ -157,6 +157,17 @@ async def wait_for(api, predicate, what: str, timeout: float = 300) -> list:
         await asyncio.sleep(0.5)
 
 
+async def with_lease_taken(api, seconds: float = 60) -> dict:
+    """`GET schedules` once the hosted scheduler holds the lease (its thread takes it just after it starts)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status, data = await api("GET", "schedules")
+        assert status == 200, data
+        if data["scheduler"] is not None or time.monotonic() > deadline:
+            return data
+        await asyncio.sleep(0.2)
+
+
 class TestHostedScheduler:
     @pytest.fixture
     def jp_server_config(self):
@@ -172,8 +183,8 @@ class TestHostedScheduler:
         trivial_pipeline(jp_root_dir)
         assert app.scheduler is True
         await app._start_jupyter_server_extension(jp_serverapp)  # what a started server calls (the start hook)
-        status, data = await api("GET", "schedules")
-        assert status == 200 and data["hosted"] is True and data["host_setting"] is True
+        data = await with_lease_taken(api)
+        assert data["hosted"] is True and data["host_setting"] is True
         assert data["scheduler"]["pid"] == os.getpid() and data["scheduler_error"] is None
 
         status, added = await api("POST", "schedules", body={"name": "ticker", "every": "2s",
@@ -221,10 +232,5 @@ class TestHostedScheduler:
         assert status == 400 and "workers" in data["message"]
         (jp_root_dir / "nbflow.toml").write_text("")
         write_notebook(jp_root_dir / "a.ipynb", 'outputs = ["a.txt"]')
-        status, data = await api("GET", "schedules")
-        assert status == 200 and data["hosted"] is True
-        deadline = time.monotonic() + 60
-        while data["scheduler"] is None and time.monotonic() < deadline:  # its thread takes the lease shortly
-            await asyncio.sleep(0.2)
-            status, data = await api("GET", "schedules")
-        assert data["scheduler"]["pid"] == os.getpid()
+        data = await with_lease_taken(api)
+        assert data["hosted"] is True and data["scheduler"]["pid"] == os.getpid()
