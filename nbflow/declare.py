@@ -190,6 +190,7 @@ def read_spec(path: Path, display: str) -> TaskSpec | None | Problem:
         return Problem("declaration", f"{where}, line {exc.lineno}: {exc.msg}. The parameters cell must be valid "
                                       "Python so nbflow can read `inputs`, `outputs` and `upstream` from it.")
 
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").encode().split(b"\n")
     declared: dict[str, tuple[Any, int]] = {}
     params: dict[str, Param] = {}
     problems: list[str] = []
@@ -204,7 +205,7 @@ def read_spec(path: Path, display: str) -> TaskSpec | None | Problem:
             continue
         else:
             continue
-        text = ast.get_source_segment(source, value_node) or ast.unparse(value_node)
+        text = _segment(lines, value_node) or ast.unparse(value_node)
         try:
             value, literal = ast.literal_eval(value_node), True
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -244,6 +245,18 @@ def read_spec(path: Path, display: str) -> TaskSpec | None | Problem:
         code_cells=code_cells,
         parameters_cell_index=index,
     )
+
+
+def _segment(lines: list[bytes], node: ast.expr) -> str | None:
+    """The source text of `node`, as ast.get_source_segment gives it, from lines split once per cell (the
+    standard function splits the whole cell again at every call). Offsets are UTF-8 bytes, as ast counts them."""
+    if node.end_lineno is None or node.end_col_offset is None:
+        return None
+    first, last = node.lineno - 1, node.end_lineno - 1
+    if first == last:
+        return lines[first][node.col_offset:node.end_col_offset].decode()
+    parts = [lines[first][node.col_offset:], *lines[first + 1:last], lines[last][:node.end_col_offset]]
+    return b"\n".join(parts).decode()
 
 
 def _check_paths(name: str, declared: tuple[Any, int] | None, where: str, problems: list[str]) -> PathsDeclared:
