@@ -1,5 +1,7 @@
 /** Small DOM helpers shared by the side panel's parts. */
 
+import { ApiError } from './api';
+
 /** An element with attributes and children. */
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -42,4 +44,29 @@ export function relative(stamp: string | null, now = Date.now()): string {
   const text = size < 60 ? `${Math.round(size)}s` : size < 3600 ? `${Math.round(size / 60)} min`
     : size < 86400 ? `${Math.round(size / 3600)} h` : `${Math.round(size / 86400)} d`;
   return delta >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+/** Show an error in `box`: its message, or an ApiError's problems as a list, with a button that dismisses it. */
+export function showErrorIn(box: HTMLElement, error: unknown): void {
+  let message = String(error);
+  let problems: string[] = [];
+  if (error instanceof ApiError) {
+    message = error.message;
+    problems = error.problems;
+  } else if (error instanceof Error) {
+    message = error.message;
+  }
+  const close = h('button', { class: 'nbflow-error-close', title: 'Dismiss' }, '×');
+  close.addEventListener('click', () => clearErrorIn(box));
+  const lines = problems.length > 1 || (problems.length === 1 && problems[0] !== message)
+    ? [h('div', {}, message.split('\n')[0]), h('ul', {}, ...problems.map(p => h('li', {}, p)))]
+    : [h('div', { class: 'nbflow-pre' }, message)];
+  box.replaceChildren(close, ...lines);
+  box.hidden = false;
+}
+
+/** Empty and hide an error box. */
+export function clearErrorIn(box: HTMLElement): void {
+  box.replaceChildren();
+  box.hidden = true;
 }

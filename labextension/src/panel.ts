@@ -8,7 +8,6 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import {
-  ApiError,
   IPipeline,
   IRunDetail,
   IRunSummary,
@@ -19,7 +18,7 @@ import {
   getRuns,
   startRun
 } from './api';
-import { h, when } from './dom';
+import { clearErrorIn, h, when, showErrorIn } from './dom';
 import { INodeView, drawGraph } from './graph';
 import { SchedulesSection } from './schedules';
 import { FINISHED, colorOf, label, textOn } from './states';
@@ -215,26 +214,11 @@ export class NbflowPanel extends Widget {
   }
 
   showError(error: unknown): void {
-    let message = String(error);
-    let problems: string[] = [];
-    if (error instanceof ApiError) {
-      message = error.message;
-      problems = error.problems;
-    } else if (error instanceof Error) {
-      message = error.message;
-    }
-    const close = h('button', { class: 'nbflow-error-close', title: 'Dismiss' }, '×');
-    close.addEventListener('click', () => this.clearError());
-    const lines = problems.length > 1 || (problems.length === 1 && problems[0] !== message)
-      ? [h('div', {}, message.split('\n')[0]), h('ul', {}, ...problems.map(p => h('li', {}, p)))]
-      : [h('div', { class: 'nbflow-pre' }, message)];
-    this.errorBox.replaceChildren(close, ...lines);
-    this.errorBox.hidden = false;
+    showErrorIn(this.errorBox, error);
   }
 
   clearError(): void {
-    this.errorBox.replaceChildren();
-    this.errorBox.hidden = true;
+    clearErrorIn(this.errorBox);
   }
 
   // -- rendering --------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 
 import {
-  ApiError,
   ISchedule,
   ISchedules,
   addSchedule,
@@ -15,7 +14,7 @@ import {
   removeSchedule,
   resumeSchedule
 } from './api';
-import { h, relative, when } from './dom';
+import { clearErrorIn, h, relative, when, showErrorIn } from './dom';
 
 function display(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
@@ -149,26 +148,11 @@ export class SchedulesSection {
   }
 
   showError(error: unknown): void {
-    let message = String(error);
-    let problems: string[] = [];
-    if (error instanceof ApiError) {
-      message = error.message;
-      problems = error.problems;
-    } else if (error instanceof Error) {
-      message = error.message;
-    }
-    const close = h('button', { class: 'nbflow-error-close', title: 'Dismiss' }, '×');
-    close.addEventListener('click', () => this.clearError());
-    const lines = problems.length > 1 || (problems.length === 1 && problems[0] !== message)
-      ? [h('div', {}, message.split('\n')[0]), h('ul', {}, ...problems.map(p => h('li', {}, p)))]
-      : [h('div', { class: 'nbflow-pre' }, message)];
-    this.errorBox.replaceChildren(close, ...lines);
-    this.errorBox.hidden = false;
+    showErrorIn(this.errorBox, error);
   }
 
   clearError(): void {
-    this.errorBox.replaceChildren();
-    this.errorBox.hidden = true;
+    clearErrorIn(this.errorBox);
   }
 
   // -- rendering ------------------------------------------------------------------------------------------------

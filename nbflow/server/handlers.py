@@ -45,6 +45,10 @@ class NbflowHandler(APIHandler):
         else:
             self.finish(json.dumps(result))
 
+    async def answer_with_body(self, fn: Callable[[Any], Any], status: int) -> None:
+        """`answer` with the request's JSON body passed to `fn`; a body that is not JSON is a 400 like any error."""
+        await self.answer(lambda: fn(self.json_body()), status=status)
+
     def json_body(self) -> Any:
         if not self.request.body:
             return None
@@ -87,13 +91,7 @@ class RunsHandler(NbflowHandler):
 
     @tornado.web.authenticated
     async def post(self) -> None:
-        try:
-            body = self.json_body()
-        except ApiError as exc:
-            self.set_status(exc.status)
-            self.finish(json.dumps({"message": exc.message}))
-            return
-        await self.answer(self.service.start, body, status=202)
+        await self.answer_with_body(self.service.start, status=202)
 
 
 class RunHandler(NbflowHandler):
@@ -121,13 +119,7 @@ class SchedulesHandler(NbflowHandler):
 
     @tornado.web.authenticated
     async def post(self) -> None:
-        try:
-            body = self.json_body()
-        except ApiError as exc:
-            self.set_status(exc.status)
-            self.finish(json.dumps({"message": exc.message}))
-            return
-        await self.answer(self.service.add_schedule, body, status=201)
+        await self.answer_with_body(self.service.add_schedule, status=201)
 
 
 class ScheduleActionHandler(NbflowHandler):
