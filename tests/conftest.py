@@ -51,3 +51,12 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
 def needs_corpus() -> None:
     if not CORPUS.is_dir():
         pytest.skip(f"the shared notebook corpus is not here ({CORPUS}); it lives beside the repository in ../shared")
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

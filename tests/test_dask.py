@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, write_notebook
+from conftest import alive, run_cli, write_notebook
 
 distributed = pytest.importorskip("distributed")
 
@@ -77,14 +77,6 @@ def last_run(project: Path) -> dict:
 
 def states(project: Path) -> dict[str, str]:
     return {t["name"]: t["state"] for t in last_run(project)["tasks"]}
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> str:

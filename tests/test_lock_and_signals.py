@@ -14,15 +14,7 @@ import nbflow
 from nbflow.run.lock import ProjectLock
 from nbflow.store import Store
 
-from conftest import run_cli, write_notebook
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+from conftest import alive, run_cli, write_notebook
 
 
 def start_sleeping_run(project: Path) -> tuple[subprocess.Popen, int]:

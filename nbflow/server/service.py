@@ -336,12 +336,7 @@ def _run_request(body: Any) -> tuple[list[str] | None, dict[str, Any], bool]:
     unknown = sorted(set(body) - {"targets", "params", "force"})
     if unknown:
         raise ApiError(400, f"unknown field(s) {', '.join(unknown)}; known: targets, params, force.")
-    targets = body.get("targets")
-    if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
-        raise ApiError(400, "`targets` must be a list of task names, or null for all tasks.")
-    params = body.get("params") or {}
-    if not isinstance(params, dict):
-        raise ApiError(400, "`params` must be an object: {name: value} or {\"task.name\": value}.")
+    targets, params = _targets_and_params(body)
     force = body.get("force", False)
     if not isinstance(force, bool):
         raise ApiError(400, "`force` must be true or false.")
@@ -379,12 +374,7 @@ def _schedule_request(body: Any) -> dict[str, Any]:
                                                         "on_failure_webhook")}
     if (fields["cron"] is None) == (fields["every"] is None):
         raise ApiError(400, "give a schedule either `cron` (\"0 17 * * *\") or `every` (\"10m\"), one of them.")
-    targets = body.get("targets")
-    if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
-        raise ApiError(400, "`targets` must be a list of task names, or null for all tasks.")
-    params = body.get("params") or {}
-    if not isinstance(params, dict):
-        raise ApiError(400, "`params` must be an object: {name: value} or {\"task.name\": value}.")
+    targets, params = _targets_and_params(body)
     return {"name": body["name"], **fields, "targets": targets or None, "params": params}
 
 
@@ -403,6 +393,17 @@ def _lock_names(store_dir: Path, run_id: str, pid: int) -> bool:
         lock.release()
         return False
     return True
+
+
+def _targets_and_params(body: dict) -> tuple[list[str] | None, dict]:
+    """The `targets` and `params` of a run or schedule request, checked."""
+    targets = body.get("targets")
+    if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
+        raise ApiError(400, "`targets` must be a list of task names, or null for all tasks.")
+    params = body.get("params") or {}
+    if not isinstance(params, dict):
+        raise ApiError(400, "`params` must be an object: {name: value} or {\"task.name\": value}.")
+    return targets, params
 
 
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
