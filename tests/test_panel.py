@@ -242,7 +242,9 @@ def test_runs_started_elsewhere_show_up_live(project):
         watcher.start()
         result = run_cli("run", str(project))
         assert result.returncode == 0, result.stdout + result.stderr
-        wait_for(lambda: panel.shown_run is not None and panel.shown_run.state == "succeeded")
+        # The run's state and the task states are published one after the other: wait for both.
+        wait_for(lambda: panel.shown_run is not None and panel.shown_run.state == "succeeded"
+                 and panel.states == {"slowish": "succeeded"})
         stop.set()
         watcher.join()
         assert panel.shown_run.trigger == "cli" and panel.states == {"slowish": "succeeded"}
