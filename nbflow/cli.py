@@ -74,6 +74,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from nbflow.progress import describe_error, progress_for
     from nbflow.run.runner import plan
 
+    if not args.dry_run and args.executor == "local" and not args.no_prewarm:
+        from nbflow.run.forkserver import start_spare
+
+        start_spare()  # its imports run while this process reads the pipeline
     pipeline = load(args.path)
     params = parse_params(args.param)
     if args.dry_run:

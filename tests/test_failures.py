@@ -10,7 +10,7 @@ import nbformat
 
 import nbflow
 
-from conftest import write_notebook
+from conftest import run_cli, write_notebook
 from test_run import task
 
 
@@ -130,4 +130,19 @@ def test_no_kernel_outlives_a_run_even_prewarmed_ones(project, monkeypatch):
     assert [r.state for r in run.tasks.values()] == ["failed"] + ["upstream_failed"] * 4
     assert wait_for_none(marker) == []
     nbflow.load(project).run(workers=2, targets=["a"], fail_fast=True)
+    assert wait_for_none(marker) == []
+
+
+def test_the_cli_leaves_no_kernel_server_behind_whatever_the_run_does(project):
+    """`nbflow run` starts its kernel fork server before it reads the pipeline; a run that needs no kernel (all up
+    to date, or a pipeline with a mistake) must still leave nothing running."""
+    marker = f"NBFLOW_TEST_MARK={uuid.uuid4().hex}"
+    env = dict([marker.split("=")])
+    task(project / "a.ipynb", 'outputs = ["a.txt"]')
+    assert run_cli("run", str(project), env=env).returncode == 0
+    assert wait_for_none(marker) == []
+    assert run_cli("run", str(project), env=env).stdout.count("skipped") >= 1  # the no-op run
+    assert wait_for_none(marker) == []
+    task(project / "b.ipynb", 'outputs = ["a.txt"]')  # a duplicate output: exit 2 before anything runs
+    assert run_cli("run", str(project), env=env).returncode == 2
     assert wait_for_none(marker) == []

@@ -167,3 +167,15 @@ def test_kernels_are_fresh_and_import_modules_beside_the_notebook(project, prewa
     assert p[0] == q[0] == 42
     assert p[1] != q[1] and p[2] != q[2]
     assert p[3] == q[3] and p[4] == q[4] == str(project / "steps")
+
+
+def test_every_task_of_a_chain_gets_the_kernel_prepared_for_it(project):
+    """With prewarming, each kernel is forked ahead of its task by the run's fork server; a task whose prepared
+    kernel went missing would start a cold one itself, as this process's own child."""
+    for i in range(6):
+        inputs = f'inputs = ["c{i - 1}.txt"]\n' if i else ""
+        task(project / f"c{i}.ipynb", f'{inputs}outputs = ["c{i}.txt"]', "str(os.getppid())")
+    run = nbflow.load(project).run(workers=2)
+    assert run.state == "succeeded", {n: r.error for n, r in run.tasks.items()}
+    parents = {(project / f"c{i}.txt").read_text() for i in range(6)}
+    assert len(parents) == 1 and parents != {str(os.getpid())}

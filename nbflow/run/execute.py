@@ -28,6 +28,7 @@ OUTPUT_LIMIT_BYTES = 10 * 1024 * 1024  # per cell: a cell printing gigabytes mus
 SAVE_EVERY_S = 1.0
 SAVE_SHARE = 0.2
 KERNEL_START_TRIES = 3
+IOPUB_SETTLE_S = 0.05
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # nbclient logs kernel deaths and timeouts that nbflow records itself; they reach a user only if logging is set up.
 _log = logging.getLogger("nbflow.kernel")
@@ -76,7 +77,9 @@ def _kill(pid: int) -> None:
 async def wait_ready(kc, km, timeout: float) -> None:
     """The kernel answers on shell and IOPub: what jupyter_client's wait_for_ready checks, without its final
     0.2 s wait for IOPub to fall silent, paid by every task. IOPub is known to work once the `idle` status of our
-    own kernel_info request arrives there; until it does (a subscription still settling), ask again."""
+    own kernel_info request arrives there; until it does (a subscription still settling: the status went out
+    before we were listening), ask again soon: a round trip costs milliseconds, a long wait for a lost message is
+    paid in full."""
     from queue import Empty
 
     from jupyter_core.utils import ensure_async
@@ -95,7 +98,7 @@ async def wait_ready(kc, km, timeout: float) -> None:
         if reply is not None:
             try:
                 while True:
-                    msg = await ensure_async(kc.iopub_channel.get_msg(timeout=0.5))
+                    msg = await ensure_async(kc.iopub_channel.get_msg(timeout=IOPUB_SETTLE_S))
                     if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status" \
                             and msg["content"].get("execution_state") == "idle":
                         kc._handle_kernel_info_reply(reply)
@@ -230,6 +233,16 @@ def import_papermill() -> None:
         import papermill  # noqa: F401
 
         _register_engine()
+        _warm_validator()
+
+
+def _warm_validator() -> None:
+    # papermill validates every notebook it reads and writes; nbformat compiles its schema validator at the
+    # first use (a tenth of a second). Compiled here, that happens while the first kernels start.
+    from nbformat import v4
+    from nbformat.validator import get_validator
+
+    get_validator(version=4, version_minor=v4.nbformat_minor)
 
 
 def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None) -> JobResult:

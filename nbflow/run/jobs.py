@@ -52,7 +52,8 @@ class Executor(abc.ABC):
         """Stop a running job now (its kernel is killed); `reason` is "timeout" or "cancelled"."""
 
     def prepare(self, upcoming: list[Job]) -> None:
-        """A hint: these jobs are likely to be submitted next (an executor may start their kernels early)."""
+        """A hint: these jobs (at most `capacity`, soonest first) are likely to be submitted next; an executor may
+        start their kernels early."""
 
     def close(self) -> None:
         """Release everything the executor holds (threads, kernels, connections)."""

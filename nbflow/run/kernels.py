@@ -9,15 +9,17 @@ is left running.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import tempfile
 import threading
+import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Iterable
 
-from nbflow.run.forkserver import ForkServer, fork_provisioner
+from nbflow.run.forkserver import ForkServer, adopt, fork_provisioner
 from nbflow.run.jobs import Job
 
 START_TIMEOUT = 60.0
@@ -34,10 +36,20 @@ def ipc_prefix() -> str:
     return os.path.join(tempfile.gettempdir(), f"nbflow-{os.getpid()}-{secrets.token_hex(4)}")
 
 
+@functools.lru_cache(maxsize=1)
+def kernel_specs() -> Any:
+    """One KernelSpecManager for the process: each new one works out the Jupyter data folders again (a few
+    hundredths of a second, paid per task). It reads the kernel specs themselves afresh at every lookup."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KernelSpecManager()
+
+
 def new_kernel_manager(kernel_name: str) -> Any:
     from jupyter_client.manager import AsyncKernelManager
 
-    return AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ipc_prefix())
+    return AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ipc_prefix(),
+                              kernel_spec_manager=kernel_specs())
 
 
 def start_kernel(job: Job, forks: ForkServer | None = None) -> Any:
@@ -53,6 +65,43 @@ def start_kernel(job: Job, forks: ForkServer | None = None) -> Any:
             kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
     with open(kernel_log_path(job), "ab") as log:
         run_sync(km.start_kernel)(cwd=job.cwd, stdout=log, stderr=log)
+    return km
+
+
+def wait_listening(km: Any, timeout: float = START_TIMEOUT) -> None:
+    """Return once the kernel answers on its shell channel. A client that connects before the kernel has bound
+    its sockets waits out ZeroMQ's reconnect interval and misses IOPub messages: hundreds of milliseconds that a
+    task taking a warm kernel would pay."""
+    from queue import Empty
+
+    from jupyter_core.utils import run_sync
+
+    deadline = time.monotonic() + timeout
+    kc = km.blocking_client()
+    kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+    try:
+        kc.kernel_info()
+        while True:
+            try:
+                kc.get_shell_msg(timeout=0.1)
+                return
+            except Empty:
+                if not run_sync(km.is_alive)():
+                    raise RuntimeError("Kernel died before replying to kernel_info") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds") from None
+    finally:
+        kc.stop_channels()
+
+
+def start_listening_kernel(job: Job, forks: ForkServer | None = None) -> Any:
+    """`start_kernel`, returning once the kernel is ready for a client."""
+    km = start_kernel(job, forks)
+    try:
+        wait_listening(km)
+    except BaseException:
+        shutdown_kernel(km)
+        raise
     return km
 
 
@@ -84,9 +133,10 @@ class KernelPool:
     def __init__(self, max_idle: int, fork: bool = True):
         import_kernel_client()
         self.max_idle = max(1, max_idle)
-        self._forks = ForkServer() if fork else None
+        self._forks = adopt() if fork else None
         self._lock = threading.Lock()
         self._starting: dict[tuple[str, int], Future] = {}
+        self._claimed: dict[tuple[str, int], Future] = {}
         self._threads = ThreadPoolExecutor(max_workers=self.max_idle + 1, thread_name_prefix="nbflow-kernels")
         self._closed = False
 
@@ -105,12 +155,20 @@ class KernelPool:
                 self._retire_future(self._starting.pop(key))
             for job in wanted:
                 if _key(job) not in self._starting:
-                    self._starting[_key(job)] = self._threads.submit(start_kernel, job, self._forks)
+                    self._starting[_key(job)] = self._threads.submit(start_listening_kernel, job, self._forks)
+
+    def claim(self, job: Job) -> None:
+        """Keep this job's kernel for it from now on, whatever `prepare` is told next. Called when the job is
+        submitted: the thread that will `take` it may start after the runner has moved on to the next jobs."""
+        with self._lock:
+            future = self._starting.pop(_key(job), None)
+            if future is not None:
+                self._claimed[_key(job)] = future
 
     def take(self, job: Job) -> Any | None:
         """The kernel started for this job (waiting for it if it is still starting), or None."""
         with self._lock:
-            future = self._starting.pop(_key(job), None)
+            future = self._claimed.pop(_key(job), None) or self._starting.pop(_key(job), None)
         if future is None:
             return None
         try:
@@ -133,8 +191,9 @@ class KernelPool:
         """Shut down every kernel not taken, and wait for all shutdowns to finish."""
         with self._lock:
             self._closed = True
-            leftovers = list(self._starting.values())
+            leftovers = [*self._starting.values(), *self._claimed.values()]
             self._starting.clear()
+            self._claimed.clear()
         for future in leftovers:
             self._retire_future(future)
         for future in leftovers:

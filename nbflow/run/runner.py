@@ -304,7 +304,7 @@ class Runner:
         return state
 
     def _prewarm(self, queue: list[str]) -> None:
-        upcoming = self._upcoming(queue)
+        upcoming = self._upcoming(queue)[:self.executor.capacity]  # no executor prepares further ahead than that
         if upcoming:
             self.executor.prepare([self._job(name, 1) for name in upcoming])
 
