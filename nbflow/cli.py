@@ -6,6 +6,7 @@ Only argparse is imported at start-up; each command imports what it needs, so `n
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from typing import Callable, Sequence
@@ -280,6 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               "This is a bug in nbflow; run again with NBFLOW_DEBUG=1 for the traceback and report it.",
               file=sys.stderr)
         return 1
+    finally:
+        # The command is over and the process about to exit: spare the interpreter's final garbage collections a
+        # walk over every object the imports made (0.05-0.2 s with papermill and jsonschema loaded).
+        gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover
