@@ -94,6 +94,9 @@ def serve(path: str) -> None:
             importlib.import_module(name)
         except ImportError:  # an older IPython or ipykernel: that kernel imports less, or imports it itself
             pass
+    from jupyter_client.localinterfaces import localhost
+
+    localhost()  # the machine's addresses (psutil), looked up by every kernel as it starts: once, here
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)

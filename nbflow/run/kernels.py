@@ -23,6 +23,7 @@ from nbflow.run.forkserver import ForkServer, adopt, fork_provisioner
 from nbflow.run.jobs import Job
 
 START_TIMEOUT = 60.0
+RECONNECT_MS = 5
 
 
 def kernel_log_path(job: Job) -> str:
@@ -71,13 +72,19 @@ def start_kernel(job: Job, forks: ForkServer | None = None) -> Any:
 def wait_listening(km: Any, timeout: float = START_TIMEOUT) -> None:
     """Return once the kernel answers on its shell channel. A client that connects before the kernel has bound
     its sockets waits out ZeroMQ's reconnect interval and misses IOPub messages: hundreds of milliseconds that a
-    task taking a warm kernel would pay."""
+    task taking a warm kernel would pay. This probe, made just after the fork, retries its connection every
+    RECONNECT_MS instead of ZeroMQ's default 100 ms."""
     from queue import Empty
 
+    import zmq
+    from jupyter_client.blocking import BlockingKernelClient
     from jupyter_core.utils import run_sync
 
     deadline = time.monotonic() + timeout
-    kc = km.blocking_client()
+    context = zmq.Context()
+    context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+    kc = BlockingKernelClient(context=context)
+    kc.load_connection_info(km.get_connection_info())
     kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
     try:
         kc.kernel_info()
@@ -92,6 +99,7 @@ def wait_listening(km: Any, timeout: float = START_TIMEOUT) -> None:
                     raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds") from None
     finally:
         kc.stop_channels()
+        context.destroy(linger=0)
 
 
 def start_listening_kernel(job: Job, forks: ForkServer | None = None) -> Any:
