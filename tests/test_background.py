@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import nbflow
@@ -27,3 +29,16 @@ def test_start_errors_are_raised_to_the_caller(project):
     write_notebook(project / "a.ipynb", 'inputs = ["missing.csv"]\noutputs = ["a.txt"]', "x = 1")
     with pytest.raises(PipelineError, match="missing.csv does not exist"):
         start_run(nbflow.load(project))
+
+
+def test_a_long_lived_process_does_not_gather_threads_run_after_run(project):
+    """The server and the scheduler run pipeline after pipeline in one process: each run must leave no thread
+    behind (nbclient used to leave one heartbeat thread per task)."""
+    for name in "abcd":
+        write_notebook(project / f"{name}.ipynb", f'outputs = ["{name}.txt"]', f"open(outputs[0], 'w').write('x')")
+    pipeline = nbflow.load(project)
+    pipeline.run(workers=2, force=True)
+    settled = threading.active_count()
+    for _ in range(3):
+        assert start_run(pipeline, workers=2, force=True).wait(timeout=120).state == "succeeded"
+    assert threading.active_count() <= settled

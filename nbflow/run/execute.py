@@ -215,7 +215,13 @@ def _register_engine() -> None:
                 control.cell_index = cell_index
 
             client.on_cell_start = on_cell
-            return client.execute()
+            try:
+                return client.execute()
+            finally:
+                # nbclient leaves running the channels of a client it made for a kernel manager it was given,
+                # heartbeat thread included: one thread per task, for the life of a server or scheduler.
+                if client.kc is not None:
+                    client.kc.stop_channels()
 
     papermill_engines.register("nbflow", NbflowEngine)
     # nbflow checks parameter names itself (before anything runs); papermill's guesses about them are noise here.
