@@ -9,6 +9,7 @@ import uuid
 import nbformat
 
 import nbflow
+from nbflow.run.background import start_run
 
 from conftest import run_cli, write_notebook
 from test_run import task
@@ -145,4 +146,36 @@ def test_the_cli_leaves_no_kernel_server_behind_whatever_the_run_does(project):
     assert wait_for_none(marker) == []
     task(project / "b.ipynb", 'outputs = ["a.txt"]')  # a duplicate output: exit 2 before anything runs
     assert run_cli("run", str(project), env=env).returncode == 2
+    assert wait_for_none(marker) == []
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_kernels_started_ahead_never_exceed_j(project, monkeypatch):
+    """While `slow` runs, the six tasks after it are all upcoming: with -j 2 at most two kernels wait for them."""
+    marker = f"NBFLOW_TEST_MARK={uuid.uuid4().hex}"
+    monkeypatch.setenv(*marker.split("="))
+    write_notebook(project / "slow.ipynb", 'outputs = ["slow.txt"]', "import time; time.sleep(3)",
+                   "open(outputs[0], 'w').write('x')")
+    for name in "bcdefg":
+        task(project / f"{name}.ipynb", f'inputs = ["slow.txt"]\noutputs = ["{name}.txt"]')
+    handle = start_run(nbflow.load(project), workers=2)
+    most = 0
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        marked = set(processes_with(marker))
+        kernels = []
+        for pid in marked:  # forked kernels are the fork server's children; the server is ours
+            try:
+                if _parent(pid) in marked:
+                    kernels.append(pid)
+            except OSError:
+                pass
+        most = max(most, len(kernels))
+        time.sleep(0.05)
+    assert handle.wait(timeout=120).state == "succeeded"
+    assert most == 3  # slow's own kernel and two waiting ones
     assert wait_for_none(marker) == []
