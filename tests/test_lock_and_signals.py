@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import nbflow
@@ -15,6 +16,7 @@ from nbflow.run.lock import ProjectLock
 from nbflow.store import Store
 
 from conftest import alive, run_cli, write_notebook
+from test_failures import processes_with, wait_for_none
 
 
 def start_sleeping_run(project: Path) -> tuple[subprocess.Popen, int]:
@@ -58,6 +60,19 @@ def test_ctrl_c_stops_kernels_marks_cancelled_and_exits_130(project):
     runs = json.loads(run_cli("runs", str(project), "--json").stdout)
     assert runs[0]["state"] == "cancelled" and runs[0]["counts"] == {"cancelled": 1}
     assert "Traceback" not in err
+
+
+def test_ctrl_c_also_stops_the_kernels_started_ahead_and_their_server(project, monkeypatch):
+    marker = f"NBFLOW_TEST_MARK={uuid.uuid4().hex}"
+    monkeypatch.setenv(*marker.split("="))
+    for name in "abc":  # kernels are started for these while sleepy runs
+        write_notebook(project / f"{name}.ipynb", f'inputs = ["s.txt"]\noutputs = ["{name}.txt"]', "x = 1")
+    process, _ = start_sleeping_run(project)
+    assert len(processes_with(marker)) >= 4  # nbflow, its fork server, sleepy's kernel, a kernel started ahead
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert wait_for_none(marker) == []
 
 
 def test_a_killed_run_is_marked_interrupted_and_its_kernel_stopped(project):
