@@ -248,16 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _skip_iri_grammar() -> None:
-    """jsonschema imports the optional `rfc3987_syntax` package (when installed, e.g. by jupyter_events), which
-    builds an Earley parser at import: over a second of CPU for every process that imports nbformat. Its only use
-    is checking the `iri` string formats, which no notebook schema has; jsonschema treats the package as optional,
-    so in this command's own process nbflow does without it. (Not done when nbflow is used as a library.)"""
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+def _skip_uri_grammars() -> None:
+    """jsonschema imports two optional packages when installed (jupyter_events brings them): `rfc3987_syntax`,
+    which builds an Earley parser at import (over a second of CPU), and `rfc3986_validator`, which compiles a large
+    regular expression (a few hundredths of a second): paid by every process that imports nbformat. They only check
+    the `iri` and `uri` string formats, which no notebook schema uses; jsonschema treats both as optional, so in this
+    command's own process nbflow does without them. (Not done when nbflow is used as a library.)"""
+    for name in ("rfc3987_syntax", "rfc3986_validator"):
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _skip_iri_grammar()
+    _skip_uri_grammars()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
