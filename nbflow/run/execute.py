@@ -244,7 +244,7 @@ def import_papermill() -> None:
 
 def _warm_validator() -> None:
     # papermill validates every notebook it reads and writes; nbformat compiles its schema validator at the
-    # first use (a tenth of a second). Compiled here, that happens while the first kernels start.
+    # first use (a few hundredths of a second). Compiled here, that happens while the first kernels start.
     from nbformat import v4
     from nbformat.validator import get_validator
 

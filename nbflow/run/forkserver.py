@@ -31,7 +31,7 @@ KILL_SETTLE_S = 0.05
 # alone pulls in debugpy: 0.15 s here); found by comparing sys.modules before and after.
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.completerlib",
            "IPython.core.debugger", "IPython.core.history", "IPython.core.logger", "IPython.core.oinspect",
-           "IPython.extensions.storemagic", "jupyter_client.localinterfaces", "psutil", "sqlite3")
+           "IPython.extensions.storemagic", "psutil", "sqlite3")
 
 
 # -- the server (its own process) ------------------------------------------------------------------------------

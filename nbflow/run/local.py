@@ -36,10 +36,10 @@ class LocalExecutor(Executor):
         on_pid = (lambda pid: self._on_kernel_pid(job, pid)) if self._on_kernel_pid else None
         control = KernelControl(on_pid)
         self._controls[(job.task, job.attempt)] = control
-        pool = self._start()
+        threads = self._start()
         if self._kernels is not None:
             self._kernels.claim(job)
-        return pool.submit(execute_job, job, control, self._kernels)
+        return threads.submit(execute_job, job, control, self._kernels)
 
     def stop(self, job: Job, reason: str) -> None:
         control = self._controls.get((job.task, job.attempt))
