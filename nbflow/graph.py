@@ -11,9 +11,10 @@ import difflib
 import gc
 import os
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import networkx as nx
 
@@ -84,15 +85,24 @@ def did_you_mean(name: str, names: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Reading and linking thousands of notebooks makes millions of small acyclic objects; the cyclic collector
+    would scan the growing heap again and again (resolution time grew faster than the notebook count)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def scan(project: Project) -> tuple[dict[str, TaskSpec], list[Problem]]:
     """Read every notebook of the project: the task specs by name, and the problems found while reading."""
     problems: list[Problem] = []
     specs: list[tuple[TaskSpec, str]] = []
-    # Reading thousands of notebooks makes millions of small acyclic objects; the cyclic collector would scan
-    # the growing heap again and again (resolution time grew faster than the notebook count).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with _no_cyclic_gc():
         for path in discover(project):
             display = project.relative(path)
             result = read_spec(path, display)
@@ -100,9 +110,6 @@ def scan(project: Project) -> tuple[dict[str, TaskSpec], list[Problem]]:
                 problems.append(result)
             elif result is not None:
                 specs.append((result, display))
-    finally:
-        if collecting:
-            gc.enable()
 
     by_stem: dict[str, int] = defaultdict(int)
     for spec, _ in specs:
@@ -130,6 +137,12 @@ def resolve(project: Project, specs: Mapping[str, TaskSpec], params: Mapping[str
             task_params: Mapping[str, Mapping[str, Any]] | None = None,
             problems: list[Problem] | None = None) -> Pipeline:
     """Fill placeholders with the values in force, link tasks by their paths and `upstream`, check the graph."""
+    with _no_cyclic_gc():
+        return _resolve(project, specs, params, task_params, problems)
+
+
+def _resolve(project: Project, specs: Mapping[str, TaskSpec], params: Mapping[str, Any] | None,
+             task_params: Mapping[str, Mapping[str, Any]] | None, problems: list[Problem] | None) -> Pipeline:
     problems = list(problems or [])
     pipeline_params = {**project.params, **(params or {})}
     task_params = task_params or {}
