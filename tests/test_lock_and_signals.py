@@ -68,6 +68,9 @@ def test_ctrl_c_also_stops_the_kernels_started_ahead_and_their_server(project, m
     for name in "abc":  # kernels are started for these while sleepy runs
         write_notebook(project / f"{name}.ipynb", f'inputs = ["s.txt"]\noutputs = ["{name}.txt"]', "x = 1")
     process, _ = start_sleeping_run(project)
+    deadline = time.monotonic() + 30
+    while len(processes_with(marker)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert len(processes_with(marker)) >= 4  # nbflow, its fork server, sleepy's kernel, a kernel started ahead
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
