@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -53,10 +54,24 @@ def needs_corpus() -> None:
         pytest.skip(f"the shared notebook corpus is not here ({CORPUS}); it lives beside the repository in ../shared")
 
 
+def proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name: state, parent pid, ... (OSError once it is gone)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()
+
+
 def alive(pid: int) -> bool:
     """The process exists and is not a zombie."""
     try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
+        return proc_stat(pid)[0] != "Z"
     except OSError:
         return False
+
+
+@pytest.fixture
+def marker(monkeypatch) -> str:
+    """A NAME=VALUE of this test's own in the environment of every process it starts; kernels inherit it, forked
+    or not, and keep it when orphaned (see test_failures.processes_with)."""
+    marker = f"NBFLOW_TEST_MARK={uuid.uuid4().hex}"
+    monkeypatch.setenv(*marker.split("="))
+    return marker

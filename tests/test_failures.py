@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 
 import nbformat
 
 import nbflow
 from nbflow.run.background import start_run
 
-from conftest import run_cli, write_notebook
+from conftest import proc_stat, run_cli, write_notebook
 from test_run import task
 
 
@@ -104,8 +103,7 @@ def processes_with(marker: str) -> list[int]:
             try:
                 with open(f"/proc/{entry}/environ", "rb") as fh:
                     environ = fh.read()
-                with open(f"/proc/{entry}/stat") as fh:
-                    zombie = fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+                zombie = proc_stat(int(entry))[0] == "Z"
             except OSError:
                 continue
             if marker.encode() in environ and not zombie:
@@ -120,9 +118,7 @@ def wait_for_none(marker: str, seconds: float = 15) -> list[int]:
     return left
 
 
-def test_no_kernel_outlives_a_run_even_prewarmed_ones(project, monkeypatch):
-    marker = f"NBFLOW_TEST_MARK={uuid.uuid4().hex}"
-    monkeypatch.setenv(*marker.split("="))
+def test_no_kernel_outlives_a_run_even_prewarmed_ones(project, marker):
     # b..e would get kernels started ahead while a runs; a fails, so none of them ever runs.
     write_notebook(project / "a.ipynb", 'outputs = ["a.txt"]', "import time; time.sleep(1)", "1 / 0")
     for prev, name in zip("abcd", "bcde"):
@@ -134,30 +130,21 @@ def test_no_kernel_outlives_a_run_even_prewarmed_ones(project, monkeypatch):
     assert wait_for_none(marker) == []
 
 
-def test_the_cli_leaves_no_kernel_server_behind_whatever_the_run_does(project):
+def test_the_cli_leaves_no_kernel_server_behind_whatever_the_run_does(project, marker):
     """`nbflow run` starts its kernel fork server before it reads the pipeline; a run that needs no kernel (all up
     to date, or a pipeline with a mistake) must still leave nothing running."""
-    marker = f"NBFLOW_TEST_MARK={uuid.uuid4().hex}"
-    env = dict([marker.split("=")])
     task(project / "a.ipynb", 'outputs = ["a.txt"]')
-    assert run_cli("run", str(project), env=env).returncode == 0
+    assert run_cli("run", str(project)).returncode == 0
     assert wait_for_none(marker) == []
-    assert run_cli("run", str(project), env=env).stdout.count("skipped") >= 1  # the no-op run
+    assert run_cli("run", str(project)).stdout.count("skipped") >= 1  # the no-op run
     assert wait_for_none(marker) == []
     task(project / "b.ipynb", 'outputs = ["a.txt"]')  # a duplicate output: exit 2 before anything runs
-    assert run_cli("run", str(project), env=env).returncode == 2
+    assert run_cli("run", str(project)).returncode == 2
     assert wait_for_none(marker) == []
 
 
-def _parent(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as fh:
-        return int(fh.read().rsplit(")", 1)[1].split()[1])
-
-
-def test_kernels_started_ahead_never_exceed_j(project, monkeypatch):
+def test_kernels_started_ahead_never_exceed_j(project, marker):
     """While `slow` runs, the six tasks after it are all upcoming: with -j 2 at most two kernels wait for them."""
-    marker = f"NBFLOW_TEST_MARK={uuid.uuid4().hex}"
-    monkeypatch.setenv(*marker.split("="))
     write_notebook(project / "slow.ipynb", 'outputs = ["slow.txt"]', "import time; time.sleep(4)",
                    "open(outputs[0], 'w').write('x')")
     for name in "bcdefg":
@@ -170,7 +157,7 @@ def test_kernels_started_ahead_never_exceed_j(project, monkeypatch):
         kernels = []
         for pid in marked:  # forked kernels are the fork server's children; the server is ours
             try:
-                if _parent(pid) in marked:
+                if int(proc_stat(pid)[1]) in marked:
                     kernels.append(pid)
             except OSError:
                 pass

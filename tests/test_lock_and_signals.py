@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import nbflow
@@ -62,9 +61,7 @@ def test_ctrl_c_stops_kernels_marks_cancelled_and_exits_130(project):
     assert "Traceback" not in err
 
 
-def test_ctrl_c_also_stops_the_kernels_started_ahead_and_their_server(project, monkeypatch):
-    marker = f"NBFLOW_TEST_MARK={uuid.uuid4().hex}"
-    monkeypatch.setenv(*marker.split("="))
+def test_ctrl_c_also_stops_the_kernels_started_ahead_and_their_server(project, marker):
     for name in "abc":  # kernels are started for these while sleepy runs
         write_notebook(project / f"{name}.ipynb", f'inputs = ["s.txt"]\noutputs = ["{name}.txt"]', "x = 1")
     process, _ = start_sleeping_run(project)
