@@ -61,8 +61,9 @@ import nbformat
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-import nbflow  # noqa: E402
 from pipelines import chain, fan_out, large, ploomber_chain, ploomber_fan_out  # noqa: E402
+
+import nbflow  # noqa: E402
 
 RESULTS = BENCH / "results"
 PEERS_VENV = BENCH / ".peers-venv"
@@ -83,6 +84,7 @@ class ToolFailed(Exception):
 
 # --- running commands ------------------------------------------------------------------------------------------
 
+
 def last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else ""
@@ -90,8 +92,16 @@ def last_line(text: str) -> str:
 
 def run_command(argv: list[str], cwd: Path | None = None, env: dict | None = None) -> str:
     """Run a command to its end with output on pipes; return its stdout, or raise ToolFailed with its last words."""
-    with subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+    with subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
         try:
             out, err = proc.communicate(timeout=COMMAND_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -120,13 +130,13 @@ def ensure_ploomber(venv: Path = PEERS_VENV) -> Path | None:
         run_command([sys.executable, "-m", "venv", str(venv)])
         run_command([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "ploomber", "ipykernel"])
     except ToolFailed as exc:
-        print(f"NOTE: could not set up ploomber in {venv} ({exc}); the ploomber columns are skipped.",
-              file=sys.stderr)
+        print(f"NOTE: could not set up ploomber in {venv} ({exc}); the ploomber columns are skipped.", file=sys.stderr)
         return None
     return exe
 
 
 # --- executed notebooks ----------------------------------------------------------------------------------------
+
 
 def cell_seconds(cell: nbformat.NotebookNode) -> float | None:
     """A cell's own execution time: papermill's `duration`, else nbclient's `execution` timestamps."""
@@ -135,16 +145,22 @@ def cell_seconds(cell: nbformat.NotebookNode) -> float | None:
         return float(duration)
     timing = cell.metadata.get("execution", {})
     if "iopub.status.busy" in timing and "shell.execute_reply" in timing:
-        busy, reply = (datetime.datetime.fromisoformat(timing[key].replace("Z", "+00:00"))
-                       for key in ("iopub.status.busy", "shell.execute_reply"))
+        busy, reply = (
+            datetime.datetime.fromisoformat(timing[key].replace("Z", "+00:00"))
+            for key in ("iopub.status.busy", "shell.execute_reply")
+        )
         return (reply - busy).total_seconds()
     return None
 
 
 def cells_seconds(notebooks: list[Path]) -> float | None:
     """The sum of the code cells' own time over executed notebooks; None when any is missing."""
-    times = [cell_seconds(cell) for path in notebooks
-             for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+    times = [
+        cell_seconds(cell)
+        for path in notebooks
+        for cell in nbformat.read(path, as_version=4).cells
+        if cell.cell_type == "code"
+    ]
     return sum(times) if times and None not in times else None
 
 
@@ -155,9 +171,11 @@ def newest_nbflow_run(folder: Path) -> list[Path]:
 
 # --- contenders and measurements -------------------------------------------------------------------------------
 
+
 @dataclass
 class Contender:
     """One tool's copy of a case: its commands and the products a run must (re)write."""
+
     tool: str
     folder: Path
     full: list[list[str]]  # run one after another, timed together
@@ -188,6 +206,7 @@ class Contender:
 @dataclass
 class Measurement:
     """One row of the table: raw values per tool (seconds, or MiB for memory), and the messages of failed runs."""
+
     case: str
     label: str
     tasks: int | None = None  # for chains: enables the per-task overhead
@@ -244,6 +263,7 @@ def alternate(m: Measurement, contenders: list[Contender], mode: str, setup: Set
 
 # --- building each tool's copy of a case -----------------------------------------------------------------------
 
+
 @dataclass
 class Setup:
     root: Path
@@ -281,9 +301,16 @@ def nbflow_contenders(setup: Setup, case: str, make: Callable[[Path], Path], nam
     for tool, extra in variants:
         folder = nbflow_copy(make, setup.root / case / re.sub(r"\W+", "-", tool).strip("-"))
         run = [*NBFLOW_CMD, "run", str(folder), "-j", str(CPUS), *extra]
-        contenders.append(Contender(tool, folder, full=[run + ["--force"]], noop=run,
-                                    products=products(folder, names),
-                                    executed=lambda folder=folder: newest_nbflow_run(folder)))
+        contenders.append(
+            Contender(
+                tool,
+                folder,
+                full=[run + ["--force"]],
+                noop=run,
+                products=products(folder, names),
+                executed=lambda folder=folder: newest_nbflow_run(folder),
+            )
+        )
     return contenders
 
 
@@ -291,20 +318,35 @@ def papermill_contender(setup: Setup, case: str, make: Callable[[Path], Path], n
     """The nbflow notebooks, run in order by one `papermill IN OUT --cwd DIR` command each."""
     folder = nbflow_copy(make, setup.root / case / "papermill")
     (folder / "out").mkdir()
-    commands = [[*PAPERMILL_CMD, str(folder / f"{name}.ipynb"), str(folder / "out" / f"{name}.ipynb"),
-                 "--cwd", str(folder)] for name in names]
-    return Contender(PAPERMILL, folder, full=commands, noop=None, products=products(folder, names),
-                     executed=lambda: sorted((folder / "out").glob("*.ipynb")))
+    commands = [
+        [*PAPERMILL_CMD, str(folder / f"{name}.ipynb"), str(folder / "out" / f"{name}.ipynb"), "--cwd", str(folder)]
+        for name in names
+    ]
+    return Contender(
+        PAPERMILL,
+        folder,
+        full=commands,
+        noop=None,
+        products=products(folder, names),
+        executed=lambda: sorted((folder / "out").glob("*.ipynb")),
+    )
 
 
 def ploomber_contender(setup: Setup, case: str, make: Callable[[Path], Path], names: list[str]) -> Contender:
     folder = make(setup.root / case / "ploomber")
-    return Contender(PLOOMBER, folder, full=[[str(setup.ploomber), "build", "--force"]],
-                     noop=[str(setup.ploomber), "build"], products=products(folder, names),
-                     executed=lambda: sorted((folder / "output").glob("*.ipynb")), env=PEER_ENV)
+    return Contender(
+        PLOOMBER,
+        folder,
+        full=[[str(setup.ploomber), "build", "--force"]],
+        noop=[str(setup.ploomber), "build"],
+        products=products(folder, names),
+        executed=lambda: sorted((folder / "output").glob("*.ipynb")),
+        env=PEER_ENV,
+    )
 
 
 # --- cases ----------------------------------------------------------------------------------------------------
+
 
 def chain_contenders(setup: Setup, case: str, length: int, work: str) -> list[Contender]:
     names = [f"t{i:02d}" for i in range(length)]
@@ -328,16 +370,14 @@ def case_fanout16(setup: Setup) -> list[Measurement]:
     m = Measurement("fanout16", "fanout16 full (s)", notes=[f"nbflow -j {CPUS}"])
     contenders = nbflow_contenders(setup, "fanout16", lambda f: fan_out(f, 16), names)
     if setup.ploomber:
-        parallel = ploomber_contender(setup, "fanout16", lambda f: ploomber_fan_out(f, 16, executor="parallel"),
-                                      names)
+        parallel = ploomber_contender(setup, "fanout16", lambda f: ploomber_fan_out(f, 16, executor="parallel"), names)
         try:
             wall, _ = parallel.run("full")
             progress(m.label, "probe", "ploomber (parallel)", f"{wall:7.2f} s")
             contenders.append(parallel)
             m.notes.append(f"ploomber parallel ({CPUS} processes)")
         except ToolFailed as exc:
-            contenders.append(ploomber_contender(setup, "fanout16-serial", lambda f: ploomber_fan_out(f, 16),
-                                                 names))
+            contenders.append(ploomber_contender(setup, "fanout16-serial", lambda f: ploomber_fan_out(f, 16), names))
             m.notes.append(f"ploomber SERIAL: its parallel executor failed ({exc})")
     return [alternate(m, contenders, "full", setup)]
 
@@ -348,13 +388,23 @@ def case_sleep4(setup: Setup) -> list[Measurement]:
     measured = []
     contenders = []
     for workers in (1, 4):
-        folder = nbflow_copy(lambda f: fan_out(f, 4, work="import time; time.sleep(3)"),
-                             setup.root / "sleep4" / f"j{workers}")
+        folder = nbflow_copy(
+            lambda f: fan_out(f, 4, work="import time; time.sleep(3)"), setup.root / "sleep4" / f"j{workers}"
+        )
         run = [*NBFLOW_CMD, "run", str(folder), "-j", str(workers), "--force"]
-        contenders.append(Contender(NBFLOW, folder, full=[run], noop=None, products=products(folder, names),
-                                    executed=lambda folder=folder: newest_nbflow_run(folder)))
-        measured.append(Measurement("sleep4", f"sleep4 -j{workers} (s)",
-                                    baseline="sleep4 -j1 (s)" if workers == 4 else None))
+        contenders.append(
+            Contender(
+                NBFLOW,
+                folder,
+                full=[run],
+                noop=None,
+                products=products(folder, names),
+                executed=lambda folder=folder: newest_nbflow_run(folder),
+            )
+        )
+        measured.append(
+            Measurement("sleep4", f"sleep4 -j{workers} (s)", baseline="sleep4 -j1 (s)" if workers == 4 else None)
+        )
     for rep in range(setup.repeat):
         for m, contender in zip(measured, contenders):
             attempt(m, contender, "full", f"{rep + 1}/{setup.repeat}")
@@ -363,8 +413,12 @@ def case_sleep4(setup: Setup) -> list[Measurement]:
 
 def case_cpu10(setup: Setup) -> list[Measurement]:
     work = f"{BURN}burn({setup.burn_iterations})"
-    m = Measurement("cpu10", "cpu10 full (s)", tasks=10,
-                    notes=[f"{setup.cpu_seconds:g} s busy loop per task ({setup.burn_iterations:,} iterations)"])
+    m = Measurement(
+        "cpu10",
+        "cpu10 full (s)",
+        tasks=10,
+        notes=[f"{setup.cpu_seconds:g} s busy loop per task ({setup.burn_iterations:,} iterations)"],
+    )
     alternate(m, chain_contenders(setup, "cpu10", 10, work), "full", setup)
     cells = Measurement("cpu10", "cpu10 cells' own time (s)", values=m.cells, errors=m.errors)
     return [m, cells]
@@ -383,8 +437,11 @@ def case_resolve(setup: Setup) -> list[Measurement]:
         what = f"{rep + 1}/{setup.repeat}"
         for folder, load, command in rows:
             time_nbflow(load, what, lambda folder=folder: nbflow.load(folder))
-            time_nbflow(command, what, lambda folder=folder: run_command([*NBFLOW_CMD, "graph", str(folder),
-                                                                          "--format", "json"]))
+            time_nbflow(
+                command,
+                what,
+                lambda folder=folder: run_command([*NBFLOW_CMD, "graph", str(folder), "--format", "json"]),
+            )
     return [m for _, load, command in rows for m in (load, command)]
 
 
@@ -393,7 +450,7 @@ def time_nbflow(m: Measurement, what: str, action: Callable[[], object]) -> None
     start = time.perf_counter()
     try:
         action()
-    except Exception as exc:  # noqa: BLE001 - a failure of the code under test is a result, not a crash
+    except Exception as exc:
         message = str(exc) if isinstance(exc, ToolFailed) else f"{type(exc).__name__}: {exc}"
         m.fail(NBFLOW, message)
         progress(m.label, what, NBFLOW, f"n/a: {message}")
@@ -418,8 +475,11 @@ def case_memory(setup: Setup) -> list[Measurement]:
         m.record(NBFLOW, mib)
         progress(m.label, f"{rep + 1}/{setup.repeat}", NBFLOW, f"{mib:7.1f} MiB")
     tasks = fan_out(setup.root / "fanout100", 100)
-    run = Measurement("memory", "run 100 tasks: nbflow process peak RSS (MiB)",
-                      notes=["VmHWM of the nbflow process itself (kernels excluded)"])
+    run = Measurement(
+        "memory",
+        "run 100 tasks: nbflow process peak RSS (MiB)",
+        notes=["VmHWM of the nbflow process itself (kernels excluded)"],
+    )
     mib = own_peak_rss_mib([*NBFLOW_CMD, "run", str(tasks), "--force", "-j", str(os.cpu_count() or 1)])
     run.record(NBFLOW, mib)
     progress(run.label, "1/1", NBFLOW, f"{mib:7.1f} MiB")
@@ -453,20 +513,28 @@ def peak_rss_mib(argv: list[str]) -> float:
             run_command(["/usr/bin/time", "-v", "-o", report.name, *argv])
             kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", report.read()).group(1))
     else:
-        probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        probe = (
+            "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
         kib = int(run_command([sys.executable, "-c", probe, *argv]))
     return kib / 1024
 
 
-CASE_FUNCTIONS = {"chain10": case_chain10, "fanout16": case_fanout16, "sleep4": case_sleep4, "cpu10": case_cpu10,
-                  "resolve": case_resolve, "memory": case_memory}
+CASE_FUNCTIONS = {
+    "chain10": case_chain10,
+    "fanout16": case_fanout16,
+    "sleep4": case_sleep4,
+    "cpu10": case_cpu10,
+    "resolve": case_resolve,
+    "memory": case_memory,
+}
 
 
 def calibrate(seconds: float) -> int:
     """Iterations of BURN's loop that take `seconds` here: best of three at a size long enough to time."""
     namespace: dict = {}
-    exec(BURN, namespace)  # noqa: S102 - our own constant, the very code the notebooks run
+    exec(BURN, namespace)
     burn, n = namespace["burn"], 100_000
     while True:
         took = min(timed(burn, n) for _ in range(3))
@@ -483,13 +551,18 @@ def timed(fn: Callable, *args) -> float:
 
 # --- reporting ------------------------------------------------------------------------------------------------
 
+
 def machine() -> dict:
     cpuinfo = Path("/proc/cpuinfo")
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M) if cpuinfo.exists() else None
-    return {"nproc": CPUS, "cpu": model.group(1) if model else platform.processor() or "unknown",
-            "python": platform.python_version(), "platform": platform.platform(),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+    return {
+        "nproc": CPUS,
+        "cpu": model.group(1) if model else platform.processor() or "unknown",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
 
 
 def versions(setup: Setup) -> dict:
@@ -538,8 +611,11 @@ def derived_notes(m: Measurement, by_label: dict[str, Measurement]) -> list[str]
 
 def tools_in(measurements: list[Measurement]) -> list[str]:
     """The tools that took part in any of the measurements, in column order."""
-    return [t for t in (NBFLOW, NO_PREWARM, PLOOMBER, PAPERMILL)
-            if any(t in m.values or t in m.errors for m in measurements)]
+    return [
+        t
+        for t in (NBFLOW, NO_PREWARM, PLOOMBER, PAPERMILL)
+        if any(t in m.values or t in m.errors for m in measurements)
+    ]
 
 
 def table(measurements: list[Measurement]) -> tuple[list[str], list[list[str]]]:
@@ -547,12 +623,24 @@ def table(measurements: list[Measurement]) -> tuple[list[str], list[list[str]]]:
     tools = tools_in(measurements)
     peers = [(peer, f"nbflow/{peer.split()[0]}") for peer in (PLOOMBER, PAPERMILL) if peer in tools]
     with_overhead = any(m.tasks for m in measurements)
-    header = ["measurement", *tools, *(title for _, title in peers),
-              *(["nbflow overhead/task s"] if with_overhead else []), "note"]
+    header = [
+        "measurement",
+        *tools,
+        *(title for _, title in peers),
+        *(["nbflow overhead/task s"] if with_overhead else []),
+        "note",
+    ]
     by_label = {m.label: m for m in measurements}
-    rows = [[m.label, *(cell(m, t) for t in tools), *(ratio(m.median(NBFLOW), m.median(peer)) for peer, _ in peers),
-             *([overhead(m)] if with_overhead else []), "; ".join(derived_notes(m, by_label))]
-            for m in measurements]
+    rows = [
+        [
+            m.label,
+            *(cell(m, t) for t in tools),
+            *(ratio(m.median(NBFLOW), m.median(peer)) for peer, _ in peers),
+            *([overhead(m)] if with_overhead else []),
+            "; ".join(derived_notes(m, by_label)),
+        ]
+        for m in measurements
+    ]
     return header, rows
 
 
@@ -571,11 +659,13 @@ def render_markdown(header: list[str], rows: list[list[str]]) -> str:
 
 
 def preamble(info: dict, vers: dict, markdown: bool) -> str:
-    lines = [f"Machine: {info['nproc']} CPUs, {info['cpu']}, Python {info['python']}, {info['platform']}",
-             f"Date: {info['date']}; load average at start: {' '.join(map(str, info['load_average']))}",
-             "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
-             "Medians in seconds (memory in MiB); ratios of medians; n/a: every run of the tool failed, *: some did "
-             "(failures listed under the table)."]
+    lines = [
+        f"Machine: {info['nproc']} CPUs, {info['cpu']}, Python {info['python']}, {info['platform']}",
+        f"Date: {info['date']}; load average at start: {' '.join(map(str, info['load_average']))}",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+        "Medians in seconds (memory in MiB); ratios of medians; n/a: every run of the tool failed, *: some did "
+        "(failures listed under the table).",
+    ]
     return "\n".join(f"{line}  " if markdown else line for line in lines)
 
 
@@ -587,8 +677,10 @@ def failures(measurements: list[Measurement]) -> str:
             for message in messages:
                 rows = seen.setdefault((tool, message), {})
                 rows[m.label] = rows.get(m.label, 0) + 1
-    return "\n".join(f"- {tool}, {', '.join(f'{label} x{n}' for label, n in rows.items())}: {message}"
-                     for (tool, message), rows in seen.items())
+    return "\n".join(
+        f"- {tool}, {', '.join(f'{label} x{n}' for label, n in rows.items())}: {message}"
+        for (tool, message), rows in seen.items()
+    )
 
 
 def plot(measurements: list[Measurement], path: Path) -> None:
@@ -598,8 +690,10 @@ def plot(measurements: list[Measurement], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = [("pipelines: median wall time (s)", ("chain10", "fanout16", "cpu10")),
-              ("resolve: median time (s)", ("resolve",))]
+    groups = [
+        ("pipelines: median wall time (s)", ("chain10", "fanout16", "cpu10")),
+        ("resolve: median time (s)", ("resolve",)),
+    ]
     panels = [(title, ms) for title, cases in groups if (ms := [m for m in measurements if m.case in cases])]
     if not panels:
         return
@@ -612,8 +706,12 @@ def plot(measurements: list[Measurement], path: Path) -> None:
             ys = [m.median(tool) for m in ms if m.median(tool) is not None]
             bars = ax.bar(xs, ys, width, label=tool)
             ax.bar_label(bars, fmt="%.2f", fontsize=7)
-        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(ms))], [m.label.rsplit(" (", 1)[0] for m in ms],
-                      rotation=15, fontsize=8)
+        ax.set_xticks(
+            [i + 0.4 - width / 2 for i in range(len(ms))],
+            [m.label.rsplit(" (", 1)[0] for m in ms],
+            rotation=15,
+            fontsize=8,
+        )
         ax.set_title(title)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -621,12 +719,19 @@ def plot(measurements: list[Measurement], path: Path) -> None:
     plt.close(fig)
 
 
-def save(measurements: list[Measurement], info: dict, vers: dict, setup: Setup, args: argparse.Namespace,
-         stamp: str) -> tuple[Path, Path]:
+def save(
+    measurements: list[Measurement], info: dict, vers: dict, setup: Setup, args: argparse.Namespace, stamp: str
+) -> tuple[Path, Path]:
     RESULTS.mkdir(exist_ok=True)
-    raw = {"machine": info, "versions": vers, "args": vars(args), "repeat": setup.repeat, "warm_up": setup.warm_up,
-           "calibration": {"seconds": setup.cpu_seconds, "iterations": setup.burn_iterations},
-           "measurements": [asdict(m) for m in measurements]}
+    raw = {
+        "machine": info,
+        "versions": vers,
+        "args": vars(args),
+        "repeat": setup.repeat,
+        "warm_up": setup.warm_up,
+        "calibration": {"seconds": setup.cpu_seconds, "iterations": setup.burn_iterations},
+        "measurements": [asdict(m) for m in measurements],
+    }
     json_path, png_path = RESULTS / f"bench-{stamp}.json", RESULTS / f"bench-{stamp}.png"
     json_path.write_text(json.dumps(raw, indent=2) + "\n")
     plot(measurements, png_path)
@@ -635,13 +740,18 @@ def save(measurements: list[Measurement], info: dict, vers: dict, setup: Setup, 
 
 # --- main -----------------------------------------------------------------------------------------------------
 
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="timed repetitions per tool (default 3; 1 with --quick)")
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="timed repetitions per tool (default 3; 1 with --quick)"
+    )
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
-    parser.add_argument("--quick", action="store_true",
-                        help="a fast smoke run: no warm-up, 1 repetition, 0.25 s CPU tasks, resolve at 200/400/1000")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a fast smoke run: no warm-up, 1 repetition, 0.25 s CPU tasks, resolve at 200/400/1000",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for bench/README.md)")
     args = parser.parse_args()
     unknown = set(args.cases.split(",")) - set(CASES)
@@ -658,15 +768,22 @@ def main() -> None:
     needs_peers = any(c in cases for c in ("chain10", "fanout16", "cpu10"))
     info = machine()
     with tempfile.TemporaryDirectory(prefix="nbflow-bench-") as tmp:
-        setup = Setup(root=Path(tmp), repeat=args.repeat or (1 if args.quick else 3), warm_up=not args.quick,
-                      cpu_seconds=0.25 if args.quick else 1.0,
-                      sizes=[200, 400, 1000] if args.quick else [1000, 2000, 5000],
-                      ploomber=ensure_ploomber() if needs_peers else None,
-                      no_prewarm=nbflow_run_has("--no-prewarm"))
+        setup = Setup(
+            root=Path(tmp),
+            repeat=args.repeat or (1 if args.quick else 3),
+            warm_up=not args.quick,
+            cpu_seconds=0.25 if args.quick else 1.0,
+            sizes=[200, 400, 1000] if args.quick else [1000, 2000, 5000],
+            ploomber=ensure_ploomber() if needs_peers else None,
+            no_prewarm=nbflow_run_has("--no-prewarm"),
+        )
         if "cpu10" in cases:
             setup.burn_iterations = calibrate(setup.cpu_seconds)
-        print(f"{info['nproc']} CPUs, {info['cpu']}; nbflow run --no-prewarm: "
-              f"{'yes' if setup.no_prewarm else 'no'}; ploomber: {setup.ploomber or 'skipped'}", file=sys.stderr)
+        print(
+            f"{info['nproc']} CPUs, {info['cpu']}; nbflow run --no-prewarm: "
+            f"{'yes' if setup.no_prewarm else 'no'}; ploomber: {setup.ploomber or 'skipped'}",
+            file=sys.stderr,
+        )
         measurements = [m for case in cases for m in CASE_FUNCTIONS[case](setup)]
         vers = versions(setup)
     header, rows = table(measurements)
@@ -677,8 +794,10 @@ def main() -> None:
         print("\nFailures:\n" + failures(measurements))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     json_path, png_path = save(measurements, info, vers, setup, args, stamp)
-    print(f"Raw timings: {json_path.relative_to(BENCH.parent)}; plot: {png_path.relative_to(BENCH.parent)}",
-          file=sys.stderr)
+    print(
+        f"Raw timings: {json_path.relative_to(BENCH.parent)}; plot: {png_path.relative_to(BENCH.parent)}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

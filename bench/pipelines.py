@@ -13,8 +13,11 @@ def write_task(path: Path, parameters: str, *code: str) -> None:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     cell = nbformat.v4.new_code_cell(parameters)
     cell.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), cell,
-                *(nbformat.v4.new_code_cell(src) for src in code)]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(f"# {path.stem}"),
+        cell,
+        *(nbformat.v4.new_code_cell(src) for src in code),
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
 
@@ -25,8 +28,12 @@ def chain(folder: Path, length: int, work: str = "x = 1") -> Path:
     (folder / "nbflow.toml").write_text("")
     for i in range(length):
         inputs = f'inputs = ["data/t{i - 1:02d}.txt"]\n' if i else ""
-        write_task(folder / f"t{i:02d}.ipynb", f'{inputs}outputs = ["data/t{i:02d}.txt"]',
-                   work, f"open(outputs[0], 'w').write('{i}')")
+        write_task(
+            folder / f"t{i:02d}.ipynb",
+            f'{inputs}outputs = ["data/t{i:02d}.txt"]',
+            work,
+            f"open(outputs[0], 'w').write('{i}')",
+        )
     return folder
 
 
@@ -35,8 +42,9 @@ def fan_out(folder: Path, width: int, work: str = "x = 1") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "nbflow.toml").write_text("")
     for i in range(width):
-        write_task(folder / f"f{i:02d}.ipynb", f'outputs = ["data/f{i:02d}.txt"]',
-                   work, f"open(outputs[0], 'w').write('{i}')")
+        write_task(
+            folder / f"f{i:02d}.ipynb", f'outputs = ["data/f{i:02d}.txt"]', work, f"open(outputs[0], 'w').write('{i}')"
+        )
     return folder
 
 
@@ -48,16 +56,21 @@ def large(folder: Path, count: int, seed: int = 0) -> Path:
     for i in range(count):
         reads = sorted({rng.randrange(i) for _ in range(min(i, 3))}) if i else []
         inputs = ", ".join(f'"../g{j // 50:03d}/out/{{day}}/n{j:05d}.csv"' for j in reads)
-        write_task(folder / f"g{i // 50:03d}" / f"n{i:05d}.ipynb",
-                   f'inputs = [{inputs}]\noutputs = ["out/{{day}}/n{i:05d}.csv"]\nday = "x"\nrows = {i}',
-                   "import pandas as pd", "df = pd.DataFrame({'a': range(rows)})", "df.to_csv(outputs[0])")
+        write_task(
+            folder / f"g{i // 50:03d}" / f"n{i:05d}.ipynb",
+            f'inputs = [{inputs}]\noutputs = ["out/{{day}}/n{i:05d}.csv"]\nday = "x"\nrows = {i}',
+            "import pandas as pd",
+            "df = pd.DataFrame({'a': range(rows)})",
+            "df.to_csv(outputs[0])",
+        )
     return folder
 
 
 def ploomber_chain(folder: Path, length: int, work: str = "x = 1", executor: str = "serial") -> Path:
     """The same chain as `chain`, as a ploomber project: `pipeline.yaml` and notebooks with `upstream`/`product`."""
-    return _ploomber_project(folder, [(f"t{i:02d}", [f"t{i - 1:02d}"] if i else []) for i in range(length)],
-                             work, executor)
+    return _ploomber_project(
+        folder, [(f"t{i:02d}", [f"t{i - 1:02d}"] if i else []) for i in range(length)], work, executor
+    )
 
 
 def ploomber_fan_out(folder: Path, width: int, work: str = "x = 1", executor: str = "serial") -> Path:
@@ -73,9 +86,17 @@ def _ploomber_project(folder: Path, tasks: list[tuple[str, list[str]]], work: st
     folder.mkdir(parents=True, exist_ok=True)
     lines = [f"executor: {executor}", "tasks:"]
     for i, (name, upstream) in enumerate(tasks):
-        write_task(folder / f"{name}.ipynb", f"upstream = {upstream or None!r}\nproduct = None",
-                   work, f"open(product['data'], 'w').write('{i}')")
-        lines += [f"  - source: {name}.ipynb", "    product:",
-                  f"      nb: output/{name}.ipynb", f"      data: data/{name}.txt"]
+        write_task(
+            folder / f"{name}.ipynb",
+            f"upstream = {upstream or None!r}\nproduct = None",
+            work,
+            f"open(product['data'], 'w').write('{i}')",
+        )
+        lines += [
+            f"  - source: {name}.ipynb",
+            "    product:",
+            f"      nb: output/{name}.ipynb",
+            f"      data: data/{name}.txt",
+        ]
     (folder / "pipeline.yaml").write_text("\n".join(lines) + "\n")
     return folder

@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import nbflow  # noqa: E402
-from pipelines import large  # noqa: E402
+from pipelines import large
+
+import nbflow
 
 
 def median_time(fn, repeat: int) -> float:
@@ -42,10 +43,15 @@ def main() -> None:
         for size in sizes:
             folder = large(Path(tmp) / f"n{size}", size)
             nbflow.load(folder)  # warm the file cache
-            in_process = median_time(lambda: nbflow.load(folder), args.repeat)
-            command = median_time(lambda: subprocess.run([sys.executable, "-m", "nbflow", "graph", str(folder),
-                                                          "--format", "json"], check=True, capture_output=True),
-                                  args.repeat)
+            in_process = median_time(lambda folder=folder: nbflow.load(folder), args.repeat)
+            command = median_time(
+                lambda folder=folder: subprocess.run(
+                    [sys.executable, "-m", "nbflow", "graph", str(folder), "--format", "json"],
+                    check=True,
+                    capture_output=True,
+                ),
+                args.repeat,
+            )
             edges = nbflow.load(folder).graph.number_of_edges()
             rows.append((size, edges, in_process, command))
     base = rows[0]

@@ -32,8 +32,14 @@ def payload(store: Store, schedule: str, run_id: str, project_root: Path) -> dic
     for task in store.task_runs(run_id):
         if task.state == "failed":
             error = task.error or {}
-            failed.append({"name": task.task, "state": task.state, "output_notebook": task.output_notebook,
-                           "error": {k: error.get(k) for k in ("ename", "evalue", "cell_index", "traceback")}})
+            failed.append(
+                {
+                    "name": task.task,
+                    "state": task.state,
+                    "output_notebook": task.output_notebook,
+                    "error": {k: error.get(k) for k in ("ename", "evalue", "cell_index", "traceback")},
+                }
+            )
     upstream_failed = [t.task for t in store.task_runs(run_id) if t.state == "upstream_failed"]
     state = row.state if row else "failed"
     if failed:
@@ -43,41 +49,69 @@ def payload(store: Store, schedule: str, run_id: str, project_root: Path) -> dic
             detail += f" (and {len(failed) - 1} more failed task{'s' if len(failed) > 2 else ''})"
     else:
         detail = (row.message if row else None) or "no task failed"
-    return {"schedule": schedule, "run_id": run_id, "state": state, "trigger": f"schedule:{schedule}",
-            "project": str(project_root), "started_at": row.started_at if row else None,
-            "finished_at": row.finished_at if row else None, "message": row.message if row else None,
-            "failed_tasks": failed, "upstream_failed": upstream_failed,
-            "text": f"nbflow: scheduled run {run_id} of {schedule!r} {state}: {detail}"}
+    return {
+        "schedule": schedule,
+        "run_id": run_id,
+        "state": state,
+        "trigger": f"schedule:{schedule}",
+        "project": str(project_root),
+        "started_at": row.started_at if row else None,
+        "finished_at": row.finished_at if row else None,
+        "message": row.message if row else None,
+        "failed_tasks": failed,
+        "upstream_failed": upstream_failed,
+        "text": f"nbflow: scheduled run {run_id} of {schedule!r} {state}: {detail}",
+    }
 
 
 def run_command(command: str, body: dict[str, Any], cwd: Path, timeout: float = COMMAND_TIMEOUT) -> bool:
     """Run `command` in a shell in the project root, with NBFLOW_RUN_ID, NBFLOW_SCHEDULE, NBFLOW_STATE and
     NBFLOW_PROJECT set and the payload as JSON on its standard input. True when it exits 0."""
-    env = {**os.environ, "NBFLOW_RUN_ID": body["run_id"], "NBFLOW_SCHEDULE": body["schedule"],
-           "NBFLOW_STATE": body["state"], "NBFLOW_PROJECT": body["project"], "NBFLOW_MESSAGE": body["text"]}
+    env = {
+        **os.environ,
+        "NBFLOW_RUN_ID": body["run_id"],
+        "NBFLOW_SCHEDULE": body["schedule"],
+        "NBFLOW_STATE": body["state"],
+        "NBFLOW_PROJECT": body["project"],
+        "NBFLOW_MESSAGE": body["text"],
+    }
     try:
-        result = subprocess.run(command, shell=True, cwd=cwd, env=env, input=json.dumps(body), text=True,
-                                capture_output=True, timeout=timeout)
+        result = subprocess.run(
+            command,
+            shell=True,
+            cwd=cwd,
+            env=env,
+            input=json.dumps(body),
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
-        log.error("%s: the on-failure command did not finish within %.0f s; it was stopped", body["schedule"],
-                  timeout)
+        log.error("%s: the on-failure command did not finish within %.0f s; it was stopped", body["schedule"], timeout)
         return False
     except OSError as exc:
         log.error("%s: the on-failure command could not start: %s", body["schedule"], exc)
         return False
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip().splitlines()
-        log.error("%s: the on-failure command exited with code %d%s", body["schedule"], result.returncode,
-                  f": {output[-1]}" if output else "")
+        log.error(
+            "%s: the on-failure command exited with code %d%s",
+            body["schedule"],
+            result.returncode,
+            f": {output[-1]}" if output else "",
+        )
         return False
     return True
 
 
 def post_webhook(url: str, body: dict[str, Any], timeout: float = WEBHOOK_TIMEOUT) -> bool:
     """POST the payload as JSON to `url`. True on a 2xx answer."""
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              "User-Agent": f"nbflow/{__version__}"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": f"nbflow/{__version__}"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
@@ -90,8 +124,9 @@ def post_webhook(url: str, body: dict[str, Any], timeout: float = WEBHOOK_TIMEOU
     return False
 
 
-def send(store: Store, schedule: str, run_id: str, project_root: Path, command: str | None,
-         webhook: str | None) -> dict[str, bool]:
+def send(
+    store: Store, schedule: str, run_id: str, project_root: Path, command: str | None, webhook: str | None
+) -> dict[str, bool]:
     """Deliver the alerts a schedule asks for; never raises. Returns which succeeded (`{"command": True, ...}`)."""
     delivered: dict[str, bool] = {}
     if not command and not webhook:

@@ -9,7 +9,7 @@ import argparse
 import gc
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from nbflow.errors import EXIT_INVALID, NbflowError
 
@@ -17,9 +17,13 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def add_path(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", nargs="?", default=None,
-                        help="a folder inside the project (default: the current folder); the root is the nearest "
-                             "folder upward holding nbflow.toml or a pyproject.toml with [tool.nbflow]")
+    parser.add_argument(
+        "path",
+        nargs="?",
+        default=None,
+        help="a folder inside the project (default: the current folder); the root is the nearest "
+        "folder upward holding nbflow.toml or a pyproject.toml with [tool.nbflow]",
+    )
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -86,11 +90,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{name:<24} {action:<24} {'; '.join(reasons)}".rstrip())
         return 0
     with progress_for(sys.stdout) as progress:
-        run = pipeline.run(targets=args.target, params=params, workers=args.workers, force=args.force,
-                           fail_fast=args.fail_fast, timeout=args.timeout, retries=args.retries,
-                           executor=args.executor, dask_address=args.dask_address, prewarm=not args.no_prewarm,
-                           trigger="cli",
-                           on_event=progress)
+        run = pipeline.run(
+            targets=args.target,
+            params=params,
+            workers=args.workers,
+            force=args.force,
+            fail_fast=args.fail_fast,
+            timeout=args.timeout,
+            retries=args.retries,
+            executor=args.executor,
+            dask_address=args.dask_address,
+            prewarm=not args.no_prewarm,
+            trigger="cli",
+            on_event=progress,
+        )
     counts: dict[str, int] = {}
     for result in run.tasks.values():
         counts[result.state] = counts.get(result.state, 0) + 1
@@ -99,8 +112,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     root = pipeline.project.root
     for result in run.tasks.values():
         if result.state == "failed":
-            notebook = f"; executed notebook: {result.output_notebook.relative_to(root)}" if result.output_notebook \
-                else ""
+            notebook = (
+                f"; executed notebook: {result.output_notebook.relative_to(root)}" if result.output_notebook else ""
+            )
             print(f"  {result.name}: {describe_error(result)}{notebook}", file=sys.stderr)
     return run.exit_code
 
@@ -135,8 +149,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print("no runs yet: `nbflow run` starts one")
     for run in runs:
         counts = ", ".join(f"{n} {state}" for state, n in sorted(run["counts"].items()))
-        print(f"{run['id']}  {run['trigger']:<12}  {run['state']:<11}  {_local_time(run['started_at'])}  "
-              f"{_seconds(run['duration_s']):>7}  {counts}")
+        print(
+            f"{run['id']}  {run['trigger']:<12}  {run['state']:<11}  {_local_time(run['started_at'])}  "
+            f"{_seconds(run['duration_s']):>7}  {counts}"
+        )
     return 0
 
 
@@ -148,14 +164,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     store = history.open_store(load_project(args.path))
     run_id = history.find_run(store, args.run_id)
     if run_id is None:
-        raise UsageError(f"no run {args.run_id!r} in this project (or the prefix is ambiguous); `nbflow runs` "
-                         "lists them.")
+        raise UsageError(
+            f"no run {args.run_id!r} in this project (or the prefix is ambiguous); `nbflow runs` lists them."
+        )
     detail = history.run_detail(store, run_id)
     if args.json:
         print_json(detail)
         return 0
-    print(f"run {detail['id']} ({detail['trigger']}) {detail['state']}, started {_local_time(detail['started_at'])}, "
-          f"{_seconds(detail['duration_s'])}")
+    print(
+        f"run {detail['id']} ({detail['trigger']}) {detail['state']}, started {_local_time(detail['started_at'])}, "
+        f"{_seconds(detail['duration_s'])}"
+    )
     message = store.run(run_id).message
     if message:
         print(message)
@@ -163,8 +182,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("params: " + ", ".join(f"{k}={v!r}" for k, v in detail["params"].items()))
     width = max((len(t["name"]) for t in detail["tasks"]), default=4)
     for task in detail["tasks"]:
-        print(f"  {task['name']:<{width}}  {task['state']:<15}  {_seconds(task['duration_s']):>7}  "
-              f"{task['output_notebook'] or ''}".rstrip())
+        print(
+            f"  {task['name']:<{width}}  {task['state']:<15}  {_seconds(task['duration_s']):>7}  "
+            f"{task['output_notebook'] or ''}".rstrip()
+        )
         if task["error"]:
             error = task["error"]
             cell = f" (cell {error['cell_index']})" if error.get("cell_index") is not None else ""
@@ -176,56 +197,82 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbflow",
         description="Run a folder of Jupyter notebooks as a pipeline. A notebook is a task when its `parameters` "
-                    "cell assigns `inputs`, `outputs` or `upstream`; nbflow links tasks by those paths.",
+        "cell assigns `inputs`, `outputs` or `upstream`; nbflow links tasks by those paths.",
         epilog="Exit codes: 0 success, 1 a task failed, 2 invalid pipeline or command, 3 project locked by another "
-               "run, 130 interrupted. `nbflow COMMAND --help` describes each command.",
+        "run, 130 interrupted. `nbflow COMMAND --help` describes each command.",
     )
     from nbflow import __version__
 
     parser.add_argument("--version", action="version", version=f"nbflow {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    graph = commands.add_parser("graph", help="show the pipeline's tasks and how they depend on each other",
-                                description="Resolve the pipeline and print its graph. Every problem (cycles, "
-                                            "duplicate outputs, unknown upstream names, unreadable notebooks, "
-                                            "non-literal declarations) is reported at once, with exit code 2.")
+    graph = commands.add_parser(
+        "graph",
+        help="show the pipeline's tasks and how they depend on each other",
+        description="Resolve the pipeline and print its graph. Every problem (cycles, "
+        "duplicate outputs, unknown upstream names, unreadable notebooks, "
+        "non-literal declarations) is reported at once, with exit code 2.",
+    )
     add_path(graph)
-    graph.add_argument("--format", "-f", choices=["text", "json", "dot", "svg"], default="text",
-                       help="text: levels for a terminal (default); json: tasks and edges; dot: Graphviz source; "
-                            "svg: drawn with Graphviz's `dot` program")
+    graph.add_argument(
+        "--format",
+        "-f",
+        choices=["text", "json", "dot", "svg"],
+        default="text",
+        help="text: levels for a terminal (default); json: tasks and edges; dot: Graphviz source; "
+        "svg: drawn with Graphviz's `dot` program",
+    )
     graph.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     graph.set_defaults(handler=cmd_graph)
 
     run = commands.add_parser(
-        "run", help="run the pipeline (or targets and their upstream), skipping what is up to date",
+        "run",
+        help="run the pipeline (or targets and their upstream), skipping what is up to date",
         description="Run the targets (default: every task) and their upstream in dependency order, independent "
-                    "tasks at the same time. Each task runs with papermill in a fresh kernel started in the "
-                    "notebook's folder; executed notebooks are kept under .nbflow/runs/RUN_ID/. A task is skipped "
-                    "when its code, parameters and inputs are unchanged since its last success and its outputs are "
-                    "still there.")
+        "tasks at the same time. Each task runs with papermill in a fresh kernel started in the "
+        "notebook's folder; executed notebooks are kept under .nbflow/runs/RUN_ID/. A task is skipped "
+        "when its code, parameters and inputs are unchanged since its last success and its outputs are "
+        "still there.",
+    )
     add_path(run)
-    run.add_argument("-t", "--target", action="append", metavar="TASK",
-                     help="run this task and its upstream (repeatable)")
-    run.add_argument("-p", "--param", action="append", nargs=2, metavar=("NAME", "VALUE"),
-                     help="set a parameter for every task that assigns NAME, or TASK.NAME for one task; VALUE is "
-                          "read as papermill reads it (int, float, True/False, None, else text)")
+    run.add_argument(
+        "-t", "--target", action="append", metavar="TASK", help="run this task and its upstream (repeatable)"
+    )
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        nargs=2,
+        metavar=("NAME", "VALUE"),
+        help="set a parameter for every task that assigns NAME, or TASK.NAME for one task; VALUE is "
+        "read as papermill reads it (int, float, True/False, None, else text)",
+    )
     run.add_argument("-j", "--workers", type=int, metavar="N", help="tasks at the same time (default: CPU count)")
     run.add_argument("--force", action="store_true", help="rerun every selected task, up to date or not")
     run.add_argument("--dry-run", action="store_true", help="say what would run and why, run nothing")
     run.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
     run.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit per task, in seconds")
     run.add_argument("--retries", type=int, metavar="N", help="rerun a failed task up to N times")
-    run.add_argument("--no-prewarm", action="store_true",
-                     help="start each task's kernel only when the task starts (by default kernels for the next "
-                          "tasks start while others run; each kernel still serves one task only)")
+    run.add_argument(
+        "--no-prewarm",
+        action="store_true",
+        help="start each task's kernel only when the task starts (by default kernels for the next "
+        "tasks start while others run; each kernel still serves one task only)",
+    )
     run.add_argument("--executor", choices=["local", "dask"], default="local", help="where tasks run")
-    run.add_argument("--dask-address", metavar="ADDR",
-                     help="the Dask scheduler, e.g. tcp://host:8786 (default: $DASK_SCHEDULER_ADDRESS); data paths "
-                          "must be on a filesystem the workers share")
+    run.add_argument(
+        "--dask-address",
+        metavar="ADDR",
+        help="the Dask scheduler, e.g. tcp://host:8786 (default: $DASK_SCHEDULER_ADDRESS); data paths "
+        "must be on a filesystem the workers share",
+    )
     run.set_defaults(handler=cmd_run)
 
-    status = commands.add_parser("status", help="which tasks are up to date, stale (and why), never run or failed",
-                                 description="Judge every task with the default parameter values.")
+    status = commands.add_parser(
+        "status",
+        help="which tasks are up to date, stale (and why), never run or failed",
+        description="Judge every task with the default parameter values.",
+    )
     add_path(status)
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=cmd_status)
@@ -279,9 +326,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug in nbflow: say so plainly; the traceback is one variable away
         if os.environ.get("NBFLOW_DEBUG"):
             raise
-        print(f"nbflow {args.command}: internal error: {type(exc).__name__}: {exc}\n"
-              "This is a bug in nbflow; run again with NBFLOW_DEBUG=1 for the traceback and report it.",
-              file=sys.stderr)
+        print(
+            f"nbflow {args.command}: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in nbflow; run again with NBFLOW_DEBUG=1 for the traceback and report it.",
+            file=sys.stderr,
+        )
         return 1
     finally:
         # The command is over and the process about to exit: spare the interpreter's final garbage collections a

@@ -22,8 +22,10 @@ def _scheduler_line(project) -> str:
     holder = scheduler_status(project)
     if holder:
         return f"scheduler: running (process {holder['pid']} on {holder['host']})"
-    return ("scheduler: none running; schedules fire only while `nbflow scheduler` runs for this project "
-            "(or JupyterLab with c.NbflowApp.scheduler = True)")
+    return (
+        "scheduler: none running; schedules fire only while `nbflow scheduler` runs for this project "
+        "(or JupyterLab with c.NbflowApp.scheduler = True)"
+    )
 
 
 def _describe_schedule(entry: dict) -> str:
@@ -36,9 +38,19 @@ def cmd_schedule_add(args: argparse.Namespace) -> int:
     from nbflow.schedule import add_schedule
 
     project = load_project(args.path)
-    entry = add_schedule(project, args.name, cron=args.cron, every=args.every, tz=args.tz, targets=args.target,
-                         params=parse_params(args.param), on_failure_command=args.on_failure_command,
-                         on_failure_webhook=args.on_failure_webhook, paused=args.paused, replace=args.replace)
+    entry = add_schedule(
+        project,
+        args.name,
+        cron=args.cron,
+        every=args.every,
+        tz=args.tz,
+        targets=args.target,
+        params=parse_params(args.param),
+        on_failure_command=args.on_failure_command,
+        on_failure_webhook=args.on_failure_webhook,
+        paused=args.paused,
+        replace=args.replace,
+    )
     state = "paused" if entry["paused"] else f"next fire {_fire_time(entry['next_fire'], entry['tz'])}"
     print(f"schedule {entry['name']}: {_describe_schedule(entry)}, {state}")
     print(_scheduler_line(project))
@@ -81,8 +93,8 @@ def cmd_schedule_list(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule_change(args: argparse.Namespace) -> int:
-    from nbflow.project import load_project
     from nbflow import schedule
+    from nbflow.project import load_project
 
     project = load_project(args.path)
     if args.schedule_command == "remove":
@@ -124,11 +136,20 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     entries = list_schedules(project)
     active = [e for e in entries if not e["paused"]]
-    logger.info("nbflow scheduler for %s: %d schedule%s (%d paused); Ctrl-C or SIGTERM stops it", project.root,
-                len(entries), "" if len(entries) == 1 else "s", len(entries) - len(active))
+    logger.info(
+        "nbflow scheduler for %s: %d schedule%s (%d paused); Ctrl-C or SIGTERM stops it",
+        project.root,
+        len(entries),
+        "" if len(entries) == 1 else "s",
+        len(entries) - len(active),
+    )
     for entry in active:
-        logger.info("%s: %s, next fire %s", entry["name"], _describe_schedule(entry),
-                    _fire_time(entry["next_fire"], entry["tz"]))
+        logger.info(
+            "%s: %s, next fire %s",
+            entry["name"],
+            _describe_schedule(entry),
+            _fire_time(entry["next_fire"], entry["tz"]),
+        )
     if not entries:
         logger.info("no schedules yet: `nbflow schedule add` adds one; this scheduler picks it up")
     scheduler.run_forever()
@@ -138,32 +159,56 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     schedule = commands.add_parser(
-        "schedule", help="add, list, pause, resume or remove schedules (runs at set times)",
+        "schedule",
+        help="add, list, pause, resume or remove schedules (runs at set times)",
         description="Schedules live in the project's store; `nbflow scheduler` fires them. A firing is a run with "
-                    "trigger schedule:NAME.")
+        "trigger schedule:NAME.",
+    )
     schedule_commands = schedule.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
     add = schedule_commands.add_parser(
-        "add", help="add a schedule",
+        "add",
+        help="add a schedule",
         description="Add a schedule: a cron expression in a time zone, or an interval counted from now. Parameter "
-                    "values may use {date} and {datetime}: the fire time in the schedule's time zone, ISO format "
-                    "({date:%Y%m%d} formats it). A schedule never overlaps itself (a firing while its previous "
-                    "run goes on is recorded as skipped), and after downtime catches up with one run.")
+        "values may use {date} and {datetime}: the fire time in the schedule's time zone, ISO format "
+        "({date:%Y%m%d} formats it). A schedule never overlaps itself (a firing while its previous "
+        "run goes on is recorded as skipped), and after downtime catches up with one run.",
+    )
     add.add_argument("name", metavar="NAME", help="the schedule's name (letters, digits, _ - .)")
     add_path(add)
     when = add.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", metavar="EXPR", help="a cron expression, e.g. '0 17 * * *' (17:00 every day)")
     when.add_argument("--every", metavar="INTERVAL", help="an interval: 30s, 10m, 2h, 1d (or 1h30m)")
-    add.add_argument("--tz", metavar="ZONE", help="the time zone of --cron and of {date}/{datetime}, e.g. "
-                                                  "Europe/Paris (default: the machine's)")
-    add.add_argument("-t", "--target", action="append", metavar="TASK",
-                     help="run this task and its upstream (repeatable; default: every task)")
-    add.add_argument("-p", "--param", action="append", nargs=2, metavar=("NAME", "VALUE"),
-                     help="a parameter for each run, as for `nbflow run`; VALUE may use {date} and {datetime}")
-    add.add_argument("--on-failure-command", metavar="CMD",
-                     help="a shell command run when a run of this schedule fails, with NBFLOW_RUN_ID, "
-                          "NBFLOW_SCHEDULE, NBFLOW_STATE, NBFLOW_PROJECT set and the alert as JSON on stdin")
-    add.add_argument("--on-failure-webhook", metavar="URL",
-                     help="a URL to POST the alert to (JSON) when a run of this schedule fails")
+    add.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="the time zone of --cron and of {date}/{datetime}, e.g. Europe/Paris (default: the machine's)",
+    )
+    add.add_argument(
+        "-t",
+        "--target",
+        action="append",
+        metavar="TASK",
+        help="run this task and its upstream (repeatable; default: every task)",
+    )
+    add.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        nargs=2,
+        metavar=("NAME", "VALUE"),
+        help="a parameter for each run, as for `nbflow run`; VALUE may use {date} and {datetime}",
+    )
+    add.add_argument(
+        "--on-failure-command",
+        metavar="CMD",
+        help="a shell command run when a run of this schedule fails, with NBFLOW_RUN_ID, "
+        "NBFLOW_SCHEDULE, NBFLOW_STATE, NBFLOW_PROJECT set and the alert as JSON on stdin",
+    )
+    add.add_argument(
+        "--on-failure-webhook",
+        metavar="URL",
+        help="a URL to POST the alert to (JSON) when a run of this schedule fails",
+    )
     add.add_argument("--paused", action="store_true", help="add it paused (`nbflow schedule resume` starts it)")
     add.add_argument("--replace", action="store_true", help="replace a schedule of the same name")
     add.set_defaults(handler=cmd_schedule_add)
@@ -171,21 +216,30 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add_path(listing)
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=cmd_schedule_list)
-    for action, text in (("remove", "remove a schedule (its past runs stay in the history)"),
-                         ("pause", "stop firing a schedule until it is resumed"),
-                         ("resume", "fire a paused schedule again, from its next fire time on")):
+    for action, text in (
+        ("remove", "remove a schedule (its past runs stay in the history)"),
+        ("pause", "stop firing a schedule until it is resumed"),
+        ("resume", "fire a paused schedule again, from its next fire time on"),
+    ):
         change = schedule_commands.add_parser(action, help=text)
         change.add_argument("name", metavar="NAME", help="the schedule's name")
         add_path(change)
         change.set_defaults(handler=cmd_schedule_change)
 
     scheduler = commands.add_parser(
-        "scheduler", help="run the scheduler in the foreground: fire the project's schedules on time",
+        "scheduler",
+        help="run the scheduler in the foreground: fire the project's schedules on time",
         description="Fire the project's schedules until stopped. One scheduler fires per project: a second one "
-                    "stands by and takes over when the first stops. Ctrl-C or SIGTERM stops it: the run in flight "
-                    "is cancelled (its kernels stopped, its tasks marked cancelled); exit code 0 on SIGTERM, "
-                    "130 on Ctrl-C.")
+        "stands by and takes over when the first stops. Ctrl-C or SIGTERM stops it: the run in flight "
+        "is cancelled (its kernels stopped, its tasks marked cancelled); exit code 0 on SIGTERM, "
+        "130 on Ctrl-C.",
+    )
     add_path(scheduler)
-    scheduler.add_argument("-j", "--workers", type=int, metavar="N",
-                           help="tasks at the same time in each run (default: as for `nbflow run`)")
+    scheduler.add_argument(
+        "-j",
+        "--workers",
+        type=int,
+        metavar="N",
+        help="tasks at the same time in each run (default: as for `nbflow run`)",
+    )
     scheduler.set_defaults(handler=cmd_scheduler)

@@ -13,12 +13,12 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from nbflow.errors import Problem
 
 DECLARATIONS = ("inputs", "outputs", "upstream")
-PathsDeclared = Union[dict, list, str]
+PathsDeclared = dict | list | str
 
 # Used only when the cell does not parse: a line that starts by assigning a declaration makes it a task.
 _DECLARATION_LINE = re.compile(r"^\s*(inputs|outputs|upstream)\s*(:[^=]*)?=(?!=)", re.MULTILINE)
@@ -163,8 +163,11 @@ def read_spec(path: Path, display: str) -> TaskSpec | None | Problem:
     try:
         nb = read_notebook_json(path)
     except Unreadable as exc:
-        return Problem("unreadable", f"{display}: {exc}. nbflow reads every notebook in the pipeline; fix the "
-                                     "file, or move it out of the project (or narrow `notebooks` in nbflow.toml).")
+        return Problem(
+            "unreadable",
+            f"{display}: {exc}. nbflow reads every notebook in the pipeline; fix the "
+            "file, or move it out of the project (or narrow `notebooks` in nbflow.toml).",
+        )
 
     cells = nb["cells"]
     index = next((i for i, c in enumerate(cells) if c.get("cell_type") == "code" and "parameters" in _tags(c)), None)
@@ -178,17 +181,23 @@ def read_spec(path: Path, display: str) -> TaskSpec | None | Problem:
         match = _DECLARATION_LINE.search(source)
         if match is None:
             return None
-        return Problem("declaration", f"{where}: `{match.group(1)}` is declared in a notebook whose kernel language is "
-                                      f"{language!r}, but "
-                                      "nbflow reads declarations as Python literals and runs Python tasks only; "
-                                      "remove the declaration or port the notebook to Python.")
+        return Problem(
+            "declaration",
+            f"{where}: `{match.group(1)}` is declared in a notebook whose kernel language is "
+            f"{language!r}, but "
+            "nbflow reads declarations as Python literals and runs Python tasks only; "
+            "remove the declaration or port the notebook to Python.",
+        )
     try:
         tree = _parse_cell(source)
     except SyntaxError as exc:
         if not _DECLARATION_LINE.search(source):
             return None  # not a task: left alone, however odd
-        return Problem("declaration", f"{where}, line {exc.lineno}: {exc.msg}. The parameters cell must be valid "
-                                      "Python so nbflow can read `inputs`, `outputs` and `upstream` from it.")
+        return Problem(
+            "declaration",
+            f"{where}, line {exc.lineno}: {exc.msg}. The parameters cell must be valid "
+            "Python so nbflow can read `inputs`, `outputs` and `upstream` from it.",
+        )
 
     lines = source.replace("\r\n", "\n").replace("\r", "\n").encode().split(b"\n")
     declared: dict[str, tuple[Any, int]] = {}
@@ -200,8 +209,10 @@ def read_spec(path: Path, display: str) -> TaskSpec | None | Problem:
         elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
             name, value_node = stmt.target.id, stmt.value
         elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id in DECLARATIONS:
-            problems.append(f"{where}, line {stmt.lineno}: `{stmt.target.id}` is changed with an augmented "
-                            "assignment; assign it once, as a literal.")
+            problems.append(
+                f"{where}, line {stmt.lineno}: `{stmt.target.id}` is changed with an augmented "
+                "assignment; assign it once, as a literal."
+            )
             continue
         else:
             continue
@@ -212,9 +223,11 @@ def read_spec(path: Path, display: str) -> TaskSpec | None | Problem:
             value, literal = None, False
         if name in DECLARATIONS:
             if not literal:
-                problems.append(f"{where}, line {stmt.lineno}: `{name}` must be a Python literal (a dict, a list "
-                                f"or a string) so nbflow can read it without running the notebook, but it is "
-                                f"`{text}`. Write the paths out; use {{name}} placeholders for the parts that vary.")
+                problems.append(
+                    f"{where}, line {stmt.lineno}: `{name}` must be a Python literal (a dict, a list "
+                    f"or a string) so nbflow can read it without running the notebook, but it is "
+                    f"`{text}`. Write the paths out; use {{name}} placeholders for the parts that vary."
+                )
                 continue
             declared[name] = (value, stmt.lineno)
         else:
@@ -254,8 +267,8 @@ def _segment(lines: list[bytes], node: ast.expr) -> str | None:
         return None
     first, last = node.lineno - 1, node.end_lineno - 1
     if first == last:
-        return lines[first][node.col_offset:node.end_col_offset].decode()
-    parts = [lines[first][node.col_offset:], *lines[first + 1:last], lines[last][:node.end_col_offset]]
+        return lines[first][node.col_offset : node.end_col_offset].decode()
+    parts = [lines[first][node.col_offset :], *lines[first + 1 : last], lines[last][: node.end_col_offset]]
     return b"\n".join(parts).decode()
 
 
@@ -271,12 +284,16 @@ def _check_paths(name: str, declared: tuple[Any, int] | None, where: str, proble
         value = list(value)
         bad = [v for v in value if not isinstance(v, str) or not v]
     else:
-        problems.append(f"{where}, line {line}: `{name}` must be a dict of name -> path, a list of paths or one "
-                        f"path string, not a {type(value).__name__}.")
+        problems.append(
+            f"{where}, line {line}: `{name}` must be a dict of name -> path, a list of paths or one "
+            f"path string, not a {type(value).__name__}."
+        )
         return {}
     if bad:
-        problems.append(f"{where}, line {line}: every path in `{name}` must be a non-empty string (and every key "
-                        f"a string); {bad[0]!r} is not.")
+        problems.append(
+            f"{where}, line {line}: every path in `{name}` must be a non-empty string (and every key "
+            f"a string); {bad[0]!r} is not."
+        )
     return value
 
 
@@ -308,8 +325,11 @@ def _check_options(options: Any, display: str, problems: list[str]) -> dict:
         elif key == "kernel" and isinstance(value, str) and value:
             checked[key] = value
         elif key in ("timeout", "retries", "kernel"):
-            expected = {"timeout": "a positive number of seconds", "retries": "a whole number >= 0",
-                        "kernel": "a kernelspec name"}[key]
+            expected = {
+                "timeout": "a positive number of seconds",
+                "retries": "a whole number >= 0",
+                "kernel": "a kernelspec name",
+            }[key]
             problems.append(f"{where}.{key} must be {expected}, not {value!r}.")
         else:
             problems.append(f"{where}: unknown key `{key}` (known: timeout, retries, kernel).")

@@ -78,8 +78,9 @@ def output_hashes(task: Task, store: Store, relative) -> dict[str, str | None]:
     return {relative(p) + ("/" if p.endswith("/") else ""): file_hash(p, store) for p in task.output_paths}
 
 
-def stale_reasons(current: dict[str, Any], outputs_now: dict[str, str | None],
-                  previous: dict[str, Any] | None) -> list[str]:
+def stale_reasons(
+    current: dict[str, Any], outputs_now: dict[str, str | None], previous: dict[str, Any] | None
+) -> list[str]:
     """Why a task must run, in words; empty when it is up to date."""
     if previous is None:
         return ["never run successfully"]

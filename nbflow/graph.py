@@ -11,10 +11,11 @@ import difflib
 import gc
 import os
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import networkx as nx
 
@@ -61,15 +62,20 @@ class Pipeline:
         targets = list(targets)
         unknown = [t for t in targets if t not in self.tasks]
         if unknown:
-            raise PipelineError([Problem("unknown-target", f"--target {t!r} names no task{did_you_mean(t, self.tasks)}.")
-                                 for t in unknown])
+            raise PipelineError(
+                [
+                    Problem("unknown-target", f"--target {t!r} names no task{did_you_mean(t, self.tasks)}.")
+                    for t in unknown
+                ]
+            )
         wanted = set(targets)
         for target in targets:
             wanted |= nx.ancestors(self.graph, target)
         return [name for name in self.tasks if name in wanted]
 
-    def with_params(self, params: Mapping[str, Any] | None = None,
-                    task_params: Mapping[str, Mapping[str, Any]] | None = None) -> "Pipeline":
+    def with_params(
+        self, params: Mapping[str, Any] | None = None, task_params: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> Pipeline:
         """The same tasks resolved again with other parameter values (placeholders may move edges)."""
         return resolve(self.project, self.specs, params, task_params)
 
@@ -133,16 +139,25 @@ def _absolute(folder: Path, path: str) -> str:
     return joined + "/" if path.endswith("/") and joined != "/" else joined
 
 
-def resolve(project: Project, specs: Mapping[str, TaskSpec], params: Mapping[str, Any] | None = None,
-            task_params: Mapping[str, Mapping[str, Any]] | None = None,
-            problems: list[Problem] | None = None) -> Pipeline:
+def resolve(
+    project: Project,
+    specs: Mapping[str, TaskSpec],
+    params: Mapping[str, Any] | None = None,
+    task_params: Mapping[str, Mapping[str, Any]] | None = None,
+    problems: list[Problem] | None = None,
+) -> Pipeline:
     """Fill placeholders with the values in force, link tasks by their paths and `upstream`, check the graph."""
     with _no_cyclic_gc():
         return _resolve(project, specs, params, task_params, problems)
 
 
-def _resolve(project: Project, specs: Mapping[str, TaskSpec], params: Mapping[str, Any] | None,
-             task_params: Mapping[str, Mapping[str, Any]] | None, problems: list[Problem] | None) -> Pipeline:
+def _resolve(
+    project: Project,
+    specs: Mapping[str, TaskSpec],
+    params: Mapping[str, Any] | None,
+    task_params: Mapping[str, Mapping[str, Any]] | None,
+    problems: list[Problem] | None,
+) -> Pipeline:
     problems = list(problems or [])
     pipeline_params = {**project.params, **(params or {})}
     task_params = task_params or {}
@@ -167,24 +182,36 @@ def _resolve(project: Project, specs: Mapping[str, TaskSpec], params: Mapping[st
                 problems.append(Problem("placeholder", f"{_display}: parameters cell: {exc}."))
                 return _absolute(_folder, template)
 
-        tasks[name] = Task(name, spec, display, values, map_paths(spec.inputs, absolute),
-                           map_paths(spec.outputs, absolute))
+        tasks[name] = Task(
+            name, spec, display, values, map_paths(spec.inputs, absolute), map_paths(spec.outputs, absolute)
+        )
 
     unused = sorted(set(project.params) - used_params)
     for key in unused:
         where = project.relative(project.config_file) if project.config_file else "nbflow.toml"
-        problems.append(Problem("config", f"{where}: [params] sets `{key}`, but no task notebook assigns it in its "
-                                          "parameters cell and no path uses {" + key + "}; remove it or fix its name."))
+        problems.append(
+            Problem(
+                "config",
+                f"{where}: [params] sets `{key}`, but no task notebook assigns it in its "
+                "parameters cell and no path uses {" + key + "}; remove it or fix its name.",
+            )
+        )
 
     if not project.outputs_outside_root:
         root = str(project.root).rstrip("/") + "/"
         for task in tasks.values():
             for path in task.output_paths:
                 if not (path.rstrip("/") + "/").startswith(root):
-                    problems.append(Problem("output-outside-root", (
-                        f"{task.notebook}: parameters cell: the output {path} lies outside the project root "
-                        f"{project.root}; write it inside the project, or allow it with "
-                        "`outputs_outside_root = true` in nbflow.toml.")))
+                    problems.append(
+                        Problem(
+                            "output-outside-root",
+                            (
+                                f"{task.notebook}: parameters cell: the output {path} lies outside the project root "
+                                f"{project.root}; write it inside the project, or allow it with "
+                                "`outputs_outside_root = true` in nbflow.toml."
+                            ),
+                        )
+                    )
     graph = _link(project, tasks, problems)
     if problems:
         raise PipelineError(problems)
@@ -206,8 +233,13 @@ def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> 
     for path, names in writers.items():
         if len(names) > 1:
             listed = " and ".join(f"{n} ({tasks[n].notebook})" for n in names)
-            problems.append(Problem("duplicate-output", f"{project.relative(path)} is declared as an output by {listed}; a "
-                                                        "file must have one writer. Give each task its own path."))
+            problems.append(
+                Problem(
+                    "duplicate-output",
+                    f"{project.relative(path)} is declared as an output by {listed}; a "
+                    "file must have one writer. Give each task its own path.",
+                )
+            )
 
     def add_edge(source: str, target: str, via: str | None) -> None:
         if not graph.has_edge(source, target):
@@ -236,9 +268,14 @@ def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> 
             if upstream in tasks:
                 add_edge(upstream, name, None)
             else:
-                problems.append(Problem("unknown-upstream", f"{task.notebook}: parameters cell: `upstream` names "
-                                                            f"{upstream!r}, which is no task"
-                                                            f"{did_you_mean(upstream, tasks)}."))
+                problems.append(
+                    Problem(
+                        "unknown-upstream",
+                        f"{task.notebook}: parameters cell: `upstream` names "
+                        f"{upstream!r}, which is no task"
+                        f"{did_you_mean(upstream, tasks)}.",
+                    )
+                )
 
     for component in nx.strongly_connected_components(graph):
         if len(component) == 1:
@@ -249,7 +286,11 @@ def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> 
         start = cycle.index(min(cycle))
         cycle = cycle[start:] + cycle[:start]
         shown = " -> ".join(f"{n} ({tasks[n].notebook})" for n in cycle + [cycle[0]])
-        problems.append(Problem("cycle", f"cycle: {shown}. Each task needs what the next writes; break the loop by "
-                                         "removing one of these inputs or upstream names."))
+        problems.append(
+            Problem(
+                "cycle",
+                f"cycle: {shown}. Each task needs what the next writes; break the loop by "
+                "removing one of these inputs or upstream names.",
+            )
+        )
     return graph
-

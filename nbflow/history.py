@@ -51,14 +51,28 @@ def stop_orphan_kernel(pid: int) -> bool:
 
 
 def run_summary(row: RunRow) -> dict[str, Any]:
-    return {"id": row.id, "trigger": row.trigger, "state": row.state, "started_at": row.started_at,
-            "finished_at": row.finished_at, "duration_s": row.duration_s, "counts": row.counts}
+    return {
+        "id": row.id,
+        "trigger": row.trigger,
+        "state": row.state,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "duration_s": row.duration_s,
+        "counts": row.counts,
+    }
 
 
 def task_json(task: TaskRunRow) -> dict[str, Any]:
-    return {"name": task.task, "state": task.state, "started_at": task.started_at, "finished_at": task.finished_at,
-            "duration_s": task.duration_s, "attempts": task.attempts, "error": task.error,
-            "output_notebook": task.output_notebook}
+    return {
+        "name": task.task,
+        "state": task.state,
+        "started_at": task.started_at,
+        "finished_at": task.finished_at,
+        "duration_s": task.duration_s,
+        "attempts": task.attempts,
+        "error": task.error,
+        "output_notebook": task.output_notebook,
+    }
 
 
 def run_detail(store: Store, run_id: str) -> dict[str, Any] | None:
@@ -96,10 +110,18 @@ def status(pipeline: Pipeline, store: Store) -> dict[str, dict[str, Any]]:
         else:
             current = fingerprint.task_fingerprint(task, store, relative)
             reasons = fingerprint.stale_reasons(current, fingerprint.output_hashes(task, store, relative), success[1])
-            reasons += [f"upstream {up} is {result[up]['status'].replace('_', ' ')}"
-                        for up in pipeline.graph.predecessors(name) if result[up]["status"] != "up_to_date"]
+            reasons += [
+                f"upstream {up} is {result[up]['status'].replace('_', ' ')}"
+                for up in pipeline.graph.predecessors(name)
+                if result[up]["status"] != "up_to_date"
+            ]
             judged = "stale" if reasons else "up_to_date"
-        result[name] = {"name": name, "status": judged, "reasons": reasons,
-                        "last_run": last.run_id if last else None, "last_state": last.state if last else None,
-                        "duration_s": last.duration_s if last else None}
+        result[name] = {
+            "name": name,
+            "status": judged,
+            "reasons": reasons,
+            "last_run": last.run_id if last else None,
+            "last_state": last.state if last else None,
+            "duration_s": last.duration_s if last else None,
+        }
     return result

@@ -7,7 +7,8 @@ notebook gets the same value from nbflow as from papermill. Placeholders use `st
 from __future__ import annotations
 
 import string
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 def parse_value(text: str) -> Any:
@@ -55,7 +56,9 @@ def fill(template: str, values: Mapping[str, Any]) -> str:
     try:
         names = placeholders(template)
     except ValueError as exc:
-        raise PlaceholderError(f"{template!r} is not a valid path template ({exc}); write a literal brace as '{{{{'") from exc
+        raise PlaceholderError(
+            f"{template!r} is not a valid path template ({exc}); write a literal brace as '{{{{'"
+        ) from exc
     missing = [n for n in names if n not in values]
     if missing:
         raise PlaceholderError(

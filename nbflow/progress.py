@@ -14,8 +14,15 @@ from typing import TextIO
 from nbflow.run.runner import Run, TaskResult
 from nbflow.store import duration
 
-STYLES = {"pending": "dim", "running": "bold cyan", "succeeded": "green", "skipped": "dim green",
-          "failed": "bold red", "upstream_failed": "red", "cancelled": "yellow"}
+STYLES = {
+    "pending": "dim",
+    "running": "bold cyan",
+    "succeeded": "green",
+    "skipped": "dim green",
+    "failed": "bold red",
+    "upstream_failed": "red",
+    "cancelled": "yellow",
+}
 
 
 def describe_error(result: TaskResult) -> str:
@@ -36,7 +43,7 @@ class PlainProgress:
         self.stream = stream
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "PlainProgress":
+    def __enter__(self) -> PlainProgress:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -63,7 +70,7 @@ class LiveProgress:
         self.run: Run | None = None
         self._live = Live(self, console=Console(), refresh_per_second=4, transient=False)
 
-    def __enter__(self) -> "LiveProgress":
+    def __enter__(self) -> LiveProgress:
         self._live.__enter__()
         return self
 

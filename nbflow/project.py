@@ -75,8 +75,11 @@ def load_project(start: str | Path | None = None) -> Project:
         return project
     settings = _read_settings(config_file)
     where = project.relative(config_file)
-    problems = [Problem("config", f"{where}: unknown setting `{key}` (known: {', '.join(sorted(_SETTINGS))}).")
-                for key in settings if key not in _SETTINGS]
+    problems = [
+        Problem("config", f"{where}: unknown setting `{key}` (known: {', '.join(sorted(_SETTINGS))}).")
+        for key in settings
+        if key not in _SETTINGS
+    ]
 
     def check(key: str, ok: bool, expected: str) -> Any:
         if key in settings and not ok:
@@ -87,18 +90,29 @@ def load_project(start: str | Path | None = None) -> Project:
     notebooks = settings.get("notebooks")
     if isinstance(notebooks, str):
         notebooks = [notebooks]
-    project.notebooks = check("notebooks", isinstance(notebooks, list) and all(isinstance(g, str) for g in notebooks),
-                              "a list of globs such as [\"notebooks/**/*.ipynb\"]") and notebooks
+    project.notebooks = (
+        check(
+            "notebooks",
+            isinstance(notebooks, list) and all(isinstance(g, str) for g in notebooks),
+            'a list of globs such as ["notebooks/**/*.ipynb"]',
+        )
+        and notebooks
+    )
     project.params = check("params", isinstance(settings.get("params"), dict), "a table of name = value") or {}
     workers = settings.get("workers")
-    project.workers = check("workers", isinstance(workers, int) and not isinstance(workers, bool) and workers > 0,
-                            "a whole number > 0")
+    project.workers = check(
+        "workers", isinstance(workers, int) and not isinstance(workers, bool) and workers > 0, "a whole number > 0"
+    )
     timeout = settings.get("timeout")
-    project.timeout = check("timeout", isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-                            and timeout > 0, "a positive number of seconds")
+    project.timeout = check(
+        "timeout",
+        isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0,
+        "a positive number of seconds",
+    )
     retries = settings.get("retries")
-    project.retries = check("retries", isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0,
-                            "a whole number >= 0")
+    project.retries = check(
+        "retries", isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0, "a whole number >= 0"
+    )
     outside = settings.get("outputs_outside_root", False)
     project.outputs_outside_root = bool(check("outputs_outside_root", isinstance(outside, bool), "true or false"))
     if problems:

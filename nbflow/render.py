@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 import json
 import shutil
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import networkx as nx
 
@@ -27,8 +28,7 @@ def _jsonable(value: Any) -> Any:
 def task_params(pipeline: Pipeline, name: str) -> dict[str, Any]:
     """Each parameter of a task with its value in force; an expression default shows as its source text."""
     task = pipeline.tasks[name]
-    return {p: _jsonable(task.params[p]) if p in task.params else param.source
-            for p, param in task.spec.params.items()}
+    return {p: _jsonable(task.params[p]) if p in task.params else param.source for p, param in task.spec.params.items()}
 
 
 def to_dict(pipeline: Pipeline, status: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
@@ -52,8 +52,10 @@ def to_dict(pipeline: Pipeline, status: Mapping[str, Mapping[str, Any]] | None =
             entry["status"] = dict(status[name])
         tasks.append(entry)
     order = {name: i for i, name in enumerate(pipeline.tasks)}
-    edges = [{"from": a, "to": b, "via": paths(data["via"])}
-             for a, b, data in sorted(pipeline.graph.edges(data=True), key=lambda e: (order[e[1]], order[e[0]]))]
+    edges = [
+        {"from": a, "to": b, "via": paths(data["via"])}
+        for a, b, data in sorted(pipeline.graph.edges(data=True), key=lambda e: (order[e[1]], order[e[0]]))
+    ]
     return {"tasks": tasks, "edges": edges}
 
 
@@ -70,8 +72,10 @@ def to_text(pipeline: Pipeline) -> str:
     nb_width = max((len(t.notebook) for t in pipeline.tasks.values()), default=0)
     lines = [f"{pipeline.project.root}: {len(pipeline.tasks)} task(s), {graph.number_of_edges()} edge(s)"]
     if not pipeline.tasks:
-        lines.append("no task notebooks found: a notebook is a task when its `parameters` cell assigns "
-                     "`inputs`, `outputs` or `upstream`.")
+        lines.append(
+            "no task notebooks found: a notebook is a task when its `parameters` cell assigns "
+            "`inputs`, `outputs` or `upstream`."
+        )
     for number, level in enumerate(levels, start=1):
         lines.append(f"level {number}")
         for name in level:
@@ -121,12 +125,17 @@ def legend_html(states: Iterable[str] = STATES) -> str:
     items = []
     for state in states:
         fill, border, label = STATE_STYLE[state]
-        items.append(f'<span style="display:inline-flex;align-items:center;margin:0 12px 4px 0;white-space:nowrap">'
-                     f'<span style="display:inline-block;width:14px;height:14px;border-radius:4px;background:{fill};'
-                     f'border:1.5px {"dashed" if state == "never_run" else "solid"} {border};margin-right:5px">'
-                     f'</span>{html.escape(label)}</span>')
-    return (f'<div style="font-family:{FONT};font-size:12px;color:{LABEL_COLOR};display:flex;flex-wrap:wrap">'
-            + "".join(items) + "</div>")
+        items.append(
+            f'<span style="display:inline-flex;align-items:center;margin:0 12px 4px 0;white-space:nowrap">'
+            f'<span style="display:inline-block;width:14px;height:14px;border-radius:4px;background:{fill};'
+            f'border:1.5px {"dashed" if state == "never_run" else "solid"} {border};margin-right:5px">'
+            f"</span>{html.escape(label)}</span>"
+        )
+    return (
+        f'<div style="font-family:{FONT};font-size:12px;color:{LABEL_COLOR};display:flex;flex-wrap:wrap">'
+        + "".join(items)
+        + "</div>"
+    )
 
 
 def _file_name(path: str) -> str:
@@ -144,8 +153,14 @@ def _tooltip(name: str, notebook: str, state: str | None, note: str | None) -> s
     return f"{name}\n{shown}\n{notebook}" if shown else f"{name}\n{notebook}"
 
 
-def to_dot(pipeline: Pipeline, colors: Mapping[str, str] | None = None, states: Mapping[str, str] | None = None,
-           notes: Mapping[str, str] | None = None, labels: bool = True, only: Iterable[str] | None = None):
+def to_dot(
+    pipeline: Pipeline,
+    colors: Mapping[str, str] | None = None,
+    states: Mapping[str, str] | None = None,
+    notes: Mapping[str, str] | None = None,
+    labels: bool = True,
+    only: Iterable[str] | None = None,
+):
     """A `graphviz.Digraph`; edges are labelled with the file(s) that link the two tasks.
 
     `colors` fills nodes by name; `states` (name -> state) styles them from STATE_STYLE and writes the state (or
@@ -155,14 +170,36 @@ def to_dot(pipeline: Pipeline, colors: Mapping[str, str] | None = None, states: 
     import graphviz
 
     data, _ = _drawn(pipeline, only)
-    dot = graphviz.Digraph("nbflow", graph_attr={"rankdir": "LR", "fontname": "Helvetica", "bgcolor": "transparent",
-                                                 "nodesep": "0.22", "ranksep": "0.55"},
-                           node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica",
-                                      "fontsize": "13", "fontcolor": TEXT_COLOR, "fillcolor": DEFAULT_FILL,
-                                      "color": DEFAULT_BORDER, "penwidth": "1.3", "height": "0.4",
-                                      "margin": "0.14,0.06"},
-                           edge_attr={"fontname": "Helvetica", "fontsize": "9.5", "fontcolor": LABEL_COLOR,
-                                      "color": EDGE_COLOR, "arrowsize": "0.6", "penwidth": "1.1"})
+    dot = graphviz.Digraph(
+        "nbflow",
+        graph_attr={
+            "rankdir": "LR",
+            "fontname": "Helvetica",
+            "bgcolor": "transparent",
+            "nodesep": "0.22",
+            "ranksep": "0.55",
+        },
+        node_attr={
+            "shape": "box",
+            "style": "rounded,filled",
+            "fontname": "Helvetica",
+            "fontsize": "13",
+            "fontcolor": TEXT_COLOR,
+            "fillcolor": DEFAULT_FILL,
+            "color": DEFAULT_BORDER,
+            "penwidth": "1.3",
+            "height": "0.4",
+            "margin": "0.14,0.06",
+        },
+        edge_attr={
+            "fontname": "Helvetica",
+            "fontsize": "9.5",
+            "fontcolor": LABEL_COLOR,
+            "color": EDGE_COLOR,
+            "arrowsize": "0.6",
+            "penwidth": "1.1",
+        },
+    )
     for task in data["tasks"]:
         name = task["name"]
         state = states.get(name) if states else None
@@ -178,7 +215,7 @@ def to_dot(pipeline: Pipeline, colors: Mapping[str, str] | None = None, states: 
                 attrs["style"] = "rounded,filled,dashed"
         if states is not None:
             second = html.escape(note or state_label(state) or "not in this run")
-            label = (f'<{html.escape(name)}<BR/><FONT POINT-SIZE="10" COLOR="{LABEL_COLOR}">{second}</FONT>>')
+            label = f'<{html.escape(name)}<BR/><FONT POINT-SIZE="10" COLOR="{LABEL_COLOR}">{second}</FONT>>'
         if colors and name in colors:
             attrs["fillcolor"] = colors[name]
         dot.node(name, label, **attrs)
@@ -193,35 +230,49 @@ class GraphvizMissing(RuntimeError):
     """Graphviz's `dot` program is not installed."""
 
 
-def to_svg(pipeline: Pipeline, colors: Mapping[str, str] | None = None, states: Mapping[str, str] | None = None,
-           notes: Mapping[str, str] | None = None, labels: bool = True, only: Iterable[str] | None = None) -> str:
+def to_svg(
+    pipeline: Pipeline,
+    colors: Mapping[str, str] | None = None,
+    states: Mapping[str, str] | None = None,
+    notes: Mapping[str, str] | None = None,
+    labels: bool = True,
+    only: Iterable[str] | None = None,
+) -> str:
     """The drawing by Graphviz's `dot` (GraphvizMissing when it is not installed)."""
     import graphviz
 
     try:
         return to_dot(pipeline, colors, states, notes, labels, only).pipe(format="svg", encoding="utf-8")
     except graphviz.ExecutableNotFound as exc:
-        raise GraphvizMissing("SVG needs Graphviz's `dot` program, which is not installed (Debian/Ubuntu: "
-                              "`apt-get install graphviz`; conda: `conda install graphviz`). `--format dot` writes "
-                              "the DOT source without it.") from exc
+        raise GraphvizMissing(
+            "SVG needs Graphviz's `dot` program, which is not installed (Debian/Ubuntu: "
+            "`apt-get install graphviz`; conda: `conda install graphviz`). `--format dot` writes "
+            "the DOT source without it."
+        ) from exc
 
 
 def has_graphviz() -> bool:
     return shutil.which("dot") is not None
 
 
-def draw_svg(pipeline: Pipeline, states: Mapping[str, str] | None = None, notes: Mapping[str, str] | None = None,
-             engine: str = "auto", only: Iterable[str] | None = None) -> str:
+def draw_svg(
+    pipeline: Pipeline,
+    states: Mapping[str, str] | None = None,
+    notes: Mapping[str, str] | None = None,
+    engine: str = "auto",
+    only: Iterable[str] | None = None,
+) -> str:
     """The graph as SVG with each task styled by its state: Graphviz where `dot` is installed, else the layered
     layout below (`engine` "graphviz" or "layered" forces one). Edge labels give way to tooltips on big graphs;
     `only` draws just those tasks."""
     only = None if only is None else set(only)
-    labels = (pipeline.graph.number_of_edges() if only is None else
-              pipeline.graph.subgraph(only).number_of_edges()) <= LABEL_LIMIT
+    labels = (
+        pipeline.graph.number_of_edges() if only is None else pipeline.graph.subgraph(only).number_of_edges()
+    ) <= LABEL_LIMIT
     if engine == "graphviz" or (engine == "auto" and has_graphviz()):
         try:
             return to_svg(pipeline, states=states or {}, notes=notes, labels=labels, only=only)
-        except Exception:  # noqa: BLE001 - `dot` missing or failing: the built-in layout still draws it
+        except Exception:
             if engine == "graphviz":
                 raise
     return layered_svg(pipeline, states or {}, notes, labels, only)
@@ -279,8 +330,12 @@ def _isotonic(targets: list[float], weights: list[float]) -> list[float]:
     return out
 
 
-def layered_layout(graph: nx.DiGraph, sizes: Mapping[str, tuple[float, float]], order: list[str],
-                   label_widths: Mapping[tuple[str, str], float] | None = None):
+def layered_layout(
+    graph: nx.DiGraph,
+    sizes: Mapping[str, tuple[float, float]],
+    order: list[str],
+    label_widths: Mapping[tuple[str, str], float] | None = None,
+):
     """Positions for a left-to-right drawing without Graphviz.
 
     Returns (centres, layers, routes): the centre (x, y) of every node and virtual node, the layers as lists of
@@ -319,17 +374,21 @@ def layered_layout(graph: nx.DiGraph, sizes: Mapping[str, tuple[float, float]], 
 
     # Ordering: barycentre sweeps down and up; keep the best.
     def total_crossings(layout: list[list]) -> int:
-        return sum(_crossings(layout[i], layout[i + 1], [(u, v) for u in layout[i] for v in succs[u]])
-                   for i in range(len(layout) - 1))
+        return sum(
+            _crossings(layout[i], layout[i + 1], [(u, v) for u in layout[i] for v in succs[u]])
+            for i in range(len(layout) - 1)
+        )
 
     def sweep(layout: list[list], downward: bool) -> None:
         indices = range(1, len(layout)) if downward else range(len(layout) - 2, -1, -1)
         for i in indices:
             ref = {n: p for p, n in enumerate(layout[i - 1 if downward else i + 1])}
-            def key(item):
+
+            def key(item, ref=ref):
                 p, node = item
                 near = [ref[m] for m in (preds[node] if downward else succs[node]) if m in ref]
                 return (sum(near) / len(near)) if near else p
+
             layout[i] = [n for _, n in sorted(enumerate(layout[i]), key=key)]
 
     best, best_count = [list(layer) for layer in layers], total_crossings(layers)
@@ -355,7 +414,7 @@ def layered_layout(graph: nx.DiGraph, sizes: Mapping[str, tuple[float, float]], 
             y[node] -= offset / 2
     for round_ in range(8):
         downward = round_ % 2 == 0
-        for layer in (layers if downward else reversed(layers)):
+        for layer in layers if downward else reversed(layers):
             if not layer:
                 continue
             wanted, weights = [], []
@@ -365,8 +424,11 @@ def layered_layout(graph: nx.DiGraph, sizes: Mapping[str, tuple[float, float]], 
                 weights.append(0.5 if isinstance(node, tuple) else 1.0)
             gaps = [0.0]
             for u, v in zip(layer, layer[1:]):
-                gaps.append(gaps[-1] + (height(u) + height(v)) / 2 + (_V_GAP if not (isinstance(u, tuple) and
-                                                                                      isinstance(v, tuple)) else 4.0))
+                gaps.append(
+                    gaps[-1]
+                    + (height(u) + height(v)) / 2
+                    + (_V_GAP if not (isinstance(u, tuple) and isinstance(v, tuple)) else 4.0)
+                )
             fitted = _isotonic([w - g for w, g in zip(wanted, gaps)], weights)
             for node, f, g in zip(layer, fitted, gaps):
                 y[node] = f + g
@@ -374,7 +436,7 @@ def layered_layout(graph: nx.DiGraph, sizes: Mapping[str, tuple[float, float]], 
     # Horizontal positions: one column per layer, wide enough for its widest node; each gap wide enough for the
     # widest label of an edge crossing it (`label_widths`).
     gap_needed = [0.0] * len(layers)
-    for (a, b), chain in chains.items():
+    for a, b in chains:
         for r in range(rank[a], rank[b]):
             gap_needed[r] = max(gap_needed[r], (label_widths or {}).get((a, b), 0.0))
     columns, x = [], _MARGIN
@@ -392,8 +454,10 @@ def layered_layout(graph: nx.DiGraph, sizes: Mapping[str, tuple[float, float]], 
     # Where edges leave and enter a node: spread over its right/left side in the order of the other ends.
     ports: dict[tuple, float] = {}
     for node in graph:
-        for side, ends in (("out", [(chains[(node, s)][1], (node, s)) for s in graph.successors(node)]),
-                           ("in", [(chains[(p, node)][-2], (p, node)) for p in graph.predecessors(node)])):
+        for side, ends in (
+            ("out", [(chains[(node, s)][1], (node, s)) for s in graph.successors(node)]),
+            ("in", [(chains[(p, node)][-2], (p, node)) for p in graph.predecessors(node)]),
+        ):
             ends.sort(key=lambda item: centres[item[0]][1])
             step = min(7.0, (height(node) - 12) / max(len(ends) - 1, 1))
             for i, (_, edge) in enumerate(ends):
@@ -423,13 +487,19 @@ def _path(points: list[tuple[float, float]]) -> str:
     return " ".join(d)
 
 
-def _stacked_layout(graph: nx.DiGraph, sizes: Mapping[str, tuple[float, float]], order: list[str],
-                    label_widths: Mapping[tuple[str, str], float]):
+def _stacked_layout(
+    graph: nx.DiGraph,
+    sizes: Mapping[str, tuple[float, float]],
+    order: list[str],
+    label_widths: Mapping[tuple[str, str], float],
+):
     """Each connected part of the graph laid out on its own, stacked top to bottom in task order; the tasks linked
     to nothing go last, in a grid."""
     position = {name: i for i, name in enumerate(order)}
-    parts = sorted((sorted(part, key=position.get) for part in nx.weakly_connected_components(graph)),
-                   key=lambda part: position[part[0]])
+    parts = sorted(
+        (sorted(part, key=position.get) for part in nx.weakly_connected_components(graph)),
+        key=lambda part: position[part[0]],
+    )
     centres: dict[Any, tuple[float, float]] = {}
     routes: dict[tuple, list] = {}
     top = 0.0
@@ -447,8 +517,10 @@ def _stacked_layout(graph: nx.DiGraph, sizes: Mapping[str, tuple[float, float]],
         cell_h = max(sizes[n][1] for n in alone) + _V_GAP
         for i, name in enumerate(alone):
             column, row = divmod(i, per_column)
-            centres[name] = (_MARGIN + column * cell_w + sizes[name][0] / 2,
-                             top + _MARGIN + row * cell_h + sizes[name][1] / 2)
+            centres[name] = (
+                _MARGIN + column * cell_w + sizes[name][0] / 2,
+                top + _MARGIN + row * cell_h + sizes[name][1] / 2,
+            )
     return centres, routes
 
 
@@ -458,8 +530,10 @@ def _drawn(pipeline: Pipeline, only: Iterable[str] | None) -> tuple[dict[str, An
     if only is None:
         return data, pipeline.graph
     keep = set(only)
-    data = {"tasks": [t for t in data["tasks"] if t["name"] in keep],
-            "edges": [e for e in data["edges"] if e["from"] in keep and e["to"] in keep]}
+    data = {
+        "tasks": [t for t in data["tasks"] if t["name"] in keep],
+        "edges": [e for e in data["edges"] if e["from"] in keep and e["to"] in keep],
+    }
     return data, pipeline.graph.subgraph(keep)
 
 
@@ -495,8 +569,13 @@ def _place_labels(edges: list[dict], routes: Mapping[tuple, list]) -> dict[tuple
     return placed
 
 
-def layered_svg(pipeline: Pipeline, states: Mapping[str, str] | None = None, notes: Mapping[str, str] | None = None,
-                labels: bool = True, only: Iterable[str] | None = None) -> str:
+def layered_svg(
+    pipeline: Pipeline,
+    states: Mapping[str, str] | None = None,
+    notes: Mapping[str, str] | None = None,
+    labels: bool = True,
+    only: Iterable[str] | None = None,
+) -> str:
     """The graph drawn as SVG in pure Python (no Graphviz), styled as `to_svg` styles it."""
     data, graph = _drawn(pipeline, only)
     states, notes = states or {}, notes or {}
@@ -508,34 +587,45 @@ def layered_svg(pipeline: Pipeline, states: Mapping[str, str] | None = None, not
         width = max(_text_width(name, 13), _text_width(second[name], 10)) + 26
         sizes[name] = (max(width, 64.0), _NODE_H if second[name] else 28.0)
     order = [t["name"] for t in data["tasks"]]
-    label_widths = {(e["from"], e["to"]): max(_text_width(line, 9) for line in edge_label(e["via"]).split("\n"))
-                    for e in data["edges"] if labels and e["via"]}
+    label_widths = {
+        (e["from"], e["to"]): max(_text_width(line, 9) for line in edge_label(e["via"]).split("\n"))
+        for e in data["edges"]
+        if labels and e["via"]
+    }
     centres, routes = _stacked_layout(graph, sizes, order, label_widths)
     total_w = max((centres[n][0] + sizes[n][0] / 2 for n in sizes), default=0.0) + _MARGIN
     total_h = max((centres[n][1] + sizes[n][1] / 2 for n in sizes), default=0.0) + _MARGIN
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w:.0f}" height="{total_h:.0f}" '
-           f'viewBox="0 0 {total_w:.1f} {total_h:.1f}" font-family="{FONT}">',
-           "<defs><marker id=\"nbflow-arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" "
-           f'markerHeight="7" orient="auto-start-reverse"><path d="M0,1 L10,5 L0,9 z" fill="{EDGE_COLOR}"/></marker>'
-           "</defs>",
-           '<g class="graph"><title>nbflow</title>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w:.0f}" height="{total_h:.0f}" '
+        f'viewBox="0 0 {total_w:.1f} {total_h:.1f}" font-family="{FONT}">',
+        '<defs><marker id="nbflow-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        f'markerHeight="7" orient="auto-start-reverse"><path d="M0,1 L10,5 L0,9 z" fill="{EDGE_COLOR}"/></marker>'
+        "</defs>",
+        '<g class="graph"><title>nbflow</title>',
+    ]
     placed = _place_labels(data["edges"], routes) if labels else {}
     for edge in data["edges"]:
         points = routes[(edge["from"], edge["to"])]
         d = _path(points)
         via = ", ".join(edge["via"]) or "upstream (no file)"
-        out.append(f'<g class="edge"><title>{esc(edge["from"])} -&gt; {esc(edge["to"])}: {esc(via)}</title>'
-                   f'<path d="{d}" fill="none" stroke="transparent" stroke-width="10"/>'
-                   f'<path d="{d}" fill="none" stroke="{EDGE_COLOR}" stroke-width="1.2" '
-                   f'marker-end="url(#nbflow-arrow)"/>')
+        out.append(
+            f'<g class="edge"><title>{esc(edge["from"])} -&gt; {esc(edge["to"])}: {esc(via)}</title>'
+            f'<path d="{d}" fill="none" stroke="transparent" stroke-width="10"/>'
+            f'<path d="{d}" fill="none" stroke="{EDGE_COLOR}" stroke-width="1.2" '
+            f'marker-end="url(#nbflow-arrow)"/>'
+        )
         if (edge["from"], edge["to"]) in placed:
             (left, top, right, bottom), lines = placed[(edge["from"], edge["to"])]
-            out.append(f'<rect x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" height="{bottom - top:.1f}" '
-                       f'rx="3" fill="#ffffff" fill-opacity="0.85"/>')
+            out.append(
+                f'<rect x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" height="{bottom - top:.1f}" '
+                f'rx="3" fill="#ffffff" fill-opacity="0.85"/>'
+            )
             for i, line in enumerate(lines):
-                out.append(f'<text x="{(left + right) / 2:.1f}" y="{top + 10 + 11 * i:.1f}" text-anchor="middle" '
-                           f'font-size="9" fill="{LABEL_COLOR}">{esc(line)}</text>')
+                out.append(
+                    f'<text x="{(left + right) / 2:.1f}" y="{top + 10 + 11 * i:.1f}" text-anchor="middle" '
+                    f'font-size="9" fill="{LABEL_COLOR}">{esc(line)}</text>'
+                )
         out.append("</g>")
     for task in data["tasks"]:
         name = task["name"]
@@ -545,17 +635,23 @@ def layered_svg(pipeline: Pipeline, states: Mapping[str, str] | None = None, not
         stroke = ' stroke-dasharray="4,3"' if state == "never_run" else ""
         pen = 2.6 if state == "running" else 1.3
         tip = _tooltip(name, task["notebook"], state, notes.get(name))
-        out.append(f'<g class="node"><title>{esc(tip)}</title>'
-                   f'<rect x="{cx - w / 2:.1f}" y="{cy - h / 2:.1f}" width="{w:.1f}" height="{h:.1f}" rx="7" '
-                   f'fill="{fill}" stroke="{border}" stroke-width="{pen}"{stroke}/>')
+        out.append(
+            f'<g class="node"><title>{esc(tip)}</title>'
+            f'<rect x="{cx - w / 2:.1f}" y="{cy - h / 2:.1f}" width="{w:.1f}" height="{h:.1f}" rx="7" '
+            f'fill="{fill}" stroke="{border}" stroke-width="{pen}"{stroke}/>'
+        )
         if second[name]:
-            out.append(f'<text x="{cx:.1f}" y="{cy - 2:.1f}" text-anchor="middle" font-size="13" '
-                       f'fill="{TEXT_COLOR}">{esc(name)}</text>'
-                       f'<text x="{cx:.1f}" y="{cy + 11:.1f}" text-anchor="middle" font-size="10" '
-                       f'fill="{LABEL_COLOR}">{esc(second[name])}</text>')
+            out.append(
+                f'<text x="{cx:.1f}" y="{cy - 2:.1f}" text-anchor="middle" font-size="13" '
+                f'fill="{TEXT_COLOR}">{esc(name)}</text>'
+                f'<text x="{cx:.1f}" y="{cy + 11:.1f}" text-anchor="middle" font-size="10" '
+                f'fill="{LABEL_COLOR}">{esc(second[name])}</text>'
+            )
         else:
-            out.append(f'<text x="{cx:.1f}" y="{cy + 4.5:.1f}" text-anchor="middle" font-size="13" '
-                       f'fill="{TEXT_COLOR}">{esc(name)}</text>')
+            out.append(
+                f'<text x="{cx:.1f}" y="{cy + 4.5:.1f}" text-anchor="middle" font-size="13" '
+                f'fill="{TEXT_COLOR}">{esc(name)}</text>'
+            )
         out.append("</g>")
     out.append("</g></svg>")
     return "\n".join(out) + "\n"

@@ -17,10 +17,11 @@ import math
 import os
 import re
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nbflow.errors import PipelineError, UsageError
@@ -33,8 +34,10 @@ PLACEHOLDERS = ("date", "datetime")
 MIN_EVERY = 1.0  # seconds: a shorter interval would only fill the history with skipped runs
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EVERY_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-_COLUMNS = ("name, cron, every_s, tz, targets, params, paused, created_at, not_before, last_fired, "
-            "on_failure_command, on_failure_webhook")
+_COLUMNS = (
+    "name, cron, every_s, tz, targets, params, paused, created_at, not_before, last_fired, "
+    "on_failure_command, on_failure_webhook"
+)
 
 
 class ScheduleNotFound(UsageError):
@@ -42,6 +45,7 @@ class ScheduleNotFound(UsageError):
 
 
 # -- reading what users give -----------------------------------------------------------------------------------------
+
 
 def parse_every(text: str) -> float:
     """`30s`, `10m`, `2h`, `1d` (or a sum such as `1h30m`) -> seconds."""
@@ -73,8 +77,10 @@ def check_cron(expression: str) -> str:
 
     expression = " ".join(str(expression).split())
     if not expression or not croniter.is_valid(expression):
-        raise UsageError(f"--cron {expression!r}: not a cron expression; five fields, minute hour day-of-month "
-                         "month day-of-week, e.g. '0 17 * * *' (17:00 every day) or '*/15 * * * 1-5'.")
+        raise UsageError(
+            f"--cron {expression!r}: not a cron expression; five fields, minute hour day-of-month "
+            "month day-of-week, e.g. '0 17 * * *' (17:00 every day) or '*/15 * * * 1-5'."
+        )
     return expression
 
 
@@ -82,8 +88,9 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise UsageError(f"--tz {name!r}: unknown time zone; give an IANA name such as Europe/Paris, "
-                         "America/New_York or UTC.") from exc
+        raise UsageError(
+            f"--tz {name!r}: unknown time zone; give an IANA name such as Europe/Paris, America/New_York or UTC."
+        ) from exc
 
 
 def local_zone_name() -> str:
@@ -121,9 +128,10 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
                     raise PlaceholderError(f"{{{unknown[0]}}} is not known here")
                 fill_value(value, datetime.now(timezone.utc))
             except (PlaceholderError, ValueError) as exc:
-                raise UsageError(f"-p {name} {value!r}: a schedule's values may use {{date}} and {{datetime}} (the "
-                                 f"fire time) and no other placeholder ({exc}); write a literal brace as {{{{ or }}}}."
-                                 ) from exc
+                raise UsageError(
+                    f"-p {name} {value!r}: a schedule's values may use {{date}} and {{datetime}} (the "
+                    f"fire time) and no other placeholder ({exc}); write a literal brace as {{{{ or }}}}."
+                ) from exc
         checked[str(name)] = value
     return checked
 
@@ -146,6 +154,7 @@ def fill_value(template: str, slot: datetime) -> str:
 
 
 # -- the model -----------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Schedule:
@@ -225,8 +234,10 @@ class Schedule:
     def params_for(self, slot: datetime) -> dict[str, Any]:
         """The run's parameter values at this slot, `{date}` and `{datetime}` filled in the schedule's zone."""
         local = slot.astimezone(self.zone)
-        return {name: fill_value(value, local) if isinstance(value, str) and "{" in value else value
-                for name, value in self.params.items()}
+        return {
+            name: fill_value(value, local) if isinstance(value, str) and "{" in value else value
+            for name, value in self.params.items()
+        }
 
     def to_json(self, now: datetime | None = None) -> dict[str, Any]:
         """The shape of `nbflow schedule list --json` (SPEC section 4), times in the schedule's zone."""
@@ -235,11 +246,20 @@ class Schedule:
             fire = self.next_fire(now or current_time())
         except (UsageError, ValueError, KeyError):  # a zone this machine no longer knows: shown, never fired
             tz, fire = timezone.utc, None
-        return {"name": self.name, "cron": self.cron, "every": self.every, "tz": self.tz,
-                "targets": list(self.targets), "params": dict(self.params), "paused": self.paused,
-                "next_fire": _local_iso(fire, tz), "last_fired": _local_iso(self.last_fired, tz),
-                "created_at": _local_iso(self.created_at, tz),
-                "on_failure_command": self.on_failure_command, "on_failure_webhook": self.on_failure_webhook}
+        return {
+            "name": self.name,
+            "cron": self.cron,
+            "every": self.every,
+            "tz": self.tz,
+            "targets": list(self.targets),
+            "params": dict(self.params),
+            "paused": self.paused,
+            "next_fire": _local_iso(fire, tz),
+            "last_fired": _local_iso(self.last_fired, tz),
+            "created_at": _local_iso(self.created_at, tz),
+            "on_failure_command": self.on_failure_command,
+            "on_failure_webhook": self.on_failure_webhook,
+        }
 
 
 def current_time() -> datetime:
@@ -260,13 +280,24 @@ def _from_row(row: tuple) -> Schedule:
     def when(text: str | None) -> datetime | None:
         return datetime.fromisoformat(text) if text else None
 
-    return Schedule(name=row[0], cron=row[1], every_s=row[2], tz=row[3], targets=json.loads(row[4]),
-                    params=json.loads(row[5]), paused=bool(row[6]), created_at=when(row[7]),
-                    not_before=when(row[8]), last_fired=when(row[9]), on_failure_command=row[10],
-                    on_failure_webhook=row[11])
+    return Schedule(
+        name=row[0],
+        cron=row[1],
+        every_s=row[2],
+        tz=row[3],
+        targets=json.loads(row[4]),
+        params=json.loads(row[5]),
+        paused=bool(row[6]),
+        created_at=when(row[7]),
+        not_before=when(row[8]),
+        last_fired=when(row[9]),
+        on_failure_command=row[10],
+        on_failure_webhook=row[11],
+    )
 
 
 # -- store queries -------------------------------------------------------------------------------------------------
+
 
 def read_schedules(store: Store) -> list[Schedule]:
     return [_from_row(r) for r in store.db.execute(f"SELECT {_COLUMNS} FROM schedules ORDER BY name").fetchall()]
@@ -278,8 +309,9 @@ def read_schedule(store: Store, name: str) -> Schedule:
         known = [s.name for s in read_schedules(store)]
         from nbflow.graph import did_you_mean
 
-        raise ScheduleNotFound(f"no schedule {name!r} in this project{did_you_mean(name, known)}; "
-                               "`nbflow schedule list` shows them.")
+        raise ScheduleNotFound(
+            f"no schedule {name!r} in this project{did_you_mean(name, known)}; `nbflow schedule list` shows them."
+        )
     return _from_row(row)
 
 
@@ -291,8 +323,15 @@ def claim_slot(store: Store, schedule: Schedule, slot: datetime, owner: str, now
             "UPDATE schedules SET last_fired = ? WHERE name = ? AND paused = 0 AND created_at = ? "
             "AND last_fired IS ? AND EXISTS (SELECT 1 FROM scheduler_lease WHERE id = 1 AND owner = ? "
             "AND expires_at > ?)",
-            (_utc(slot), schedule.name, _utc(schedule.created_at),
-             _utc(schedule.last_fired) if schedule.last_fired else None, owner, now_ts))
+            (
+                _utc(slot),
+                schedule.name,
+                _utc(schedule.created_at),
+                _utc(schedule.last_fired) if schedule.last_fired else None,
+                owner,
+                now_ts,
+            ),
+        )
         return cursor.rowcount == 1
 
 
@@ -321,6 +360,7 @@ def _changed(root: Path) -> None:
 
 # -- the API the interfaces call -----------------------------------------------------------------------------------
 
+
 def _open(project: Project | str | Path | None) -> tuple[Project, Store]:
     resolved = project if isinstance(project, Project) else load_project(project)
     return resolved, Store(resolved.store_dir)
@@ -333,8 +373,9 @@ def check_against_pipeline(project: Project, targets: Iterable[str], params: Map
     from nbflow.run.runner import prepare
 
     pipeline = load(project.root)
-    sample = Schedule("check", None, 60.0, "UTC", list(targets), dict(params), False, current_time(),
-                      current_time(), None).params_for(current_time())
+    sample = Schedule(
+        "check", None, 60.0, "UTC", list(targets), dict(params), False, current_time(), current_time(), None
+    ).params_for(current_time())
     try:
         prepare(pipeline, list(targets) or None, sample)
     except PipelineError as exc:
@@ -342,18 +383,31 @@ def check_against_pipeline(project: Project, targets: Iterable[str], params: Map
             raise
 
 
-def add_schedule(project: Project | str | Path | None, name: str, *, cron: str | None = None,
-                 every: str | float | None = None, tz: str | None = None, targets: Iterable[str] | None = None,
-                 params: Mapping[str, Any] | None = None, on_failure_command: str | None = None,
-                 on_failure_webhook: str | None = None, paused: bool = False, replace: bool = False,
-                 check: bool = True, now: datetime | None = None) -> dict[str, Any]:
+def add_schedule(
+    project: Project | str | Path | None,
+    name: str,
+    *,
+    cron: str | None = None,
+    every: str | float | None = None,
+    tz: str | None = None,
+    targets: Iterable[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    on_failure_command: str | None = None,
+    on_failure_webhook: str | None = None,
+    paused: bool = False,
+    replace: bool = False,
+    check: bool = True,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Add a schedule and return its JSON shape. `every` is `"10m"`-style text or seconds; string parameter values
     may use `{date}` / `{datetime}`. With `check`, targets and parameters are checked against the pipeline."""
     resolved, store = _open(project)
     try:
         if not NAME_PATTERN.fullmatch(name or ""):
-            raise UsageError(f"schedule name {name!r}: use letters, digits, '_', '-' and '.' (at most 64), starting "
-                             "with a letter or digit.")
+            raise UsageError(
+                f"schedule name {name!r}: use letters, digits, '_', '-' and '.' (at most 64), starting "
+                "with a letter or digit."
+            )
         if (cron is None) == (every is None):
             raise UsageError("give a schedule either --cron EXPRESSION or --every INTERVAL (one of them).")
         every_s = None
@@ -376,13 +430,27 @@ def add_schedule(project: Project | str | Path | None, name: str, *, cron: str |
         with store.transaction() as db:
             exists = db.execute("SELECT 1 FROM schedules WHERE name = ?", (name,)).fetchone()
             if exists and not replace:
-                raise UsageError(f"a schedule named {name!r} exists already; remove it first, or add again with "
-                                 "--replace.")
+                raise UsageError(
+                    f"a schedule named {name!r} exists already; remove it first, or add again with --replace."
+                )
             db.execute("DELETE FROM schedules WHERE name = ?", (name,))
-            db.execute(f"INSERT INTO schedules ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                       (name, cron, every_s, tz, json.dumps(targets), json.dumps(checked, sort_keys=True),
-                        int(bool(paused)), _utc(created), _utc(created), None, on_failure_command or None,
-                        on_failure_webhook or None))
+            db.execute(
+                f"INSERT INTO schedules ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    name,
+                    cron,
+                    every_s,
+                    tz,
+                    json.dumps(targets),
+                    json.dumps(checked, sort_keys=True),
+                    int(bool(paused)),
+                    _utc(created),
+                    _utc(created),
+                    None,
+                    on_failure_command or None,
+                    on_failure_webhook or None,
+                ),
+            )
         result = read_schedule(store, name).to_json(now)
     finally:
         store.close()
@@ -426,8 +494,10 @@ def _set_paused(project: Project | str | Path | None, name: str, paused: bool, n
                 if paused:
                     db.execute("UPDATE schedules SET paused = 1 WHERE name = ?", (name,))
                 else:
-                    db.execute("UPDATE schedules SET paused = 0, not_before = ? WHERE name = ?",
-                               (_utc(now or current_time()), name))
+                    db.execute(
+                        "UPDATE schedules SET paused = 0, not_before = ? WHERE name = ?",
+                        (_utc(now or current_time()), name),
+                    )
         result = read_schedule(store, name).to_json(now)
     finally:
         store.close()
@@ -458,5 +528,16 @@ def scheduler_status(project: Project | str | Path | None, now: datetime | None 
         store.close()
 
 
-__all__ = ["Schedule", "ScheduleNotFound", "add_schedule", "list_schedules", "get_schedule", "pause_schedule",
-           "resume_schedule", "remove_schedule", "scheduler_status", "parse_every", "format_every"]
+__all__ = [
+    "Schedule",
+    "ScheduleNotFound",
+    "add_schedule",
+    "list_schedules",
+    "get_schedule",
+    "pause_schedule",
+    "resume_schedule",
+    "remove_schedule",
+    "scheduler_status",
+    "parse_every",
+    "format_every",
+]

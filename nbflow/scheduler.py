@@ -28,10 +28,11 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from nbflow import alerts, history
 from nbflow.errors import NbflowError
@@ -39,8 +40,7 @@ from nbflow.project import Project, load_project
 from nbflow.run.background import BackgroundRun, start_run
 from nbflow.run.lock import LockedError, ProjectLock
 from nbflow.run.runner import new_run_id
-from nbflow.schedule import (Schedule, claim_slot, current_time, read_schedule, read_schedules, subscribe,
-                             unsubscribe)
+from nbflow.schedule import Schedule, claim_slot, current_time, read_schedule, read_schedules, subscribe, unsubscribe
 from nbflow.store import Store
 
 log = logging.getLogger("nbflow.scheduler")
@@ -69,8 +69,12 @@ def lease_holder(store: Store, now_ts: float) -> dict[str, Any] | None:
     row = store.db.execute("SELECT owner, host, pid, expires_at FROM scheduler_lease WHERE id = 1").fetchone()
     if not _lease_valid(row, now_ts):
         return None
-    return {"owner": row[0], "host": row[1], "pid": row[2],
-            "expires_at": datetime.fromtimestamp(row[3], timezone.utc).astimezone().isoformat(timespec="seconds")}
+    return {
+        "owner": row[0],
+        "host": row[1],
+        "pid": row[2],
+        "expires_at": datetime.fromtimestamp(row[3], timezone.utc).astimezone().isoformat(timespec="seconds"),
+    }
 
 
 class Lease:
@@ -87,8 +91,10 @@ class Lease:
             if row is not None and row[0] != self.owner and _lease_valid(row, now_ts):
                 self.holder = {"owner": row[0], "host": row[1], "pid": row[2]}
                 return False
-            db.execute("INSERT OR REPLACE INTO scheduler_lease (id, owner, host, pid, expires_at) VALUES (1,?,?,?,?)",
-                       (self.owner, HOST, os.getpid(), now_ts + self.seconds))
+            db.execute(
+                "INSERT OR REPLACE INTO scheduler_lease (id, owner, host, pid, expires_at) VALUES (1,?,?,?,?)",
+                (self.owner, HOST, os.getpid(), now_ts + self.seconds),
+            )
         self.holder = None
         return True
 
@@ -115,9 +121,16 @@ class Scheduler:
     `clock` returns an aware datetime (default: now); `lease_seconds`/`renew_seconds` time the lease (the loop
     wakes at least every `renew_seconds`); `run_options` go to each run (`workers`, `prewarm`, ...)."""
 
-    def __init__(self, project: Project | str | Path | None = None, *, clock: Callable[[], datetime] | None = None,
-                 lease_seconds: float = 30.0, renew_seconds: float = 10.0,
-                 on_firing: Callable[[Firing], None] | None = None, **run_options: Any):
+    def __init__(
+        self,
+        project: Project | str | Path | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        lease_seconds: float = 30.0,
+        renew_seconds: float = 10.0,
+        on_firing: Callable[[Firing], None] | None = None,
+        **run_options: Any,
+    ):
         self.project = project if isinstance(project, Project) else load_project(project)
         self.root = self.project.root
         self.clock = clock or current_time
@@ -144,7 +157,7 @@ class Scheduler:
 
     # -- the interface ----------------------------------------------------------------------------------------
 
-    def start(self) -> "Scheduler":
+    def start(self) -> Scheduler:
         """Run the loop in a daemon thread (for a server to host); returns at once."""
         self._thread = threading.Thread(target=self.run_forever, name="nbflow-scheduler", daemon=True)
         self._looping = True
@@ -227,8 +240,12 @@ class Scheduler:
                 if held:
                     log.info("holding the scheduler lease for %s; firing its schedules", self.root)
                 elif self.lease.holder:
-                    log.info("another scheduler holds the lease for %s (process %s on %s); standing by",
-                             self.root, self.lease.holder["pid"], self.lease.holder["host"])
+                    log.info(
+                        "another scheduler holds the lease for %s (process %s on %s); standing by",
+                        self.root,
+                        self.lease.holder["pid"],
+                        self.lease.holder["host"],
+                    )
             self.holds_lease = self._lease_state = held
             if not held:
                 self.next_due = None
@@ -266,8 +283,7 @@ class Scheduler:
 
     def _fire(self, schedule: Schedule, slot: datetime, now: datetime) -> Firing | None:
         previous = self._handles.get(schedule.name)
-        previous_id = previous.id if previous is not None and not previous.done else \
-            self._running_elsewhere(schedule)
+        previous_id = previous.id if previous is not None and not previous.done else self._running_elsewhere(schedule)
         if previous_id:
             if not claim_slot(self.store, schedule, slot, self.owner, now.timestamp()):
                 return None
@@ -278,8 +294,13 @@ class Scheduler:
             if schedule.name not in self._waiting:
                 self._waiting.add(schedule.name)
                 other, run_id = next(iter(busy.items()))
-                log.info("%s: due at %s; waits for run %s of schedule %s to finish (one run at a time per "
-                         "project)", schedule.name, _when(slot), run_id, other)
+                log.info(
+                    "%s: due at %s; waits for run %s of schedule %s to finish (one run at a time per project)",
+                    schedule.name,
+                    _when(slot),
+                    run_id,
+                    other,
+                )
             return None
         if not claim_slot(self.store, schedule, slot, self.owner, now.timestamp()):
             return None
@@ -288,8 +309,13 @@ class Scheduler:
         try:
             from nbflow.graph import load
 
-            handle = start_run(load(self.root), trigger=schedule.trigger, targets=schedule.targets or None,
-                               params=params, **self.run_options)
+            handle = start_run(
+                load(self.root),
+                trigger=schedule.trigger,
+                targets=schedule.targets or None,
+                params=params,
+                **self.run_options,
+            )
         except LockedError:
             holder = ProjectLock(self.project.store_dir).holder()
             message = f"slot {_when(slot)} not run: another run held the project's lock ({holder})"
@@ -308,8 +334,9 @@ class Scheduler:
 
     def _running_elsewhere(self, schedule: Schedule) -> str | None:
         """A run of this schedule still going in a live process (another scheduler, or an earlier one here)."""
-        rows = self.store.db.execute("SELECT id, pid FROM runs WHERE trigger = ? AND state = 'running'",
-                                     (schedule.trigger,)).fetchall()
+        rows = self.store.db.execute(
+            "SELECT id, pid FROM runs WHERE trigger = ? AND state = 'running'", (schedule.trigger,)
+        ).fetchall()
         return next((run_id for run_id, pid in rows if _pid_alive(pid)), None)
 
     def _record(self, schedule: Schedule, slot: datetime, state: str, message: str, params: dict) -> Firing:
@@ -317,8 +344,7 @@ class Scheduler:
         run_id = new_run_id()
         self.store.create_run(run_id, schedule.trigger, params, schedule.targets, [], state=state)
         self.store.finish_run(run_id, state, message)
-        (log.warning if state == "skipped" else log.error)("%s: run %s %s: %s", schedule.name, run_id, state,
-                                                           message)
+        (log.warning if state == "skipped" else log.error)("%s: run %s %s: %s", schedule.name, run_id, state, message)
         return Firing(schedule.name, slot, state, run_id, message)
 
     # -- after a run ------------------------------------------------------------------------------------------------

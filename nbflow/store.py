@@ -11,11 +11,12 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 DB_NAME = "nbflow.db"
 
@@ -208,18 +209,25 @@ class Store:
 
     # -- runs ---------------------------------------------------------------------------------------------------
 
-    def create_run(self, run_id: str, trigger: str, params: dict, targets: list, tasks: list[str],
-                   state: str = "running") -> None:
+    def create_run(
+        self, run_id: str, trigger: str, params: dict, targets: list, tasks: list[str], state: str = "running"
+    ) -> None:
         with self.transaction() as db:
-            db.execute("INSERT INTO runs (id, trigger, state, started_at, params, targets, pid) VALUES (?,?,?,?,?,?,?)",
-                       (run_id, trigger, state, iso(now()), _dumps(params), _dumps(targets), os.getpid()))
-            db.executemany("INSERT INTO task_runs (run_id, task, position, state) VALUES (?,?,?,'pending')",
-                           [(run_id, task, i) for i, task in enumerate(tasks)])
+            db.execute(
+                "INSERT INTO runs (id, trigger, state, started_at, params, targets, pid) VALUES (?,?,?,?,?,?,?)",
+                (run_id, trigger, state, iso(now()), _dumps(params), _dumps(targets), os.getpid()),
+            )
+            db.executemany(
+                "INSERT INTO task_runs (run_id, task, position, state) VALUES (?,?,?,'pending')",
+                [(run_id, task, i) for i, task in enumerate(tasks)],
+            )
 
     def finish_run(self, run_id: str, state: str, message: str | None = None) -> None:
         with self.transaction() as db:
-            db.execute("UPDATE runs SET state = ?, finished_at = ?, message = COALESCE(?, message) WHERE id = ?",
-                       (state, iso(now()), message, run_id))
+            db.execute(
+                "UPDATE runs SET state = ?, finished_at = ?, message = COALESCE(?, message) WHERE id = ?",
+                (state, iso(now()), message, run_id),
+            )
 
     def update_task(self, run_id: str, task: str, **fields: Any) -> None:
         for key in ("error", "reasons"):
@@ -227,14 +235,25 @@ class Store:
                 fields[key] = _dumps(fields[key])
         assignments = ", ".join(f"{key} = ?" for key in fields)
         with self.transaction() as db:
-            db.execute(f"UPDATE task_runs SET {assignments} WHERE run_id = ? AND task = ?",
-                       (*fields.values(), run_id, task))
+            db.execute(
+                f"UPDATE task_runs SET {assignments} WHERE run_id = ? AND task = ?", (*fields.values(), run_id, task)
+            )
 
-    def record_attempt(self, run_id: str, task: str, attempt: int, state: str, started_at: str | None,
-                       finished_at: str | None, error: dict | None) -> None:
+    def record_attempt(
+        self,
+        run_id: str,
+        task: str,
+        attempt: int,
+        state: str,
+        started_at: str | None,
+        finished_at: str | None,
+        error: dict | None,
+    ) -> None:
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?)",
-                       (run_id, task, attempt, state, started_at, finished_at, _dumps(error) if error else None))
+            db.execute(
+                "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?)",
+                (run_id, task, attempt, state, started_at, finished_at, _dumps(error) if error else None),
+            )
 
     def runs(self, limit: int | None = None) -> list[RunRow]:
         sql = "SELECT * FROM runs ORDER BY started_at DESC, id DESC" + (f" LIMIT {int(limit)}" if limit else "")
@@ -244,8 +263,8 @@ class Store:
             ids = [r[0] for r in rows]
             marks = ",".join("?" * len(ids))
             for run_id, state, n in self.db.execute(
-                    f"SELECT run_id, state, COUNT(*) FROM task_runs WHERE run_id IN ({marks}) GROUP BY run_id, state",
-                    ids):
+                f"SELECT run_id, state, COUNT(*) FROM task_runs WHERE run_id IN ({marks}) GROUP BY run_id, state", ids
+            ):
                 counts.setdefault(run_id, {})[state] = n
         return [_run_row(r, counts.get(r[0], {})) for r in rows]
 
@@ -253,25 +272,35 @@ class Store:
         row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             return None
-        counts = dict(self.db.execute("SELECT state, COUNT(*) FROM task_runs WHERE run_id = ? GROUP BY state",
-                                      (run_id,)).fetchall())
+        counts = dict(
+            self.db.execute(
+                "SELECT state, COUNT(*) FROM task_runs WHERE run_id = ? GROUP BY state", (run_id,)
+            ).fetchall()
+        )
         return _run_row(row, counts)
 
     def task_runs(self, run_id: str) -> list[TaskRunRow]:
-        rows = self.db.execute("SELECT run_id, task, state, started_at, finished_at, attempts, error, "
-                               "output_notebook, reasons, kernel_pid FROM task_runs WHERE run_id = ? "
-                               "ORDER BY position", (run_id,)).fetchall()
-        return [TaskRunRow(r[0], r[1], r[2], r[3], r[4], r[5], _loads(r[6]), r[7], _loads(r[8]) or [], r[9])
-                for r in rows]
+        rows = self.db.execute(
+            "SELECT run_id, task, state, started_at, finished_at, attempts, error, "
+            "output_notebook, reasons, kernel_pid FROM task_runs WHERE run_id = ? "
+            "ORDER BY position",
+            (run_id,),
+        ).fetchall()
+        return [
+            TaskRunRow(r[0], r[1], r[2], r[3], r[4], r[5], _loads(r[6]), r[7], _loads(r[8]) or [], r[9]) for r in rows
+        ]
 
     def last_task_runs(self) -> dict[str, TaskRunRow]:
         """The most recent finished (or running) task run of every task, by name."""
         rows = self.db.execute(
             "SELECT t.run_id, t.task, t.state, t.started_at, t.finished_at, t.attempts, t.error, t.output_notebook, "
             "t.reasons, t.kernel_pid FROM task_runs t JOIN runs r ON r.id = t.run_id "
-            "WHERE t.state NOT IN ('pending') ORDER BY r.started_at ASC, r.id ASC").fetchall()
-        return {r[1]: TaskRunRow(r[0], r[1], r[2], r[3], r[4], r[5], _loads(r[6]), r[7], _loads(r[8]) or [], r[9])
-                for r in rows}
+            "WHERE t.state NOT IN ('pending') ORDER BY r.started_at ASC, r.id ASC"
+        ).fetchall()
+        return {
+            r[1]: TaskRunRow(r[0], r[1], r[2], r[3], r[4], r[5], _loads(r[6]), r[7], _loads(r[8]) or [], r[9])
+            for r in rows
+        }
 
     def running_runs(self) -> list[RunRow]:
         return [r for r in self.runs() if r.state == "running"]
@@ -280,10 +309,15 @@ class Store:
         """A run whose process died: the run `interrupted`, its unfinished tasks `cancelled`."""
         with self.transaction() as db:
             stamp = iso(now())
-            db.execute("UPDATE runs SET state = 'interrupted', finished_at = ?, message = ? WHERE id = ?",
-                       (stamp, "the nbflow process running it died", run_id))
-            db.execute("UPDATE task_runs SET state = 'cancelled', finished_at = COALESCE(finished_at, ?) "
-                       "WHERE run_id = ? AND state IN ('pending', 'running')", (stamp, run_id))
+            db.execute(
+                "UPDATE runs SET state = 'interrupted', finished_at = ?, message = ? WHERE id = ?",
+                (stamp, "the nbflow process running it died", run_id),
+            )
+            db.execute(
+                "UPDATE task_runs SET state = 'cancelled', finished_at = COALESCE(finished_at, ?) "
+                "WHERE run_id = ? AND state IN ('pending', 'running')",
+                (stamp, run_id),
+            )
 
     # -- incremental state --------------------------------------------------------------------------------------
 
@@ -293,12 +327,14 @@ class Store:
 
     def record_success(self, task: str, run_id: str, fingerprint: dict) -> None:
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO task_success VALUES (?,?,?,?)",
-                       (task, run_id, iso(now()), _dumps(fingerprint)))
+            db.execute(
+                "INSERT OR REPLACE INTO task_success VALUES (?,?,?,?)", (task, run_id, iso(now()), _dumps(fingerprint))
+            )
 
     def cached_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
-        row = self.db.execute("SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
-                              (path, size, mtime_ns)).fetchone()
+        row = self.db.execute(
+            "SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?", (path, size, mtime_ns)
+        ).fetchone()
         return row[0] if row else None
 
     def cache_hash(self, path: str, size: int, mtime_ns: int, digest: str) -> None:
@@ -319,5 +355,6 @@ def _loads(text: str | None) -> Any:
 
 
 def _run_row(row: tuple, counts: dict[str, int]) -> RunRow:
-    return RunRow(row[0], row[1], row[2], row[3], row[4], _loads(row[5]) or {}, _loads(row[6]) or [], row[7], row[8],
-                  counts)
+    return RunRow(
+        row[0], row[1], row[2], row[3], row[4], _loads(row[5]) or {}, _loads(row[6]) or [], row[7], row[8], counts
+    )

@@ -15,8 +15,14 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpus"
 
 
-def write_notebook(path: Path, parameters: str | None, *cells: str, metadata: dict | None = None,
-                   kernel: str = "python3", markdown: str | None = None) -> Path:
+def write_notebook(
+    path: Path,
+    parameters: str | None,
+    *cells: str,
+    metadata: dict | None = None,
+    kernel: str = "python3",
+    markdown: str | None = None,
+) -> Path:
     """Write a v4 notebook: an optional markdown cell, the `parameters` cell (if given), then code cells."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
@@ -41,12 +47,14 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run the real `nbflow` command in a subprocess, as a user would."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "nbflow", *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "nbflow", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def needs_corpus() -> None:

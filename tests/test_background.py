@@ -5,13 +5,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from conftest import write_notebook
 
 import nbflow
 from nbflow.errors import PipelineError
 from nbflow.run.background import start_run
 from nbflow.run.lock import LockedError
-
-from conftest import write_notebook
 
 
 def test_a_background_run_can_be_followed_and_cancelled(project):
@@ -35,7 +34,7 @@ def test_a_long_lived_process_does_not_gather_threads_run_after_run(project):
     """The server and the scheduler run pipeline after pipeline in one process: each run must leave no thread
     behind (nbclient used to leave one heartbeat thread per task)."""
     for name in "abcd":
-        write_notebook(project / f"{name}.ipynb", f'outputs = ["{name}.txt"]', f"open(outputs[0], 'w').write('x')")
+        write_notebook(project / f"{name}.ipynb", f'outputs = ["{name}.txt"]', "open(outputs[0], 'w').write('x')")
     pipeline = nbflow.load(project)
     pipeline.run(workers=2, force=True)
     settled = threading.active_count()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_cli, write_notebook
 
 
@@ -13,9 +12,10 @@ from conftest import run_cli, write_notebook
 def chain(project):
     (project / "nbflow.toml").write_text('[params]\nday = "2026-11-24"\n')
     write_notebook(project / "extract.ipynb", 'outputs = {"raw": "data/{day}/raw.csv"}\nday = "x"\nseed = 7')
-    write_notebook(project / "steps" / "clean.ipynb",
-                   'inputs = {"raw": "../data/{day}/raw.csv"}\noutputs = ["../data/{day}/clean.csv"]\nday = "x"\n'
-                   "when = today()")
+    write_notebook(
+        project / "steps" / "clean.ipynb",
+        'inputs = {"raw": "../data/{day}/raw.csv"}\noutputs = ["../data/{day}/clean.csv"]\nday = "x"\nwhen = today()',
+    )
     write_notebook(project / "report.ipynb", 'inputs = ["data/2026-11-24/clean.csv"]\nupstream = ["extract"]')
     return project
 
@@ -25,13 +25,30 @@ def test_json_is_the_spec_shape(chain):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
         "tasks": [
-            {"name": "extract", "notebook": "extract.ipynb", "inputs": [], "outputs": ["data/2026-11-24/raw.csv"],
-             "upstream": [], "params": {"day": "2026-11-24", "seed": 7}},
-            {"name": "clean", "notebook": "steps/clean.ipynb", "inputs": ["data/2026-11-24/raw.csv"],
-             "outputs": ["data/2026-11-24/clean.csv"], "upstream": ["extract"],
-             "params": {"day": "2026-11-24", "when": "today()"}},
-            {"name": "report", "notebook": "report.ipynb", "inputs": ["data/2026-11-24/clean.csv"], "outputs": [],
-             "upstream": ["clean", "extract"], "params": {}},
+            {
+                "name": "extract",
+                "notebook": "extract.ipynb",
+                "inputs": [],
+                "outputs": ["data/2026-11-24/raw.csv"],
+                "upstream": [],
+                "params": {"day": "2026-11-24", "seed": 7},
+            },
+            {
+                "name": "clean",
+                "notebook": "steps/clean.ipynb",
+                "inputs": ["data/2026-11-24/raw.csv"],
+                "outputs": ["data/2026-11-24/clean.csv"],
+                "upstream": ["extract"],
+                "params": {"day": "2026-11-24", "when": "today()"},
+            },
+            {
+                "name": "report",
+                "notebook": "report.ipynb",
+                "inputs": ["data/2026-11-24/clean.csv"],
+                "outputs": [],
+                "upstream": ["clean", "extract"],
+                "params": {},
+            },
         ],
         "edges": [
             {"from": "extract", "to": "clean", "via": ["data/2026-11-24/raw.csv"]},
@@ -46,9 +63,14 @@ def test_text_shows_levels_from_the_current_folder(chain):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].endswith("3 task(s), 3 edge(s)")
-    assert lines[1:] == ["level 1", "  extract  extract.ipynb",
-                         "level 2", "  clean    steps/clean.ipynb  <- extract",
-                         "level 3", "  report   report.ipynb       <- extract, clean"]
+    assert lines[1:] == [
+        "level 1",
+        "  extract  extract.ipynb",
+        "level 2",
+        "  clean    steps/clean.ipynb  <- extract",
+        "level 3",
+        "  report   report.ipynb       <- extract, clean",
+    ]
 
 
 def test_dot_and_svg(chain, tmp_path):

@@ -6,12 +6,10 @@ import csv
 import json
 import shutil
 
-import pytest
+from conftest import CORPUS, needs_corpus, run_cli
 
 from nbflow.declare import TaskSpec, read_spec
 from nbflow.errors import Problem
-
-from conftest import CORPUS, needs_corpus, run_cli
 
 
 def manifest() -> list[dict]:

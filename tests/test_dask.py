@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import alive, run_cli, write_notebook
 
 distributed = pytest.importorskip("distributed")
@@ -27,8 +26,14 @@ WORKERS = 2
 
 
 def local_cluster():
-    return distributed.LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                    dashboard_address="127.0.0.1:0", worker_dashboard_address=None)
+    return distributed.LocalCluster(
+        n_workers=WORKERS,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        worker_dashboard_address=None,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +53,7 @@ def doomed():
 
 def markers_left(client) -> list:
     """nbflow's per-task markers still on the scheduler (each run removes its own)."""
+
     def names(dask_scheduler):
         return [str(name) for name in dask_scheduler.extensions["events"]._events if "nbflow-" in str(name)]
 
@@ -92,9 +98,12 @@ def wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> str
 
 
 def start_run(project: Path, address: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(project), "--executor", "dask",
-                             "--dask-address", address, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "nbflow", "run", str(project), "--executor", "dask", "--dask-address", address, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def no_task_processing(client) -> bool:
@@ -163,13 +172,15 @@ def sleeper(project: Path, seconds: int, *, once: bool = False) -> None:
     """A notebook that says where it runs (its kernel's pid and the worker process that started it), sleeps, then
     writes its output. With `once`, only its first attempt sleeps."""
     write_notebook(
-        project / "sleepy.ipynb", 'outputs = ["out.txt"]',
+        project / "sleepy.ipynb",
+        'outputs = ["out.txt"]',
         "import os, time\n"
-        f"first = not os.path.exists('attempted')\n"
+        "first = not os.path.exists('attempted')\n"
         "open('attempted', 'a').write('x')\n"
         "open('where.txt', 'a').write(f'{os.getpid()} {os.getppid()}\\n')",
         f"time.sleep({seconds} if first or not {once} else 0)",
-        "open(outputs[0], 'w').write('done')")
+        "open(outputs[0], 'w').write('done')",
+    )
 
 
 def kill_the_worker_running_it(project: Path, process: subprocess.Popen) -> int:
@@ -183,8 +194,9 @@ def attempts(project: Path, task: str) -> list[tuple[int, str, dict | None]]:
     import sqlite3
 
     with sqlite3.connect(project / ".nbflow" / "nbflow.db") as db:
-        rows = db.execute("SELECT attempt, state, error FROM attempts WHERE task = ? ORDER BY attempt",
-                          (task,)).fetchall()
+        rows = db.execute(
+            "SELECT attempt, state, error FROM attempts WHERE task = ? ORDER BY attempt", (task,)
+        ).fetchall()
     return [(n, state, json.loads(error) if error else None) for n, state, error in rows]
 
 
@@ -237,7 +249,10 @@ def test_a_scheduler_that_never_reschedules_gives_the_same_clear_failure(project
     assert process.returncode == 1, out + err
     error = last_run(project)["tasks"][0]["error"]
     assert error["ename"] == "WorkerDied"
-    assert error["evalue"].startswith("the Dask worker running it (tcp://127.0.0.1:") and "died mid-task" in error["evalue"]
+    assert (
+        error["evalue"].startswith("the Dask worker running it (tcp://127.0.0.1:")
+        and "died mid-task" in error["evalue"]
+    )
 
 
 def test_a_timeout_kills_the_kernel_on_the_worker_and_keeps_its_notebook(project, address, client):
@@ -284,8 +299,10 @@ def test_a_dead_client_does_not_leave_its_notebook_running(project, address, cli
 
 
 def most_at_once(run: dict) -> int:
-    moments = sorted([(t["started_at"], 1) for t in run["tasks"]] + [(t["finished_at"], -1) for t in run["tasks"]],
-                     key=lambda m: (m[0], m[1]))
+    moments = sorted(
+        [(t["started_at"], 1) for t in run["tasks"]] + [(t["finished_at"], -1) for t in run["tasks"]],
+        key=lambda m: (m[0], m[1]),
+    )
     running = most = 0
     for _, change in moments:
         running += change
@@ -295,10 +312,16 @@ def most_at_once(run: dict) -> int:
 
 def test_independent_tasks_share_the_cluster_and_dependencies_hold(project, address):
     for name in ("a", "b", "c"):
-        write_notebook(project / f"{name}.ipynb", f'outputs = ["{name}.txt"]',
-                       f"import os\nopen(outputs[0], 'w').write(str(os.getppid()))")
-    write_notebook(project / "join.ipynb", 'inputs = ["a.txt", "b.txt", "c.txt"]\noutputs = ["join.txt"]',
-                   "open(outputs[0], 'w').write(' '.join(open(p).read() for p in inputs))")
+        write_notebook(
+            project / f"{name}.ipynb",
+            f'outputs = ["{name}.txt"]',
+            "import os\nopen(outputs[0], 'w').write(str(os.getppid()))",
+        )
+    write_notebook(
+        project / "join.ipynb",
+        'inputs = ["a.txt", "b.txt", "c.txt"]\noutputs = ["join.txt"]',
+        "open(outputs[0], 'w').write(' '.join(open(p).read() for p in inputs))",
+    )
     result = dask_run(project, address)
     assert result.returncode == 0, result.stdout + result.stderr
     assert set(states(project).values()) == {"succeeded"}
@@ -345,10 +368,23 @@ def test_dask_needs_an_address(project):
 
 def test_without_dask_installed_the_message_says_how_to_install_it(project):
     write_notebook(project / "a.ipynb", 'outputs = ["a.txt"]', "open(outputs[0], 'w').write('x')")
-    code = ("import sys; sys.modules['distributed'] = None; from nbflow.cli import main; "
-            "sys.exit(main(sys.argv[1:]))")
-    result = subprocess.run([sys.executable, "-c", code, "run", str(project), "--executor", "dask",
-                             "--dask-address", "tcp://127.0.0.1:8786"], capture_output=True, text=True, timeout=120)
+    code = "import sys; sys.modules['distributed'] = None; from nbflow.cli import main; sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "run",
+            str(project),
+            "--executor",
+            "dask",
+            "--dask-address",
+            "tcp://127.0.0.1:8786",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "pip install 'nbflow[dask]'" in result.stderr
 
@@ -367,8 +403,14 @@ def test_a_folder_missing_on_the_worker_is_a_clear_failure(address, tmp_path):
     notebook = write_notebook(tmp_path / "a.ipynb", 'outputs = ["a.txt"]', "1 + 1")
     executor = DaskExecutor(address, run_id="test-missing-folder")
     try:
-        job = Job(task="a", notebook=str(notebook), output_notebook=str(tmp_path / "runs" / "a.ipynb"),
-                  cwd="/nonexistent/project", kernel="python3", parameters={})
+        job = Job(
+            task="a",
+            notebook=str(notebook),
+            output_notebook=str(tmp_path / "runs" / "a.ipynb"),
+            cwd="/nonexistent/project",
+            kernel="python3",
+            parameters={},
+        )
         result = executor.submit(job).result(timeout=120)
     finally:
         executor.close()

@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import write_notebook
 
 from nbflow.declare import TaskSpec, read_spec
 from nbflow.errors import Problem
-
-from conftest import write_notebook
 
 
 def spec_of(path: Path) -> TaskSpec | Problem | None:
@@ -28,13 +27,19 @@ def test_dict_list_and_string_forms(tmp_path):
 
 
 def test_ordinary_parameters_keep_values_and_source(tmp_path):
-    nb = write_notebook(tmp_path / "p.ipynb",
-                        'outputs = ["r/{report_date}.html"]\nreport_date = "2026-11-24"\nn: int = 3\n'
-                        "start = datetime.date.today()\nratio = -0.5")
+    nb = write_notebook(
+        tmp_path / "p.ipynb",
+        'outputs = ["r/{report_date}.html"]\nreport_date = "2026-11-24"\nn: int = 3\n'
+        "start = datetime.date.today()\nratio = -0.5",
+    )
     spec = spec_of(nb)
     assert spec.outputs == ["r/{report_date}.html"]
     assert {name: (p.value, p.literal) for name, p in spec.params.items()} == {
-        "report_date": ("2026-11-24", True), "n": (3, True), "start": (None, False), "ratio": (-0.5, True)}
+        "report_date": ("2026-11-24", True),
+        "n": (3, True),
+        "start": (None, False),
+        "ratio": (-0.5, True),
+    }
     assert spec.params["start"].source == "datetime.date.today()"
     assert spec.params["start"].line == 4
 
@@ -75,19 +80,25 @@ def test_ipython_magics_in_the_parameters_cell_are_understood(tmp_path):
 def test_tag_on_a_markdown_cell_does_not_make_a_task(tmp_path):
     path = write_notebook(tmp_path / "md.ipynb", None, "outputs = ['a.csv']")
     nb = json.loads(path.read_text())
-    nb["cells"].insert(0, {"cell_type": "markdown", "metadata": {"tags": ["parameters"]}, "source": "outputs = 1",
-                           "id": "md1"})
+    nb["cells"].insert(
+        0, {"cell_type": "markdown", "metadata": {"tags": ["parameters"]}, "source": "outputs = 1", "id": "md1"}
+    )
     path.write_text(json.dumps(nb))
     assert spec_of(path) is None
 
 
 def test_metadata_options_and_kernel(tmp_path):
-    nb = write_notebook(tmp_path / "k.ipynb", 'outputs = ["a"]', kernel="python3",
-                        metadata={"nbflow": {"timeout": 30, "retries": 2, "kernel": "other"}})
+    nb = write_notebook(
+        tmp_path / "k.ipynb",
+        'outputs = ["a"]',
+        kernel="python3",
+        metadata={"nbflow": {"timeout": 30, "retries": 2, "kernel": "other"}},
+    )
     spec = spec_of(nb)
     assert (spec.timeout, spec.retries, spec.kernel) == (30.0, 2, "other")
-    bad = write_notebook(tmp_path / "bad.ipynb", 'outputs = ["a"]',
-                         metadata={"nbflow": {"timeout": -1, "retries": "x", "colour": 1}})
+    bad = write_notebook(
+        tmp_path / "bad.ipynb", 'outputs = ["a"]', metadata={"nbflow": {"timeout": -1, "retries": "x", "colour": 1}}
+    )
     message = spec_of(bad).message
     assert "metadata.nbflow.timeout" in message and "metadata.nbflow.retries" in message and "colour" in message
 
@@ -102,22 +113,40 @@ def test_declarations_in_a_non_python_notebook_are_an_error(tmp_path):
 
 
 def test_nbformat_v3_notebook_is_read(tmp_path):
-    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": "old"},
-          "worksheets": [{"cells": [{"cell_type": "code", "language": "python", "metadata": {"tags": ["parameters"]},
-                                     "input": 'outputs = ["v3.csv"]', "outputs": []}]}]}
+    v3 = {
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "metadata": {"name": "old"},
+        "worksheets": [
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "language": "python",
+                        "metadata": {"tags": ["parameters"]},
+                        "input": 'outputs = ["v3.csv"]',
+                        "outputs": [],
+                    }
+                ]
+            }
+        ],
+    }
     path = tmp_path / "old.ipynb"
     path.write_text(json.dumps(v3))
     assert spec_of(path).outputs == ["v3.csv"]
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"", "not valid JSON"),
-    (b'{"cells": [', "not valid JSON"),
-    (b"[1, 2]", "not an object"),
-    (b'{"cells": []}', "no integer `nbformat`"),
-    ('{"nbformat": 4, "cells": []}'.encode("utf-16"), "UTF-16"),
-    (b'{"nbformat": 9, "cells": []}', "version 9"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"", "not valid JSON"),
+        (b'{"cells": [', "not valid JSON"),
+        (b"[1, 2]", "not an object"),
+        (b'{"cells": []}', "no integer `nbformat`"),
+        ('{"nbformat": 4, "cells": []}'.encode("utf-16"), "UTF-16"),
+        (b'{"nbformat": 9, "cells": []}', "version 9"),
+    ],
+)
 def test_unreadable_files_are_clear_errors(tmp_path, content, expected):
     path = tmp_path / "broken.ipynb"
     path.write_bytes(content)

@@ -8,7 +8,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "notebooks"

@@ -6,12 +6,11 @@ import os
 import time
 
 import nbformat
+from conftest import proc_stat, run_cli, write_notebook
+from test_run import task
 
 import nbflow
 from nbflow.run.background import start_run
-
-from conftest import proc_stat, run_cli, write_notebook
-from test_run import task
 
 
 def test_error_is_recorded_and_the_executed_notebook_kept_with_it(project):
@@ -45,8 +44,13 @@ def test_fail_fast_stops_the_rest(project):
 
 
 def test_timeout_stops_the_whole_task(project):
-    write_notebook(project / "hang.ipynb", 'outputs = ["h.txt"]', "x = 1", "import time\nwhile True: time.sleep(1)",
-                   metadata={"nbflow": {"timeout": 3}})
+    write_notebook(
+        project / "hang.ipynb",
+        'outputs = ["h.txt"]',
+        "x = 1",
+        "import time\nwhile True: time.sleep(1)",
+        metadata={"nbflow": {"timeout": 3}},
+    )
     started = time.monotonic()
     run = nbflow.load(project).run()
     assert time.monotonic() - started < 15
@@ -55,16 +59,23 @@ def test_timeout_stops_the_whole_task(project):
 
 
 def test_retries_rerun_a_failing_task_and_record_each_attempt(project):
-    write_notebook(project / "flaky.ipynb", 'outputs = ["f.txt"]',
-                   "import os\nn = len(os.listdir('tries')) if os.path.isdir('tries') else 0\n"
-                   "os.makedirs('tries', exist_ok=True); open(f'tries/{n}', 'w').close()\n"
-                   "assert n >= 2, f'attempt {n + 1} fails'\nopen(outputs[0], 'w').write('ok')")
+    write_notebook(
+        project / "flaky.ipynb",
+        'outputs = ["f.txt"]',
+        "import os\nn = len(os.listdir('tries')) if os.path.isdir('tries') else 0\n"
+        "os.makedirs('tries', exist_ok=True); open(f'tries/{n}', 'w').close()\n"
+        "assert n >= 2, f'attempt {n + 1} fails'\nopen(outputs[0], 'w').write('ok')",
+    )
     run = nbflow.load(project).run(retries=2)
     flaky = run.tasks["flaky"]
     assert flaky.state == "succeeded" and flaky.attempts == 3
     from nbflow.store import Store
-    rows = Store(project / ".nbflow").db.execute(
-        "SELECT attempt, state FROM attempts WHERE task = 'flaky' ORDER BY attempt").fetchall()
+
+    rows = (
+        Store(project / ".nbflow")
+        .db.execute("SELECT attempt, state FROM attempts WHERE task = 'flaky' ORDER BY attempt")
+        .fetchall()
+    )
     assert rows == [(1, "failed"), (2, "failed"), (3, "succeeded")]
     kept = sorted(p.name for p in flaky.output_notebook.parent.glob("flaky*.ipynb"))
     assert kept == ["flaky.attempt-1.ipynb", "flaky.attempt-2.ipynb", "flaky.ipynb"]
@@ -145,8 +156,12 @@ def test_the_cli_leaves_no_kernel_server_behind_whatever_the_run_does(project, m
 
 def test_kernels_started_ahead_never_exceed_j(project, marker):
     """While `slow` runs, the six tasks after it are all upcoming: with -j 2 at most two kernels wait for them."""
-    write_notebook(project / "slow.ipynb", 'outputs = ["slow.txt"]', "import time; time.sleep(4)",
-                   "open(outputs[0], 'w').write('x')")
+    write_notebook(
+        project / "slow.ipynb",
+        'outputs = ["slow.txt"]',
+        "import time; time.sleep(4)",
+        "open(outputs[0], 'w').write('x')",
+    )
     for name in "bcdefg":
         task(project / f"{name}.ipynb", f'inputs = ["slow.txt"]\noutputs = ["{name}.txt"]')
     handle = start_run(nbflow.load(project), workers=2)

@@ -12,13 +12,12 @@ import threading
 import time
 
 import nbformat
+from conftest import run_cli, write_notebook
+from test_run import task
 
 import nbflow
 from nbflow.run.background import start_run
 from nbflow.store import Store
-
-from conftest import run_cli, write_notebook
-from test_run import task
 
 
 def wait_for(path, seconds: float = 60) -> str:
@@ -30,8 +29,12 @@ def wait_for(path, seconds: float = 60) -> str:
 
 
 def test_a_kernel_killed_by_a_signal_mid_cell_fails_its_task_only(project):
-    write_notebook(project / "victim.ipynb", 'outputs = ["v.txt"]', "import os, time",
-                   "open('pid', 'w').write(str(os.getpid()))\ntime.sleep(60)")  # killed in this cell
+    write_notebook(
+        project / "victim.ipynb",
+        'outputs = ["v.txt"]',
+        "import os, time",
+        "open('pid', 'w').write(str(os.getpid()))\ntime.sleep(60)",
+    )  # killed in this cell
     task(project / "bystander.ipynb", 'outputs = ["b.txt"]', "'fine'", "import time; time.sleep(2)")
     handle = start_run(nbflow.load(project), workers=2)
     os.kill(int(wait_for(project / "pid")), signal.SIGKILL)
@@ -46,9 +49,15 @@ def test_a_kernel_killed_by_a_signal_mid_cell_fails_its_task_only(project):
 def test_a_kernel_that_never_starts_is_a_clear_failure(project, tmp_path):
     kernels = tmp_path / "jupyter" / "kernels" / "broken"
     kernels.mkdir(parents=True)
-    (kernels / "kernel.json").write_text(json.dumps(
-        {"argv": [sys.executable, "-c", "import sys; sys.exit(3)", "{connection_file}"],
-         "display_name": "Broken", "language": "python"}))
+    (kernels / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-c", "import sys; sys.exit(3)", "{connection_file}"],
+                "display_name": "Broken",
+                "language": "python",
+            }
+        )
+    )
     write_notebook(project / "k.ipynb", 'outputs = ["k.txt"]', "x = 1", metadata={"nbflow": {"kernel": "broken"}})
     started = time.monotonic()
     result = run_cli("run", str(project), env={"JUPYTER_PATH": str(tmp_path / "jupyter")})
@@ -64,9 +73,12 @@ def test_sys_exit_in_a_cell_fails_the_task_with_its_code(project):
 
 
 def test_a_flood_of_output_is_truncated_with_a_note_and_the_notebook_kept(project):
-    write_notebook(project / "loud.ipynb", 'outputs = ["l.txt"]',
-                   "line = 'x' * 1023 + '\\n'\nfor _ in range(50 * 1024):\n    print(line, end='')",
-                   "open(outputs[0], 'w').write('done')")
+    write_notebook(
+        project / "loud.ipynb",
+        'outputs = ["l.txt"]',
+        "line = 'x' * 1023 + '\\n'\nfor _ in range(50 * 1024):\n    print(line, end='')",
+        "open(outputs[0], 'w').write('done')",
+    )
     run = nbflow.load(project).run()
     assert run.tasks["loud"].state == "succeeded"
     executed = run.tasks["loud"].output_notebook
@@ -85,18 +97,23 @@ def test_an_infinite_loop_is_stopped_by_the_timeout(project):
 
 def test_finished_tasks_survive_a_killed_run_and_are_not_rerun(project):
     task(project / "fast.ipynb", 'outputs = ["fast.txt"]')
-    write_notebook(project / "slow.ipynb", 'inputs = ["fast.txt"]\noutputs = ["slow.txt"]',
-                   "open('started', 'w').write('1')\nimport time; time.sleep(60)\nopen(outputs[0], 'w').write('x')")
-    process = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(project)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    write_notebook(
+        project / "slow.ipynb",
+        'inputs = ["fast.txt"]\noutputs = ["slow.txt"]',
+        "open('started', 'w').write('1')\nimport time; time.sleep(60)\nopen(outputs[0], 'w').write('x')",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nbflow", "run", str(project)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_for(project / "started")
     process.kill()
     process.wait(timeout=30)
     status = {t["name"]: t for t in json.loads(run_cli("status", str(project), "--json").stdout)["tasks"]}
     assert status["fast"]["status"] == "up_to_date" and status["slow"]["last_state"] == "cancelled"
     (project / "slow.ipynb").unlink()
-    write_notebook(project / "slow.ipynb", 'inputs = ["fast.txt"]\noutputs = ["slow.txt"]',
-                   "open(outputs[0], 'w').write('x')")
+    write_notebook(
+        project / "slow.ipynb", 'inputs = ["fast.txt"]\noutputs = ["slow.txt"]', "open(outputs[0], 'w').write('x')"
+    )
     run = nbflow.load(project).run()
     assert {n: r.state for n, r in run.tasks.items()} == {"fast": "skipped", "slow": "succeeded"}
     runs = json.loads(run_cli("runs", str(project), "--json").stdout)

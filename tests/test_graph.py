@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import write_notebook
 
 import nbflow
 from nbflow.errors import PipelineError
-
-from conftest import write_notebook
 
 
 def problems_of(path) -> list[str]:
@@ -68,8 +67,9 @@ def test_same_name_in_two_folders_names_both_by_path(project):
 
 def test_placeholders_are_filled_from_params_then_notebook_defaults(project):
     (project / "nbflow.toml").write_text('[params]\nreport_date = "2026-11-24"\n')
-    write_notebook(project / "a.ipynb", 'outputs = ["d/{report_date}/{region}.csv"]\nreport_date = "1999-01-01"\n'
-                                        'region = "eu"')
+    write_notebook(
+        project / "a.ipynb", 'outputs = ["d/{report_date}/{region}.csv"]\nreport_date = "1999-01-01"\nregion = "eu"'
+    )
     write_notebook(project / "b.ipynb", 'inputs = ["d/{report_date}/eu.csv"]')
     pipe = nbflow.load(project)
     assert pipe.tasks["a"].output_paths == [str(project / "d" / "2026-11-24" / "eu.csv")]
@@ -89,7 +89,7 @@ def test_every_problem_is_reported_at_once(project):
     write_notebook(project / "d1.ipynb", 'outputs = ["same.csv"]')
     write_notebook(project / "d2.ipynb", 'outputs = ["same.csv"]')
     write_notebook(project / "u.ipynb", 'upstream = ["d_1"]')
-    write_notebook(project / "nonlit.ipynb", 'outputs = paths()')
+    write_notebook(project / "nonlit.ipynb", "outputs = paths()")
     write_notebook(project / "ph.ipynb", 'outputs = ["x/{nowhere}.csv"]')
     (project / "junk.ipynb").write_text("{not json")
     problems = problems_of(project)
@@ -107,7 +107,8 @@ def test_a_task_reading_its_own_output_is_a_cycle(project):
     write_notebook(project / "self.ipynb", 'inputs = ["s.csv"]\noutputs = ["s.csv"]')
     assert problems_of(project) == [
         "cycle: self (self.ipynb) -> self (self.ipynb). Each task needs what the next writes; break the loop by "
-        "removing one of these inputs or upstream names."]
+        "removing one of these inputs or upstream names."
+    ]
 
 
 def test_unused_pipeline_param_is_reported(project):

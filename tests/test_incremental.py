@@ -6,11 +6,10 @@ import json
 
 import nbformat
 import pytest
-
-import nbflow
-
 from conftest import run_cli
 from test_run import task
+
+import nbflow
 
 
 def states(run) -> dict[str, str]:
@@ -20,8 +19,11 @@ def states(run) -> dict[str, str]:
 @pytest.fixture
 def chain(project):
     (project / "raw.csv").write_text("1,2,3\n")
-    task(project / "a.ipynb", 'inputs = ["raw.csv"]\noutputs = ["a.txt"]\nscale = 1',
-         "str(scale * len(open(inputs[0]).read()))")
+    task(
+        project / "a.ipynb",
+        'inputs = ["raw.csv"]\noutputs = ["a.txt"]\nscale = 1',
+        "str(scale * len(open(inputs[0]).read()))",
+    )
     task(project / "b.ipynb", 'inputs = ["a.txt"]\noutputs = ["b.txt"]', "open(inputs[0]).read() + '!'")
     assert states(nbflow.load(project).run()) == {"a": "succeeded", "b": "succeeded"}
     return project
@@ -39,8 +41,12 @@ def test_unchanged_pipeline_is_all_skipped(chain):
 
 
 def test_code_edit_reruns_and_changed_output_reruns_downstream(chain):
-    edit_code(chain / "a.ipynb", lambda nb: nb.cells[-1].update(source=nb.cells[-1].source.replace("TEXT", "")
-                                                                    + "\nopen(outputs[0], 'a').write('+')"))
+    edit_code(
+        chain / "a.ipynb",
+        lambda nb: nb.cells[-1].update(
+            source=nb.cells[-1].source.replace("TEXT", "") + "\nopen(outputs[0], 'a').write('+')"
+        ),
+    )
     run = nbflow.load(chain).run()
     assert states(run) == {"a": "succeeded", "b": "succeeded"}
     assert run.tasks["a"].reasons == ["code changed"]
@@ -51,6 +57,7 @@ def test_comment_whitespace_and_markdown_edits_do_not_count(chain):
     def cosmetic(nb):
         nb.cells[-1].source = "# a comment\n" + nb.cells[-1].source.replace("=", " = ") + "\n\n"
         nb.cells.insert(0, nbformat.v4.new_markdown_cell("# A new title"))
+
     edit_code(chain / "a.ipynb", cosmetic)
     assert states(nbflow.load(chain).run()) == {"a": "skipped", "b": "skipped"}
 

@@ -10,24 +10,28 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import alive, run_cli, write_notebook
+from test_failures import processes_with, wait_for_none
+
 import nbflow
 from nbflow.run.lock import ProjectLock
 from nbflow.store import Store
-
-from conftest import alive, run_cli, write_notebook
-from test_failures import processes_with, wait_for_none
 
 
 def start_sleeping_run(project: Path) -> tuple[subprocess.Popen, int]:
     """Start `nbflow run` on a notebook that sleeps; return the process and its kernel's pid once it runs."""
     write_notebook(project / "sleepy.ipynb", 'outputs = ["s.txt"]', "import time", "time.sleep(120)")
-    process = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(project)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nbflow", "run", str(project)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if (project / ".nbflow" / "nbflow.db").exists():
-            row = Store(project / ".nbflow").db.execute(
-                "SELECT kernel_pid FROM task_runs WHERE kernel_pid IS NOT NULL").fetchone()
+            row = (
+                Store(project / ".nbflow")
+                .db.execute("SELECT kernel_pid FROM task_runs WHERE kernel_pid IS NOT NULL")
+                .fetchone()
+            )
             if row:
                 time.sleep(1)  # let the cell start
                 return process, row[0]

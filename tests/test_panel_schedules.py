@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 
 import pytest
+from conftest import write_notebook
+from test_panel import wait_for
 
 from nbflow.schedule import add_schedule, get_schedule, list_schedules, local_zone_name, scheduler_status
 from nbflow.scheduler import Scheduler
@@ -13,16 +15,19 @@ from nbflow.widgets import views
 from nbflow.widgets.panel import Panel
 from nbflow.widgets.schedules import parse_params
 
-from conftest import write_notebook
-from test_panel import wait_for
-
 
 @pytest.fixture
 def pipeline(project):
-    write_notebook(project / "fetch.ipynb", 'outputs = ["raw.txt"]\nday = "2026-01-01"\nregion = "all"',
-                   "open('raw.txt', 'w').write(f'{day} {region}')")
-    write_notebook(project / "report.ipynb", 'inputs = ["raw.txt"]\noutputs = ["report.txt"]',
-                   "open('report.txt', 'w').write(open('raw.txt').read().upper())")
+    write_notebook(
+        project / "fetch.ipynb",
+        'outputs = ["raw.txt"]\nday = "2026-01-01"\nregion = "all"',
+        "open('raw.txt', 'w').write(f'{day} {region}')",
+    )
+    write_notebook(
+        project / "report.ipynb",
+        'inputs = ["raw.txt"]\noutputs = ["report.txt"]',
+        "open('report.txt', 'w').write(open('raw.txt').read().upper())",
+    )
     return project
 
 
@@ -43,14 +48,26 @@ def test_add_pause_resume_and_remove_a_schedule_from_the_panel(pipeline):
         assert "No scheduler is running" in tab.status.value and f"nbflow scheduler {pipeline}" in tab.status.value
         assert "No schedules yet" in tab.table.value and tab.pause_button.disabled and tab.remove_button.disabled
 
-        fill(tab, "nightly", "30 17 * * 1-5", tz="Europe/Paris", targets=["report"],
-             params="# the fire day\nday={date}\nregion = north\n\n")
+        fill(
+            tab,
+            "nightly",
+            "30 17 * * 1-5",
+            tz="Europe/Paris",
+            targets=["report"],
+            params="# the fire day\nday={date}\nregion = north\n\n",
+        )
         tab.add_button.click()
         assert "nightly added" in tab.note.value, tab.note.value
         [entry] = list_schedules(pipeline)
-        assert (entry["name"], entry["cron"], entry["every"], entry["tz"], entry["targets"], entry["params"],
-                entry["paused"]) == ("nightly", "30 17 * * 1-5", None, "Europe/Paris", ["report"],
-                                     {"day": "{date}", "region": "north"}, False)
+        assert (
+            entry["name"],
+            entry["cron"],
+            entry["every"],
+            entry["tz"],
+            entry["targets"],
+            entry["params"],
+            entry["paused"],
+        ) == ("nightly", "30 17 * * 1-5", None, "Europe/Paris", ["report"], {"day": "{date}", "region": "north"}, False)
         assert entry["next_fire"] is not None
         assert "nightly" in tab.table.value and views.local_time(entry["next_fire"]) in tab.table.value
         assert "cron 30 17 * * 1-5 (Europe/Paris)" in tab.table.value and "never" in tab.table.value
@@ -85,18 +102,21 @@ def test_add_pause_resume_and_remove_a_schedule_from_the_panel(pipeline):
         panel.close()
 
 
-@pytest.mark.parametrize("form, says", [
-    (dict(name="bad", when="61 * * * *"), "not a cron expression"),
-    (dict(name="bad", when="0 17 * *"), "not a cron expression"),
-    (dict(name="bad", when="", kind="every"), "give the interval"),
-    (dict(name="bad", when="ten minutes", kind="every"), "give a number and a unit"),
-    (dict(name="bad", when="0 17 * * *", tz="Mars/Olympus"), "unknown time zone"),
-    (dict(name="bad", when="0 17 * * *", params="nosuch=1"), "nosuch"),
-    (dict(name="bad", when="0 17 * * *", params="region north"), "is not NAME=VALUE"),
-    (dict(name="bad", when="0 17 * * *", params="day={tomorrow}"), "{tomorrow}"),
-    (dict(name="bad name!", when="0 17 * * *"), "schedule name"),
-    (dict(name="", when="0 17 * * *"), "schedule name"),
-])
+@pytest.mark.parametrize(
+    "form, says",
+    [
+        (dict(name="bad", when="61 * * * *"), "not a cron expression"),
+        (dict(name="bad", when="0 17 * *"), "not a cron expression"),
+        (dict(name="bad", when="", kind="every"), "give the interval"),
+        (dict(name="bad", when="ten minutes", kind="every"), "give a number and a unit"),
+        (dict(name="bad", when="0 17 * * *", tz="Mars/Olympus"), "unknown time zone"),
+        (dict(name="bad", when="0 17 * * *", params="nosuch=1"), "nosuch"),
+        (dict(name="bad", when="0 17 * * *", params="region north"), "is not NAME=VALUE"),
+        (dict(name="bad", when="0 17 * * *", params="day={tomorrow}"), "{tomorrow}"),
+        (dict(name="bad name!", when="0 17 * * *"), "schedule name"),
+        (dict(name="", when="0 17 * * *"), "schedule name"),
+    ],
+)
 def test_a_mistake_in_the_form_is_shown_in_the_panel_and_nothing_is_added(pipeline, form, says):
     panel = Panel(pipeline, follow=False)
     try:
@@ -145,8 +165,15 @@ def test_a_store_that_cannot_be_read_is_said_in_the_tab(pipeline):
 
 
 def test_parameter_lines_are_read_as_the_command_line_reads_them():
-    assert parse_params("a=1\nb = 2.5\nc=True\nd=None\ne=north\nf={date}\ng=\n  # note\n") == \
-        {"a": 1, "b": 2.5, "c": True, "d": None, "e": "north", "f": "{date}", "g": ""}
+    assert parse_params("a=1\nb = 2.5\nc=True\nd=None\ne=north\nf={date}\ng=\n  # note\n") == {
+        "a": 1,
+        "b": 2.5,
+        "c": True,
+        "d": None,
+        "e": "north",
+        "f": "{date}",
+        "g": "",
+    }
     assert parse_params("url=http://x/?q=1") == {"url": "http://x/?q=1"}
     with pytest.raises(ValueError, match="line 2"):
         parse_params("a=1\n=2")
@@ -167,12 +194,17 @@ def test_the_panel_follows_schedules_changed_elsewhere_and_a_scheduler_firing_th
         assert scheduler_status(pipeline) is not None
         add_schedule(pipeline, "quick", every="2s", targets=["fetch"], params={"day": "{date}"})
         # The firing is a run with trigger schedule:quick in the panel's history, and its last fired time shows.
-        wait_for(lambda: any("schedule:quick" in label for label, _ in panel.history.options), timeout=240,
-                 what="the scheduled run in the history")
+        wait_for(
+            lambda: any("schedule:quick" in label for label, _ in panel.history.options),
+            timeout=240,
+            what="the scheduled run in the history",
+        )
         wait_for(lambda: get_schedule(pipeline, "quick")["last_fired"] is not None, timeout=60)
         fired = get_schedule(pipeline, "quick")["last_fired"]
-        wait_for(lambda: views.local_time(get_schedule(pipeline, "quick")["last_fired"]) in tab.table.value,
-                 what="the last fired time in the table")
+        wait_for(
+            lambda: views.local_time(get_schedule(pipeline, "quick")["last_fired"]) in tab.table.value,
+            what="the last fired time in the table",
+        )
         assert fired is not None
         tab.chosen.value = "quick"
         tab.pause_button.click()
@@ -181,8 +213,9 @@ def test_the_panel_follows_schedules_changed_elsewhere_and_a_scheduler_firing_th
         if scheduler is not None:
             scheduler.stop()
         try:
-            wait_for(lambda: "No scheduler is running" in tab.status.value, timeout=60,
-                     what="the stopped scheduler to show")
+            wait_for(
+                lambda: "No scheduler is running" in tab.status.value, timeout=60, what="the stopped scheduler to show"
+            )
         finally:
             panel.close()
     assert not panel._thread.is_alive()

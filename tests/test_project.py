@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import write_notebook
 
 from nbflow.errors import PipelineError
 from nbflow.project import discover, find_root, load_project
-
-from conftest import write_notebook
 
 
 def test_root_is_the_nearest_folder_with_nbflow_toml(tmp_path):
@@ -18,7 +17,7 @@ def test_root_is_the_nearest_folder_with_nbflow_toml(tmp_path):
 
 
 def test_root_by_pyproject_tool_table(tmp_path):
-    (tmp_path / "pyproject.toml").write_text('[tool.nbflow]\nworkers = 3\n[tool.nbflow.params]\nx = 1\n')
+    (tmp_path / "pyproject.toml").write_text("[tool.nbflow]\nworkers = 3\n[tool.nbflow.params]\nx = 1\n")
     (tmp_path / "sub").mkdir()
     project = load_project(tmp_path / "sub")
     assert project.root == tmp_path and project.workers == 3 and project.params == {"x": 1}
@@ -50,8 +49,14 @@ def test_invalid_toml_names_the_file(tmp_path):
 
 
 def test_discovery_skips_hidden_folders_checkpoints_and_the_store(project):
-    for rel in ["a.ipynb", "sub/b.ipynb", ".ipynb_checkpoints/a-checkpoint.ipynb", ".nbflow/runs/1/a.ipynb",
-                ".venv/lib/c.ipynb", "sub/.hidden/d.ipynb"]:
+    for rel in [
+        "a.ipynb",
+        "sub/b.ipynb",
+        ".ipynb_checkpoints/a-checkpoint.ipynb",
+        ".nbflow/runs/1/a.ipynb",
+        ".venv/lib/c.ipynb",
+        "sub/.hidden/d.ipynb",
+    ]:
         write_notebook(project / rel, None)
     found = [p.relative_to(project).as_posix() for p in discover(load_project(project))]
     assert found == ["a.ipynb", "sub/b.ipynb"]

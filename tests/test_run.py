@@ -8,10 +8,9 @@ from datetime import datetime
 
 import nbformat
 import pytest
+from conftest import run_cli, write_notebook
 
 import nbflow
-
-from conftest import run_cli, write_notebook
 
 WRITE = "import os\nos.makedirs(os.path.dirname(outputs[0]) or '.', exist_ok=True)\nopen(outputs[0], 'w').write(TEXT)"
 
@@ -43,8 +42,9 @@ def test_independent_tasks_run_at_the_same_time_up_to_j(project):
     for name in "pq":
         task(project / f"{name}.ipynb", f'outputs = ["{name}.txt"]', "'x'", "import time; time.sleep(1.5)")
     both = nbflow.load(project).run(workers=2, force=True).tasks
-    assert when(both["p"].started_at) < when(both["q"].finished_at) and \
-        when(both["q"].started_at) < when(both["p"].finished_at)
+    assert when(both["p"].started_at) < when(both["q"].finished_at) and when(both["q"].started_at) < when(
+        both["p"].finished_at
+    )
     one = nbflow.load(project).run(workers=1, force=True).tasks
     first, second = sorted(one.values(), key=lambda t: t.started_at)
     assert when(second.started_at) >= when(first.finished_at)
@@ -107,16 +107,31 @@ def test_history_commands_json_shapes(project):
     first = run_cli("run", str(project))
     assert first.returncode == 1
     runs = json.loads(run_cli("runs", str(project), "--json").stdout)
-    assert len(runs) == 1 and set(runs[0]) == {"id", "trigger", "state", "started_at", "finished_at", "duration_s",
-                                                "counts"}
+    assert len(runs) == 1 and set(runs[0]) == {
+        "id",
+        "trigger",
+        "state",
+        "started_at",
+        "finished_at",
+        "duration_s",
+        "counts",
+    }
     assert runs[0]["trigger"] == "cli" and runs[0]["state"] == "failed"
     assert runs[0]["counts"] == {"succeeded": 1, "failed": 1}
     assert when(runs[0]["started_at"]).utcoffset() is not None
     detail = json.loads(run_cli("show", runs[0]["id"][:12], str(project), "--json").stdout)
     assert set(detail) == {"id", "trigger", "state", "started_at", "finished_at", "duration_s", "params", "tasks"}
     bad = next(t for t in detail["tasks"] if t["name"] == "bad")
-    assert set(bad) == {"name", "state", "started_at", "finished_at", "duration_s", "attempts", "error",
-                        "output_notebook"}
+    assert set(bad) == {
+        "name",
+        "state",
+        "started_at",
+        "finished_at",
+        "duration_s",
+        "attempts",
+        "error",
+        "output_notebook",
+    }
     assert bad["error"]["ename"] == "ZeroDivisionError" and bad["error"]["cell_index"] == 3
     assert any("1 / 0" in line for line in bad["error"]["traceback"])
     assert bad["output_notebook"] == f".nbflow/runs/{detail['id']}/bad.ipynb"
@@ -148,7 +163,8 @@ def test_dry_run_says_what_would_run(project):
     assert result.returncode == 0
     assert result.stdout.splitlines() == [
         "a                        run                      output changed since the last run: a.txt",
-        "b                        run                      input changed: a.txt"]
+        "b                        run                      input changed: a.txt",
+    ]
     assert len(json.loads(run_cli("runs", str(project), "--json").stdout)) == 1
 
 
@@ -158,9 +174,12 @@ def test_kernels_are_fresh_and_import_modules_beside_the_notebook(project, prewa
     (project / "steps").mkdir()
     (project / "steps" / "helpers.py").write_text("ANSWER = 42\n")
     for name in "pq":
-        task(project / "steps" / f"{name}.ipynb", f'outputs = ["{name}.txt"]',
-             "repr((helpers.ANSWER, random.random(), os.getpid(), sys.executable, os.getcwd()))",
-             "import os, random, sys\nimport helpers")
+        task(
+            project / "steps" / f"{name}.ipynb",
+            f'outputs = ["{name}.txt"]',
+            "repr((helpers.ANSWER, random.random(), os.getpid(), sys.executable, os.getcwd()))",
+            "import os, random, sys\nimport helpers",
+        )
     run = nbflow.load(project).run(workers=2, prewarm=prewarm)
     assert run.state == "succeeded", {n: r.error for n, r in run.tasks.items()}
     p, q = (eval((project / "steps" / f"{n}.txt").read_text()) for n in "pq")

@@ -7,15 +7,27 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import run_cli, write_notebook
 
 from nbflow.errors import UsageError
-from nbflow.schedule import (Schedule, ScheduleNotFound, add_schedule, claim_slot, fill_value, format_every,
-                             get_schedule, list_schedules, local_zone_name, parse_every, pause_schedule,
-                             read_schedule, remove_schedule, resume_schedule)
+from nbflow.schedule import (
+    Schedule,
+    ScheduleNotFound,
+    add_schedule,
+    claim_slot,
+    fill_value,
+    format_every,
+    get_schedule,
+    list_schedules,
+    local_zone_name,
+    parse_every,
+    pause_schedule,
+    read_schedule,
+    remove_schedule,
+    resume_schedule,
+)
 from nbflow.scheduler import Lease
 from nbflow.store import Store
-
-from conftest import run_cli, write_notebook
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
@@ -27,8 +39,19 @@ def at(text: str) -> datetime:
 
 
 def interval(seconds: float, created: str, **fields) -> Schedule:
-    return Schedule("s", None, seconds, fields.pop("tz", "UTC"), [], {}, False, at(created), at(created),
-                    fields.pop("last_fired", None), **fields)
+    return Schedule(
+        "s",
+        None,
+        seconds,
+        fields.pop("tz", "UTC"),
+        [],
+        {},
+        False,
+        at(created),
+        at(created),
+        fields.pop("last_fired", None),
+        **fields,
+    )
 
 
 def cron(expression: str, created: str, tz: str = "Europe/Paris", **fields) -> Schedule:
@@ -43,10 +66,25 @@ def pipeline(project):
 
 
 def test_intervals_read_and_write_as_users_give_them():
-    assert [parse_every(t) for t in ("30s", "10m", "2h", "1d", "1h30m", "1.5h", "90 s")] == \
-        [30, 600, 7200, 86400, 5400, 5400, 90]
-    assert [format_every(s) for s in (30, 600, 7200, 86400, 5400, 90, 1.5, 90061)] == \
-        ["30s", "10m", "2h", "1d", "1h30m", "1m30s", "1.5s", "1d1h1m1s"]
+    assert [parse_every(t) for t in ("30s", "10m", "2h", "1d", "1h30m", "1.5h", "90 s")] == [
+        30,
+        600,
+        7200,
+        86400,
+        5400,
+        5400,
+        90,
+    ]
+    assert [format_every(s) for s in (30, 600, 7200, 86400, 5400, 90, 1.5, 90061)] == [
+        "30s",
+        "10m",
+        "2h",
+        "1d",
+        "1h30m",
+        "1m30s",
+        "1.5s",
+        "1d1h1m1s",
+    ]
     for bad in ("10", "10x", "", "m", "0s", "0.5s", "1h 30"):
         with pytest.raises(UsageError, match="--every"):
             parse_every(bad)
@@ -103,12 +141,29 @@ def test_the_machines_zone_is_found_by_its_iana_name(monkeypatch):
 
 def test_add_list_pause_resume_remove(pipeline):
     created = at("2026-11-24T09:00:00+00:00")
-    entry = add_schedule(pipeline, "daily", cron="0 17 * * *", tz="Europe/Paris", targets=["a"],
-                         params={"day": "{date}"}, on_failure_webhook="http://127.0.0.1:9/hook", now=created)
+    entry = add_schedule(
+        pipeline,
+        "daily",
+        cron="0 17 * * *",
+        tz="Europe/Paris",
+        targets=["a"],
+        params={"day": "{date}"},
+        on_failure_webhook="http://127.0.0.1:9/hook",
+        now=created,
+    )
     assert SHAPE <= set(entry)
-    assert entry == {**entry, "name": "daily", "cron": "0 17 * * *", "every": None, "tz": "Europe/Paris",
-                     "targets": ["a"], "params": {"day": "{date}"}, "paused": False,
-                     "next_fire": "2026-11-24T17:00:00+01:00", "last_fired": None}
+    assert entry == {
+        **entry,
+        "name": "daily",
+        "cron": "0 17 * * *",
+        "every": None,
+        "tz": "Europe/Paris",
+        "targets": ["a"],
+        "params": {"day": "{date}"},
+        "paused": False,
+        "next_fire": "2026-11-24T17:00:00+01:00",
+        "last_fired": None,
+    }
     add_schedule(pipeline, "often", every="10m", tz="UTC", now=created)
     listed = list_schedules(pipeline, now=created)
     assert [e["name"] for e in listed] == ["daily", "often"]
@@ -168,8 +223,23 @@ def test_a_slot_is_claimed_once_and_only_by_the_lease_holder(pipeline):
 
 
 def test_the_schedule_commands(pipeline):
-    added = run_cli("schedule", "add", "daily", str(pipeline), "--cron", "0 17 * * *", "--tz", "Europe/Paris",
-                    "-t", "a", "-p", "day", "{date}", "--on-failure-command", "echo failed")
+    added = run_cli(
+        "schedule",
+        "add",
+        "daily",
+        str(pipeline),
+        "--cron",
+        "0 17 * * *",
+        "--tz",
+        "Europe/Paris",
+        "-t",
+        "a",
+        "-p",
+        "day",
+        "{date}",
+        "--on-failure-command",
+        "echo failed",
+    )
     assert added.returncode == 0, added.stderr
     assert "schedule daily: cron 0 17 * * * (Europe/Paris), next fire" in added.stdout
     assert "scheduler: none running" in added.stdout

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from conftest import write_notebook
 
 from nbflow import history
 from nbflow.project import load_project
@@ -20,8 +21,6 @@ from nbflow.run.lock import ProjectLock
 from nbflow.schedule import add_schedule, list_schedules, pause_schedule, read_schedule, resume_schedule
 from nbflow.scheduler import Scheduler
 from nbflow.store import Store
-
-from conftest import write_notebook
 
 T0 = datetime(2026, 11, 24, 15, 30, tzinfo=timezone.utc)  # 16:30 in Paris
 
@@ -67,8 +66,13 @@ def runs(project, trigger=None):
 
 def stamp_notebook(project, name="stamp", sleep=0):
     """A task that writes the fire time it was given to out/NAME.txt (after sleeping `sleep` seconds)."""
-    return write_notebook(project / f"{name}.ipynb", f'outputs = ["out/{name}.txt"]\nwhen = "never"',
-                          "import time", f"time.sleep({sleep})", "open(outputs[0], 'w').write(when)")
+    return write_notebook(
+        project / f"{name}.ipynb",
+        f'outputs = ["out/{name}.txt"]\nwhen = "never"',
+        "import time",
+        f"time.sleep({sleep})",
+        "open(outputs[0], 'w').write(when)",
+    )
 
 
 class Hooks(BaseHTTPRequestHandler):
@@ -99,8 +103,15 @@ def webhook():
 def test_a_firing_runs_the_targets_with_the_fire_time_and_the_schedules_trigger(project, clock, schedulers):
     stamp_notebook(project, "stamp")
     write_notebook(project / "other.ipynb", 'outputs = ["out/other.txt"]', "open(outputs[0], 'w')")
-    add_schedule(project, "daily", cron="0 17 * * *", tz="Europe/Paris", targets=["stamp"],
-                 params={"when": "{datetime}"}, now=clock())
+    add_schedule(
+        project,
+        "daily",
+        cron="0 17 * * *",
+        tz="Europe/Paris",
+        targets=["stamp"],
+        params={"when": "{datetime}"},
+        now=clock(),
+    )
     scheduler = schedulers(clock)
     assert scheduler.tick() == [] and runs(project) == []
     assert scheduler.next_due == datetime.fromisoformat("2026-11-24T17:00:00+01:00")
@@ -132,13 +143,19 @@ def test_a_firing_while_the_previous_run_goes_on_is_recorded_skipped(project, cl
     assert scheduler.in_flight == {"slow": started.run_id}
     scheduler.stop()  # cancels the run in flight
     states = sorted((r.trigger, r.state, r.counts) for r in runs(project))
-    assert states == [("schedule:slow", "cancelled", {"cancelled": 1}), ("schedule:slow", "skipped", {}),
-                      ("schedule:slow", "skipped", {})]
+    assert states == [
+        ("schedule:slow", "cancelled", {"cancelled": 1}),
+        ("schedule:slow", "skipped", {}),
+        ("schedule:slow", "skipped", {}),
+    ]
     skipped_runs = sorted((r for r in runs(project) if r.state == "skipped"), key=lambda r: r.message)
-    assert skipped_runs[0].message == ("slot 2026-11-24T15:30:20+00:00 not run: the schedule's previous run "
-                                       f"{started.run_id} was still going")
-    assert [r.params for r in skipped_runs] == [{"when": "2026-11-24T15:30:20+00:00"},
-                                                {"when": "2026-11-24T15:30:30+00:00"}]
+    assert skipped_runs[0].message == (
+        f"slot 2026-11-24T15:30:20+00:00 not run: the schedule's previous run {started.run_id} was still going"
+    )
+    assert [r.params for r in skipped_runs] == [
+        {"when": "2026-11-24T15:30:20+00:00"},
+        {"when": "2026-11-24T15:30:30+00:00"},
+    ]
     assert read_schedule(Store(project / ".nbflow"), "slow").last_fired == clock()
 
 
@@ -160,8 +177,9 @@ def test_after_downtime_one_catch_up_run_for_the_latest_slot(project, clock, sch
     assert [r.state for r in runs(project)] == ["succeeded", "succeeded"]
 
 
-def test_the_slot_is_stored_before_the_run_starts_so_a_restart_never_fires_it_again(project, clock, schedulers,
-                                                                                  monkeypatch):
+def test_the_slot_is_stored_before_the_run_starts_so_a_restart_never_fires_it_again(
+    project, clock, schedulers, monkeypatch
+):
     stamp_notebook(project, "slow", sleep=120)
     add_schedule(project, "s", every="1m", now=clock())
     seen = []
@@ -192,10 +210,19 @@ def test_a_failing_run_raises_alerts_and_later_firings_go_on(project, clock, sch
     url, received = webhook
     write_notebook(project / "load.ipynb", 'outputs = ["out.txt"]\nday = "x"', "raise ValueError(f'bad rows on {day}')")
     record = tmp_path / "alerts.log"
-    command = (f'echo "$NBFLOW_SCHEDULE $NBFLOW_RUN_ID $NBFLOW_STATE $NBFLOW_PROJECT" >> {record}; '
-               f'{sys.executable} -c "import json,sys; print(json.load(sys.stdin)[\'failed_tasks\'][0][\'name\'])" >> {record}')
-    add_schedule(project, "nightly", every="1h", params={"day": "{date}"}, on_failure_command=command,
-                 on_failure_webhook=url, now=clock())
+    command = (
+        f'echo "$NBFLOW_SCHEDULE $NBFLOW_RUN_ID $NBFLOW_STATE $NBFLOW_PROJECT" >> {record}; '
+        f"{sys.executable} -c \"import json,sys; print(json.load(sys.stdin)['failed_tasks'][0]['name'])\" >> {record}"
+    )
+    add_schedule(
+        project,
+        "nightly",
+        every="1h",
+        params={"day": "{date}"},
+        on_failure_command=command,
+        on_failure_webhook=url,
+        now=clock(),
+    )
     scheduler = schedulers(clock)
     firings = []
     for _ in range(2):
@@ -215,8 +242,12 @@ def test_a_failing_run_raises_alerts_and_later_firings_go_on(project, clock, sch
     assert "ValueError" in body["text"] and received[1][2]["run_id"] == firings[1].run_id
 
     lines = record.read_text().splitlines()
-    assert lines == [f"nightly {firings[0].run_id} failed {project}", "load",
-                     f"nightly {firings[1].run_id} failed {project}", "load"]
+    assert lines == [
+        f"nightly {firings[0].run_id} failed {project}",
+        "load",
+        f"nightly {firings[1].run_id} failed {project}",
+        "load",
+    ]
 
 
 def test_alerts_that_cannot_be_delivered_are_logged_and_the_scheduler_goes_on(project, clock, schedulers, caplog):
@@ -224,8 +255,14 @@ def test_alerts_that_cannot_be_delivered_are_logged_and_the_scheduler_goes_on(pr
     with socket.socket() as sock:  # a port where nothing listens
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
-    add_schedule(project, "s", every="1m", on_failure_command="echo no mail server >&2; exit 3",
-                 on_failure_webhook=f"http://127.0.0.1:{closed_port}/hook", now=clock())
+    add_schedule(
+        project,
+        "s",
+        every="1m",
+        on_failure_command="echo no mail server >&2; exit 3",
+        on_failure_webhook=f"http://127.0.0.1:{closed_port}/hook",
+        now=clock(),
+    )
     scheduler = schedulers(clock)
     caplog.set_level(logging.INFO, logger="nbflow.scheduler")
     for _ in range(2):
@@ -234,8 +271,7 @@ def test_alerts_that_cannot_be_delivered_are_logged_and_the_scheduler_goes_on(pr
         assert scheduler.wait_idle(timeout=120)
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert sum("on-failure command exited with code 3: no mail server" in e for e in errors) == 2
-    assert sum(f"on-failure webhook http://127.0.0.1:{closed_port}/hook could not be reached" in e
-               for e in errors) == 2
+    assert sum(f"on-failure webhook http://127.0.0.1:{closed_port}/hook could not be reached" in e for e in errors) == 2
     assert [r.state for r in runs(project)] == ["failed", "failed"]
 
 
@@ -313,8 +349,7 @@ def test_schedules_due_together_run_one_after_the_other(project, clock, schedule
     [second] = scheduler.tick()
     assert second.schedule == "b" and second.slot == first.slot
     assert scheduler.wait_idle(timeout=120)
-    assert [(r.trigger, r.state) for r in runs(project)] == [("schedule:a", "succeeded"),
-                                                             ("schedule:b", "succeeded")]
+    assert [(r.trigger, r.state) for r in runs(project)] == [("schedule:a", "succeeded"), ("schedule:b", "succeeded")]
 
 
 def test_a_paused_schedule_does_not_fire_and_resuming_does_not_catch_up(project, clock, schedulers):
@@ -354,8 +389,7 @@ def test_the_loop_fires_on_time_and_wakes_for_a_schedule_added_in_process(projec
     assert Store(project / ".nbflow").db.execute("SELECT COUNT(*) FROM scheduler_lease").fetchone()[0] == 0
 
 
-def test_a_schedule_whose_times_cannot_be_computed_is_left_out_and_the_others_fire(project, clock, schedulers,
-                                                                                   caplog):
+def test_a_schedule_whose_times_cannot_be_computed_is_left_out_and_the_others_fire(project, clock, schedulers, caplog):
     stamp_notebook(project)
     add_schedule(project, "good", every="1m", now=clock())
     add_schedule(project, "gone", every="1m", now=clock())

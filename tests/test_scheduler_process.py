@@ -11,18 +11,18 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_cli, write_notebook
+from test_lock_and_signals import alive
 
 from nbflow.schedule import scheduler_status
 from nbflow.store import Store
 
-from conftest import run_cli, write_notebook
-from test_lock_and_signals import alive
-
 
 def start_scheduler(project: Path, log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "nbflow", "scheduler", str(project)], stdout=out,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "nbflow", "scheduler", str(project)], stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def wait_for(predicate, what: str, timeout: float = 120):
@@ -39,8 +39,10 @@ def runs(project: Path) -> list[dict]:
     store = Store(project / ".nbflow")
     rows = store.db.execute("SELECT id, trigger, state, params, pid, message FROM runs ORDER BY started_at").fetchall()
     store.close()
-    return [{"id": r[0], "trigger": r[1], "state": r[2], "params": json.loads(r[3]), "pid": r[4], "message": r[5]}
-            for r in rows]
+    return [
+        {"id": r[0], "trigger": r[1], "state": r[2], "params": json.loads(r[3]), "pid": r[4], "message": r[5]}
+        for r in rows
+    ]
 
 
 @pytest.fixture
@@ -55,9 +57,12 @@ def processes():
 
 @pytest.fixture
 def every_2s(project):
-    write_notebook(project / "stamp.ipynb", 'outputs = ["stamp.txt"]\nwhen = "never"',
-                   "open(outputs[0], 'w').write(when)")
-    assert run_cli("schedule", "add", "quick", str(project), "--every", "2s", "-p", "when", "{datetime}").returncode == 0
+    write_notebook(
+        project / "stamp.ipynb", 'outputs = ["stamp.txt"]\nwhen = "never"', "open(outputs[0], 'w').write(when)"
+    )
+    assert (
+        run_cli("schedule", "add", "quick", str(project), "--every", "2s", "-p", "when", "{datetime}").returncode == 0
+    )
     return project
 
 

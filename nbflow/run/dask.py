@@ -49,19 +49,25 @@ QUICK_CONNECT = 2.0  # the first try's share of it (see _connect)
 CAPACITY_TTL = 2.0  # seconds between two asks for the cluster's thread count
 WATCH_INTERVAL = 0.5  # seconds between a running task's looks at whether the cluster still wants it
 STOP_TIMEOUT = 30.0  # seconds a stop or clean-up call to the cluster may take
-WORKER_DIED = ("the Dask worker running it{} died mid-task (killed, out of memory, or its machine went away); "
-               "nbflow's retries decide whether it runs again")
+WORKER_DIED = (
+    "the Dask worker running it{} died mid-task (killed, out of memory, or its machine went away); "
+    "nbflow's retries decide whether it runs again"
+)
 INSTALL_HINT = "pip install 'nbflow[dask]'"
-HELP = ("Start a cluster with `dask scheduler` and `dask worker tcp://HOST:8786` (nbflow installed in the workers' "
-        "environment too), or point --dask-address at an existing one (see README: On a Dask cluster)")
+HELP = (
+    "Start a cluster with `dask scheduler` and `dask worker tcp://HOST:8786` (nbflow installed in the workers' "
+    "environment too), or point --dask-address at an existing one (see README: On a Dask cluster)"
+)
 
 
 def import_distributed() -> Any:
     try:
         import distributed
     except ImportError as exc:
-        raise UsageError(f"the dask executor needs dask and distributed, which are not installed here ({exc}); "
-                         f"install them with: {INSTALL_HINT}") from None
+        raise UsageError(
+            f"the dask executor needs dask and distributed, which are not installed here ({exc}); "
+            f"install them with: {INSTALL_HINT}"
+        ) from None
     return distributed
 
 
@@ -74,8 +80,10 @@ def scheduler_address(address: str | None) -> str:
     configured = dask.config.get("scheduler-address", None)
     if configured:
         return configured
-    raise UsageError("--executor dask needs the scheduler's address: --dask-address tcp://HOST:8786 (or the "
-                     f"DASK_SCHEDULER_ADDRESS environment variable). {HELP}.")
+    raise UsageError(
+        "--executor dask needs the scheduler's address: --dask-address tcp://HOST:8786 (or the "
+        f"DASK_SCHEDULER_ADDRESS environment variable). {HELP}."
+    )
 
 
 # -- the runner's side ---------------------------------------------------------------------------------------------
@@ -95,8 +103,13 @@ class _Submitted:
 class DaskExecutor(Executor):
     """Runs each job as one task on the Dask cluster at `address`."""
 
-    def __init__(self, address: str | None, run_id: str | None = None, max_workers: int | None = None,
-                 connect_timeout: float = CONNECT_TIMEOUT):
+    def __init__(
+        self,
+        address: str | None,
+        run_id: str | None = None,
+        max_workers: int | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ):
         distributed = import_distributed()
         self.address = scheduler_address(address)
         self.client = _connect(distributed, self.address, connect_timeout)
@@ -139,8 +152,13 @@ class DaskExecutor(Executor):
             source = Path(job.notebook).read_bytes()  # the notebook runs as fingerprinted here, shared disk or not
             entry.dask_future = self.client.submit(run_on_worker, job, source, key, key=key, pure=False, retries=0)
         except Exception as exc:
-            self._resolve(entry, _failure(f"could not submit the task to the Dask cluster at {self.address}: "
-                                          f"{type(exc).__name__}: {exc}", "DaskSubmitError"))
+            self._resolve(
+                entry,
+                _failure(
+                    f"could not submit the task to the Dask cluster at {self.address}: {type(exc).__name__}: {exc}",
+                    "DaskSubmitError",
+                ),
+            )
             return entry.result
         entry.dask_future.add_done_callback(lambda future: self._done(entry, future))
         return entry.result
@@ -205,20 +223,25 @@ class DaskExecutor(Executor):
         it, leaving the run waiting for workers forever. Say so now (exit 2) instead."""
         try:
             answers = self._background.submit(self.client.run, worker_ready, on_error="return").result(
-                timeout=STOP_TIMEOUT)
+                timeout=STOP_TIMEOUT
+            )
         except Exception as exc:  # workers that do not answer in time: their tasks will tell
-            print(f"nbflow: could not check the Dask workers ({type(exc).__name__}: {exc}); going on",
-                  file=sys.stderr)
+            print(f"nbflow: could not check the Dask workers ({type(exc).__name__}: {exc}); going on", file=sys.stderr)
             return
         broken = {worker: answer for worker, answer in answers.items() if isinstance(answer, BaseException)}
         if broken:
             listed = "; ".join(f"{worker}: {answer}" for worker, answer in sorted(broken.items()))
-            raise UsageError(f"{len(broken)} of the {len(answers)} Dask workers at {self.address} cannot run nbflow's "
-                             f"tasks ({listed}). Install nbflow (this version, {_version()}) in the workers' "
-                             "environment, with the kernels your notebooks use. Nothing ran.")
+            raise UsageError(
+                f"{len(broken)} of the {len(answers)} Dask workers at {self.address} cannot run nbflow's "
+                f"tasks ({listed}). Install nbflow (this version, {_version()}) in the workers' "
+                "environment, with the kernels your notebooks use. Nothing ran."
+            )
         if not answers:
-            print(f"nbflow: the Dask cluster at {self.address} has no workers yet; tasks wait until one joins "
-                  f"(`dask worker {self.address}`)", file=sys.stderr)
+            print(
+                f"nbflow: the Dask cluster at {self.address} has no workers yet; tasks wait until one joins "
+                f"(`dask worker {self.address}`)",
+                file=sys.stderr,
+            )
 
     def _stop(self, entry: _Submitted, reason: str) -> None:
         """Kill the job's kernel wherever it runs; a job that runs nowhere yet is cancelled instead."""
@@ -242,14 +265,24 @@ class DaskExecutor(Executor):
                 if not isinstance(result, JobResult):
                     raise TypeError(f"the task returned {type(result).__name__}, not a JobResult")
             elif future.status == "cancelled":
-                result = _stopped(entry.stop_reason) if entry.stop_reason else _failure(
-                    f"the Dask cluster at {self.address} dropped the task (the connection to the scheduler was lost, "
-                    "or the cluster was shut down)", "DaskCancelled")
+                result = (
+                    _stopped(entry.stop_reason)
+                    if entry.stop_reason
+                    else _failure(
+                        f"the Dask cluster at {self.address} dropped the task (the connection to the scheduler was "
+                        "lost, "
+                        "or the cluster was shut down)",
+                        "DaskCancelled",
+                    )
+                )
             else:
                 result = self._error_result(future.exception(), future)
         except Exception as exc:
-            result = _failure(f"could not fetch the task's result from the Dask cluster at {self.address}: "
-                              f"{type(exc).__name__}: {exc}", "DaskError")
+            result = _failure(
+                f"could not fetch the task's result from the Dask cluster at {self.address}: "
+                f"{type(exc).__name__}: {exc}",
+                "DaskError",
+            )
         self._resolve(entry, result)
         if not self._closed:
             try:
@@ -264,17 +297,28 @@ class DaskExecutor(Executor):
             last = getattr(getattr(exc, "last_worker", None), "address", None)
             return _failure(WORKER_DIED.format(f" ({last})" if last else ""), "WorkerDied")
         if isinstance(exc, ImportError):
-            return _failure(f"the Dask worker could not load nbflow's task ({name}: {exc}); install nbflow, the same "
-                            "version, in the workers' environment", name)
+            return _failure(
+                f"the Dask worker could not load nbflow's task ({name}: {exc}); install nbflow, the same "
+                "version, in the workers' environment",
+                name,
+            )
         try:
             import traceback
 
             lines = traceback.format_tb(future.traceback())
         except Exception:
             lines = []
-        return JobResult("failed", iso(now()), iso(now()), {
-            "ename": name, "evalue": f"the Dask task failed outside the notebook: {exc}", "cell_index": None,
-            "traceback": "".join(lines).splitlines()[-30:]})
+        return JobResult(
+            "failed",
+            iso(now()),
+            iso(now()),
+            {
+                "ename": name,
+                "evalue": f"the Dask task failed outside the notebook: {exc}",
+                "cell_index": None,
+                "traceback": "".join(lines).splitlines()[-30:],
+            },
+        )
 
     def _resolve(self, entry: _Submitted, result: JobResult) -> None:
         with entry.lock:
@@ -311,16 +355,19 @@ def _connect(distributed: Any, address: str, timeout: float) -> Any:
             problem = _probe(distributed, address, deadline - time.monotonic())
     if problem is None:
         try:
-            return distributed.Client(address, timeout=max(QUICK_CONNECT, deadline - time.monotonic()),
-                                      set_as_default=False, name="nbflow")  # "Client-nbflow-..." in the logs
+            return distributed.Client(
+                address, timeout=max(QUICK_CONNECT, deadline - time.monotonic()), set_as_default=False, name="nbflow"
+            )  # "Client-nbflow-..." in the logs
         except Exception as exc:
             problem = ("unreachable", f"{type(exc).__name__}: {exc}")
     kind, detail = problem
     if kind == "address":
         message = f"{address!r} is not a Dask scheduler address ({detail}); give one like tcp://HOST:8786"
     elif kind == "protocol":
-        message = (f"something answers at {address}, but not as a Dask scheduler ({detail}); check the port (the "
-                   "scheduler's is 8786 unless it was started with --port)")
+        message = (
+            f"something answers at {address}, but not as a Dask scheduler ({detail}); check the port (the "
+            "scheduler's is 8786 unless it was started with --port)"
+        )
     else:
         message = f"cannot reach the Dask scheduler at {address} ({detail})"
     raise UsageError(f"{message}. Nothing ran. {HELP}.")
@@ -389,8 +436,17 @@ def _stopped(reason: str) -> JobResult:
     if reason == "timeout":
         return _failure("the task ran past its timeout before a Dask worker started it", "TaskTimeout")
     stamp = iso(now())
-    return JobResult("cancelled", stamp, stamp, {"ename": "Cancelled", "evalue": "the run was cancelled before a "
-                                                 "Dask worker started the task", "cell_index": None, "traceback": []})
+    return JobResult(
+        "cancelled",
+        stamp,
+        stamp,
+        {
+            "ename": "Cancelled",
+            "evalue": "the run was cancelled before a Dask worker started the task",
+            "cell_index": None,
+            "traceback": [],
+        },
+    )
 
 
 # -- the worker's side ---------------------------------------------------------------------------------------------
@@ -432,24 +488,40 @@ def run_on_worker(job: Job, source: bytes, key: str) -> JobResult:
     with _running_lock:
         _running[key] = control
     finished = threading.Event()
-    watcher = threading.Thread(target=_watch, args=(worker, key, control, finished), daemon=True,
-                               name=f"nbflow-watch-{key}")
+    watcher = threading.Thread(
+        target=_watch, args=(worker, key, control, finished), daemon=True, name=f"nbflow-watch-{key}"
+    )
     watcher.start()
     folder = tempfile.mkdtemp(prefix="nbflow-dask-")
     try:
         marker = Event(key, client=get_client())
         if marker.is_set():  # Dask reran this task after the worker running it died
-            return JobResult("failed", started, iso(now()), {
-                "ename": "WorkerDied", "evalue": WORKER_DIED.format(""), "cell_index": None, "traceback": []})
+            return JobResult(
+                "failed",
+                started,
+                iso(now()),
+                {"ename": "WorkerDied", "evalue": WORKER_DIED.format(""), "cell_index": None, "traceback": []},
+            )
         marker.set()
         if not os.path.isdir(job.cwd):
-            return JobResult("failed", started, iso(now()), {
-                "ename": "FolderNotOnWorker", "cell_index": None, "traceback": [],
-                "evalue": f"the notebook's folder {job.cwd} does not exist on the Dask worker {worker.address}: "
-                          "each notebook runs in its own folder, so the project (its data at least) must be at the "
-                          "same path on every worker, on a shared filesystem"})
-        here = replace(job, notebook=os.path.join(folder, "source.ipynb"),
-                       output_notebook=os.path.join(folder, "out", "executed.ipynb"))
+            return JobResult(
+                "failed",
+                started,
+                iso(now()),
+                {
+                    "ename": "FolderNotOnWorker",
+                    "cell_index": None,
+                    "traceback": [],
+                    "evalue": f"the notebook's folder {job.cwd} does not exist on the Dask worker {worker.address}: "
+                    "each notebook runs in its own folder, so the project (its data at least) must be at the "
+                    "same path on every worker, on a shared filesystem",
+                },
+            )
+        here = replace(
+            job,
+            notebook=os.path.join(folder, "source.ipynb"),
+            output_notebook=os.path.join(folder, "out", "executed.ipynb"),
+        )
         Path(here.notebook).write_bytes(source)
         result = execute_job(here, control)
         if os.path.exists(here.output_notebook):

@@ -15,7 +15,7 @@ import re
 import signal
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from nbflow.run.jobs import Job, JobResult
 from nbflow.run.kernels import KernelPool, shutdown_kernel, start_kernel
@@ -99,8 +99,11 @@ async def wait_ready(kc, km, timeout: float) -> None:
             try:
                 while True:
                     msg = await ensure_async(kc.iopub_channel.get_msg(timeout=IOPUB_SETTLE_S))
-                    if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status" \
-                            and msg["content"].get("execution_state") == "idle":
+                    if (
+                        msg["parent_header"].get("msg_id") == msg_id
+                        and msg["msg_type"] == "status"
+                        and msg["content"].get("execution_state") == "idle"
+                    ):
                         kc._handle_kernel_info_reply(reply)
                         return
             except Empty:
@@ -153,10 +156,15 @@ def _register_engine() -> None:
                 return super().output(outs, msg, display_id, cell_index)
             if cell_index not in self._truncated:
                 self._truncated.add(cell_index)
-                outs.append(nbformat.v4.new_output(
-                    "stream", name="stderr", text=f"\n[nbflow: output truncated: this cell wrote more than "
-                                                  f"{OUTPUT_LIMIT_BYTES // (1024 * 1024)} MiB; the rest was "
-                                                  "dropped]\n"))
+                outs.append(
+                    nbformat.v4.new_output(
+                        "stream",
+                        name="stderr",
+                        text=f"\n[nbflow: output truncated: this cell wrote more than "
+                        f"{OUTPUT_LIMIT_BYTES // (1024 * 1024)} MiB; the rest was "
+                        "dropped]\n",
+                    )
+                )
             return None
 
     class ThrottledManager(NotebookExecutionManager):
@@ -186,11 +194,24 @@ def _register_engine() -> None:
         the notebook saved as ThrottledManager says."""
 
         @classmethod
-        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
-                             autosave_cell_every=30, **kwargs):
+        def execute_notebook(
+            cls,
+            nb,
+            kernel_name,
+            output_path=None,
+            progress_bar=True,
+            log_output=False,
+            autosave_cell_every=30,
+            **kwargs,
+        ):
             # papermill's Engine.execute_notebook, with nbflow's manager.
-            nb_man = ThrottledManager(nb, output_path=output_path, progress_bar=progress_bar,
-                                      log_output=log_output, autosave_cell_every=autosave_cell_every)
+            nb_man = ThrottledManager(
+                nb,
+                output_path=output_path,
+                progress_bar=progress_bar,
+                log_output=log_output,
+                autosave_cell_every=autosave_cell_every,
+            )
             nb_man.notebook_start()
             try:
                 cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
@@ -200,14 +221,30 @@ def _register_engine() -> None:
             return nb_man.nb
 
         @classmethod
-        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
-                                     stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+        def execute_managed_notebook(
+            cls,
+            nb_man,
+            kernel_name,
+            log_output=False,
+            stdout_file=None,
+            stderr_file=None,
+            start_timeout=60,
+            execution_timeout=None,
+            **kwargs,
+        ):
             control: KernelControl = kwargs.pop("nbflow_control")
             km = kwargs.pop("nbflow_km")
             kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
-            final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
-                                 kernel_name=kernel_name, log_output=log_output, stdout_file=stdout_file,
-                                 stderr_file=stderr_file, log=_log)
+            final = merge_kwargs(
+                kwargs,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+                log=_log,
+            )
             client = NbflowClient(nb_man, km=km, **final)
             client._kept, client._truncated = {}, set()
 
@@ -268,21 +305,41 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
             km = (pool.take(job) if pool and start_try == 1 else None) or start_kernel(job)
             control.attach(km.provisioner.pid)
             papermill.execute_notebook(
-                job.notebook, job.output_notebook, parameters=job.parameters, engine_name="nbflow",
-                kernel_name=job.kernel, progress_bar=False, log_output=False, start_timeout=job.start_timeout,
-                nbflow_control=control, nbflow_km=km)
+                job.notebook,
+                job.output_notebook,
+                parameters=job.parameters,
+                engine_name="nbflow",
+                kernel_name=job.kernel,
+                progress_bar=False,
+                log_output=False,
+                start_timeout=job.start_timeout,
+                nbflow_control=control,
+                nbflow_km=km,
+            )
         except PapermillExecutionError as exc:
-            error = {"ename": exc.ename, "evalue": exc.evalue, "cell_index": exc.cell_index,
-                     "traceback": _short_traceback(exc.traceback)}
+            error = {
+                "ename": exc.ename,
+                "evalue": exc.evalue,
+                "cell_index": exc.cell_index,
+                "traceback": _short_traceback(exc.traceback),
+            }
         except DeadKernelError:
             error = _dead_kernel_error(control)
         except NoSuchKernel:
-            error = {"ename": "NoSuchKernel", "evalue": _no_such_kernel(job.kernel), "cell_index": None,
-                     "traceback": []}
+            error = {
+                "ename": "NoSuchKernel",
+                "evalue": _no_such_kernel(job.kernel),
+                "cell_index": None,
+                "traceback": [],
+            }
         except RuntimeError as exc:
             # A kernel that did not answer in time while starting: start another (NOTES: starts hang now and then).
-            if control.cell_index is None and control.stop_reason is None and "didn't respond" in str(exc) \
-                    and start_try < KERNEL_START_TRIES:
+            if (
+                control.cell_index is None
+                and control.stop_reason is None
+                and "didn't respond" in str(exc)
+                and start_try < KERNEL_START_TRIES
+            ):
                 continue
             error = {"ename": type(exc).__name__, "evalue": str(exc), "cell_index": None, "traceback": []}
         except Exception as exc:  # anything else the run raised is the task's failure, told as data
@@ -302,23 +359,37 @@ def _dead_kernel_error(control: KernelControl) -> dict:
     cell_index = control.cell_index
     where = f" while running cell {cell_index}" if cell_index is not None else ""
     if control.stop_reason == "timeout":
-        return {"ename": "TaskTimeout", "evalue": f"the task ran past its timeout; its kernel was stopped{where}",
-                "cell_index": cell_index, "traceback": []}
+        return {
+            "ename": "TaskTimeout",
+            "evalue": f"the task ran past its timeout; its kernel was stopped{where}",
+            "cell_index": cell_index,
+            "traceback": [],
+        }
     if control.stop_reason == "cancelled":
-        return {"ename": "Cancelled", "evalue": f"the run was cancelled{where}", "cell_index": cell_index,
-                "traceback": []}
-    return {"ename": "DeadKernelError",
-            "evalue": f"the kernel died{where} (killed by a signal, out of memory, or the notebook exited the "
-                      "process, e.g. os._exit)", "cell_index": cell_index, "traceback": []}
+        return {
+            "ename": "Cancelled",
+            "evalue": f"the run was cancelled{where}",
+            "cell_index": cell_index,
+            "traceback": [],
+        }
+    return {
+        "ename": "DeadKernelError",
+        "evalue": f"the kernel died{where} (killed by a signal, out of memory, or the notebook exited the "
+        "process, e.g. os._exit)",
+        "cell_index": cell_index,
+        "traceback": [],
+    }
 
 
 def _no_such_kernel(name: str) -> str:
     from jupyter_client.kernelspec import KernelSpecManager
 
     installed = sorted(KernelSpecManager().find_kernel_specs())
-    return (f"no kernel named {name!r} is installed (installed: {', '.join(installed) or 'none'}); set "
-            "metadata.nbflow.kernel in the notebook, or install the kernel (python -m ipykernel install --user "
-            f"--name {name})")
+    return (
+        f"no kernel named {name!r} is installed (installed: {', '.join(installed) or 'none'}); set "
+        "metadata.nbflow.kernel in the notebook, or install the kernel (python -m ipykernel install --user "
+        f"--name {name})"
+    )
 
 
 def _short_traceback(lines: list[str]) -> list[str]:

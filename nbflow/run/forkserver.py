@@ -29,12 +29,23 @@ SERVER_READY_TIMEOUT = 30.0
 KILL_SETTLE_S = 0.05
 # What every kernel would otherwise import for itself while it initialises and runs its first cell (the debugger
 # alone pulls in debugpy: 0.15 s here); found by comparing sys.modules before and after.
-PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.completerlib",
-           "IPython.core.debugger", "IPython.core.history", "IPython.core.logger", "IPython.core.oinspect",
-           "IPython.extensions.storemagic", "psutil", "sqlite3")
+PRELOAD = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.debugger",
+    "IPython.core.completerlib",
+    "IPython.core.debugger",
+    "IPython.core.history",
+    "IPython.core.logger",
+    "IPython.core.oinspect",
+    "IPython.extensions.storemagic",
+    "psutil",
+    "sqlite3",
+)
 
 
 # -- the server (its own process) ------------------------------------------------------------------------------
+
 
 def _reap(signum: int, frame: Any) -> None:
     while True:
@@ -85,9 +96,8 @@ def _become_kernel(request: dict, listener: socket.socket, connection: socket.so
 
 def serve(path: str) -> None:
     """Preload the kernel's imports, then fork a kernel for every request until stdin closes."""
-    import selectors
-
     import importlib
+    import selectors
 
     for name in PRELOAD:
         try:
@@ -124,14 +134,20 @@ def serve(path: str) -> None:
 
 # -- the client side (the nbflow process) ----------------------------------------------------------------------
 
+
 class ForkServer:
     """A fork server started by this process, shut down by `close()` (or when this process dies)."""
 
     def __init__(self) -> None:
         self.path = os.path.join(tempfile.gettempdir(), f"nbflow-fork-{os.getpid()}-{os.urandom(4).hex()}.sock")
-        self._process = subprocess.Popen([sys.executable, "-m", "nbflow.run.forkserver", self.path],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                         cwd=tempfile.gettempdir(), start_new_session=True)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "nbflow.run.forkserver", self.path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=tempfile.gettempdir(),
+            start_new_session=True,
+        )
         self._ready = False
         self._ready_lock = threading.Lock()
 

@@ -51,9 +51,9 @@ class Executor(abc.ABC):
     def stop(self, job: Job, reason: str) -> None:
         """Stop a running job now (its kernel is killed); `reason` is "timeout" or "cancelled"."""
 
-    def prepare(self, upcoming: list[Job]) -> None:
+    def prepare(self, upcoming: list[Job]) -> None:  # noqa: B027 (optional hook: doing nothing is right)
         """A hint: these jobs (at most `capacity`, soonest first) are likely to be submitted next; an executor may
         start their kernels early."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook)
         """Release everything the executor holds (threads, kernels, connections)."""

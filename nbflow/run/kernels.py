@@ -16,8 +16,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Iterable
+from typing import Any
 
 from nbflow.run.forkserver import ForkServer, adopt, fork_provisioner
 from nbflow.run.jobs import Job
@@ -49,8 +50,9 @@ def kernel_specs() -> Any:
 def new_kernel_manager(kernel_name: str) -> Any:
     from jupyter_client.manager import AsyncKernelManager
 
-    return AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=ipc_prefix(),
-                              kernel_spec_manager=kernel_specs())
+    return AsyncKernelManager(
+        kernel_name=kernel_name, transport="ipc", ip=ipc_prefix(), kernel_spec_manager=kernel_specs()
+    )
 
 
 def start_kernel(job: Job, forks: ForkServer | None = None) -> Any:
@@ -63,7 +65,8 @@ def start_kernel(job: Job, forks: ForkServer | None = None) -> Any:
     if forks is not None:
         km.kernel_id = str(uuid.uuid4())
         km.provisioner = fork_provisioner(forks, kernel_log_path(job))(
-            kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+            kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km
+        )
     with open(kernel_log_path(job), "ab") as log:
         run_sync(km.start_kernel)(cwd=job.cwd, stdout=log, stderr=log)
     return km
@@ -132,7 +135,7 @@ def _key(job: Job) -> tuple[str, int]:
 def import_kernel_client() -> None:
     """Import jupyter_client before any thread does: two threads importing it at once can see it half-initialised
     (a circular import between its modules). Call it from the thread that starts the others."""
-    import jupyter_client.manager  # noqa: F401
+    import jupyter_client.manager
     import jupyter_client.provisioning  # noqa: F401
     import jupyter_core.utils  # noqa: F401
 

@@ -6,8 +6,8 @@ import (over a second here) once per task.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable
 
 from nbflow.run.execute import KernelControl, execute_job, import_papermill
 from nbflow.run.jobs import Executor, Job

@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from nbflow.errors import NbflowError, EXIT_LOCKED
+from nbflow.errors import EXIT_LOCKED, NbflowError
 
 
 class LockedError(NbflowError):
@@ -33,8 +33,10 @@ class ProjectLock:
 
     def acquire(self, run_id: str) -> None:
         if not self.try_acquire():
-            raise LockedError(f"another run holds the project's lock ({self.holder()}); wait for it to finish, "
-                              "or cancel it, then run again.")
+            raise LockedError(
+                f"another run holds the project's lock ({self.holder()}); wait for it to finish, "
+                "or cancel it, then run again."
+            )
         os.ftruncate(self._fd, 0)
         os.write(self._fd, f"{run_id} {os.getpid()}\n".encode())
 
@@ -51,7 +53,7 @@ class ProjectLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "ProjectLock":
+    def __enter__(self) -> ProjectLock:
         return self
 
     def __exit__(self, *exc) -> None:

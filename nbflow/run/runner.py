@@ -10,15 +10,15 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import networkx as nx
 
 from nbflow import fingerprint
-from nbflow.declare import map_paths
 from nbflow.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, PipelineError, Problem, UsageError
 from nbflow.graph import Pipeline, Task, did_you_mean
 from nbflow.history import open_store
@@ -70,8 +70,9 @@ class Run:
 def new_run_id() -> str:
     """Sorts by start time: UTC timestamp to the millisecond, then a random suffix."""
     stamp = time.time()
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(stamp)) + f"{int(stamp * 1000) % 1000:03d}-" + \
-        secrets.token_hex(2)
+    return (
+        time.strftime("%Y%m%dT%H%M%S", time.gmtime(stamp)) + f"{int(stamp * 1000) % 1000:03d}-" + secrets.token_hex(2)
+    )
 
 
 def split_params(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -87,21 +88,31 @@ def split_params(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict
     return pipeline_params, task_params
 
 
-def prepare(pipeline: Pipeline, targets: Iterable[str] | None, params: Mapping[str, Any] | None
-            ) -> tuple[Pipeline, list[str], dict[str, dict[str, Any]]]:
+def prepare(
+    pipeline: Pipeline, targets: Iterable[str] | None, params: Mapping[str, Any] | None
+) -> tuple[Pipeline, list[str], dict[str, dict[str, Any]]]:
     """Resolve with the run's parameters, select the tasks, and check every name given; nothing runs yet."""
     pipeline_params, task_params = split_params(params)
     problems = []
     for task, names in task_params.items():
         if task not in pipeline.specs:
-            problems.append(Problem("unknown-param", f"-p {task}.{next(iter(names))}: {task!r} is no task"
-                                                     f"{did_you_mean(task, pipeline.specs)}."))
+            problems.append(
+                Problem(
+                    "unknown-param",
+                    f"-p {task}.{next(iter(names))}: {task!r} is no task{did_you_mean(task, pipeline.specs)}.",
+                )
+            )
             continue
         for name in names:
             if name not in pipeline.specs[task].params:
-                problems.append(Problem("unknown-param", f"-p {task}.{name}: {pipeline.specs[task].notebook.name} "
-                                                         f"does not assign `{name}` in its parameters cell"
-                                                         f"{did_you_mean(name, pipeline.specs[task].params)}."))
+                problems.append(
+                    Problem(
+                        "unknown-param",
+                        f"-p {task}.{name}: {pipeline.specs[task].notebook.name} "
+                        f"does not assign `{name}` in its parameters cell"
+                        f"{did_you_mean(name, pipeline.specs[task].params)}.",
+                    )
+                )
     if problems:
         raise UsageError(PipelineError(problems).describe())
     resolved = pipeline.with_params(pipeline_params, task_params) if params else pipeline
@@ -109,8 +120,13 @@ def prepare(pipeline: Pipeline, targets: Iterable[str] | None, params: Mapping[s
     known = set(pipeline.project.params).union(*(resolved.specs[t].params for t in selected))
     unknown = [name for name in pipeline_params if name not in known]
     if unknown:
-        raise UsageError("\n".join(f"-p {name}: no selected task assigns `{name}` in its parameters cell"
-                                   f"{did_you_mean(name, known)}; check the name." for name in unknown))
+        raise UsageError(
+            "\n".join(
+                f"-p {name}: no selected task assigns `{name}` in its parameters cell"
+                f"{did_you_mean(name, known)}; check the name."
+                for name in unknown
+            )
+        )
     _check_sources(resolved, selected)
     return resolved, selected, task_params
 
@@ -119,13 +135,17 @@ def _check_sources(pipeline: Pipeline, selected: list[str]) -> None:
     problems = []
     for name in selected:
         task = pipeline.tasks[name]
-        written = {via for pred in pipeline.graph.predecessors(name)
-                   for via in pipeline.graph.edges[pred, name]["via"]}
+        written = {via for pred in pipeline.graph.predecessors(name) for via in pipeline.graph.edges[pred, name]["via"]}
         for path in task.input_paths:
             if path not in written and not os.path.exists(path):
-                problems.append(Problem("missing-source", f"{task.notebook}: input {pipeline.project.relative(path)} "
-                                                          "does not exist and no task writes it; create it, fix the "
-                                                          "path, or add the task that writes it."))
+                problems.append(
+                    Problem(
+                        "missing-source",
+                        f"{task.notebook}: input {pipeline.project.relative(path)} "
+                        "does not exist and no task writes it; create it, fix the "
+                        "path, or add the task that writes it.",
+                    )
+                )
     if problems:
         raise PipelineError(problems)
 
@@ -156,10 +176,21 @@ def injected_parameters(pipeline: Pipeline, task: Task, task_params: Mapping[str
 class Runner:
     """Drives one run of the selected tasks through an executor."""
 
-    def __init__(self, pipeline: Pipeline, selected: list[str], task_params: Mapping[str, Mapping[str, Any]],
-                 store: Store, executor: Executor, run: Run, *, force: bool = False, fail_fast: bool = False,
-                 timeout: float | None = None, retries: int | None = None,
-                 on_event: Callable[[Run, TaskResult], None] | None = None):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        selected: list[str],
+        task_params: Mapping[str, Mapping[str, Any]],
+        store: Store,
+        executor: Executor,
+        run: Run,
+        *,
+        force: bool = False,
+        fail_fast: bool = False,
+        timeout: float | None = None,
+        retries: int | None = None,
+        on_event: Callable[[Run, TaskResult], None] | None = None,
+    ):
         self.pipeline, self.selected, self.task_params = pipeline, selected, task_params
         self.store, self.executor, self.run = store, executor, run
         self.force, self.fail_fast = force, fail_fast
@@ -195,8 +226,9 @@ class Runner:
                     self._prewarm(queue)  # the submissions changed what comes next
                 if not self._running:
                     break
-                done, _ = wait([*self._running, self._cancel], timeout=self._next_deadline(),
-                               return_when=FIRST_COMPLETED)
+                done, _ = wait(
+                    [*self._running, self._cancel], timeout=self._next_deadline(), return_when=FIRST_COMPLETED
+                )
                 if self._cancel.done() and not stopping:
                     stopping = True
                     self._stop_all("cancelled")
@@ -236,8 +268,9 @@ class Runner:
         current = fingerprint.task_fingerprint(task, self.store, relative)
         self._fingerprints[name] = current
         last = self.store.last_success(name)
-        reasons = fingerprint.stale_reasons(current, fingerprint.output_hashes(task, self.store, relative),
-                                            last[1] if last else None)
+        reasons = fingerprint.stale_reasons(
+            current, fingerprint.output_hashes(task, self.store, relative), last[1] if last else None
+        )
         result = self.run.tasks[name]
         result.reasons = reasons if not self.force else ["--force"]
         if reasons or self.force:
@@ -249,10 +282,15 @@ class Runner:
     def _job(self, name: str, attempt: int) -> Job:
         task = self.pipeline.tasks[name]
         output = self.runs_dir / (name.replace("/", "__") + ".ipynb")
-        return Job(task=name, notebook=str(task.spec.notebook), output_notebook=str(output),
-                   cwd=str(task.spec.notebook.parent), kernel=task.spec.kernel,
-                   parameters=injected_parameters(self.pipeline, task, self.task_params.get(name, {})),
-                   attempt=attempt)
+        return Job(
+            task=name,
+            notebook=str(task.spec.notebook),
+            output_notebook=str(output),
+            cwd=str(task.spec.notebook.parent),
+            kernel=task.spec.kernel,
+            parameters=injected_parameters(self.pipeline, task, self.task_params.get(name, {})),
+            attempt=attempt,
+        )
 
     def _submit(self, name: str, attempt: int) -> None:
         task = self.pipeline.tasks[name]
@@ -265,8 +303,14 @@ class Runner:
         timeout = self._option(task, "timeout")
         future = self.executor.submit(job)
         self._running[future] = (job, time.monotonic() + timeout if timeout else None)
-        self._set(name, "running", attempts=attempt, started_at=self.run.tasks[name].started_at or iso(now()),
-                  output_notebook=output, error=None)
+        self._set(
+            name,
+            "running",
+            attempts=attempt,
+            started_at=self.run.tasks[name].started_at or iso(now()),
+            output_notebook=output,
+            error=None,
+        )
 
     def _finish(self, job: Job, result: JobResult) -> str:
         name, task = job.task, self.pipeline.tasks[job.task]
@@ -283,11 +327,14 @@ class Runner:
             missing = [p for p in task.output_paths if not os.path.exists(p)]
             if missing:
                 state = "failed"
-                error = {"ename": "OutputNotWritten", "cell_index": None, "traceback": [],
-                         "evalue": "declared output not written: " + ", ".join(
-                             self.pipeline.project.relative(p) for p in missing)}
-        self.store.record_attempt(self.run.id, name, job.attempt, state, result.started_at, result.finished_at,
-                                  error)
+                error = {
+                    "ename": "OutputNotWritten",
+                    "cell_index": None,
+                    "traceback": [],
+                    "evalue": "declared output not written: "
+                    + ", ".join(self.pipeline.project.relative(p) for p in missing),
+                }
+        self.store.record_attempt(self.run.id, name, job.attempt, state, result.started_at, result.finished_at, error)
         if state == "failed" and job.attempt <= self._option(task, "retries", 0) and not self._cancel.done():
             return "retry"
         if state == "succeeded":
@@ -298,13 +345,20 @@ class Runner:
         if state == "failed":
             for downstream in nx.descendants(self.graph, name):
                 if self.run.tasks[downstream].state == "pending":
-                    self._set(downstream, "upstream_failed", error={
-                        "ename": "UpstreamFailed", "evalue": f"upstream task {name} failed", "cell_index": None,
-                        "traceback": []})
+                    self._set(
+                        downstream,
+                        "upstream_failed",
+                        error={
+                            "ename": "UpstreamFailed",
+                            "evalue": f"upstream task {name} failed",
+                            "cell_index": None,
+                            "traceback": [],
+                        },
+                    )
         return state
 
     def _prewarm(self, queue: list[str]) -> None:
-        upcoming = self._upcoming(queue)[:self.executor.capacity]  # no executor prepares further ahead than that
+        upcoming = self._upcoming(queue)[: self.executor.capacity]  # no executor prepares further ahead than that
         if upcoming:
             self.executor.prepare([self._job(name, 1) for name in upcoming])
 
@@ -315,8 +369,11 @@ class Runner:
         expected = {n for n, r in tasks.items() if r.state in ("running", *FINISHED)} | set(queue)
         upcoming = list(queue)
         for name in self.selected:
-            if tasks[name].state == "pending" and name not in expected \
-                    and all(p in expected for p in self.graph.predecessors(name)):
+            if (
+                tasks[name].state == "pending"
+                and name not in expected
+                and all(p in expected for p in self.graph.predecessors(name))
+            ):
                 upcoming.append(name)
                 expected.add(name)
         return upcoming
@@ -390,14 +447,18 @@ class Runner:
         self.run.finished_at = iso(now())
 
 
-def make_executor(kind: str, workers: int | None, store: Store, run_id: str, dask_address: str | None = None,
-                  prewarm: bool = True) -> Executor:
+def make_executor(
+    kind: str, workers: int | None, store: Store, run_id: str, dask_address: str | None = None, prewarm: bool = True
+) -> Executor:
     """The executor registry: `local` (threads + papermill) or `dask` (a dask.distributed cluster)."""
     if kind == "local":
         from nbflow.run.local import LocalExecutor
 
-        return LocalExecutor(workers or os.cpu_count() or 1, prewarm=prewarm,
-                             on_kernel_pid=lambda job, pid: store.update_task(run_id, job.task, kernel_pid=pid))
+        return LocalExecutor(
+            workers or os.cpu_count() or 1,
+            prewarm=prewarm,
+            on_kernel_pid=lambda job, pid: store.update_task(run_id, job.task, kernel_pid=pid),
+        )
     if kind == "dask":
         from nbflow.run.dask import DaskExecutor
 
@@ -405,8 +466,12 @@ def make_executor(kind: str, workers: int | None, store: Store, run_id: str, das
     raise UsageError(f"unknown executor {kind!r} (known: local, dask)")
 
 
-def plan(pipeline: Pipeline, targets: Iterable[str] | None = None, params: Mapping[str, Any] | None = None,
-         force: bool = False) -> list[tuple[str, str, list[str]]]:
+def plan(
+    pipeline: Pipeline,
+    targets: Iterable[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    force: bool = False,
+) -> list[tuple[str, str, list[str]]]:
     """What a run would do, without running: (task, "run" | "skip" | "run if upstream changes", reasons)."""
     resolved, selected, _ = prepare(pipeline, targets, params)
     store = open_store(resolved.project)
@@ -417,8 +482,13 @@ def plan(pipeline: Pipeline, targets: Iterable[str] | None = None, params: Mappi
         task = resolved.tasks[name]
         last = store.last_success(name)
         current = fingerprint.task_fingerprint(task, store, relative)
-        reasons = ["--force"] if force else fingerprint.stale_reasons(
-            current, fingerprint.output_hashes(task, store, relative), last[1] if last else None)
+        reasons = (
+            ["--force"]
+            if force
+            else fingerprint.stale_reasons(
+                current, fingerprint.output_hashes(task, store, relative), last[1] if last else None
+            )
+        )
         upstream = [u for u in resolved.graph.predecessors(name) if actions.get(u, "skip") != "skip"]
         if reasons:
             actions[name] = "run"
@@ -432,12 +502,23 @@ def plan(pipeline: Pipeline, targets: Iterable[str] | None = None, params: Mappi
     return steps
 
 
-def run_pipeline(pipeline: Pipeline, targets: Iterable[str] | None = None, params: Mapping[str, Any] | None = None,
-                 workers: int | None = None, force: bool = False, *, fail_fast: bool = False,
-                 timeout: float | None = None, retries: int | None = None, executor: str = "local",
-                 dask_address: str | None = None, prewarm: bool = True, trigger: str = "api",
-                 on_event: Callable[[Run, TaskResult], None] | None = None,
-                 on_start: Callable[[Runner], None] | None = None) -> Run:
+def run_pipeline(
+    pipeline: Pipeline,
+    targets: Iterable[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    *,
+    fail_fast: bool = False,
+    timeout: float | None = None,
+    retries: int | None = None,
+    executor: str = "local",
+    dask_address: str | None = None,
+    prewarm: bool = True,
+    trigger: str = "api",
+    on_event: Callable[[Run, TaskResult], None] | None = None,
+    on_start: Callable[[Runner], None] | None = None,
+) -> Run:
     """Run the targets (default: all) and their upstream; blocks until done and returns the Run."""
     resolved, selected, task_params = prepare(pipeline, targets, params)
     project = resolved.project
@@ -448,12 +529,26 @@ def run_pipeline(pipeline: Pipeline, targets: Iterable[str] | None = None, param
     run_id = new_run_id()
     lock.acquire(run_id)
     try:
-        recorded = {**resolved.params, **{f"{t}.{k}": v for t, values in task_params.items() for k, v in values.items()}}
+        recorded = {
+            **resolved.params,
+            **{f"{t}.{k}": v for t, values in task_params.items() for k, v in values.items()},
+        }
         chosen = make_executor(executor, workers, store, run_id, dask_address, prewarm)
         run = Run(run_id, trigger, recorded, {name: TaskResult(name) for name in selected}, started_at=iso(now()))
         store.create_run(run_id, trigger, recorded, list(targets or []), selected)
-        runner = Runner(resolved, selected, task_params, store, chosen, run, force=force, fail_fast=fail_fast,
-                        timeout=timeout, retries=retries, on_event=on_event)
+        runner = Runner(
+            resolved,
+            selected,
+            task_params,
+            store,
+            chosen,
+            run,
+            force=force,
+            fail_fast=fail_fast,
+            timeout=timeout,
+            retries=retries,
+            on_event=on_event,
+        )
         if on_start:
             on_start(runner)
         try:

@@ -18,18 +18,26 @@ class NbflowApp(ExtensionApp):
     name = "nbflow"
     load_other_extensions = True
 
-    project = Unicode("", help="The folder of the nbflow project, relative to the server's root folder "
-                               "(default: the root itself). It must lie inside the root.").tag(config=True)
-    scheduler = Bool(False, help="Run the nbflow scheduler (SPEC section 8) inside the server: the project's "
-                                 "schedules fire while the server runs; its runs are cancelled when it stops. "
-                                 "Another scheduler of the project (`nbflow scheduler`) stands by, or this one "
-                                 "does.").tag(config=True)
+    project = Unicode(
+        "",
+        help="The folder of the nbflow project, relative to the server's root folder "
+        "(default: the root itself). It must lie inside the root.",
+    ).tag(config=True)
+    scheduler = Bool(
+        False,
+        help="Run the nbflow scheduler (SPEC section 8) inside the server: the project's "
+        "schedules fire while the server runs; its runs are cancelled when it stops. "
+        "Another scheduler of the project (`nbflow scheduler`) stands by, or this one "
+        "does.",
+    ).tag(config=True)
 
     def initialize_settings(self) -> None:
         root = self.serverapp.root_dir
         self.service = NbflowService(root, self.project, host_scheduler=self.scheduler)
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nbflow-api")
-        self.log.info("nbflow: serving the project in %s", self.service.root + (f"/{self.project}" if self.project else ""))
+        self.log.info(
+            "nbflow: serving the project in %s", self.service.root + (f"/{self.project}" if self.project else "")
+        )
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers(self.service, self.pool))
@@ -48,8 +56,11 @@ class NbflowApp(ExtensionApp):
             scheduler_log.setLevel(logging.INFO)
         error = await IOLoop.current().run_in_executor(self.pool, self.service.start_scheduler)
         if error:
-            self.log.warning("nbflow: c.NbflowApp.scheduler = True, but the scheduler cannot start yet (retried when "
-                             "the panel lists schedules): %s", error)
+            self.log.warning(
+                "nbflow: c.NbflowApp.scheduler = True, but the scheduler cannot start yet (retried when "
+                "the panel lists schedules): %s",
+                error,
+            )
         else:
             self.log.info("nbflow: the scheduler runs in this server for %s", self.service.scheduler.root)
 

@@ -7,8 +7,9 @@ the server. Errors are JSON `{"message": ..., "problems": [...]}` with a fitting
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler

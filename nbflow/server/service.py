@@ -69,12 +69,26 @@ class NbflowService:
             raise PipelineError([Problem("config", exc.message)]) from None
         folder = os.path.join(self.root, sub)
         if not inside(self.root, folder):
-            raise PipelineError([Problem("config", f"c.NbflowApp.project = {self.project_setting!r} resolves outside "
-                                                   "the server's root folder (a symlink?); nbflow serves only "
-                                                   "projects inside it.")])
+            raise PipelineError(
+                [
+                    Problem(
+                        "config",
+                        f"c.NbflowApp.project = {self.project_setting!r} resolves outside "
+                        "the server's root folder (a symlink?); nbflow serves only "
+                        "projects inside it.",
+                    )
+                ]
+            )
         if not os.path.isdir(folder):
-            raise PipelineError([Problem("config", f"c.NbflowApp.project = {self.project_setting!r}: no such folder "
-                                                   "under the server's root folder.")])
+            raise PipelineError(
+                [
+                    Problem(
+                        "config",
+                        f"c.NbflowApp.project = {self.project_setting!r}: no such folder "
+                        "under the server's root folder.",
+                    )
+                ]
+            )
         return folder
 
     def load(self, params: dict[str, Any] | None = None):
@@ -84,13 +98,26 @@ class NbflowService:
         pipeline = load(self.project_dir(), params)
         root = str(pipeline.project.root)
         if not inside(self.root, root):
-            raise PipelineError([Problem("config", f"the nbflow project found from the server's root folder is "
-                                                   f"{root} (marked by {pipeline.project.config_file}), outside the "
-                                                   "server's root folder; start Jupyter in that folder (or above) to "
-                                                   "use it here.")])
-        outside = [Problem("outside-root", f"{task.notebook}: the notebook resolves outside the server's root folder "
-                                           "(a symlink?); the server does not read or run it.")
-                   for task in pipeline.tasks.values() if not inside(self.root, task.spec.notebook)]
+            raise PipelineError(
+                [
+                    Problem(
+                        "config",
+                        f"the nbflow project found from the server's root folder is "
+                        f"{root} (marked by {pipeline.project.config_file}), outside the "
+                        "server's root folder; start Jupyter in that folder (or above) to "
+                        "use it here.",
+                    )
+                ]
+            )
+        outside = [
+            Problem(
+                "outside-root",
+                f"{task.notebook}: the notebook resolves outside the server's root folder "
+                "(a symlink?); the server does not read or run it.",
+            )
+            for task in pipeline.tasks.values()
+            if not inside(self.root, task.spec.notebook)
+        ]
         if outside:
             raise PipelineError(outside)
         return pipeline
@@ -113,8 +140,12 @@ class NbflowService:
             running = store.running_runs()
         finally:
             store.close()
-        return {**data, "root": self.relative_to_root(pipeline.project.root),
-                "active_run": running[0].id if running else None, "problems": []}
+        return {
+            **data,
+            "root": self.relative_to_root(pipeline.project.root),
+            "active_run": running[0].id if running else None,
+            "problems": [],
+        }
 
     # -- runs -----------------------------------------------------------------------------------------------------
 
@@ -123,8 +154,11 @@ class NbflowService:
 
         project = load_project(self.project_dir())
         if not inside(self.root, project.root):
-            raise ApiError(404, f"the nbflow project found from the server's root folder is {project.root}, outside "
-                                "it; start Jupyter in that folder (or above) to use it here.")
+            raise ApiError(
+                404,
+                f"the nbflow project found from the server's root folder is {project.root}, outside "
+                "it; start Jupyter in that folder (or above) to use it here.",
+            )
         return project
 
     def _store(self):
@@ -196,8 +230,11 @@ class NbflowService:
         if row is None or row.state != "running" or not pid:
             raise ApiError(409, f"run {run_id} is not running.")
         if pid == os.getpid():
-            raise ApiError(409, f"run {run_id} was started inside this server by something that did not register it "
-                                "here; it cannot be cancelled from the panel.")
+            raise ApiError(
+                409,
+                f"run {run_id} was started inside this server by something that did not register it "
+                "here; it cannot be cancelled from the panel.",
+            )
         if not _lock_names(project.store_dir, run_id, pid):
             raise ApiError(409, f"run {run_id} does not hold the project's lock; it is not running.")
         try:
@@ -205,8 +242,9 @@ class NbflowService:
         except ProcessLookupError:
             raise ApiError(409, f"run {run_id}: its process {pid} is gone.") from None
         except PermissionError:
-            raise ApiError(403, f"run {run_id}: its process {pid} belongs to another user; it cannot be "
-                                "cancelled from here.") from None
+            raise ApiError(
+                403, f"run {run_id}: its process {pid} belongs to another user; it cannot be cancelled from here."
+            ) from None
         return {"id": run_id, "cancelling": True, "how": f"SIGINT to process {pid}"}
 
     def executed_notebook(self, run_id: str, task: str) -> dict[str, Any]:
@@ -216,13 +254,15 @@ class NbflowService:
         if entry is None:
             raise ApiError(404, f"run {detail['id']} has no task {task!r}.")
         if not entry["output_notebook"]:
-            raise ApiError(404, f"task {task!r} of run {detail['id']} has no executed notebook (it is "
-                                f"{entry['state']}).")
+            raise ApiError(
+                404, f"task {task!r} of run {detail['id']} has no executed notebook (it is {entry['state']})."
+            )
         project = self._project()
         path = os.path.join(project.root, entry["output_notebook"])
         if not inside(self.root, path):
-            raise ApiError(404, f"the executed notebook of {task!r} resolves outside the server's root folder; "
-                                "it is not served.")
+            raise ApiError(
+                404, f"the executed notebook of {task!r} resolves outside the server's root folder; it is not served."
+            )
         try:
             with open(os.path.realpath(path), encoding="utf-8") as fh:
                 notebook = json.load(fh)
@@ -230,8 +270,13 @@ class NbflowService:
             raise ApiError(404, f"the executed notebook of {task!r} ({entry['output_notebook']}) is gone.") from None
         except (OSError, ValueError) as exc:
             raise ApiError(500, f"the executed notebook of {task!r} cannot be read: {exc}") from None
-        return {"run": detail["id"], "task": task, "state": entry["state"], "path": self.relative_to_root(path),
-                "notebook": notebook}
+        return {
+            "run": detail["id"],
+            "task": task,
+            "state": entry["state"],
+            "path": self.relative_to_root(path),
+            "notebook": notebook,
+        }
 
     # -- schedules (SPEC section 8) --------------------------------------------------------------------------------
 
@@ -277,8 +322,13 @@ class NbflowService:
         holder = scheduler_status(project)
         if holder is not None:
             holder["here"] = hosted and holder["owner"] == self.scheduler.owner  # this server's scheduler fires
-        return {"schedules": list_schedules(project), "scheduler": holder, "hosted": hosted,
-                "host_setting": self.host_scheduler, "scheduler_error": self.scheduler_error}
+        return {
+            "schedules": list_schedules(project),
+            "scheduler": holder,
+            "hosted": hosted,
+            "host_setting": self.host_scheduler,
+            "scheduler_error": self.scheduler_error,
+        }
 
     def add_schedule(self, body: Any) -> dict[str, Any]:
         """POST schedules: `{"name", "cron" | "every", "tz", "targets", "params", "on_failure_command",
@@ -332,7 +382,7 @@ def _run_request(body: Any) -> tuple[list[str] | None, dict[str, Any], bool]:
     if body is None:
         body = {}
     if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object: {\"targets\", \"params\", \"force\"}.")
+        raise ApiError(400, 'the request body must be a JSON object: {"targets", "params", "force"}.')
     unknown = sorted(set(body) - {"targets", "params", "force"})
     if unknown:
         raise ApiError(400, f"unknown field(s) {', '.join(unknown)}; known: targets, params, force.")
@@ -351,15 +401,21 @@ def check_schedule_name(name: str) -> str:
     from nbflow.schedule import NAME_PATTERN
 
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise ApiError(400, f"schedule name {name!r}: use letters, digits, '_', '-' and '.' (at most 64), starting "
-                            "with a letter or digit.")
+        raise ApiError(
+            400,
+            f"schedule name {name!r}: use letters, digits, '_', '-' and '.' (at most 64), starting "
+            "with a letter or digit.",
+        )
     return name
 
 
 def _schedule_request(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object: {\"name\", \"cron\" or \"every\", \"tz\", "
-                            "\"targets\", \"params\", \"on_failure_command\", \"on_failure_webhook\"}.")
+        raise ApiError(
+            400,
+            'the request body must be a JSON object: {"name", "cron" or "every", "tz", '
+            '"targets", "params", "on_failure_command", "on_failure_webhook"}.',
+        )
     unknown = sorted(set(body) - set(SCHEDULE_FIELDS))
     if unknown:
         raise ApiError(400, f"unknown field(s) {', '.join(unknown)}; known: {', '.join(SCHEDULE_FIELDS)}.")
@@ -370,10 +426,11 @@ def _schedule_request(body: Any) -> dict[str, Any]:
         value = body.get(key)
         if value is not None and not isinstance(value, str):
             raise ApiError(400, f"`{key}` must be a string or null.")
-    fields = {key: (body.get(key) or None) for key in ("cron", "every", "tz", "on_failure_command",
-                                                        "on_failure_webhook")}
+    fields = {
+        key: (body.get(key) or None) for key in ("cron", "every", "tz", "on_failure_command", "on_failure_webhook")
+    }
     if (fields["cron"] is None) == (fields["every"] is None):
-        raise ApiError(400, "give a schedule either `cron` (\"0 17 * * *\") or `every` (\"10m\"), one of them.")
+        raise ApiError(400, 'give a schedule either `cron` ("0 17 * * *") or `every` ("10m"), one of them.')
     targets, params = _targets_and_params(body)
     return {"name": body["name"], **fields, "targets": targets or None, "params": params}
 
@@ -402,7 +459,7 @@ def _targets_and_params(body: dict) -> tuple[list[str] | None, dict]:
         raise ApiError(400, "`targets` must be a list of task names, or null for all tasks.")
     params = body.get("params") or {}
     if not isinstance(params, dict):
-        raise ApiError(400, "`params` must be an object: {name: value} or {\"task.name\": value}.")
+        raise ApiError(400, '`params` must be an object: {name: value} or {"task.name": value}.')
     return targets, params
 
 

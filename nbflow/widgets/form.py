@@ -36,8 +36,9 @@ class ParamsForm(widgets.VBox):
         self.declared: dict[str, tuple[Any, str | None]] | None = None
         self.defaults: dict[str, Any] = {}
         self.kinds: dict[str, str] = {}
-        self.reset_button = widgets.Button(description="Reset to defaults", icon="undo",
-                                           layout=widgets.Layout(width="auto"))
+        self.reset_button = widgets.Button(
+            description="Reset to defaults", icon="undo", layout=widgets.Layout(width="auto")
+        )
         self.reset_button.on_click(lambda _: self.reset())
         self.reset_row = widgets.HBox([self.reset_button])
         self.set_pipeline(pipeline)
@@ -58,8 +59,12 @@ class ParamsForm(widgets.VBox):
         layout = widgets.Layout(width="420px")
         for name, (value, source) in declared.items():
             if source is not None:
-                kind, field = "expr", widgets.Text(value=source, style=style, layout=layout,
-                                                   tooltip=f"an expression in the notebook: {source}")
+                kind, field = (
+                    "expr",
+                    widgets.Text(
+                        value=source, style=style, layout=layout, tooltip=f"an expression in the notebook: {source}"
+                    ),
+                )
             elif isinstance(value, bool):
                 kind, field = "bool", widgets.Checkbox(value=value, indent=False, style=style)
             elif isinstance(value, int):
@@ -75,7 +80,7 @@ class ParamsForm(widgets.VBox):
             if name in previous:
                 try:
                     field.value = previous[name] if kind != "repr" else repr(previous[name])
-                except Exception:  # noqa: BLE001 - the type changed: keep the new default
+                except Exception:
                     pass
             rows.append(field)
         if not rows:
@@ -98,8 +103,9 @@ class ParamsForm(widgets.VBox):
                     values[name] = ast.literal_eval(field.value)
                 except (ValueError, SyntaxError):
                     if strict:
-                        raise ValueError(f"parameter {name}: {field.value!r} is not a Python literal "
-                                         f"(write strings in quotes)") from None
+                        raise ValueError(
+                            f"parameter {name}: {field.value!r} is not a Python literal (write strings in quotes)"
+                        ) from None
             else:
                 values[name] = field.value
         return values

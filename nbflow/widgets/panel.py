@@ -29,7 +29,8 @@ import ipywidgets as widgets
 from nbflow import render
 from nbflow.errors import NbflowError
 from nbflow.graph import load
-from nbflow.history import open_store, status as judge_status
+from nbflow.history import open_store
+from nbflow.history import status as judge_status
 from nbflow.project import load_project
 from nbflow.store import TaskRunRow, now, parse_time
 from nbflow.widgets import views
@@ -41,7 +42,7 @@ _UNSEEN = object()  # no look at the store yet
 HISTORY = 30  # runs listed
 
 
-def panel(path: str | Path = ".", **options: Any) -> "Panel":
+def panel(path: str | Path = ".", **options: Any) -> Panel:
     """The ipywidgets panel for the project at `path` (see `Panel`)."""
     return Panel(path, **options)
 
@@ -81,47 +82,87 @@ class Panel(widgets.VBox):
     def _build(self) -> None:
         W = widgets
         self.header = W.HTML()
-        self.run_button = W.Button(description="Run all", icon="play", button_style="primary",
-                                   tooltip="run the selected tasks and their upstream (all tasks when none is "
-                                           "selected); up-to-date tasks are skipped unless 'force'")
-        self.force = W.Checkbox(description="force (rerun up-to-date tasks)", indent=False,
-                                layout=W.Layout(width="auto"))
+        self.run_button = W.Button(
+            description="Run all",
+            icon="play",
+            button_style="primary",
+            tooltip="run the selected tasks and their upstream (all tasks when none is "
+            "selected); up-to-date tasks are skipped unless 'force'",
+        )
+        self.force = W.Checkbox(
+            description="force (rerun up-to-date tasks)", indent=False, layout=W.Layout(width="auto")
+        )
         self.cancel_button = W.Button(description="Cancel run", icon="stop", disabled=True)
-        self.reload_button = W.Button(description="Reload", icon="refresh",
-                                      tooltip="read the notebooks again (after editing them)")
+        self.reload_button = W.Button(
+            description="Reload", icon="refresh", tooltip="read the notebooks again (after editing them)"
+        )
         self.note = W.HTML()
         self.caption = W.HTML()
         self.graph = W.HTML(layout=W.Layout(width="100%"))
         self.tasks_select = W.SelectMultiple(rows=12, layout=W.Layout(width="100%"))
         self.clear_button = W.Button(description="Clear selection", layout=W.Layout(width="100%"))
-        self.focus = W.Checkbox(description="focus on the selection", indent=False, layout=W.Layout(width="100%"),
-                                tooltip="draw only the selected tasks, their upstream and their downstream")
-        self.zoom = W.Dropdown(options=list(views.ZOOMS), value="Fit", description="zoom",
-                               layout=W.Layout(width="100%"), style={"description_width": "40px"})
+        self.focus = W.Checkbox(
+            description="focus on the selection",
+            indent=False,
+            layout=W.Layout(width="100%"),
+            tooltip="draw only the selected tasks, their upstream and their downstream",
+        )
+        self.zoom = W.Dropdown(
+            options=list(views.ZOOMS),
+            value="Fit",
+            description="zoom",
+            layout=W.Layout(width="100%"),
+            style={"description_width": "40px"},
+        )
         self.table = W.HTML()
         self.form = ParamsForm()
         self.history = W.Select(rows=10, layout=W.Layout(width="auto", min_width="50%", max_width="100%"))
-        self.output_task = W.Dropdown(description="task", layout=W.Layout(width="360px"),
-                                      style={"description_width": "40px"})
-        self.output_button = W.Button(description="Show executed notebook", icon="file",
-                                      layout=W.Layout(width="auto"))
+        self.output_task = W.Dropdown(
+            description="task", layout=W.Layout(width="360px"), style={"description_width": "40px"}
+        )
+        self.output_button = W.Button(description="Show executed notebook", icon="file", layout=W.Layout(width="auto"))
         self.output = W.HTML()
         self.schedules = SchedulesTab(lambda: (self.project, self.store, self.pipeline))
-        side = W.VBox([W.HTML("<b>Tasks</b> <span style='color:#64748b'>(ctrl/shift-click to select)</span>"),
-                       self.tasks_select, self.clear_button, self.focus, self.zoom],
-                      layout=W.Layout(width="240px", min_width="200px", margin="0 0 0 10px", overflow="hidden"))
-        self.tabs = W.Tab(children=[self.table, self.form, self.history,
-                                    W.VBox([W.HBox([self.output_task, self.output_button]), self.output]),
-                                    self.schedules])
+        side = W.VBox(
+            [
+                W.HTML("<b>Tasks</b> <span style='color:#64748b'>(ctrl/shift-click to select)</span>"),
+                self.tasks_select,
+                self.clear_button,
+                self.focus,
+                self.zoom,
+            ],
+            layout=W.Layout(width="240px", min_width="200px", margin="0 0 0 10px", overflow="hidden"),
+        )
+        self.tabs = W.Tab(
+            children=[
+                self.table,
+                self.form,
+                self.history,
+                W.VBox([W.HBox([self.output_task, self.output_button]), self.output]),
+                self.schedules,
+            ]
+        )
         for i, title in enumerate(["Tasks", "Parameters", "History", "Outputs", "Schedules"]):
             self.tabs.set_title(i, title)
-        self.children = [self.header, W.HBox([self.run_button, self.force, self.cancel_button, self.reload_button],
-                                             layout=W.Layout(align_items="center", flex_flow="row wrap")),
-                         self.note, W.HTML(render.legend_html()),
-                         W.HBox([W.VBox([self.caption, self.graph], layout=W.Layout(flex="1 1 0%", min_width="0",
-                                                                                    overflow="hidden")),
-                                 side], layout=W.Layout(width="100%")),
-                         self.tabs]
+        self.children = [
+            self.header,
+            W.HBox(
+                [self.run_button, self.force, self.cancel_button, self.reload_button],
+                layout=W.Layout(align_items="center", flex_flow="row wrap"),
+            ),
+            self.note,
+            W.HTML(render.legend_html()),
+            W.HBox(
+                [
+                    W.VBox(
+                        [self.caption, self.graph], layout=W.Layout(flex="1 1 0%", min_width="0", overflow="hidden")
+                    ),
+                    side,
+                ],
+                layout=W.Layout(width="100%"),
+            ),
+            self.tabs,
+        ]
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
         self.reload_button.on_click(lambda _: self.reload())
@@ -165,9 +206,11 @@ class Panel(widgets.VBox):
                 self.say(str(exc), "error")
             names = list(self.pipeline.tasks) if self.pipeline else []
             root = self.project.root if self.project else self.path
-            self.header.value = (f"<div style='font-family:{render.FONT};font-size:14px'><b>nbflow</b> · "
-                                 f"{html.escape(str(root))} · {len(names)} task(s) · drawn with "
-                                 f"{'Graphviz' if render.has_graphviz() else 'the built-in layout'}</div>")
+            self.header.value = (
+                f"<div style='font-family:{render.FONT};font-size:14px'><b>nbflow</b> · "
+                f"{html.escape(str(root))} · {len(names)} task(s) · drawn with "
+                f"{'Graphviz' if render.has_graphviz() else 'the built-in layout'}</div>"
+            )
             self._set(self.tasks_select, options=names, value=tuple(v for v in self.tasks_select.value if v in names))
             self.form.set_pipeline(self.pipeline)
             self.schedules.set_pipeline(self.pipeline)
@@ -184,7 +227,7 @@ class Panel(widgets.VBox):
                     break
                 try:
                     self.refresh()
-                except Exception as exc:  # noqa: BLE001 - keep following; say what went wrong
+                except Exception as exc:
                     self.say(f"could not read the run store: {type(exc).__name__}: {exc}", "error")
         finally:
             if self.store is not None:
@@ -201,16 +244,24 @@ class Panel(widgets.VBox):
                 self._followed.add(newest.id)
                 self._check_alive(newest)
             key = (newest.id, newest.state) if newest else None
-            if key != self._newest and self._newest is not _UNSEEN and self.pipeline is not None \
-                    and (newest is None or newest.state != "running"):
+            if (
+                key != self._newest
+                and self._newest is not _UNSEEN
+                and self.pipeline is not None
+                and (newest is None or newest.state != "running")
+            ):
                 self.status = judge_status(self.pipeline, self.store)  # a run ended: statuses moved
                 redraw = True
             self._newest = key
             self._show_history(runs)
             run = self._run_to_show(newest)
             tasks = self.store.task_runs(run.id) if run else []
-            signature = (self.view, run.id if run else None, run.state if run else None,
-                         tuple((t.task, t.state, t.attempts) for t in tasks))
+            signature = (
+                self.view,
+                run.id if run else None,
+                run.state if run else None,
+                tuple((t.task, t.state, t.attempts) for t in tasks),
+            )
             if redraw or signature != self._signature:
                 self._signature = signature
                 self._draw(run, tasks)
@@ -219,8 +270,9 @@ class Panel(widgets.VBox):
             own = self.handle is not None and not self.handle.done and self.handle.run.state == "running"
             self.cancel_button.disabled = not own
             self.cancel_button.button_style = "danger" if own else ""
-            self.cancel_button.tooltip = ("cancel the run started here" if own else
-                                          "only a run started from this panel can be cancelled here")
+            self.cancel_button.tooltip = (
+                "cancel the run started here" if own else "only a run started from this panel can be cancelled here"
+            )
             self.schedules.poll()  # a schedule added, fired, paused or removed anywhere
 
     def _check_alive(self, row) -> None:
@@ -243,8 +295,10 @@ class Panel(widgets.VBox):
         return None
 
     def _show_history(self, runs) -> None:
-        options = [("Live: status now, and the newest run as it goes", LIVE),
-                   ("Status now (default parameters)", STATUS)] + [(views.run_label(r), r.id) for r in runs]
+        options = [
+            ("Live: status now, and the newest run as it goes", LIVE),
+            ("Status now (default parameters)", STATUS),
+        ] + [(views.run_label(r), r.id) for r in runs]
         if options != list(self.history.options):
             value = self.view if self.view in {v for _, v in options} else LIVE
             self._set(self.history, options=options, value=value)
@@ -278,17 +332,23 @@ class Panel(widgets.VBox):
         if not self.pipeline.tasks:
             self.caption.value = views.message(
                 f"No task notebooks under {self.project.root}: a notebook is a task when its `parameters` cell "
-                "assigns `inputs`, `outputs` or `upstream`. Reload after adding some.")
+                "assigns `inputs`, `outputs` or `upstream`. Reload after adding some."
+            )
         elif run is None:
-            self.caption.value = views.message("Each task's status now, judged with the default parameters "
-                                               "(as `nbflow status`).")
+            self.caption.value = views.message(
+                "Each task's status now, judged with the default parameters (as `nbflow status`)."
+            )
             self.table.value = views.status_table(self.pipeline.tasks, self.status)
         else:
             took = views.seconds(run.duration_s) if run.finished_at else "going on"
             self.caption.value = views.message(
                 f"Run {run.id} ({run.trigger}), {run.state}: started {views.local_time(run.started_at)}, {took}"
-                + ("; the tasks it did not run show their status now"
-                   if self.view == LIVE and len(tasks) < len(self.pipeline.tasks) else ""))
+                + (
+                    "; the tasks it did not run show their status now"
+                    if self.view == LIVE and len(tasks) < len(self.pipeline.tasks)
+                    else ""
+                )
+            )
             self.table.value = views.run_table(tasks)
         self._list_outputs(run, tasks)
 
@@ -329,15 +389,18 @@ class Panel(widgets.VBox):
             self.output.value = views.message("No executed notebook to show: choose a task that ran.")
             return
         path = self.project.root / row.output_notebook if row.output_notebook else None
-        parts = [views.message(f"{task}: {render.state_label(row.state)} in run {row.run_id}"
-                               + (f" · {path}" if path else ""))]
+        parts = [
+            views.message(
+                f"{task}: {render.state_label(row.state)} in run {row.run_id}" + (f" · {path}" if path else "")
+            )
+        ]
         notebook = views.read_notebook(path) if path else None
         if row.error:
             parts.append(views.error_html(task, row.error, notebook, row.state))
         if notebook is not None:
             try:
                 parts.append(views.notebook_html(path))
-            except Exception as exc:  # noqa: BLE001 - a notebook nbconvert cannot render: say so, keep the rest
+            except Exception as exc:
                 parts.append(views.message(f"nbconvert could not render {path}: {exc}", "error"))
         elif path:
             parts.append(views.message(f"{path} is not there (yet).", "error"))
@@ -363,16 +426,27 @@ class Panel(widgets.VBox):
             selected = set(self.pipeline.select(targets))
             known = set(self.project.params).union(*(self.pipeline.specs[t].params for t in selected))
             params = {k: v for k, v in params.items() if k in known}  # a parameter only other tasks use: not this run's
-            self.handle = start_run(self.pipeline, trigger="api", targets=targets, params=params,
-                                    force=self.force.value, on_event=lambda *_: self._wake.set())
+            self.handle = start_run(
+                self.pipeline,
+                trigger="api",
+                targets=targets,
+                params=params,
+                force=self.force.value,
+                on_event=lambda *_: self._wake.set(),
+            )
         except (NbflowError, ValueError) as exc:
             self.say(f"The run did not start: {exc}", "error")
             return
         self._followed.add(self.handle.id)
         what = f"{len(targets)} selected task(s) and their upstream" if targets else "all tasks"
         shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
-        self.say(f"Run {self.handle.id} started: {what}" + (f", with {shown}" if shown else "")
-                 + (", forced" if self.force.value else "") + ".", "ok")
+        self.say(
+            f"Run {self.handle.id} started: {what}"
+            + (f", with {shown}" if shown else "")
+            + (", forced" if self.force.value else "")
+            + ".",
+            "ok",
+        )
         self.show(LIVE)
 
     def cancel(self) -> None:

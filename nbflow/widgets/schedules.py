@@ -13,7 +13,8 @@ import html
 import json
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ipywidgets as widgets
 
@@ -34,8 +35,7 @@ def parse_params(text: str) -> dict[str, Any]:
             continue
         name, sep, value = line.partition("=")
         if not sep or not name.strip().isidentifier():
-            raise ValueError(f"parameters, line {number}: {line!r} is not NAME=VALUE (e.g. region=north, "
-                             "day={date})")
+            raise ValueError(f"parameters, line {number}: {line!r} is not NAME=VALUE (e.g. region=north, day={{date}})")
         params[name.strip()] = parse_value(value.strip())
     return params
 
@@ -51,28 +51,42 @@ def schedules_table(entries: list[dict[str, Any]]) -> str:
     rows = []
     for entry in entries:
         params = ", ".join(f"{k}={v!r}" for k, v in entry.get("params", {}).items())
-        state = _badge("paused", "#fef3c7", "#d97706") if entry.get("paused") else _badge("active", "#dcfce7",
-                                                                                          "#16a34a")
-        rows.append([f"<b>{html.escape(entry['name'])}</b>", html.escape(f"{timing(entry)} ({entry['tz']})"),
-                     html.escape(", ".join(entry.get("targets") or []) or "all tasks"), html.escape(params),
-                     html.escape(views.local_time(entry.get("next_fire")) or "-"),
-                     html.escape(views.local_time(entry.get("last_fired")) or "never"), state])
-    return views.table(["name", "when", "targets", "parameters", "next fire (local time)", "last fired", "state"],
-                       rows)
+        state = (
+            _badge("paused", "#fef3c7", "#d97706") if entry.get("paused") else _badge("active", "#dcfce7", "#16a34a")
+        )
+        rows.append(
+            [
+                f"<b>{html.escape(entry['name'])}</b>",
+                html.escape(f"{timing(entry)} ({entry['tz']})"),
+                html.escape(", ".join(entry.get("targets") or []) or "all tasks"),
+                html.escape(params),
+                html.escape(views.local_time(entry.get("next_fire")) or "-"),
+                html.escape(views.local_time(entry.get("last_fired")) or "never"),
+                state,
+            ]
+        )
+    return views.table(["name", "when", "targets", "parameters", "next fire (local time)", "last fired", "state"], rows)
 
 
 def _badge(label: str, fill: str, border: str) -> str:
-    return (f'<span style="display:inline-block;padding:0 8px;line-height:18px;font-size:12px;border-radius:9px;'
-            f'background:{fill};border:1px solid {border}">{label}</span>')
+    return (
+        f'<span style="display:inline-block;padding:0 8px;line-height:18px;font-size:12px;border-radius:9px;'
+        f'background:{fill};border:1px solid {border}">{label}</span>'
+    )
 
 
 def scheduler_line(holder: dict[str, Any] | None, root: Any) -> str:
     if holder:
-        return views.message(f"A scheduler is running (pid {holder.get('pid')} on {holder.get('host')}): "
-                             "the schedules below fire at their times.", "ok")
-    return views.message("No scheduler is running, so no schedule fires. Start one in a terminal with "
-                         f"`nbflow scheduler {root}` (or run it inside JupyterLab: c.NbflowApp.scheduler = True).",
-                         "error")
+        return views.message(
+            f"A scheduler is running (pid {holder.get('pid')} on {holder.get('host')}): "
+            "the schedules below fire at their times.",
+            "ok",
+        )
+    return views.message(
+        "No scheduler is running, so no schedule fires. Start one in a terminal with "
+        f"`nbflow scheduler {root}` (or run it inside JupyterLab: c.NbflowApp.scheduler = True).",
+        "error",
+    )
 
 
 class SchedulesTab(widgets.VBox):
@@ -93,34 +107,74 @@ class SchedulesTab(widgets.VBox):
         self.note = W.HTML()
         self.chosen = W.Dropdown(description="schedule", style=style, layout=W.Layout(width="300px"))
         self.pause_button = W.Button(description="Pause", icon="pause", layout=W.Layout(width="auto"))
-        self.remove_button = W.Button(description="Remove", icon="trash", button_style="danger",
-                                      layout=W.Layout(width="auto"),
-                                      tooltip="delete the schedule (its past runs stay in the history)")
+        self.remove_button = W.Button(
+            description="Remove",
+            icon="trash",
+            button_style="danger",
+            layout=W.Layout(width="auto"),
+            tooltip="delete the schedule (its past runs stay in the history)",
+        )
         self.name = W.Text(description="name", placeholder="nightly", style=style, layout=W.Layout(width="300px"))
-        self.kind = W.ToggleButtons(options=[CRON, EVERY], value=CRON, style={"button_width": "70px"},
-                                    tooltips=["a cron expression, read in the time zone", "a fixed interval"])
+        self.kind = W.ToggleButtons(
+            options=[CRON, EVERY],
+            value=CRON,
+            style={"button_width": "70px"},
+            tooltips=["a cron expression, read in the time zone", "a fixed interval"],
+        )
         self.when = W.Text(placeholder=_HINTS[CRON], layout=W.Layout(width="320px"))
-        self.tz = W.Combobox(description="time zone", value=local_zone_name(), options=_zones(), style=style,
-                             ensure_option=False, layout=W.Layout(width="300px"))
-        self.targets = W.SelectMultiple(description="targets", rows=6, style=style, layout=W.Layout(width="300px"),
-                                        tooltip="with their upstream; none selected: all tasks")
-        self.params = W.Textarea(description="parameters", placeholder="NAME=VALUE a line, e.g.\nday={date}",
-                                 rows=6, style=style, layout=W.Layout(width="360px"))
-        self.replace = W.Checkbox(description="replace a schedule of that name", indent=False,
-                                  layout=W.Layout(width="auto"))
-        self.add_button = W.Button(description="Add schedule", icon="plus", button_style="primary",
-                                   layout=W.Layout(width="auto"))
-        form = W.VBox([W.HTML("<b>Add a schedule</b>"), self.name,
-                       W.HBox([W.Label("fires", layout=W.Layout(width="90px")), self.kind, self.when]), self.tz,
-                       W.HBox([self.targets, self.params], layout=W.Layout(flex_flow="row wrap")),
-                       W.HTML("<span style='color:#64748b;font-size:12px'>targets: none selected runs all tasks; "
-                              "parameter values may use {date} and {datetime} (the fire time)</span>"),
-                       W.HBox([self.add_button, self.replace], layout=W.Layout(align_items="center"))],
-                      layout=W.Layout(margin="10px 0 0 0"))
-        self.children = [self.status, self.table,
-                         W.HBox([self.chosen, self.pause_button, self.remove_button],
-                                layout=W.Layout(align_items="center", flex_flow="row wrap")),
-                         self.note, form]
+        self.tz = W.Combobox(
+            description="time zone",
+            value=local_zone_name(),
+            options=_zones(),
+            style=style,
+            ensure_option=False,
+            layout=W.Layout(width="300px"),
+        )
+        self.targets = W.SelectMultiple(
+            description="targets",
+            rows=6,
+            style=style,
+            layout=W.Layout(width="300px"),
+            tooltip="with their upstream; none selected: all tasks",
+        )
+        self.params = W.Textarea(
+            description="parameters",
+            placeholder="NAME=VALUE a line, e.g.\nday={date}",
+            rows=6,
+            style=style,
+            layout=W.Layout(width="360px"),
+        )
+        self.replace = W.Checkbox(
+            description="replace a schedule of that name", indent=False, layout=W.Layout(width="auto")
+        )
+        self.add_button = W.Button(
+            description="Add schedule", icon="plus", button_style="primary", layout=W.Layout(width="auto")
+        )
+        form = W.VBox(
+            [
+                W.HTML("<b>Add a schedule</b>"),
+                self.name,
+                W.HBox([W.Label("fires", layout=W.Layout(width="90px")), self.kind, self.when]),
+                self.tz,
+                W.HBox([self.targets, self.params], layout=W.Layout(flex_flow="row wrap")),
+                W.HTML(
+                    "<span style='color:#64748b;font-size:12px'>targets: none selected runs all tasks; "
+                    "parameter values may use {date} and {datetime} (the fire time)</span>"
+                ),
+                W.HBox([self.add_button, self.replace], layout=W.Layout(align_items="center")),
+            ],
+            layout=W.Layout(margin="10px 0 0 0"),
+        )
+        self.children = [
+            self.status,
+            self.table,
+            W.HBox(
+                [self.chosen, self.pause_button, self.remove_button],
+                layout=W.Layout(align_items="center", flex_flow="row wrap"),
+            ),
+            self.note,
+            form,
+        ]
         self.kind.observe(lambda change: setattr(self.when, "placeholder", _HINTS[change["new"]]), "value")
         self.chosen.observe(lambda _: self._show_choice(), "value")
         self.pause_button.on_click(lambda _: self.toggle_pause())
@@ -143,10 +197,9 @@ class SchedulesTab(widgets.VBox):
         """`refresh`, with a store that cannot be read said in the tab (the panel's thread calls this)."""
         try:
             self.refresh()
-        except Exception as exc:  # noqa: BLE001 - keep the panel going
+        except Exception as exc:
             self._signature = None  # redraw at the next good read
-            self.status.value = views.message(f"could not read the schedules: {type(exc).__name__}: {exc}",
-                                              "error")
+            self.status.value = views.message(f"could not read the schedules: {type(exc).__name__}: {exc}", "error")
 
     def refresh(self, force: bool = False) -> None:
         """Read the schedules and the scheduler's lease; redraw when something changed (or with `force`)."""
@@ -160,8 +213,7 @@ class SchedulesTab(widgets.VBox):
                 return
             entries = [s.to_json() for s in read_schedules(store)]
             holder = lease_holder(store, time.time())
-            signature = (json.dumps(entries, sort_keys=True),
-                         (holder["host"], holder["pid"]) if holder else None)
+            signature = (json.dumps(entries, sort_keys=True), (holder["host"], holder["pid"]) if holder else None)
             if not force and signature == self._signature:
                 return
             self._signature, self.entries = signature, entries
@@ -169,8 +221,13 @@ class SchedulesTab(widgets.VBox):
             self.table.value = schedules_table(entries)
             names = [e["name"] for e in entries]
             if names != list(self.chosen.options):
-                value = self._choose if self._choose in names else \
-                    self.chosen.value if self.chosen.value in names else (names[0] if names else None)
+                value = (
+                    self._choose
+                    if self._choose in names
+                    else self.chosen.value
+                    if self.chosen.value in names
+                    else (names[0] if names else None)
+                )
                 self.chosen.options = names
                 self.chosen.value = value
             elif self._choose in names:
@@ -183,8 +240,11 @@ class SchedulesTab(widgets.VBox):
         self.pause_button.disabled = self.remove_button.disabled = entry is None
         paused = bool(entry and entry["paused"])
         self.pause_button.description, self.pause_button.icon = ("Resume", "play") if paused else ("Pause", "pause")
-        self.pause_button.tooltip = ("fire again from the next slot (missed slots are not caught up)" if paused
-                                     else "stop firing until resumed (a run going on goes on)")
+        self.pause_button.tooltip = (
+            "fire again from the next slot (missed slots are not caught up)"
+            if paused
+            else "stop firing until resumed (a run going on goes on)"
+        )
 
     # -- changing ----------------------------------------------------------------------------------------------
 
@@ -198,7 +258,7 @@ class SchedulesTab(widgets.VBox):
             self.say(action(project), "ok")
         except (NbflowError, ValueError) as exc:
             self.say(f"{failed}: {exc}", "error")
-        except Exception as exc:  # noqa: BLE001 - a store that cannot be written, ...: said, never raised
+        except Exception as exc:
             self.say(f"{failed}: {type(exc).__name__}: {exc}", "error")
         self._signature = None
         self.poll()
@@ -209,15 +269,25 @@ class SchedulesTab(widgets.VBox):
         def action(project: Any) -> str:
             text = self.when.value.strip()
             if not text:
-                raise ValueError(f"give the {'cron expression' if self.kind.value == CRON else 'interval'}: "
-                                 f"{_HINTS[self.kind.value]}.")
+                raise ValueError(
+                    f"give the {'cron expression' if self.kind.value == CRON else 'interval'}: "
+                    f"{_HINTS[self.kind.value]}."
+                )
             when = {"cron": text} if self.kind.value == CRON else {"every": text}
-            added = add_schedule(project, self.name.value.strip(), tz=self.tz.value.strip() or None,
-                                 targets=list(self.targets.value), params=parse_params(self.params.value),
-                                 replace=self.replace.value, **when)
+            added = add_schedule(
+                project,
+                self.name.value.strip(),
+                tz=self.tz.value.strip() or None,
+                targets=list(self.targets.value),
+                params=parse_params(self.params.value),
+                replace=self.replace.value,
+                **when,
+            )
             self._choose = added["name"]
-            return (f"Schedule {added['name']} added ({timing(added)}, {added['tz']}); next fire: "
-                    f"{views.local_time(added['next_fire'])} local time.")
+            return (
+                f"Schedule {added['name']} added ({timing(added)}, {added['tz']}); next fire: "
+                f"{views.local_time(added['next_fire'])} local time."
+            )
 
         self._act(action, "The schedule was not added")
 
@@ -254,5 +324,5 @@ def _zones() -> list[str]:
 
     try:
         return sorted(z for z in available_timezones() if "/" in z or z == "UTC")
-    except Exception:  # noqa: BLE001 - no zone database to list: any name may still be typed
+    except Exception:
         return ["UTC"]

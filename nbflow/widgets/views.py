@@ -8,9 +8,10 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from nbflow.render import FONT, LABEL_COLOR, STATE_STYLE, TEXT_COLOR, state_label
 from nbflow.store import duration
@@ -29,7 +30,7 @@ def svg_size(svg: str) -> tuple[float, float]:
 
 def framed_svg(svg: str, zoom: str = "Fit", max_height: int = 560) -> str:
     """The SVG (prolog dropped) at the chosen zoom, in a box that scrolls both ways when the drawing is bigger."""
-    body = svg[svg.index("<svg"):] if "<svg" in svg else svg
+    body = svg[svg.index("<svg") :] if "<svg" in svg else svg
     width, height = svg_size(body)
     scale = ZOOMS.get(zoom)
     if scale is None:
@@ -40,8 +41,10 @@ def framed_svg(svg: str, zoom: str = "Fit", max_height: int = 560) -> str:
     opening = _SVG_OPEN.search(body).group(0)
     cleaned = re.sub(r'\s(width|height|style)="[^"]*"', "", opening)
     body = body.replace(opening, cleaned[:-1].rstrip("/") + f" {size}>", 1)
-    return (f'<div class="nbflow-graph" style="overflow:auto;max-height:{max_height}px;border:1px solid #e2e8f0;'
-            f'border-radius:8px;padding:8px;background:#ffffff;box-sizing:border-box;width:100%">{body}</div>')
+    return (
+        f'<div class="nbflow-graph" style="overflow:auto;max-height:{max_height}px;border:1px solid #e2e8f0;'
+        f'border-radius:8px;padding:8px;background:#ffffff;box-sizing:border-box;width:100%">{body}</div>'
+    )
 
 
 def default_zoom(svg: str) -> str:
@@ -51,8 +54,10 @@ def default_zoom(svg: str) -> str:
 
 def swatch(state: str | None) -> str:
     fill, border, label = STATE_STYLE.get(state, ("#f8fafc", "#94a3b8", state_label(state) or "-"))
-    return (f'<span style="display:inline-block;padding:0 8px;line-height:18px;font-size:12px;border-radius:9px;'
-            f'background:{fill};border:1px solid {border};white-space:nowrap">{html.escape(label)}</span>')
+    return (
+        f'<span style="display:inline-block;padding:0 8px;line-height:18px;font-size:12px;border-radius:9px;'
+        f'background:{fill};border:1px solid {border};white-space:nowrap">{html.escape(label)}</span>'
+    )
 
 
 def seconds(value: float | None) -> str:
@@ -76,13 +81,23 @@ def error_line(error: Mapping[str, Any] | None) -> str:
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
-    th = "".join(f'<th style="text-align:left;padding:4px 10px;border-bottom:1px solid #cbd5e1">{h}</th>'
-                 for h in header)
-    body = "".join("<tr>" + "".join(f'<td style="padding:3px 10px;border-bottom:1px solid #f1f5f9;vertical-align:top;'
-                                    f'white-space:{"normal" if i == len(row) - 1 else "nowrap"}">{cell}</td>'
-                                    for i, cell in enumerate(row)) + "</tr>" for row in rows)
-    return (f'<div style="max-height:360px;overflow:auto"><table style="border-collapse:collapse;font-family:{FONT};'
-            f'font-size:12.5px;color:{TEXT_COLOR}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>')
+    th = "".join(
+        f'<th style="text-align:left;padding:4px 10px;border-bottom:1px solid #cbd5e1">{h}</th>' for h in header
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td style="padding:3px 10px;border-bottom:1px solid #f1f5f9;vertical-align:top;'
+            f'white-space:{"normal" if i == len(row) - 1 else "nowrap"}">{cell}</td>'
+            for i, cell in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f'<div style="max-height:360px;overflow:auto"><table style="border-collapse:collapse;font-family:{FONT};'
+        f'font-size:12.5px;color:{TEXT_COLOR}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>'
+    )
 
 
 def run_table(tasks: Iterable[Any]) -> str:
@@ -90,8 +105,15 @@ def run_table(tasks: Iterable[Any]) -> str:
     rows = []
     for task in tasks:
         elapsed = task.duration_s if task.finished_at else duration(task.started_at, None)
-        rows.append([html.escape(task.task), swatch(task.state), seconds(elapsed),
-                     str(task.attempts) if task.attempts else "", html.escape(error_line(task.error))])
+        rows.append(
+            [
+                html.escape(task.task),
+                swatch(task.state),
+                seconds(elapsed),
+                str(task.attempts) if task.attempts else "",
+                html.escape(error_line(task.error)),
+            ]
+        )
     return table(["task", "state", "duration", "attempts", "error"], rows)
 
 
@@ -101,8 +123,15 @@ def status_table(order: Iterable[str], status: Mapping[str, Mapping[str, Any]]) 
     for name in order:
         entry = status.get(name, {})
         why = "; ".join(entry.get("reasons") or [])
-        rows.append([html.escape(name), swatch(entry.get("status")), html.escape(entry.get("last_run") or ""),
-                     seconds(entry.get("duration_s")), html.escape(why)])
+        rows.append(
+            [
+                html.escape(name),
+                swatch(entry.get("status")),
+                html.escape(entry.get("last_run") or ""),
+                seconds(entry.get("duration_s")),
+                html.escape(why),
+            ]
+        )
     return table(["task", "status", "last run", "duration", "why"], rows)
 
 
@@ -115,8 +144,10 @@ def run_label(row: Any) -> str:
 
 def message(text: str, kind: str = "info") -> str:
     colour = {"info": LABEL_COLOR, "error": "#b91c1c", "ok": "#15803d"}[kind]
-    return (f'<div style="font-family:{FONT};font-size:12.5px;color:{colour};white-space:pre-wrap">'
-            f"{html.escape(text)}</div>")
+    return (
+        f'<div style="font-family:{FONT};font-size:12.5px;color:{colour};white-space:pre-wrap">'
+        f"{html.escape(text)}</div>"
+    )
 
 
 def failing_cell(notebook: Mapping[str, Any]) -> tuple[int, str] | None:
@@ -128,12 +159,13 @@ def failing_cell(notebook: Mapping[str, Any]) -> tuple[int, str] | None:
     return None
 
 
-def error_html(task: str, error: Mapping[str, Any], notebook: Mapping[str, Any] | None,
-               state: str = "failed") -> str:
+def error_html(task: str, error: Mapping[str, Any], notebook: Mapping[str, Any] | None, state: str = "failed") -> str:
     """A failed task's error: the exception, the failing cell's code and the traceback."""
-    parts = [f'<div style="font-family:{FONT};font-size:13px;border:1px solid #fca5a5;background:#fef2f2;'
-             f'border-radius:8px;padding:8px 12px;margin-bottom:8px">'
-             f'<b>{html.escape(task)} {html.escape(state_label(state))}</b>: {html.escape(error_line(error))}']
+    parts = [
+        f'<div style="font-family:{FONT};font-size:13px;border:1px solid #fca5a5;background:#fef2f2;'
+        f'border-radius:8px;padding:8px 12px;margin-bottom:8px">'
+        f"<b>{html.escape(task)} {html.escape(state_label(state))}</b>: {html.escape(error_line(error))}"
+    ]
     cell = failing_cell(notebook) if notebook else None
     pre = 'style="background:#fff;border:1px solid #fecaca;padding:6px;overflow:auto;max-height:260px;font-size:12px"'
     if cell is not None:
@@ -158,6 +190,8 @@ def notebook_html(path: Path) -> str:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(str(path), as_version=4))
-    return (f'<iframe title="{html.escape(Path(path).name)}" sandbox="allow-scripts allow-popups" '
-            f'style="width:100%;height:640px;border:1px solid #e2e8f0;border-radius:8px;background:#fff" '
-            f'srcdoc="{html.escape(body, quote=True)}"></iframe>')
+    return (
+        f'<iframe title="{html.escape(Path(path).name)}" sandbox="allow-scripts allow-popups" '
+        f'style="width:100%;height:640px;border:1px solid #e2e8f0;border-radius:8px;background:#fff" '
+        f'srcdoc="{html.escape(body, quote=True)}"></iframe>'
+    )

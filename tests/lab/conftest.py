@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from pytest_jupyter.jupyter_server import *  # noqa: F401,F403  (fixtures and the async test hooks)
-
 from conftest import write_notebook
+from pytest_jupyter.jupyter_server import *  # noqa: F403  (fixtures and the async test hooks)
 
 
 def two_step_pipeline(root: Path) -> Path:
@@ -19,8 +18,11 @@ def two_step_pipeline(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "nbflow.toml").write_text("")
     write_notebook(root / "a.ipynb", 'outputs = ["a.txt"]\nn = 1', "open('a.txt', 'w').write(str(n))")
-    write_notebook(root / "steps" / "b.ipynb", 'inputs = ["../a.txt"]\noutputs = ["../b.txt"]\nn = 1',
-                   "open('../b.txt', 'w').write(open('../a.txt').read() + str(n))")
+    write_notebook(
+        root / "steps" / "b.ipynb",
+        'inputs = ["../a.txt"]\noutputs = ["../b.txt"]\nn = 1',
+        "open('../b.txt', 'w').write(open('../a.txt').read() + str(n))",
+    )
     return root
 
 
@@ -36,9 +38,16 @@ def api(jp_fetch):
     async def call(method: str, *path: str, body=None, **kwargs):
         if method == "POST" and body is None:
             body = {}
-        response = await jp_fetch("nbflow", "api", *path, method=method, raise_error=False,
-                                  body=json.dumps(body) if body is not None and not isinstance(body, str) else body,
-                                  request_timeout=120, **kwargs)
+        response = await jp_fetch(
+            "nbflow",
+            "api",
+            *path,
+            method=method,
+            raise_error=False,
+            body=json.dumps(body) if body is not None and not isinstance(body, str) else body,
+            request_timeout=120,
+            **kwargs,
+        )
         text = response.body.decode() if response.body else ""
         return response.code, (json.loads(text) if text else None)
 

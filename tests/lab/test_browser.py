@@ -17,20 +17,28 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import write_notebook
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = os.environ.get("NBFLOW_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-quic", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
 TIMEOUT_MS = 180_000
 
 pytestmark = [
     pytest.mark.timeout(900),
     # CI installs Chromium (.ci/run), so there a missing browser is a failure, not a skip
-    pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
-                       reason="needs Chromium (Debian: apt-get install chromium)"),
+    pytest.mark.skipif(
+        CHROMIUM is None and not os.environ.get("CI"), reason="needs Chromium (Debian: apt-get install chromium)"
+    ),
 ]
 
 
@@ -45,18 +53,28 @@ def pipeline_root(tmp_path: Path) -> Path:
     """extract -> transform -> report, plus a side task reading extract's output: trivial notebooks."""
     root = tmp_path / "project"
     root.mkdir()
-    (root / "nbflow.toml").write_text('[params]\nscale = 2\n')
-    write_notebook(root / "extract.ipynb", 'outputs = ["data/raw.txt"]\nscale = 1',
-                   "import os\nos.makedirs('data', exist_ok=True)\nopen('data/raw.txt', 'w').write(str(21 * scale))")
-    write_notebook(root / "transform.ipynb", 'inputs = ["data/raw.txt"]\noutputs = ["data/clean.txt"]',
-                   "value = int(open('data/raw.txt').read())\nopen('data/clean.txt', 'w').write(str(value))",
-                   "print('clean value:', value)")
-    write_notebook(root / "reports" / "report.ipynb", 'inputs = ["../data/clean.txt"]\noutputs = ["report.md"]',
-                   "text = open('../data/clean.txt').read()\nopen('report.md', 'w').write('# total ' + text)",
-                   "from IPython.display import Markdown\nMarkdown('# total ' + text)",
-                   markdown="# The report\nIt reads the clean value.")
-    write_notebook(root / "audit.ipynb", 'inputs = ["data/raw.txt"]\noutputs = ["audit.txt"]',
-                   "open('audit.txt', 'w').write('ok')")
+    (root / "nbflow.toml").write_text("[params]\nscale = 2\n")
+    write_notebook(
+        root / "extract.ipynb",
+        'outputs = ["data/raw.txt"]\nscale = 1',
+        "import os\nos.makedirs('data', exist_ok=True)\nopen('data/raw.txt', 'w').write(str(21 * scale))",
+    )
+    write_notebook(
+        root / "transform.ipynb",
+        'inputs = ["data/raw.txt"]\noutputs = ["data/clean.txt"]',
+        "value = int(open('data/raw.txt').read())\nopen('data/clean.txt', 'w').write(str(value))",
+        "print('clean value:', value)",
+    )
+    write_notebook(
+        root / "reports" / "report.ipynb",
+        'inputs = ["../data/clean.txt"]\noutputs = ["report.md"]',
+        "text = open('../data/clean.txt').read()\nopen('report.md', 'w').write('# total ' + text)",
+        "from IPython.display import Markdown\nMarkdown('# total ' + text)",
+        markdown="# The report\nIt reads the clean value.",
+    )
+    write_notebook(
+        root / "audit.ipynb", 'inputs = ["data/raw.txt"]\noutputs = ["audit.txt"]', "open('audit.txt', 'w').write('ok')"
+    )
     return root
 
 
@@ -76,7 +94,8 @@ def lab_server(tmp_path: Path, pipeline_root: Path, server_args: list[str]):
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     # no "news" or update notifications over the panel
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
     config.mkdir()
     (config / "jupyter_server_config.py").write_text(
         "c.ServerApp.open_browser = False\n"
@@ -85,21 +104,39 @@ def lab_server(tmp_path: Path, pipeline_root: Path, server_args: list[str]):
         f"c.LabApp.user_settings_dir = {str(settings)!r}\n"
         f"c.LabApp.workspaces_dir = {str(tmp_path / 'workspaces')!r}\n"
     )
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "JUPYTER_PLATFORM_DIRS": "1"}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_PLATFORM_DIRS": "1",
+    }
     log = open(tmp_path / "jupyter-lab.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={pipeline_root}", *server_args],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={pipeline_root}",
+            *server_args,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while True:
             assert process.poll() is None, (tmp_path / "jupyter-lab.log").read_text()
             try:
-                request = urllib.request.Request(f"{url}/nbflow/api/pipeline",
-                                                 headers={"Authorization": f"token {token}"})
+                request = urllib.request.Request(
+                    f"{url}/nbflow/api/pipeline", headers={"Authorization": f"token {token}"}
+                )
                 with urllib.request.urlopen(request, timeout=10) as response:
                     if response.status == 200:
                         break
@@ -159,8 +196,12 @@ def node_states(page) -> dict[str, str]:
 def test_the_side_panel_runs_the_pipeline_and_shows_every_node_succeeded(page, lab_server, pipeline_root):
     ARTIFACTS.mkdir(exist_ok=True)
     open_panel(page, lab_server)
-    assert node_states(page) == {"extract": "never_run", "audit": "never_run", "transform": "never_run",
-                                 "report": "never_run"}
+    assert node_states(page) == {
+        "extract": "never_run",
+        "audit": "never_run",
+        "transform": "never_run",
+        "report": "never_run",
+    }
     assert page.locator("#nbflow-panel .nbflow-edge").count() == 3
 
     # a bad parameter value is refused in the panel, not in the console
@@ -177,7 +218,8 @@ def test_the_side_panel_runs_the_pipeline_and_shows_every_node_succeeded(page, l
     page.wait_for_function(
         """() => { const nodes = [...document.querySelectorAll('#nbflow-panel .nbflow-node')];
                    return nodes.length === 4 && nodes.every(n => n.dataset.state === 'succeeded'); }""",
-        timeout=TIMEOUT_MS)
+        timeout=TIMEOUT_MS,
+    )
     assert error.is_hidden()
     page.screenshot(path=str(ARTIFACTS / "lab-panel-succeeded.png"))
     assert (pipeline_root / "reports" / "report.md").read_text() == "# total 105"
@@ -199,7 +241,7 @@ def test_the_side_panel_runs_the_pipeline_and_shows_every_node_succeeded(page, l
 
     # clicking a node opens its notebook
     page.locator('#nbflow-panel .nbflow-node[data-task="report"] .nbflow-node-name').click()
-    page.locator('.jp-MainAreaWidget .jp-NotebookPanel-notebook, .jp-NotebookPanel').first.wait_for()
+    page.locator(".jp-MainAreaWidget .jp-NotebookPanel-notebook, .jp-NotebookPanel").first.wait_for()
     page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab[title*="report.ipynb"]').first.wait_for()
 
     # run one task with its upstream, forced: only extract and transform run
@@ -208,7 +250,8 @@ def test_the_side_panel_runs_the_pipeline_and_shows_every_node_succeeded(page, l
     page.wait_for_function(
         """() => document.querySelectorAll('#nbflow-panel .nbflow-history-row').length === 2 &&
                  document.querySelector('#nbflow-panel .nbflow-history-row .nbflow-badge').dataset.state === 'succeeded'""",
-        timeout=TIMEOUT_MS)
+        timeout=TIMEOUT_MS,
+    )
     rows = page.locator("#nbflow-panel .nbflow-tasks tr[data-task]")
     assert sorted(rows.nth(i).get_attribute("data-task") for i in range(rows.count())) == ["extract", "transform"]
     page.screenshot(path=str(ARTIFACTS / "lab-panel-second-run.png"))
@@ -221,7 +264,8 @@ def test_the_side_panel_runs_the_pipeline_and_shows_every_node_succeeded(page, l
     page.wait_for_function(
         """() => document.querySelectorAll('#nbflow-panel .nbflow-history-row').length === 3 &&
                  document.querySelector('#nbflow-panel .nbflow-history-row .nbflow-badge').dataset.state === 'succeeded'""",
-        timeout=TIMEOUT_MS)
+        timeout=TIMEOUT_MS,
+    )
     states = node_states(page)
     assert (states["extract"], states["audit"]) == ("skipped", "skipped")  # the same values as the last runs
     # the others were not in this run: they show their status, judged with the default parameters (scale = 2)
@@ -248,12 +292,17 @@ def test_the_panel_shows_the_problems_of_an_invalid_pipeline(page, lab_server, p
 def test_the_panel_follows_a_run_started_elsewhere_and_cancels_it(page, lab_server, pipeline_root):
     write_notebook(pipeline_root / "slow.ipynb", 'outputs = ["slow.txt"]', "import time\ntime.sleep(120)")
     open_panel(page, lab_server)
-    process = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(pipeline_root), "-t", "slow"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nbflow", "run", str(pipeline_root), "-t", "slow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         page.wait_for_function(
             """() => document.querySelector('#nbflow-panel .nbflow-node[data-task="slow"]')?.dataset.state === 'running'""",
-            timeout=TIMEOUT_MS)
+            timeout=TIMEOUT_MS,
+        )
         assert "cli" in page.locator("#nbflow-panel .nbflow-history-row").first.inner_text()
         cancel = page.locator("#nbflow-panel .nbflow-cancel")
         assert cancel.is_enabled()
@@ -261,12 +310,16 @@ def test_the_panel_follows_a_run_started_elsewhere_and_cancels_it(page, lab_serv
         cancel.click()
         page.wait_for_function(
             """() => document.querySelector('#nbflow-panel .nbflow-node[data-task="slow"]')?.dataset.state === 'cancelled'""",
-            timeout=TIMEOUT_MS)
+            timeout=TIMEOUT_MS,
+        )
         assert process.wait(timeout=60) == 130
         page.wait_for_function(
-            "() => document.querySelector('#nbflow-panel .nbflow-cancel').disabled", timeout=TIMEOUT_MS)
-        assert page.locator("#nbflow-panel .nbflow-history-row .nbflow-badge").first.get_attribute(
-            "data-state") == "cancelled"
+            "() => document.querySelector('#nbflow-panel .nbflow-cancel').disabled", timeout=TIMEOUT_MS
+        )
+        assert (
+            page.locator("#nbflow-panel .nbflow-history-row .nbflow-badge").first.get_attribute("data-state")
+            == "cancelled"
+        )
     finally:
         if process.poll() is None:
             process.kill()
@@ -275,8 +328,7 @@ def test_the_panel_follows_a_run_started_elsewhere_and_cancels_it(page, lab_serv
 
 
 @pytest.mark.parametrize("server_args", [["--NbflowApp.scheduler=True"]])
-def test_schedules_are_added_paused_and_removed_from_the_panel_and_fire_in_the_server(page, lab_server,
-                                                                                      pipeline_root):
+def test_schedules_are_added_paused_and_removed_from_the_panel_and_fire_in_the_server(page, lab_server, pipeline_root):
     from datetime import datetime
 
     from nbflow.schedule import get_schedule
@@ -328,8 +380,9 @@ def test_schedules_are_added_paused_and_removed_from_the_panel_and_fire_in_the_s
     page.locator("#nbflow-panel .nbflow-history-row", has_text="schedule:quick").first.wait_for(timeout=TIMEOUT_MS)
     section.locator('.nbflow-schedule[data-schedule="quick"] .nbflow-schedule-pause').click()
     section.locator('.nbflow-schedule[data-schedule="quick"][data-paused="true"]').wait_for()
-    page.locator('#nbflow-panel .nbflow-schedule[data-schedule="quick"]',
-                 has_text="last fired").wait_for(timeout=TIMEOUT_MS)
+    page.locator('#nbflow-panel .nbflow-schedule[data-schedule="quick"]', has_text="last fired").wait_for(
+        timeout=TIMEOUT_MS
+    )
     page.screenshot(path=str(ARTIFACTS / "lab-schedules-fired.png"))
 
     for name in ("hourly", "quick"):

@@ -11,8 +11,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import write_notebook
+
 from lab.conftest import two_step_pipeline, wait_for_run
 
 pytestmark = pytest.mark.timeout(600)
@@ -35,7 +35,7 @@ async def test_an_invalid_pipeline_answers_422_with_every_problem(jp_root_dir, a
     (jp_root_dir / "nbflow.toml").write_text("")
     write_notebook(jp_root_dir / "x.ipynb", 'inputs = ["y.txt"]\noutputs = ["x.txt"]')
     write_notebook(jp_root_dir / "y.ipynb", 'inputs = ["x.txt"]\noutputs = ["y.txt"]')
-    write_notebook(jp_root_dir / "z.ipynb", 'inputs = make()')
+    write_notebook(jp_root_dir / "z.ipynb", "inputs = make()")
     status, data = await api("GET", "pipeline")
     assert status == 422
     assert len(data["problems"]) == 2 and data["tasks"] == []
@@ -66,8 +66,9 @@ async def test_a_run_started_from_the_api_runs_in_the_background_and_is_recorded
     status, executed = await api("GET", "runs", run_id, "tasks", "b", "notebook")
     assert status == 200, executed
     assert executed["path"] == f".nbflow/runs/{run_id}/b.ipynb" and executed["state"] == "succeeded"
-    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-               for c in executed["notebook"]["cells"]]
+    sources = [
+        "".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in executed["notebook"]["cells"]
+    ]
     assert any("n = 7" in s for s in sources)  # the injected parameters cell
 
     # `latest` and a unique prefix name a run too
@@ -87,17 +88,20 @@ async def test_a_run_started_from_the_api_runs_in_the_background_and_is_recorded
     assert detail["params"]["a.n"] == 3 and (jp_root_dir / "a.txt").read_text() == "3"
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ({"targets": ["nope"]}, "names no task"),
-    ({"params": {"typo": 1}}, "no selected task assigns `typo`"),
-    ({"params": {"zz.n": 1}}, "'zz' is no task"),
-    ({"targets": "a"}, "`targets` must be a list"),
-    ({"params": [1]}, "`params` must be an object"),
-    ({"force": "yes"}, "`force` must be true or false"),
-    ({"target": ["a"]}, "unknown field(s) target"),
-    ([1, 2], "must be a JSON object"),
-    ("{not json", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"targets": ["nope"]}, "names no task"),
+        ({"params": {"typo": 1}}, "no selected task assigns `typo`"),
+        ({"params": {"zz.n": 1}}, "'zz' is no task"),
+        ({"targets": "a"}, "`targets` must be a list"),
+        ({"params": [1]}, "`params` must be an object"),
+        ({"force": "yes"}, "`force` must be true or false"),
+        ({"target": ["a"]}, "unknown field(s) target"),
+        ([1, 2], "must be a JSON object"),
+        ("{not json", "not valid JSON"),
+    ],
+)
 async def test_a_run_that_cannot_start_answers_400_with_the_reason(jp_root_dir, api, body, fragment):
     two_step_pipeline(jp_root_dir)
     status, data = await api("POST", "runs", body=body)
@@ -143,8 +147,12 @@ async def test_a_second_run_is_409_and_a_run_can_be_cancelled(jp_root_dir, api):
 async def test_a_run_started_by_the_cli_is_cancelled_with_sigint(jp_root_dir, api):
     (jp_root_dir / "nbflow.toml").write_text("")
     write_notebook(jp_root_dir / "slow.ipynb", 'outputs = ["s.txt"]', "import time\ntime.sleep(120)")
-    process = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(jp_root_dir)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nbflow", "run", str(jp_root_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         runs: list = []
@@ -187,27 +195,45 @@ async def test_unknown_runs_and_tasks_are_404_json(jp_root_dir, api):
 # -- authentication ---------------------------------------------------------------------------------------------
 
 ENDPOINTS = [
-    ("GET", "pipeline"), ("GET", "runs"), ("POST", "runs"), ("GET", "runs/latest"),
-    ("POST", "runs/latest/cancel"), ("GET", "runs/latest/tasks/a/notebook"), ("GET", "no-such-endpoint"),
-    ("GET", "schedules"), ("POST", "schedules"), ("GET", "schedules/nightly"), ("DELETE", "schedules/nightly"),
-    ("POST", "schedules/nightly/pause"), ("POST", "schedules/nightly/resume"),
+    ("GET", "pipeline"),
+    ("GET", "runs"),
+    ("POST", "runs"),
+    ("GET", "runs/latest"),
+    ("POST", "runs/latest/cancel"),
+    ("GET", "runs/latest/tasks/a/notebook"),
+    ("GET", "no-such-endpoint"),
+    ("GET", "schedules"),
+    ("POST", "schedules"),
+    ("GET", "schedules/nightly"),
+    ("DELETE", "schedules/nightly"),
+    ("POST", "schedules/nightly/pause"),
+    ("POST", "schedules/nightly/resume"),
 ]
 
 
 @pytest.mark.parametrize("method, path", ENDPOINTS)
-async def test_every_endpoint_is_403_without_a_token(jp_root_dir, jp_fetch, method, path, http_server_client,
-                                                    jp_base_url):
+async def test_every_endpoint_is_403_without_a_token(
+    jp_root_dir, jp_fetch, method, path, http_server_client, jp_base_url
+):
     from nbflow.schedule import add_schedule, list_schedules
 
     two_step_pipeline(jp_root_dir)
     add_schedule(jp_root_dir, "nightly", cron="0 3 * * *", tz="UTC")
     for body in ("{}", '{"name": "sneaky", "every": "1h"}'):
-        response = await http_server_client.fetch(f"{jp_base_url}nbflow/api/{path}", method=method,
-                                                  raise_error=False, body=body if method == "POST" else None)
+        response = await http_server_client.fetch(
+            f"{jp_base_url}nbflow/api/{path}", method=method, raise_error=False, body=body if method == "POST" else None
+        )
         assert response.code == 403
         assert "message" in json.loads(response.body)
-        wrong = await jp_fetch("nbflow", "api", *path.split("/"), method=method, raise_error=False,
-                               headers={"Authorization": "token wrong"}, body=body if method == "POST" else None)
+        wrong = await jp_fetch(
+            "nbflow",
+            "api",
+            *path.split("/"),
+            method=method,
+            raise_error=False,
+            headers={"Authorization": "token wrong"},
+            body=body if method == "POST" else None,
+        )
         assert wrong.code == 403
     assert not (jp_root_dir / ".nbflow" / "runs").exists() or not list((jp_root_dir / ".nbflow" / "runs").glob("*"))
     assert [(s["name"], s["paused"]) for s in list_schedules(jp_root_dir)] == [("nightly", False)]
@@ -215,23 +241,29 @@ async def test_every_endpoint_is_403_without_a_token(jp_root_dir, jp_fetch, meth
 
 # -- nothing outside the root -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw", [
-    "runs/..%2F..%2F..%2Fetc%2Fpasswd",
-    "runs/%2Fetc%2Fpasswd",
-    "runs/RUN/tasks/..%2F..%2F..%2F..%2Fetc%2Fpasswd/notebook",
-    "runs/RUN/tasks/../../../../etc/passwd/notebook",
-    "runs/RUN/tasks//etc/passwd/notebook",
-    "runs/RUN/tasks/%2Fetc%2Fpasswd/notebook",
-    "runs/RUN/tasks/a%2F..%2F..%2Fb/notebook",
-    "runs/RUN%2F..%2F..%2Fx/tasks/a/notebook",
-])
-async def test_traversal_in_urls_reaches_nothing(jp_root_dir, api, http_server_client, jp_auth_header, jp_base_url,
-                                                raw):
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "runs/..%2F..%2F..%2Fetc%2Fpasswd",
+        "runs/%2Fetc%2Fpasswd",
+        "runs/RUN/tasks/..%2F..%2F..%2F..%2Fetc%2Fpasswd/notebook",
+        "runs/RUN/tasks/../../../../etc/passwd/notebook",
+        "runs/RUN/tasks//etc/passwd/notebook",
+        "runs/RUN/tasks/%2Fetc%2Fpasswd/notebook",
+        "runs/RUN/tasks/a%2F..%2F..%2Fb/notebook",
+        "runs/RUN%2F..%2F..%2Fx/tasks/a/notebook",
+    ],
+)
+async def test_traversal_in_urls_reaches_nothing(
+    jp_root_dir, api, http_server_client, jp_auth_header, jp_base_url, raw
+):
     two_step_pipeline(jp_root_dir)
     status, started = await api("POST", "runs", body={})
     await wait_for_run(api, started["id"])
-    response = await http_server_client.fetch(f"{jp_base_url}nbflow/api/" + raw.replace("RUN", started["id"]),
-                                              headers=jp_auth_header, raise_error=False)
+    response = await http_server_client.fetch(
+        f"{jp_base_url}nbflow/api/" + raw.replace("RUN", started["id"]), headers=jp_auth_header, raise_error=False
+    )
     assert response.code in (400, 404)
     assert b"root:" not in response.body
     assert "message" in json.loads(response.body)
@@ -262,8 +294,10 @@ async def test_a_task_notebook_symlinked_from_outside_is_refused(jp_root_dir, ap
     (jp_root_dir / "evil.ipynb").symlink_to(outside)
     status, data = await api("GET", "pipeline")
     assert status == 422
-    assert data["problems"] == ["evil.ipynb: the notebook resolves outside the server's root folder (a symlink?); "
-                                "the server does not read or run it."]
+    assert data["problems"] == [
+        "evil.ipynb: the notebook resolves outside the server's root folder (a symlink?); "
+        "the server does not read or run it."
+    ]
     status, data = await api("POST", "runs", body={})
     assert status == 400 and "evil.ipynb" in data["message"]
 
@@ -315,8 +349,10 @@ class TestProjectSubfolder:
 
     @pytest.fixture
     def jp_server_config(self, project_setting):
-        return {"ServerApp": {"jpserver_extensions": {"nbflow.server": True}},
-                "NbflowApp": {"project": project_setting}}
+        return {
+            "ServerApp": {"jpserver_extensions": {"nbflow.server": True}},
+            "NbflowApp": {"project": project_setting},
+        }
 
     async def test_the_project_is_the_configured_subfolder(self, jp_root_dir, api):
         two_step_pipeline(jp_root_dir / "pipes")
@@ -339,8 +375,9 @@ class TestProjectSubfolder:
         assert not (tmp_path / "outside" / ".nbflow").exists()
 
 
-async def test_task_names_with_a_slash_reach_their_executed_notebook(jp_root_dir, api, http_server_client,
-                                                                     jp_auth_header, jp_base_url):
+async def test_task_names_with_a_slash_reach_their_executed_notebook(
+    jp_root_dir, api, http_server_client, jp_auth_header, jp_base_url
+):
     (jp_root_dir / "nbflow.toml").write_text("")
     write_notebook(jp_root_dir / "sales" / "clean.ipynb", 'outputs = ["s.txt"]', "print('sales')")
     write_notebook(jp_root_dir / "stock" / "clean.ipynb", 'outputs = ["t.txt"]', "print('stock')")
@@ -354,7 +391,8 @@ async def test_task_names_with_a_slash_reach_their_executed_notebook(jp_root_dir
     assert detail["state"] == "succeeded", detail
     for raw in ("sales%2Fclean", "sales/clean"):  # as the panel sends it (encodeURIComponent), and plain
         response = await http_server_client.fetch(
-            f"{jp_base_url}nbflow/api/runs/{started['id']}/tasks/{raw}/notebook", headers=jp_auth_header)
+            f"{jp_base_url}nbflow/api/runs/{started['id']}/tasks/{raw}/notebook", headers=jp_auth_header
+        )
         executed = json.loads(response.body)
         assert executed["task"] == "sales/clean"
         assert executed["path"] == f".nbflow/runs/{started['id']}/sales__clean.ipynb"
