@@ -1,6 +1,6 @@
 """nbflow: a folder of Jupyter notebooks as a pipeline.
 
-The public API (SPEC section 5) is `load`, `panel`, `Pipeline` and `Run`. Imports are lazy so that the CLI starts
+The public API is `load`, `panel`, `Pipeline` and `Run`. Imports are lazy so that the CLI starts
 fast: nothing heavy (networkx, papermill) is imported until it is used.
 """
 
@@ -12,16 +12,16 @@ __version__ = "0.1.0"
 __all__ = ["load", "panel", "Pipeline", "Run", "PipelineError", "__version__"]
 
 if TYPE_CHECKING:
+    from nbflow.api import Pipeline, load
     from nbflow.errors import PipelineError
-    from nbflow.graph import Pipeline, load
-    from nbflow.run.runner import Run
+    from nbflow.models import Run
     from nbflow.widgets.panel import panel
 
 _LAZY = {
-    "load": ("nbflow.graph", "load"),
-    "Pipeline": ("nbflow.graph", "Pipeline"),
+    "load": ("nbflow.api", "load"),
+    "Pipeline": ("nbflow.api", "Pipeline"),
     "PipelineError": ("nbflow.errors", "PipelineError"),
-    "Run": ("nbflow.run.runner", "Run"),
+    "Run": ("nbflow.models", "Run"),
     "panel": ("nbflow.widgets.panel", "panel"),
 }
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nbflow import __version__
+from nbflow.models import TaskError, TaskState
 from nbflow.store import Store
 
 log = logging.getLogger("nbflow.scheduler")
@@ -30,18 +31,19 @@ def payload(store: Store, schedule: str, run_id: str, project_root: Path) -> dic
     row = store.run(run_id)
     failed = []
     for task in store.task_runs(run_id):
-        if task.state == "failed":
-            error = task.error or {}
+        if task.state is TaskState.FAILED:
+            error = task.error or TaskError("Error", "")
+            notebook = task.output_notebook
             failed.append(
                 {
-                    "name": task.task,
-                    "state": task.state,
-                    "output_notebook": task.output_notebook,
-                    "error": {k: error.get(k) for k in ("ename", "evalue", "cell_index", "traceback")},
+                    "name": task.name,
+                    "state": task.state.value,
+                    "output_notebook": notebook.relative_to(store.root).as_posix() if notebook else None,
+                    "error": error.to_json(),
                 }
             )
-    upstream_failed = [t.task for t in store.task_runs(run_id) if t.state == "upstream_failed"]
-    state = row.state if row else "failed"
+    upstream_failed = [t.name for t in store.task_runs(run_id) if t.state is TaskState.UPSTREAM_FAILED]
+    state = row.state.value if row else "failed"
     if failed:
         first = failed[0]
         detail = f"{first['name']}: {first['error']['ename']}: {first['error']['evalue']}"

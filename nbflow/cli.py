@@ -75,9 +75,9 @@ def parse_params(pairs: list[list[str]] | None) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nbflow.graph import load
+    from nbflow.api import load
+    from nbflow.models import TaskState
     from nbflow.progress import describe_error, progress_for
-    from nbflow.run.runner import plan
 
     if not args.dry_run and args.executor == "local" and not args.no_prewarm:
         from nbflow.run.forkserver import start_spare
@@ -86,8 +86,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     pipeline = load(args.path)
     params = parse_params(args.param)
     if args.dry_run:
-        for name, action, reasons in plan(pipeline, args.target, params, force=args.force):
-            print(f"{name:<24} {action:<24} {'; '.join(reasons)}".rstrip())
+        for step in pipeline.plan(args.target, params, force=args.force):
+            print(f"{step.task:<24} {step.action:<24} {'; '.join(step.reasons)}".rstrip())
         return 0
     with progress_for(sys.stdout) as progress:
         run = pipeline.run(
@@ -111,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run {run.id} {run.state}: {summary or 'no tasks'} ({_seconds(run.duration_s)})")
     root = pipeline.project.root
     for result in run.tasks.values():
-        if result.state == "failed":
+        if result.state is TaskState.FAILED:
             notebook = (
                 f"; executed notebook: {result.output_notebook.relative_to(root)}" if result.output_notebook else ""
             )
@@ -122,9 +122,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from nbflow import history
     from nbflow.graph import load
+    from nbflow.store import open_store
 
     pipeline = load(args.path)
-    store = history.open_store(pipeline.project)
+    store = open_store(pipeline.project.store_dir)
     judged = history.status(pipeline, store)
     if args.json:
         print_json({"tasks": list(judged.values())})
@@ -139,8 +140,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from nbflow import history
     from nbflow.project import load_project
+    from nbflow.store import open_store
 
-    store = history.open_store(load_project(args.path))
+    store = open_store(load_project(args.path).store_dir)
     runs = [history.run_summary(row) for row in store.runs(limit=args.limit)]
     if args.json:
         print_json(runs)
@@ -159,9 +161,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from nbflow import history
     from nbflow.errors import UsageError
+    from nbflow.models import TaskError
     from nbflow.project import load_project
+    from nbflow.store import open_store
 
-    store = history.open_store(load_project(args.path))
+    store = open_store(load_project(args.path).store_dir)
     run_id = history.find_run(store, args.run_id)
     if run_id is None:
         raise UsageError(
@@ -187,9 +191,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             f"{task['output_notebook'] or ''}".rstrip()
         )
         if task["error"]:
-            error = task["error"]
-            cell = f" (cell {error['cell_index']})" if error.get("cell_index") is not None else ""
-            print(f"  {'':<{width}}  {error['ename']}{cell}: {error['evalue']}")
+            print(f"  {'':<{width}}  {TaskError.from_json(task['error'])}")
     return 0
 
 

@@ -47,3 +47,13 @@ class PipelineError(NbflowError):
 
 class UsageError(NbflowError):
     """The command itself is invalid (a bad option value, an unknown parameter, ...)."""
+
+
+class LockedError(NbflowError):
+    """Another run holds what this run needs, and this run was told not to wait."""
+
+    exit_code = EXIT_LOCKED
+
+
+class StoreError(NbflowError):
+    """The run store cannot be used as it is (written by a newer nbflow, damaged, on a full or read-only disk)."""

@@ -1,8 +1,10 @@
-"""Fingerprints for incremental runs: code, kernel, parameters, input and output contents (SPEC section 3).
+"""The one staleness judgement: fingerprints of code, kernel, parameters, input and output contents.
 
 A task is up to date when its fingerprint equals the one of its last successful run and its outputs are still
-there, unchanged. Code is hashed from code cells only, each as its AST when it parses (so comments and whitespace
-do not count); markdown never counts. File contents are hashed with SHA-256, cached in the store by size and
+there, unchanged. `judge` is what the run loop, the dry run, `nbflow status` and the panels all ask.
+
+Code is hashed from code cells only, each as its AST when it parses (so comments and whitespace do not count);
+markdown never counts. File contents are hashed with SHA-256, cached in the store by size and
 mtime so a big unchanged input is not read again.
 """
 
@@ -12,10 +14,15 @@ import ast
 import hashlib
 import json
 import os
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from typing import Any
 
-from nbflow.graph import Task
+from nbflow.graph import Pipeline, Task
+from nbflow.models import TaskState, TaskStatus
 from nbflow.store import Store
+
+Relative = Callable[[str], str]
 
 
 def code_hash(code_cells: tuple[str, ...], kernel: str) -> str:
@@ -60,7 +67,7 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(values, default=repr, sort_keys=True))
 
 
-def task_fingerprint(task: Task, store: Store, relative) -> dict[str, Any]:
+def task_fingerprint(task: Task, store: Store, relative: Relative) -> dict[str, Any]:
     """What decides whether `task` must run: code, parameter values, input contents, named upstream runs."""
     upstream = {}
     for name in task.spec.upstream:
@@ -74,14 +81,18 @@ def task_fingerprint(task: Task, store: Store, relative) -> dict[str, Any]:
     }
 
 
-def output_hashes(task: Task, store: Store, relative) -> dict[str, str | None]:
+def output_hashes(task: Task, store: Store, relative: Relative) -> dict[str, str | None]:
     return {relative(p) + ("/" if p.endswith("/") else ""): file_hash(p, store) for p in task.output_paths}
 
 
 def stale_reasons(
-    current: dict[str, Any], outputs_now: dict[str, str | None], previous: dict[str, Any] | None
+    current: dict[str, Any],
+    outputs_now: dict[str, str | None],
+    previous: dict[str, Any] | None,
+    pending_inputs: Collection[str] = (),
 ) -> list[str]:
-    """Why a task must run, in words; empty when it is up to date."""
+    """Why a task must run, in words; empty when it is up to date. Inputs in `pending_inputs` (relative paths an
+    upstream task is about to rewrite) cannot be judged yet and are left out."""
     if previous is None:
         return ["never run successfully"]
     reasons = []
@@ -93,6 +104,8 @@ def stale_reasons(
         reasons.append("parameters changed: " + ", ".join(changed))
     old_inputs = previous.get("inputs", {})
     for path, digest in current["inputs"].items():
+        if path in pending_inputs:
+            continue
         if digest is None:
             reasons.append(f"input missing: {path}")
         elif old_inputs.get(path) != digest:
@@ -107,3 +120,73 @@ def stale_reasons(
         elif old_outputs.get(path) != digest:
             reasons.append(f"output changed since the last run: {path}")
     return reasons
+
+
+@dataclass
+class Verdict:
+    """Whether a task must run, why, and the fingerprint to record if it then succeeds."""
+
+    reasons: list[str]
+    fingerprint: dict[str, Any]
+
+    @property
+    def must_run(self) -> bool:
+        return bool(self.reasons)
+
+
+def judge(
+    task: Task, store: Store, relative: Relative, *, force: bool = False, pending_inputs: Collection[str] = ()
+) -> Verdict:
+    """The task against its last success: up to date (no reasons), or the reasons it must run."""
+    current = task_fingerprint(task, store, relative)
+    if force:
+        return Verdict(["--force"], current)
+    last = store.last_success(task.name)
+    reasons = stale_reasons(
+        current, output_hashes(task, store, relative), last[1] if last else None, pending_inputs=pending_inputs
+    )
+    return Verdict(reasons, current)
+
+
+@dataclass
+class Status:
+    """A task judged outside any run (`nbflow status`, the panels): its status, why, and its last run."""
+
+    name: str
+    status: TaskStatus
+    reasons: list[str] = field(default_factory=list)
+    last_run: str | None = None
+    last_state: TaskState | None = None
+    duration_s: float | None = None
+
+
+def status(pipeline: Pipeline, store: Store) -> dict[str, Status]:
+    """Every task judged with the parameter values in force: up to date, stale (why), never run, or failed."""
+    relative = pipeline.project.relative
+    last_runs = store.last_task_runs()
+    result: dict[str, Status] = {}
+    for name, task in pipeline.tasks.items():
+        last = last_runs.get(name)
+        reasons: list[str] = []
+        if last is not None and last.state is TaskState.FAILED:
+            judged = TaskStatus.FAILED
+            reasons = [f"last run failed: {last.error.ename}: {last.error.evalue}"] if last.error else []
+        elif store.last_success(name) is None:
+            judged = TaskStatus.NEVER_RUN
+        else:
+            reasons = judge(task, store, relative).reasons
+            reasons += [
+                f"upstream {up} is {result[up].status.value.replace('_', ' ')}"
+                for up in pipeline.graph.predecessors(name)
+                if result[up].status is not TaskStatus.UP_TO_DATE
+            ]
+            judged = TaskStatus.STALE if reasons else TaskStatus.UP_TO_DATE
+        result[name] = Status(
+            name,
+            judged,
+            reasons,
+            last_run=last.run_id if last else None,
+            last_state=last.state if last else None,
+            duration_s=last.duration_s if last else None,
+        )
+    return result

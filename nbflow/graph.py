@@ -13,7 +13,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +77,8 @@ class Pipeline:
         self, params: Mapping[str, Any] | None = None, task_params: Mapping[str, Mapping[str, Any]] | None = None
     ) -> Pipeline:
         """The same tasks resolved again with other parameter values (placeholders may move edges)."""
-        return resolve(self.project, self.specs, params, task_params)
-
-    def run(self, targets: Iterable[str] | None = None, params: Mapping[str, Any] | None = None, **options: Any):
-        """Run the targets and their upstream; blocks and returns an `nbflow.Run` (see `nbflow.run.runner`)."""
-        from nbflow.run.runner import run_pipeline
-
-        return run_pipeline(self, targets=targets, params=params, **options)
+        # `replace` keeps the caller's class (the public API's Pipeline adds `run` to this one)
+        return replace(self, **vars(resolve(self.project, self.specs, params, task_params)))
 
 
 def did_you_mean(name: str, names: Iterable[str]) -> str:

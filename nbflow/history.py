@@ -1,60 +1,25 @@
-"""Run history and task status as the interfaces show them: the JSON shapes of SPEC section 4.
+"""Run history and task status as the interfaces show them: the JSON shapes of `runs`, `show` and `status`.
 
-The CLI, the widgets and the server all read runs through here, so each shape is written once. Opening the store
-also finds runs whose process died and marks them `interrupted`.
+The CLI, the widgets and the server all read runs through here, so each shape is written once. Paths are shown
+relative to the project root.
 """
 
 from __future__ import annotations
 
-import os
-import signal
+from pathlib import Path
 from typing import Any
 
 from nbflow import fingerprint
 from nbflow.graph import Pipeline
-from nbflow.project import Project
-from nbflow.run.lock import ProjectLock
-from nbflow.store import RunRow, Store, TaskRunRow
+from nbflow.models import RunRecord, TaskRun
+from nbflow.store import Store
 
 
-def open_store(project: Project) -> Store:
-    """The project's store, after marking runs left `running` by a dead process as `interrupted`."""
-    store = Store(project.store_dir)
-    if store.running_runs():
-        lock = ProjectLock(project.store_dir)
-        if lock.try_acquire():  # nobody holds it, so no run is really going on
-            try:
-                for row in store.running_runs():
-                    for task in store.task_runs(row.id):
-                        if task.state == "running" and task.kernel_pid:
-                            stop_orphan_kernel(task.kernel_pid)
-                    store.mark_interrupted(row.id)
-            finally:
-                lock.release()
-    return store
-
-
-def stop_orphan_kernel(pid: int) -> bool:
-    """Kill a kernel left behind by a dead run, if that pid is still an IPython kernel (pids get reused)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            command = fh.read()
-    except OSError:
-        return False
-    if b"ipykernel" not in command and b"nbflow.run.forkserver" not in command:  # forked kernels keep its name
-        return False
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def run_summary(row: RunRow) -> dict[str, Any]:
+def run_summary(row: RunRecord) -> dict[str, Any]:
     return {
         "id": row.id,
         "trigger": row.trigger,
-        "state": row.state,
+        "state": row.state.value,
         "started_at": row.started_at,
         "finished_at": row.finished_at,
         "duration_s": row.duration_s,
@@ -62,16 +27,16 @@ def run_summary(row: RunRow) -> dict[str, Any]:
     }
 
 
-def task_json(task: TaskRunRow) -> dict[str, Any]:
+def task_json(task: TaskRun, root: Path) -> dict[str, Any]:
     return {
-        "name": task.task,
-        "state": task.state,
+        "name": task.name,
+        "state": task.state.value,
         "started_at": task.started_at,
         "finished_at": task.finished_at,
         "duration_s": task.duration_s,
         "attempts": task.attempts,
-        "error": task.error,
-        "output_notebook": task.output_notebook,
+        "error": task.error.to_json() if task.error else None,
+        "output_notebook": task.output_notebook.relative_to(root).as_posix() if task.output_notebook else None,
     }
 
 
@@ -81,7 +46,8 @@ def run_detail(store: Store, run_id: str) -> dict[str, Any] | None:
         return None
     summary = run_summary(row)
     del summary["counts"]
-    return {**summary, "params": row.params, "tasks": [task_json(t) for t in store.task_runs(run_id)]}
+    tasks = [task_json(t, store.root) for t in store.task_runs(run_id)]
+    return {**summary, "params": row.params, "tasks": tasks}
 
 
 def find_run(store: Store, run_id: str) -> str | None:
@@ -94,34 +60,15 @@ def find_run(store: Store, run_id: str) -> str | None:
 
 
 def status(pipeline: Pipeline, store: Store) -> dict[str, dict[str, Any]]:
-    """Each task judged with the parameter values in force: up_to_date, stale (with reasons), never_run, failed."""
-    relative = pipeline.project.relative
-    last_runs = store.last_task_runs()
-    result: dict[str, dict[str, Any]] = {}
-    for name, task in pipeline.tasks.items():
-        last = last_runs.get(name)
-        success = store.last_success(name)
-        reasons: list[str] = []
-        if last is not None and last.state == "failed":
-            judged = "failed"
-            reasons = [f"last run failed: {last.error['ename']}: {last.error['evalue']}"] if last.error else []
-        elif success is None:
-            judged = "never_run"
-        else:
-            current = fingerprint.task_fingerprint(task, store, relative)
-            reasons = fingerprint.stale_reasons(current, fingerprint.output_hashes(task, store, relative), success[1])
-            reasons += [
-                f"upstream {up} is {result[up]['status'].replace('_', ' ')}"
-                for up in pipeline.graph.predecessors(name)
-                if result[up]["status"] != "up_to_date"
-            ]
-            judged = "stale" if reasons else "up_to_date"
-        result[name] = {
-            "name": name,
-            "status": judged,
-            "reasons": reasons,
-            "last_run": last.run_id if last else None,
-            "last_state": last.state if last else None,
-            "duration_s": last.duration_s if last else None,
+    """`status --json`'s task entries by name (the judgement itself is `fingerprint.status`)."""
+    return {
+        name: {
+            "name": judged.name,
+            "status": judged.status.value,
+            "reasons": judged.reasons,
+            "last_run": judged.last_run,
+            "last_state": judged.last_state.value if judged.last_state else None,
+            "duration_s": judged.duration_s,
         }
-    return result
+        for name, judged in fingerprint.status(pipeline, store).items()
+    }

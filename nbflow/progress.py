@@ -11,29 +11,28 @@ import threading
 from datetime import datetime
 from typing import TextIO
 
-from nbflow.run.runner import Run, TaskResult
-from nbflow.store import duration
+from nbflow.models import Run, TaskRun, TaskState
+from nbflow.times import duration
 
 STYLES = {
-    "pending": "dim",
-    "running": "bold cyan",
-    "succeeded": "green",
-    "skipped": "dim green",
-    "failed": "bold red",
-    "upstream_failed": "red",
-    "cancelled": "yellow",
+    TaskState.PENDING: "dim",
+    TaskState.RUNNING: "bold cyan",
+    TaskState.SUCCEEDED: "green",
+    TaskState.SKIPPED: "dim green",
+    TaskState.FAILED: "bold red",
+    TaskState.UPSTREAM_FAILED: "red",
+    TaskState.CANCELLED: "yellow",
 }
 
 
-def describe_error(result: TaskResult) -> str:
-    error = result.error or {}
-    where = f" in cell {error['cell_index']}" if error.get("cell_index") is not None else ""
-    return f"{error.get('ename', 'Error')}{where}: {error.get('evalue', '')}".strip()
+def describe_error(result: TaskRun) -> str:
+    return str(result.error) if result.error else ""
 
 
-def _elapsed(result: TaskResult) -> str:
+def _elapsed(result: TaskRun) -> str:
     seconds = duration(result.started_at, result.finished_at) if result.started_at else None
-    return f"{seconds:.1f}s" if seconds is not None and result.state not in ("pending", "running", "skipped") else ""
+    shown = result.state.finished and result.state is not TaskState.SKIPPED
+    return f"{seconds:.1f}s" if seconds is not None and shown else ""
 
 
 class PlainProgress:
@@ -49,11 +48,11 @@ class PlainProgress:
     def __exit__(self, *exc) -> None:
         pass
 
-    def __call__(self, run: Run, result: TaskResult) -> None:
-        if result.state == "pending":
+    def __call__(self, run: Run, result: TaskRun) -> None:
+        if result.state is TaskState.PENDING:
             return
-        note = describe_error(result) if result.state in ("failed", "upstream_failed") else ""
-        if result.state == "running" and result.attempts > 1:
+        note = describe_error(result) if result.state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED) else ""
+        if result.state is TaskState.RUNNING and result.attempts > 1:
             note = f"attempt {result.attempts}"
         line = f"{datetime.now():%H:%M:%S}  {result.name}  {result.state}  {_elapsed(result)}  {note}".rstrip()
         with self._lock:
@@ -77,7 +76,7 @@ class LiveProgress:
     def __exit__(self, *exc) -> None:
         self._live.__exit__(*exc)
 
-    def __call__(self, run: Run, result: TaskResult) -> None:
+    def __call__(self, run: Run, result: TaskRun) -> None:
         self.run = run
 
     def __rich__(self):

@@ -370,7 +370,7 @@ def check_against_pipeline(project: Project, targets: Iterable[str], params: Map
     """Refuse targets and parameters the pipeline would refuse (typos), as `nbflow run` would, with the values of
     a firing now; an input missing today is not refused (it may be there by the time the schedule fires)."""
     from nbflow.graph import load
-    from nbflow.run.runner import prepare
+    from nbflow.run.prepare import prepare
 
     pipeline = load(project.root)
     sample = Schedule(

@@ -34,14 +34,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from nbflow import alerts, history
-from nbflow.errors import NbflowError
+from nbflow import alerts
+from nbflow.errors import LockedError, NbflowError
 from nbflow.project import Project, load_project
 from nbflow.run.background import BackgroundRun, start_run
-from nbflow.run.lock import LockedError, ProjectLock
-from nbflow.run.runner import new_run_id
+from nbflow.run.lock import ProjectLock
+from nbflow.run.prepare import new_run_id
 from nbflow.schedule import Schedule, claim_slot, current_time, read_schedule, read_schedules, subscribe, unsubscribe
-from nbflow.store import Store
+from nbflow.store import Store, open_store
 
 log = logging.getLogger("nbflow.scheduler")
 HOST = socket.gethostname()
@@ -137,7 +137,7 @@ class Scheduler:
         self.lease_seconds, self.renew_seconds = lease_seconds, min(renew_seconds, lease_seconds / 2)
         self.on_firing = on_firing or (lambda firing: None)
         self.run_options = run_options
-        self.store = history.open_store(self.project)  # runs of a dead scheduler become `interrupted`
+        self.store = open_store(self.project.store_dir)  # runs of a dead scheduler become `interrupted`
         self.owner = f"{HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         self.lease = Lease(self.store, self.owner, lease_seconds)
         self.holds_lease = False

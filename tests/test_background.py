@@ -8,9 +8,8 @@ import pytest
 from conftest import write_notebook
 
 import nbflow
-from nbflow.errors import PipelineError
+from nbflow.errors import LockedError, PipelineError
 from nbflow.run.background import start_run
-from nbflow.run.lock import LockedError
 
 
 def test_a_background_run_can_be_followed_and_cancelled(project):

@@ -414,6 +414,6 @@ def test_a_folder_missing_on_the_worker_is_a_clear_failure(address, tmp_path):
         result = executor.submit(job).result(timeout=120)
     finally:
         executor.close()
-    assert result.state == "failed" and result.error["ename"] == "FolderNotOnWorker"
-    assert "/nonexistent/project does not exist on the Dask worker tcp://127.0.0.1:" in result.error["evalue"]
-    assert "shared filesystem" in result.error["evalue"]
+    assert result.state == "failed" and result.error.ename == "FolderNotOnWorker"
+    assert "/nonexistent/project does not exist on the Dask worker tcp://127.0.0.1:" in result.error.evalue
+    assert "shared filesystem" in result.error.evalue

@@ -21,9 +21,9 @@ def test_error_is_recorded_and_the_executed_notebook_kept_with_it(project):
     assert run.state == "failed" and run.exit_code == 1
     bad = run.tasks["bad"]
     assert bad.state == "failed"
-    assert (bad.error["ename"], bad.error["evalue"], bad.error["cell_index"]) == ("ValueError", "bad value 41", 3)
-    assert any("raise ValueError" in line for line in bad.error["traceback"])
-    assert not any("\x1b[" in line for line in bad.error["traceback"])
+    assert (bad.error.ename, bad.error.evalue, bad.error.cell_index) == ("ValueError", "bad value 41", 3)
+    assert any("raise ValueError" in line for line in bad.error.traceback)
+    assert not any("\x1b[" in line for line in bad.error.traceback)
     executed = nbformat.read(bad.output_notebook, as_version=4)
     assert any("An Exception was encountered" in c.source for c in executed.cells if c.cell_type == "markdown")
     assert executed.cells[-1].outputs[0]["ename"] == "ValueError"
@@ -55,7 +55,7 @@ def test_timeout_stops_the_whole_task(project):
     run = nbflow.load(project).run()
     assert time.monotonic() - started < 15
     error = run.tasks["hang"].error
-    assert run.tasks["hang"].state == "failed" and error["ename"] == "TaskTimeout" and error["cell_index"] == 3
+    assert run.tasks["hang"].state == "failed" and error.ename == "TaskTimeout" and error.cell_index == 3
 
 
 def test_retries_rerun_a_failing_task_and_record_each_attempt(project):
@@ -76,7 +76,7 @@ def test_retries_rerun_a_failing_task_and_record_each_attempt(project):
         .db.execute("SELECT attempt, state FROM attempts WHERE task = 'flaky' ORDER BY attempt")
         .fetchall()
     )
-    assert rows == [(1, "failed"), (2, "failed"), (3, "succeeded")]
+    assert [tuple(r) for r in rows] == [(1, "failed"), (2, "failed"), (3, "succeeded")]
     kept = sorted(p.name for p in flaky.output_notebook.parent.glob("flaky*.ipynb"))
     assert kept == ["flaky.attempt-1.ipynb", "flaky.attempt-2.ipynb", "flaky.ipynb"]
 
@@ -87,22 +87,22 @@ def test_a_kernel_that_dies_is_a_failed_task_not_a_hang(project):
     run = nbflow.load(project).run()
     assert time.monotonic() - started < 20
     error = run.tasks["die"].error
-    assert error["ename"] == "DeadKernelError" and "kernel died while running cell 3" in error["evalue"]
+    assert error.ename == "DeadKernelError" and "kernel died while running cell 3" in error.evalue
 
 
 def test_declared_output_not_written_fails_the_task(project):
     write_notebook(project / "lazy.ipynb", 'outputs = ["promised.csv"]', "x = 1")
     run = nbflow.load(project).run()
     assert run.tasks["lazy"].state == "failed"
-    assert run.tasks["lazy"].error["evalue"] == "declared output not written: promised.csv"
+    assert run.tasks["lazy"].error.evalue == "declared output not written: promised.csv"
 
 
 def test_unknown_kernel_lists_the_installed_ones(project):
     write_notebook(project / "k.ipynb", 'outputs = ["k.txt"]', "x = 1", metadata={"nbflow": {"kernel": "nope"}})
     run = nbflow.load(project).run()
     error = run.tasks["k"].error
-    assert error["ename"] == "NoSuchKernel" and "no kernel named 'nope'" in error["evalue"]
-    assert "python3" in error["evalue"]
+    assert error.ename == "NoSuchKernel" and "no kernel named 'nope'" in error.evalue
+    assert "python3" in error.evalue
 
 
 def processes_with(marker: str) -> list[int]:

@@ -40,8 +40,8 @@ def test_a_kernel_killed_by_a_signal_mid_cell_fails_its_task_only(project):
     os.kill(int(wait_for(project / "pid")), signal.SIGKILL)
     run = handle.wait(timeout=60)
     victim = run.tasks["victim"]
-    assert victim.state == "failed" and victim.error["ename"] == "DeadKernelError"
-    assert "kernel died while running cell 3" in victim.error["evalue"]  # after the injected cell
+    assert victim.state == "failed" and victim.error.ename == "DeadKernelError"
+    assert "kernel died while running cell 3" in victim.error.evalue  # after the injected cell
     assert run.tasks["bystander"].state == "succeeded"
     assert victim.output_notebook.exists()
 
@@ -69,7 +69,7 @@ def test_a_kernel_that_never_starts_is_a_clear_failure(project, tmp_path):
 def test_sys_exit_in_a_cell_fails_the_task_with_its_code(project):
     write_notebook(project / "bye.ipynb", 'outputs = ["bye.txt"]', "import sys", "sys.exit(1)")
     error = nbflow.load(project).run().tasks["bye"].error
-    assert error["ename"] == "SystemExit" and error["evalue"] == "1" and error["cell_index"] == 3
+    assert error.ename == "SystemExit" and error.evalue == "1" and error.cell_index == 3
 
 
 def test_a_flood_of_output_is_truncated_with_a_note_and_the_notebook_kept(project):

@@ -139,7 +139,7 @@ def test_history_commands_json_shapes(project):
     assert {t["name"]: t["status"] for t in status} == {"a": "up_to_date", "bad": "failed"}
     assert set(status[0]) == {"name", "status", "reasons", "last_run", "last_state", "duration_s"}
     text = run_cli("show", "latest", str(project))
-    assert "ZeroDivisionError (cell 3): division by zero" in text.stdout
+    assert "ZeroDivisionError in cell 3: division by zero" in text.stdout
 
 
 def test_plain_progress_lines_when_not_a_terminal(project):
@@ -157,15 +157,21 @@ def test_plain_progress_lines_when_not_a_terminal(project):
 def test_dry_run_says_what_would_run(project):
     task(project / "a.ipynb", 'outputs = ["a.txt"]')
     task(project / "b.ipynb", 'inputs = ["a.txt"]\noutputs = ["b.txt"]')
+    task(project / "c.ipynb", 'inputs = ["a.txt"]\noutputs = ["c.txt"]\nn = 1')
     nbflow.load(project).run()
     (project / "a.txt").write_text("edited")
-    result = run_cli("run", str(project), "--dry-run")
+    result = run_cli("run", str(project), "--dry-run", "-p", "c.n", "2")
     assert result.returncode == 0
+    # b read what a is about to write again, so only the run can tell; c must run whatever a writes
     assert result.stdout.splitlines() == [
         "a                        run                      output changed since the last run: a.txt",
-        "b                        run                      input changed: a.txt",
+        "b                        run if upstream changes  upstream a will run",
+        "c                        run                      parameters changed: n",
     ]
     assert len(json.loads(run_cli("runs", str(project), "--json").stdout)) == 1
+    # and the run does what the dry run said: a rewrites what b read before, so b is up to date
+    run = nbflow.load(project).run(params={"c.n": 2})
+    assert {name: t.state for name, t in run.tasks.items()} == {"a": "succeeded", "b": "skipped", "c": "succeeded"}
 
 
 @pytest.mark.parametrize("prewarm", [True, False])

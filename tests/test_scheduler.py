@@ -14,13 +14,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from conftest import write_notebook
 
-from nbflow import history
 from nbflow.project import load_project
 from nbflow.run import background
 from nbflow.run.lock import ProjectLock
 from nbflow.schedule import add_schedule, list_schedules, pause_schedule, read_schedule, resume_schedule
 from nbflow.scheduler import Scheduler
-from nbflow.store import Store
+from nbflow.store import Store, open_store
 
 T0 = datetime(2026, 11, 24, 15, 30, tzinfo=timezone.utc)  # 16:30 in Paris
 
@@ -58,7 +57,7 @@ def schedulers(project):
 
 
 def runs(project, trigger=None):
-    store = history.open_store(load_project(project))
+    store = open_store(load_project(project).store_dir)
     rows = [r for r in reversed(store.runs()) if trigger is None or r.trigger == trigger]
     store.close()
     return rows

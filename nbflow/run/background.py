@@ -8,11 +8,12 @@ thread, and the handle can cancel it or wait for it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from nbflow.graph import Pipeline
-from nbflow.run.runner import Run, Runner, TaskResult, run_pipeline
+from nbflow.models import Run
+from nbflow.run.loop import EventHook, Runner
+from nbflow.run.start import run_pipeline
 
 
 class BackgroundRun:
@@ -55,9 +56,7 @@ class BackgroundRun:
         return self._result
 
 
-def start_run(
-    pipeline: Pipeline, *, on_event: Callable[[Run, TaskResult], None] | None = None, **options: Any
-) -> BackgroundRun:
+def start_run(pipeline: Pipeline, *, on_event: EventHook | None = None, **options: Any) -> BackgroundRun:
     """Start `run_pipeline(pipeline, **options)` in a thread; return when it has started (or raise why not)."""
     handle = BackgroundRun()
 

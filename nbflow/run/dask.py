@@ -41,8 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.errors import UsageError
-from nbflow.run.jobs import Executor, Job, JobResult
-from nbflow.store import iso, now
+from nbflow.models import TaskError, TaskState
+from nbflow.run.jobs import Executor, ExecutorOptions, Job, JobResult
+from nbflow.times import iso, now
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler before giving up (exit 2)
 QUICK_CONNECT = 2.0  # the first try's share of it (see _connect)
@@ -129,6 +130,10 @@ class DaskExecutor(Executor):
             raise
 
     # -- the Executor interface
+
+    @classmethod
+    def from_options(cls, options: ExecutorOptions) -> DaskExecutor:
+        return cls(options.address, run_id=options.run_id, max_workers=options.workers)
 
     @property
     def capacity(self) -> int:  # type: ignore[override]
@@ -308,17 +313,9 @@ class DaskExecutor(Executor):
             lines = traceback.format_tb(future.traceback())
         except Exception:
             lines = []
-        return JobResult(
-            "failed",
-            iso(now()),
-            iso(now()),
-            {
-                "ename": name,
-                "evalue": f"the Dask task failed outside the notebook: {exc}",
-                "cell_index": None,
-                "traceback": "".join(lines).splitlines()[-30:],
-            },
-        )
+        error = TaskError(name, f"the Dask task failed outside the notebook: {exc}")
+        error.traceback = "".join(lines).splitlines()[-30:]
+        return JobResult(TaskState.FAILED, iso(now()), iso(now()), error)
 
     def _resolve(self, entry: _Submitted, result: JobResult) -> None:
         with entry.lock:
@@ -428,7 +425,7 @@ def _version() -> str:
 
 def _failure(message: str, ename: str) -> JobResult:
     stamp = iso(now())
-    return JobResult("failed", stamp, stamp, {"ename": ename, "evalue": message, "cell_index": None, "traceback": []})
+    return JobResult(TaskState.FAILED, stamp, stamp, TaskError(ename, message))
 
 
 def _stopped(reason: str) -> JobResult:
@@ -437,15 +434,10 @@ def _stopped(reason: str) -> JobResult:
         return _failure("the task ran past its timeout before a Dask worker started it", "TaskTimeout")
     stamp = iso(now())
     return JobResult(
-        "cancelled",
+        TaskState.CANCELLED,
         stamp,
         stamp,
-        {
-            "ename": "Cancelled",
-            "evalue": "the run was cancelled before a Dask worker started the task",
-            "cell_index": None,
-            "traceback": [],
-        },
+        TaskError.cancelled("the run was cancelled before a Dask worker started the task"),
     )
 
 
@@ -496,26 +488,19 @@ def run_on_worker(job: Job, source: bytes, key: str) -> JobResult:
     try:
         marker = Event(key, client=get_client())
         if marker.is_set():  # Dask reran this task after the worker running it died
-            return JobResult(
-                "failed",
-                started,
-                iso(now()),
-                {"ename": "WorkerDied", "evalue": WORKER_DIED.format(""), "cell_index": None, "traceback": []},
-            )
+            return JobResult(TaskState.FAILED, started, iso(now()), TaskError("WorkerDied", WORKER_DIED.format("")))
         marker.set()
         if not os.path.isdir(job.cwd):
             return JobResult(
-                "failed",
+                TaskState.FAILED,
                 started,
                 iso(now()),
-                {
-                    "ename": "FolderNotOnWorker",
-                    "cell_index": None,
-                    "traceback": [],
-                    "evalue": f"the notebook's folder {job.cwd} does not exist on the Dask worker {worker.address}: "
-                    "each notebook runs in its own folder, so the project (its data at least) must be at the "
-                    "same path on every worker, on a shared filesystem",
-                },
+                TaskError(
+                    "FolderNotOnWorker",
+                    f"the notebook's folder {job.cwd} does not exist on the Dask worker {worker.address}: each "
+                    "notebook runs in its own folder, so the project (its data at least) must be at the same path on "
+                    "every worker, on a shared filesystem",
+                ),
             )
         here = replace(
             job,

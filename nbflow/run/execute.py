@@ -17,9 +17,10 @@ import threading
 import time
 from collections.abc import Callable
 
+from nbflow.models import TaskError, TaskState
 from nbflow.run.jobs import Job, JobResult
 from nbflow.run.kernels import KernelPool, shutdown_kernel, start_kernel
-from nbflow.store import iso, now
+from nbflow.times import iso, now
 
 TRACEBACK_LINES = 30
 OUTPUT_LIMIT_BYTES = 10 * 1024 * 1024  # per cell: a cell printing gigabytes must not fill memory or the notebook
@@ -317,21 +318,11 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
                 nbflow_km=km,
             )
         except PapermillExecutionError as exc:
-            error = {
-                "ename": exc.ename,
-                "evalue": exc.evalue,
-                "cell_index": exc.cell_index,
-                "traceback": _short_traceback(exc.traceback),
-            }
+            error = TaskError.in_cell(exc.ename, exc.evalue, exc.cell_index, _short_traceback(exc.traceback))
         except DeadKernelError:
             error = _dead_kernel_error(control)
         except NoSuchKernel:
-            error = {
-                "ename": "NoSuchKernel",
-                "evalue": _no_such_kernel(job.kernel),
-                "cell_index": None,
-                "traceback": [],
-            }
+            error = TaskError.no_kernel(_no_such_kernel(job.kernel))
         except RuntimeError as exc:
             # A kernel that did not answer in time while starting: start another (NOTES: starts hang now and then).
             if (
@@ -341,44 +332,32 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
                 and start_try < KERNEL_START_TRIES
             ):
                 continue
-            error = {"ename": type(exc).__name__, "evalue": str(exc), "cell_index": None, "traceback": []}
+            error = TaskError.from_exception(exc)
         except Exception as exc:  # anything else the run raised is the task's failure, told as data
-            error = {"ename": type(exc).__name__, "evalue": str(exc), "cell_index": None, "traceback": []}
+            error = TaskError.from_exception(exc)
         finally:
             if km is not None:
                 pool.retire(km) if pool else shutdown_kernel(km)
         break
     if control.stop_reason == "cancelled":
-        state = "cancelled"
+        state = TaskState.CANCELLED
     else:
-        state = "failed" if error is not None else "succeeded"
+        state = TaskState.FAILED if error is not None else TaskState.SUCCEEDED
     return JobResult(state, started, iso(now()), error, control.pid)
 
 
-def _dead_kernel_error(control: KernelControl) -> dict:
+def _dead_kernel_error(control: KernelControl) -> TaskError:
     cell_index = control.cell_index
     where = f" while running cell {cell_index}" if cell_index is not None else ""
     if control.stop_reason == "timeout":
-        return {
-            "ename": "TaskTimeout",
-            "evalue": f"the task ran past its timeout; its kernel was stopped{where}",
-            "cell_index": cell_index,
-            "traceback": [],
-        }
+        return TaskError.timeout(f"the task ran past its timeout; its kernel was stopped{where}", cell_index)
     if control.stop_reason == "cancelled":
-        return {
-            "ename": "Cancelled",
-            "evalue": f"the run was cancelled{where}",
-            "cell_index": cell_index,
-            "traceback": [],
-        }
-    return {
-        "ename": "DeadKernelError",
-        "evalue": f"the kernel died{where} (killed by a signal, out of memory, or the notebook exited the "
-        "process, e.g. os._exit)",
-        "cell_index": cell_index,
-        "traceback": [],
-    }
+        return TaskError.cancelled(f"the run was cancelled{where}", cell_index)
+    return TaskError.dead_kernel(
+        f"the kernel died{where} (killed by a signal, out of memory, or the notebook exited the process, e.g. "
+        "os._exit)",
+        cell_index,
+    )
 
 
 def _no_such_kernel(name: str) -> str:

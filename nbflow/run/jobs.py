@@ -7,9 +7,12 @@ results are plain picklable data so they can travel to another machine.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
+
+from nbflow.models import TaskError, TaskState
 
 
 @dataclass(frozen=True)
@@ -28,17 +31,33 @@ class Job:
 
 @dataclass
 class JobResult:
-    state: str  # "succeeded", "failed" or "cancelled"
+    state: TaskState  # SUCCEEDED, FAILED or CANCELLED
     started_at: str
     finished_at: str
-    error: dict | None = None  # {"ename", "evalue", "cell_index", "traceback"}
+    error: TaskError | None = None
     kernel_pid: int | None = None
     notebook_bytes: bytes | None = field(default=None, repr=False)  # for executors whose disk is not ours
     kernel_log: bytes | None = field(default=None, repr=False)  # likewise: the kernel's output, for TASK.kernel.log
 
 
+@dataclass
+class ExecutorOptions:
+    """What a run tells the executor it makes (`nbflow.run.executors.make_executor`)."""
+
+    run_id: str
+    workers: int | None = None  # -j; None: the executor's own default (the CPU count, a cluster's threads)
+    address: str | None = None  # where a remote executor's scheduler listens
+    prewarm: bool = True  # start the kernels of the next jobs ahead
+    on_kernel_pid: Callable[[Job, int], None] | None = None  # a job's kernel started: its process id
+
+
 class Executor(abc.ABC):
     """Runs jobs somewhere; how is the only thing that differs between executors."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_options(cls, options: ExecutorOptions) -> Executor:
+        """The executor for one run; raises UsageError when it cannot be had (no cluster at the address)."""
 
     #: how many jobs may run at once
     capacity: int = 1

@@ -6,11 +6,12 @@ import (over a second here) once per task.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from nbflow.run.execute import KernelControl, execute_job, import_papermill
-from nbflow.run.jobs import Executor, Job
+from nbflow.run.jobs import Executor, ExecutorOptions, Job
 from nbflow.run.kernels import KernelPool, import_kernel_client
 
 
@@ -22,6 +23,10 @@ class LocalExecutor(Executor):
         self._pool: ThreadPoolExecutor | None = None  # started with the first job: a no-op run needs none of it
         self._controls: dict[tuple[str, int], KernelControl] = {}
         self._on_kernel_pid = on_kernel_pid
+
+    @classmethod
+    def from_options(cls, options: ExecutorOptions) -> LocalExecutor:
+        return cls(options.workers or os.cpu_count() or 1, on_kernel_pid=options.on_kernel_pid, prewarm=options.prewarm)
 
     def _start(self) -> ThreadPoolExecutor:
         if self._pool is None:

@@ -6,11 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from nbflow.errors import EXIT_LOCKED, NbflowError
-
-
-class LockedError(NbflowError):
-    exit_code = EXIT_LOCKED
+from nbflow.errors import LockedError
 
 
 class ProjectLock:

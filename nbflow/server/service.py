@@ -132,9 +132,10 @@ class NbflowService:
         """The `graph --format json` object, each task with its `status`; `root` is the project's folder relative
         to the server root, `active_run` the id of a run going on (from here or elsewhere), `problems` empty."""
         from nbflow import history, render
+        from nbflow.store import open_store
 
         pipeline = self.load()
-        store = history.open_store(pipeline.project)
+        store = open_store(pipeline.project.store_dir)
         try:
             data = render.to_dict(pipeline, history.status(pipeline, store))
             running = store.running_runs()
@@ -162,10 +163,10 @@ class NbflowService:
         return project
 
     def _store(self):
-        from nbflow import history
+        from nbflow.store import open_store
 
         project = self._project()
-        return project, history.open_store(project)
+        return project, open_store(project.store_dir)
 
     def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
         from nbflow import history
@@ -465,7 +466,7 @@ def _targets_and_params(body: dict) -> tuple[list[str] | None, dict]:
 
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """The HTTP status and JSON body for an error raised by nbflow or by this module."""
-    from nbflow.run.lock import LockedError
+    from nbflow.errors import LockedError
     from nbflow.schedule import ScheduleNotFound
 
     if isinstance(exc, ApiError):

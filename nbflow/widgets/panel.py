@@ -19,7 +19,6 @@ What the graph shows ("view"):
 from __future__ import annotations
 
 import html
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,11 @@ import ipywidgets as widgets
 from nbflow import render
 from nbflow.errors import NbflowError
 from nbflow.graph import load
-from nbflow.history import open_store
 from nbflow.history import status as judge_status
+from nbflow.models import TaskRun
 from nbflow.project import load_project
-from nbflow.store import TaskRunRow, now, parse_time
+from nbflow.store import open_store
+from nbflow.times import now, parse_time
 from nbflow.widgets import views
 from nbflow.widgets.form import ParamsForm
 from nbflow.widgets.schedules import SchedulesTab
@@ -57,7 +57,7 @@ class Panel(widgets.VBox):
         self.status: dict[str, dict[str, Any]] = {}  # history.status of every task
         self.states: dict[str, str | None] = {}  # what the graph shows: task -> state
         self.shown_run = None  # the RunRow on the graph (None: status only)
-        self.shown_tasks: list[TaskRunRow] = []
+        self.shown_tasks: list[TaskRun] = []
         self.handle = None  # the BackgroundRun started from this panel
         self.view = LIVE
         self.svg = ""
@@ -69,7 +69,7 @@ class Panel(widgets.VBox):
         self._wake, self._stop = threading.Event(), threading.Event()
         self._updating = False
         self._zoom_chosen = False
-        self._outputs: dict[str, TaskRunRow] = {}
+        self._outputs: dict[str, TaskRun] = {}
         self._build()
         self.reload()
         self._thread = None
@@ -197,7 +197,7 @@ class Panel(widgets.VBox):
             try:
                 self.project = load_project(self.path)
                 if self.store is None:
-                    self.store = open_store(self.project)
+                    self.store = open_store(self.project.store_dir)
                 self.pipeline = load(self.path)
                 self.status = judge_status(self.pipeline, self.store)
                 self.say("")
@@ -260,7 +260,7 @@ class Panel(widgets.VBox):
                 self.view,
                 run.id if run else None,
                 run.state if run else None,
-                tuple((t.task, t.state, t.attempts) for t in tasks),
+                tuple((t.name, t.state, t.attempts) for t in tasks),
             )
             if redraw or signature != self._signature:
                 self._signature = signature
@@ -276,14 +276,9 @@ class Panel(widgets.VBox):
             self.schedules.poll()  # a schedule added, fired, paused or removed anywhere
 
     def _check_alive(self, row) -> None:
-        """A run whose process died stays `running` in the store until someone opens it: do that."""
-        if row.pid and row.pid != os.getpid():
-            try:
-                os.kill(row.pid, 0)
-            except ProcessLookupError:
-                open_store(self.project).close()
-            except PermissionError:
-                pass
+        """A run whose process died stays `running` in the store until someone looks: look."""
+        if self.store is not None and not self.store.is_alive(row):
+            self.store.mark_dead_runs()
 
     def _run_to_show(self, newest):
         if self.view == STATUS:
@@ -305,7 +300,7 @@ class Panel(widgets.VBox):
 
     # -- drawing --------------------------------------------------------------------------------------------------
 
-    def _draw(self, run, tasks: list[TaskRunRow]) -> None:
+    def _draw(self, run, tasks: list[TaskRun]) -> None:
         self.shown_run, self.shown_tasks = run, tasks
         if self.pipeline is None:
             self.graph.value = self.table.value = ""
@@ -316,11 +311,11 @@ class Panel(widgets.VBox):
         else:
             states = {name: self.status.get(name, {}).get("status") for name in self.pipeline.tasks}
         for task in tasks:
-            if task.task in self.pipeline.tasks:
-                states[task.task] = task.state
+            if task.name in self.pipeline.tasks:
+                states[task.name] = task.state
                 took = views.seconds(task.duration_s)
                 tries = f" · try {task.attempts}" if task.attempts > 1 else ""
-                notes[task.task] = render.state_label(task.state) + (f" · {took}" if took else "") + tries
+                notes[task.name] = render.state_label(task.state) + (f" · {took}" if took else "") + tries
         selected = set(self.tasks_select.value)
         only = render.neighbourhood(self.pipeline, selected) if self.focus.value and selected else None
         self.svg = render.draw_svg(self.pipeline, {k: v for k, v in states.items() if v}, notes, only=only)
@@ -371,11 +366,11 @@ class Panel(widgets.VBox):
 
     # -- outputs --------------------------------------------------------------------------------------------------
 
-    def _list_outputs(self, run, tasks: list[TaskRunRow]) -> None:
+    def _list_outputs(self, run, tasks: list[TaskRun]) -> None:
         if run is None:  # the status view: each task's most recent run
             last = self.store.last_task_runs()
             tasks = [last[name] for name in self.pipeline.tasks if name in last]
-        self._outputs = {t.task: t for t in tasks if t.output_notebook or t.error}
+        self._outputs = {t.name: t for t in tasks if t.output_notebook or t.error}
         options = list(self._outputs)
         if options != list(self.output_task.options):
             value = self.output_task.value if self.output_task.value in options else (options[0] if options else None)
@@ -388,7 +383,7 @@ class Panel(widgets.VBox):
         if row is None:
             self.output.value = views.message("No executed notebook to show: choose a task that ran.")
             return
-        path = self.project.root / row.output_notebook if row.output_notebook else None
+        path = row.output_notebook
         parts = [
             views.message(
                 f"{task}: {render.state_label(row.state)} in run {row.run_id}" + (f" · {path}" if path else "")

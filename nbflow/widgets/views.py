@@ -13,8 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nbflow.models import TaskError
 from nbflow.render import FONT, LABEL_COLOR, STATE_STYLE, TEXT_COLOR, state_label
-from nbflow.store import duration
+from nbflow.times import duration
 
 ZOOMS = {"Fit": None, "50%": 0.5, "75%": 0.75, "100%": 1.0, "125%": 1.25, "150%": 1.5, "200%": 2.0}
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -73,11 +74,8 @@ def local_time(stamp: str | None) -> str:
     return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S") if stamp else ""
 
 
-def error_line(error: Mapping[str, Any] | None) -> str:
-    if not error:
-        return ""
-    cell = f" (cell {error['cell_index']})" if error.get("cell_index") is not None else ""
-    return f"{error.get('ename', 'Error')}{cell}: {error.get('evalue', '')}"
+def error_line(error: TaskError | None) -> str:
+    return str(error) if error else ""
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -107,7 +105,7 @@ def run_table(tasks: Iterable[Any]) -> str:
         elapsed = task.duration_s if task.finished_at else duration(task.started_at, None)
         rows.append(
             [
-                html.escape(task.task),
+                html.escape(task.name),
                 swatch(task.state),
                 seconds(elapsed),
                 str(task.attempts) if task.attempts else "",
@@ -159,7 +157,7 @@ def failing_cell(notebook: Mapping[str, Any]) -> tuple[int, str] | None:
     return None
 
 
-def error_html(task: str, error: Mapping[str, Any], notebook: Mapping[str, Any] | None, state: str = "failed") -> str:
+def error_html(task: str, error: TaskError, notebook: Mapping[str, Any] | None, state: str = "failed") -> str:
     """A failed task's error: the exception, the failing cell's code and the traceback."""
     parts = [
         f'<div style="font-family:{FONT};font-size:13px;border:1px solid #fca5a5;background:#fef2f2;'
@@ -170,7 +168,7 @@ def error_html(task: str, error: Mapping[str, Any], notebook: Mapping[str, Any] 
     pre = 'style="background:#fff;border:1px solid #fecaca;padding:6px;overflow:auto;max-height:260px;font-size:12px"'
     if cell is not None:
         parts.append(f"<div style='margin-top:6px'>the failing cell:</div><pre {pre}>{html.escape(cell[1])}</pre>")
-    traceback = "\n".join(_ANSI.sub("", line) for line in error.get("traceback") or [])
+    traceback = "\n".join(_ANSI.sub("", line) for line in error.traceback)
     if traceback:
         parts.append(f"<details><summary>traceback</summary><pre {pre}>{html.escape(traceback)}</pre></details>")
     parts.append("</div>")

@@ -1,0 +1,281 @@
+"""The one scheduling loop: ready tasks go to the executor, completions drive what runs next.
+
+The loop blocks in `concurrent.futures.wait(FIRST_COMPLETED)`, waking only when a task finishes, a timeout falls
+due, or a cancel is asked for; it never polls. It alone decides states and writes them to the store as they happen,
+so a crash loses nothing that finished. It never knows which executor it drives (`nbflow.run.jobs`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from nbflow import fingerprint
+from nbflow.graph import Task
+from nbflow.models import Run, RunState, TaskError, TaskRun, TaskState
+from nbflow.run.jobs import Executor, Job, JobResult
+from nbflow.run.prepare import Prepared, injected_parameters
+from nbflow.store import Store
+from nbflow.times import iso, now
+
+EventHook = Callable[[Run, TaskRun], None]
+
+
+class _Retry(Exception):
+    """A failed attempt that has retries left: `_finish` raises it, the loop submits the next attempt."""
+
+
+class Runner:
+    """Drives one run of the selected tasks through an executor."""
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        store: Store,
+        executor: Executor,
+        run: Run,
+        *,
+        force: bool = False,
+        fail_fast: bool = False,
+        timeout: float | None = None,
+        retries: int | None = None,
+        on_event: EventHook | None = None,
+    ):
+        self.pipeline, self.selected, self.task_params = prepared.pipeline, prepared.selected, prepared.task_params
+        self.store, self.executor, self.run = store, executor, run
+        self.force, self.fail_fast = force, fail_fast
+        self.timeout, self.retries = timeout, retries
+        self.on_event: EventHook = on_event or (lambda run, task: None)
+        self.graph = self.pipeline.graph.subgraph(self.selected)
+        self.runs_dir = self.pipeline.project.store_dir / "runs" / run.id
+        self._cancel: Future[None] = Future()
+        self._running: dict[Future[JobResult], tuple[Job, float | None]] = {}
+        self._fingerprints: dict[str, dict[str, Any]] = {}
+
+    # -- the loop -----------------------------------------------------------------------------------------------
+
+    def execute(self) -> Run:
+        waiting = {name: self.graph.in_degree(name) for name in self.selected}
+        ready = [name for name in self.selected if waiting[name] == 0]  # upstream all finished, not yet judged
+        queue: list[str] = []  # judged stale, waiting for a free slot
+        stopping = False
+        try:
+            while ready or queue or self._running:
+                while ready:  # judging needs no slot: an up-to-date task is skipped at once, freeing its dependants
+                    name = ready.pop(0)
+                    if self._judge(name):
+                        queue.append(name)
+                    else:
+                        ready.extend(self._release(name, waiting))
+                if stopping:
+                    queue.clear()
+                else:
+                    self._prewarm(queue)
+                    while queue and len(self._running) < self.executor.capacity:
+                        self._submit(queue.pop(0), 1)
+                    self._prewarm(queue)  # the submissions changed what comes next
+                if not self._running:
+                    break
+                done, _ = wait(
+                    [*self._running, self._cancel], timeout=self._next_deadline(), return_when=FIRST_COMPLETED
+                )
+                if self._cancel.done() and not stopping:
+                    stopping = True
+                    self._stop_all("cancelled")
+                self._enforce_timeouts()
+                for future in done:
+                    if future is self._cancel:
+                        continue
+                    job, _ = self._running.pop(future)  # type: ignore[call-overload]
+                    try:
+                        state = self._finish(job, future.result())  # type: ignore[arg-type]
+                    except _Retry:
+                        self._submit(job.task, job.attempt + 1)
+                        continue
+                    if state.ok and not stopping:
+                        ready.extend(self._release(job.task, waiting))
+                    elif state is TaskState.FAILED and self.fail_fast and not stopping:
+                        stopping = True
+                        self._stop_all("cancelled")
+        except KeyboardInterrupt:
+            if not self._cancel.done():
+                self._cancel.set_result(None)
+            self._stop_all("cancelled")
+            self._drain()
+        finally:
+            self._close_run()
+        return self.run
+
+    def cancel(self) -> None:
+        """Ask the loop to stop: running kernels are killed, their tasks and all pending ones `cancelled`."""
+        if not self._cancel.done():
+            self._cancel.set_result(None)
+
+    # -- one task -------------------------------------------------------------------------------------------------
+
+    def _judge(self, name: str) -> bool:
+        """True when the task must run; an up-to-date one is marked skipped here."""
+        task = self.pipeline.tasks[name]
+        verdict = fingerprint.judge(task, self.store, self.pipeline.project.relative, force=self.force)
+        self._fingerprints[name] = verdict.fingerprint
+        self.run.tasks[name].reasons = verdict.reasons
+        if verdict.must_run:
+            return True
+        stamp = iso(now())
+        self._set(name, TaskState.SKIPPED, started_at=stamp, finished_at=stamp)
+        return False
+
+    def _job(self, name: str, attempt: int) -> Job:
+        task = self.pipeline.tasks[name]
+        output = self.runs_dir / (name.replace("/", "__") + ".ipynb")
+        return Job(
+            task=name,
+            notebook=str(task.spec.notebook),
+            output_notebook=str(output),
+            cwd=str(task.spec.notebook.parent),
+            kernel=task.spec.kernel,
+            parameters=injected_parameters(self.pipeline, task, self.task_params.get(name, {})),
+            attempt=attempt,
+        )
+
+    def _submit(self, name: str, attempt: int) -> None:
+        task = self.pipeline.tasks[name]
+        job = self._job(name, attempt)
+        output = Path(job.output_notebook)
+        if attempt > 1 and output.exists():  # keep every attempt's notebook
+            output.rename(output.with_name(f"{output.stem}.attempt-{attempt - 1}.ipynb"))
+        for path in task.output_paths:  # so a notebook can simply open its outputs for writing
+            os.makedirs(os.path.dirname(path.rstrip("/")), exist_ok=True)
+        timeout = self._option(task, "timeout")
+        future = self.executor.submit(job)
+        self._running[future] = (job, time.monotonic() + timeout if timeout else None)
+        self._set(
+            name,
+            TaskState.RUNNING,
+            attempts=attempt,
+            started_at=self.run.tasks[name].started_at or iso(now()),
+            output_notebook=output,
+            error=None,
+        )
+
+    def _finish(self, job: Job, result: JobResult) -> TaskState:
+        """Record a finished attempt; its final state, or `_Retry` when it failed with retries left."""
+        name, task = job.task, self.pipeline.tasks[job.task]
+        if result.notebook_bytes is not None:  # the executor ran it elsewhere: keep its executed notebook here
+            Path(job.output_notebook).parent.mkdir(parents=True, exist_ok=True)
+            Path(job.output_notebook).write_bytes(result.notebook_bytes)
+        if result.kernel_log is not None:  # likewise its kernel's output, appended as a local kernel's would be
+            Path(job.output_notebook).parent.mkdir(parents=True, exist_ok=True)
+            with open(os.path.splitext(job.output_notebook)[0] + ".kernel.log", "ab") as log:
+                log.write(result.kernel_log)
+        state, error = result.state, result.error
+        if state is TaskState.SUCCEEDED:
+            missing = [p for p in task.output_paths if not os.path.exists(p)]
+            if missing:
+                state = TaskState.FAILED
+                error = TaskError.output_not_written(self.pipeline.project.relative(p) for p in missing)
+        self.store.record_attempt(self.run.id, name, job.attempt, state, result.started_at, result.finished_at, error)
+        if state is TaskState.FAILED and job.attempt <= self._option(task, "retries", 0) and not self._cancel.done():
+            raise _Retry
+        if state is TaskState.SUCCEEDED:
+            outputs = fingerprint.output_hashes(task, self.store, self.pipeline.project.relative)
+            self.store.record_success(name, self.run.id, {**self._fingerprints[name], "outputs": outputs})
+        self._set(name, state, finished_at=result.finished_at, error=error)
+        if state is TaskState.FAILED:
+            for downstream in nx.descendants(self.graph, name):
+                if self.run.tasks[downstream].state is TaskState.PENDING:
+                    self._set(downstream, TaskState.UPSTREAM_FAILED, error=TaskError.upstream_failed(name))
+        return state
+
+    def _prewarm(self, queue: list[str]) -> None:
+        upcoming = self._upcoming(queue)[: self.executor.capacity]  # no executor prepares further ahead than that
+        if upcoming:
+            self.executor.prepare([self._job(name, 1) for name in upcoming])
+
+    def _upcoming(self, queue: list[str]) -> list[str]:
+        """Tasks likely to be submitted next, in order: the queued ones, then pending ones whose upstream is all
+        running, finished or itself upcoming (they will run unless what they read comes out unchanged)."""
+        tasks = self.run.tasks
+        expected = {n for n, r in tasks.items() if r.state is TaskState.RUNNING or r.state.ok} | set(queue)
+        upcoming = list(queue)
+        for name in self.selected:
+            if (
+                tasks[name].state is TaskState.PENDING
+                and name not in expected
+                and all(p in expected for p in self.graph.predecessors(name))
+            ):
+                upcoming.append(name)
+                expected.add(name)
+        return upcoming
+
+    def _release(self, name: str, waiting: dict[str, int]) -> list[str]:
+        """Dependants of a finished task whose upstream is now all finished."""
+        now_ready = []
+        for downstream in self.graph.successors(name):
+            waiting[downstream] -= 1
+            if waiting[downstream] == 0 and self.run.tasks[downstream].state is TaskState.PENDING:
+                now_ready.append(downstream)
+        return now_ready
+
+    def _option(self, task: Task, key: str, default: Any = None) -> Any:
+        """CLI / API value, else the notebook's metadata.nbflow, else nbflow.toml."""
+        for value in (getattr(self, key), getattr(task.spec, key), getattr(self.pipeline.project, key)):
+            if value is not None:
+                return value
+        return default
+
+    # -- time, stopping, recording --------------------------------------------------------------------------------
+
+    def _next_deadline(self) -> float | None:
+        deadlines = [deadline for _, deadline in self._running.values() if deadline is not None]
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+
+    def _enforce_timeouts(self) -> None:
+        moment = time.monotonic()
+        for job, deadline in self._running.values():
+            if deadline is not None and moment >= deadline:
+                self.executor.stop(job, "timeout")
+
+    def _stop_all(self, reason: str) -> None:
+        for job, _ in self._running.values():
+            self.executor.stop(job, reason)
+
+    def _drain(self) -> None:
+        """After a Ctrl-C: wait for the killed jobs to come back, then record them."""
+        while self._running:
+            try:
+                done, _ = wait(list(self._running), timeout=30, return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:
+                continue
+            if not done:
+                break
+            for future in done:
+                job, _ = self._running.pop(future)
+                self._finish(job, future.result())  # the run is cancelled, so no attempt is retried
+
+    def _set(self, name: str, state: TaskState, **fields: Any) -> None:
+        result = self.run.tasks[name]
+        result.state = state
+        for key, value in fields.items():
+            setattr(result, key, value)
+        self.store.update_task(self.run.id, name, state=state, reasons=result.reasons, **fields)
+        self.on_event(self.run, result)
+
+    def _close_run(self) -> None:
+        for name, result in self.run.tasks.items():
+            if not result.state.finished:
+                self._set(name, TaskState.CANCELLED, finished_at=iso(now()))
+        if self._cancel.done():
+            self.run.state = RunState.CANCELLED
+        elif any(r.state.failed for r in self.run.tasks.values()):
+            self.run.state = RunState.FAILED
+        else:
+            self.run.state = RunState.SUCCEEDED
+        self.store.finish_run(self.run.id, self.run.state)
+        self.run.finished_at = iso(now())

@@ -1,0 +1,137 @@
+"""A run before it starts: its parameters split and checked, its tasks selected, its sources checked, and what
+papermill injects into each task. Nothing runs here, so every mistake is reported before any kernel starts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nbflow.declare import PathsDeclared
+from nbflow.errors import PipelineError, Problem, UsageError
+from nbflow.graph import Pipeline, Task, did_you_mean
+
+
+@dataclass
+class Prepared:
+    """A run's pipeline resolved with its parameters, its selected tasks (dependency order) and per-task values."""
+
+    pipeline: Pipeline
+    selected: list[str]
+    task_params: dict[str, dict[str, Any]]
+
+    @property
+    def recorded_params(self) -> dict[str, Any]:
+        """The run's parameters as the store keeps them: pipeline values, then `TASK.NAME` ones."""
+        per_task = {f"{t}.{k}": v for t, values in self.task_params.items() for k, v in values.items()}
+        return {**self.pipeline.params, **per_task}
+
+
+def new_run_id() -> str:
+    """Sorts by start time: UTC timestamp to the millisecond, then a random suffix."""
+    stamp = time.time()
+    millis = int(stamp * 1000) % 1000
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(stamp)) + f"{millis:03d}-" + secrets.token_hex(2)
+
+
+def split_params(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """`{"x": 1, "clean.y": 2}` -> pipeline parameters `{"x": 1}` and per-task ones `{"clean": {"y": 2}}`."""
+    pipeline_params: dict[str, Any] = {}
+    task_params: dict[str, dict[str, Any]] = {}
+    for key, value in (params or {}).items():
+        if "." in key:
+            task, name = key.rsplit(".", 1)
+            task_params.setdefault(task, {})[name] = value
+        else:
+            pipeline_params[key] = value
+    return pipeline_params, task_params
+
+
+def prepare(pipeline: Pipeline, targets: Iterable[str] | None, params: Mapping[str, Any] | None) -> Prepared:
+    """Resolve with the run's parameters, select the tasks, and check every name given; nothing runs yet."""
+    pipeline_params, task_params = split_params(params)
+    problems = []
+    for task, names in task_params.items():
+        if task not in pipeline.specs:
+            first = next(iter(names))
+            problems.append(
+                Problem("unknown-param", f"-p {task}.{first}: {task!r} is no task{did_you_mean(task, pipeline.specs)}.")
+            )
+            continue
+        for name in names:
+            spec = pipeline.specs[task]
+            if name not in spec.params:
+                problems.append(
+                    Problem(
+                        "unknown-param",
+                        f"-p {task}.{name}: {spec.notebook.name} does not assign `{name}` in its parameters cell"
+                        f"{did_you_mean(name, spec.params)}.",
+                    )
+                )
+    if problems:
+        raise UsageError(PipelineError(problems).describe())
+    resolved = pipeline.with_params(pipeline_params, task_params) if params else pipeline
+    selected = resolved.select(targets)
+    known = set(pipeline.project.params).union(*(resolved.specs[t].params for t in selected))
+    unknown = [name for name in pipeline_params if name not in known]
+    if unknown:
+        raise UsageError(
+            "\n".join(
+                f"-p {name}: no selected task assigns `{name}` in its parameters cell"
+                f"{did_you_mean(name, known)}; check the name."
+                for name in unknown
+            )
+        )
+    check_sources(resolved, selected)
+    return Prepared(resolved, selected, task_params)
+
+
+def check_sources(pipeline: Pipeline, selected: list[str]) -> None:
+    """Every input of a selected task exists or is written by a task upstream of it."""
+    problems = []
+    for name in selected:
+        task = pipeline.tasks[name]
+        written = {via for pred in pipeline.graph.predecessors(name) for via in pipeline.graph.edges[pred, name]["via"]}
+        for path in task.input_paths:
+            if path not in written and not os.path.exists(path):
+                problems.append(
+                    Problem(
+                        "missing-source",
+                        f"{task.notebook}: input {pipeline.project.relative(path)} does not exist and no task writes "
+                        "it; create it, fix the path, or add the task that writes it.",
+                    )
+                )
+    if problems:
+        raise PipelineError(problems)
+
+
+def injected_parameters(pipeline: Pipeline, task: Task, task_params: Mapping[str, Any]) -> dict[str, Any]:
+    """What papermill injects: inputs/outputs as paths that open from the notebook's folder, relative where the
+    declaration was relative (so executed notebooks stay portable), and the parameters set from outside."""
+    folder = task.spec.notebook.parent
+
+    def portable(declared: PathsDeclared, filled: PathsDeclared) -> PathsDeclared:
+        if isinstance(declared, dict):
+            assert isinstance(filled, dict)
+            return {key: portable(declared[key], filled[key]) for key in declared}
+        if isinstance(declared, list):
+            assert isinstance(filled, list)
+            return [portable(d, f) for d, f in zip(declared, filled)]
+        assert isinstance(filled, str)
+        if os.path.isabs(os.path.expanduser(declared)):
+            return filled
+        relative = os.path.relpath(filled, folder)
+        return relative + "/" if filled.endswith("/") else relative
+
+    injected = {k: v for k, v in task.params.items() if k in pipeline.params or k in task_params}
+    parameters_cell = task.spec.code_cells[task.spec.parameters_cell_index]
+    for name in ("inputs", "outputs"):
+        declared = getattr(task.spec, name)
+        # an explicitly empty declaration is injected too, so the notebook sees what the pipeline sees
+        if declared or (declared == [] and name in parameters_cell):
+            injected[name] = portable(declared, getattr(task, name))
+    return injected

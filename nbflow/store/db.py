@@ -1,0 +1,322 @@
+"""The run store: SQLite at `.nbflow/nbflow.db` (WAL) holding runs, task runs, fingerprints and schedules.
+
+Every query nbflow makes lives in this package. Writes happen as a run goes, each in its own short transaction, so
+a crash loses nothing that finished. Rows come back as the shared models (`RunRecord`, `TaskRun`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from nbflow import processes
+from nbflow.errors import StoreError
+from nbflow.models import RunRecord, RunState, TaskError, TaskRun, TaskState
+from nbflow.store.schema import NewerSchema, migrate
+from nbflow.times import iso, now
+
+DB_NAME = "nbflow.db"
+
+
+class Store:
+    """One project's store. Thread-safe: each thread gets its own connection."""
+
+    def __init__(self, store_dir: Path):
+        self.dir = Path(store_dir)
+        self.path = self.dir / DB_NAME
+        self._local = threading.local()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            with self.transaction() as db:
+                migrate(db)
+        except NewerSchema as exc:
+            raise StoreError(
+                f"{self.path} was written by a newer nbflow (schema {exc.version}); upgrade nbflow to read it."
+            ) from None
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} cannot be read ({exc}); if it is damaged, move it aside (the executed notebooks under "
+                f"{self.dir / 'runs'} are kept) and nbflow starts a new history."
+            ) from None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            # Readers never block the writer in WAL mode; writers wait for each other (busy_timeout), so users
+            # never see "database is locked".
+            connection = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA busy_timeout=60000")
+            self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    # -- runs ---------------------------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        run_id: str,
+        trigger: str,
+        params: dict[str, Any],
+        targets: list[str],
+        tasks: list[str],
+        state: RunState = RunState.RUNNING,
+    ) -> None:
+        """A new run and its tasks (all `pending`), owned by this process."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO runs (id, trigger, state, started_at, params, targets, pid, pid_started) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    trigger,
+                    str(state),
+                    iso(now()),
+                    _dumps(params),
+                    _dumps(targets),
+                    os.getpid(),
+                    processes.start_time(),
+                ),
+            )
+            db.executemany(
+                "INSERT INTO task_runs (run_id, task, position, state) VALUES (?,?,?,'pending')",
+                [(run_id, task, i) for i, task in enumerate(tasks)],
+            )
+
+    def finish_run(self, run_id: str, state: RunState, message: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET state = ?, finished_at = ?, message = COALESCE(?, message) WHERE id = ?",
+                (str(state), iso(now()), message, run_id),
+            )
+
+    def update_task(self, run_id: str, task: str, **fields: Any) -> None:
+        """Set some columns of a task run: `state`, `started_at`, `finished_at`, `attempts`, `error` (a TaskError),
+        `output_notebook` (a path), `reasons`, `kernel_pid`."""
+        values = {key: self._column(key, value) for key, value in fields.items()}
+        assignments = ", ".join(f"{key} = ?" for key in values)
+        with self.transaction() as db:
+            db.execute(
+                f"UPDATE task_runs SET {assignments} WHERE run_id = ? AND task = ?", (*values.values(), run_id, task)
+            )
+
+    def record_attempt(
+        self,
+        run_id: str,
+        task: str,
+        attempt: int,
+        state: TaskState,
+        started_at: str | None,
+        finished_at: str | None,
+        error: TaskError | None,
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?)",
+                (run_id, task, attempt, str(state), started_at, finished_at, self._column("error", error)),
+            )
+
+    def runs(self, limit: int | None = None, trigger: str | None = None) -> list[RunRecord]:
+        """Runs, newest first (of one trigger, where given)."""
+        where, args = ("WHERE trigger = ?", [trigger]) if trigger else ("", [])
+        sql = f"SELECT * FROM runs {where} ORDER BY started_at DESC, id DESC" + (
+            f" LIMIT {int(limit)}" if limit else ""
+        )
+        rows = self.db.execute(sql, args).fetchall()
+        counts: dict[str, dict[str, int]] = {}
+        if rows:
+            ids = [r["id"] for r in rows]
+            marks = ",".join("?" * len(ids))
+            for run_id, state, n in self.db.execute(
+                f"SELECT run_id, state, COUNT(*) FROM task_runs WHERE run_id IN ({marks}) GROUP BY run_id, state", ids
+            ):
+                counts.setdefault(run_id, {})[state] = n
+        return [_run_record(r, counts.get(r["id"], {})) for r in rows]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        counts = dict(
+            self.db.execute(
+                "SELECT state, COUNT(*) FROM task_runs WHERE run_id = ? GROUP BY state", (run_id,)
+            ).fetchall()
+        )
+        return _run_record(row, counts)
+
+    def task_runs(self, run_id: str) -> list[TaskRun]:
+        rows = self.db.execute(
+            f"SELECT {_TASK_COLUMNS} FROM task_runs t WHERE run_id = ? ORDER BY position", (run_id,)
+        ).fetchall()
+        return [self._task_run(r) for r in rows]
+
+    def last_task_runs(self) -> dict[str, TaskRun]:
+        """The most recent task run (finished, or running) of every task, by name."""
+        rows = self.db.execute(
+            f"SELECT {_TASK_COLUMNS} FROM task_runs t JOIN runs r ON r.id = t.run_id "
+            "WHERE t.state != 'pending' ORDER BY r.started_at ASC, r.id ASC"
+        ).fetchall()
+        return {r["task"]: self._task_run(r) for r in rows}
+
+    def running_runs(self) -> list[RunRecord]:
+        return self.runs_in(RunState.RUNNING)
+
+    def runs_in(self, state: RunState, trigger: str | None = None) -> list[RunRecord]:
+        return [r for r in self.runs(trigger=trigger) if r.state is state]
+
+    def is_alive(self, run: RunRecord) -> bool:
+        """The process that runs `run` is still there (by pid and start time: pids are reused)."""
+        row = self.db.execute("SELECT pid, pid_started FROM runs WHERE id = ?", (run.id,)).fetchone()
+        return row is not None and processes.alive(row["pid"], row["pid_started"])
+
+    def mark_dead_runs(self) -> list[str]:
+        """Runs left `running` by a process that died become `interrupted` (their unfinished tasks `cancelled`);
+        returns their ids. Nothing is killed here: reading the store never stops a process."""
+        dead = [run.id for run in self.running_runs() if not self.is_alive(run)]
+        for run_id in dead:
+            self.mark_interrupted(run_id)
+        return dead
+
+    def mark_interrupted(self, run_id: str) -> None:
+        """A run whose process died: the run `interrupted`, its unfinished tasks `cancelled`."""
+        with self.transaction() as db:
+            stamp = iso(now())
+            db.execute(
+                "UPDATE runs SET state = ?, finished_at = ?, message = ? WHERE id = ? AND state = ?",
+                (str(RunState.INTERRUPTED), stamp, "the nbflow process running it died", run_id, str(RunState.RUNNING)),
+            )
+            db.execute(
+                "UPDATE task_runs SET state = ?, finished_at = COALESCE(finished_at, ?) "
+                "WHERE run_id = ? AND state IN (?, ?)",
+                (str(TaskState.CANCELLED), stamp, run_id, str(TaskState.PENDING), str(TaskState.RUNNING)),
+            )
+
+    def orphan_kernels(self) -> list[tuple[str, str, int]]:
+        """(run id, task, kernel pid) of the tasks that were running when their run's process died."""
+        rows = self.db.execute(
+            "SELECT t.run_id, t.task, t.kernel_pid FROM task_runs t JOIN runs r ON r.id = t.run_id "
+            "WHERE r.state = ? AND t.kernel_pid IS NOT NULL",
+            (str(RunState.INTERRUPTED),),
+        ).fetchall()
+        return [(r["run_id"], r["task"], r["kernel_pid"]) for r in rows]
+
+    def forget_kernel(self, run_id: str, task: str) -> None:
+        self.update_task(run_id, task, kernel_pid=None)
+
+    # -- incremental state --------------------------------------------------------------------------------------
+
+    def last_success(self, task: str) -> tuple[str, dict[str, Any]] | None:
+        """(run id, fingerprint) of the task's last successful run."""
+        row = self.db.execute("SELECT run_id, fingerprint FROM task_success WHERE task = ?", (task,)).fetchone()
+        return (row["run_id"], json.loads(row["fingerprint"])) if row else None
+
+    def record_success(self, task: str, run_id: str, fingerprint: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO task_success VALUES (?,?,?,?)", (task, run_id, iso(now()), _dumps(fingerprint))
+            )
+
+    def cached_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
+        row = self.db.execute(
+            "SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?", (path, size, mtime_ns)
+        ).fetchone()
+        return row[0] if row else None
+
+    def cache_hash(self, path: str, size: int, mtime_ns: int, digest: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO file_hashes VALUES (?,?,?,?)", (path, size, mtime_ns, digest))
+
+    # -- rows <-> models ------------------------------------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        """The project root: executed notebooks are stored relative to it."""
+        return self.dir.parent
+
+    def _column(self, key: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if key == "error":
+            return _dumps(value.to_json() if isinstance(value, TaskError) else value)
+        if key == "reasons":
+            return _dumps(value)
+        if key == "output_notebook":
+            return os.path.relpath(value, self.root) if os.path.isabs(value) else str(value)
+        if key == "state":
+            return str(value)
+        return value
+
+    def _task_run(self, row: sqlite3.Row) -> TaskRun:
+        return TaskRun(
+            name=row["task"],
+            state=TaskState(row["state"]),
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            attempts=row["attempts"],
+            error=TaskError.from_json(_loads(row["error"])),
+            output_notebook=self.root / row["output_notebook"] if row["output_notebook"] else None,
+            reasons=_loads(row["reasons"]) or [],
+            kernel_pid=row["kernel_pid"],
+            run_id=row["run_id"],
+        )
+
+
+def open_store(store_dir: Path) -> Store:
+    """The project's store, after marking runs whose process died as `interrupted`."""
+    store = Store(store_dir)
+    store.mark_dead_runs()
+    return store
+
+
+_TASK_COLUMNS = (
+    "t.run_id, t.task, t.state, t.started_at, t.finished_at, t.attempts, t.error, t.output_notebook, t.reasons, "
+    "t.kernel_pid"
+)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=repr, sort_keys=True)
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def _run_record(row: sqlite3.Row, counts: dict[str, int]) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        trigger=row["trigger"],
+        state=RunState(row["state"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        params=_loads(row["params"]) or {},
+        targets=_loads(row["targets"]) or [],
+        pid=row["pid"],
+        message=row["message"],
+        counts=counts,
+    )

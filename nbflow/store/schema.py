@@ -1,0 +1,114 @@
+"""The store's schema: numbered migrations, applied in order; `schema_version` in `meta` says how many ran."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS = [
+    # 1: runs, task runs and their attempts, the last success of each task, the file-hash cache
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        trigger TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        params TEXT NOT NULL DEFAULT '{}',
+        targets TEXT NOT NULL DEFAULT '[]',
+        pid INTEGER,
+        message TEXT
+    );
+    CREATE TABLE task_runs (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        task TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        output_notebook TEXT,
+        reasons TEXT,
+        kernel_pid INTEGER,
+        PRIMARY KEY (run_id, task)
+    );
+    CREATE TABLE attempts (
+        run_id TEXT NOT NULL,
+        task TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        error TEXT,
+        PRIMARY KEY (run_id, task, attempt)
+    );
+    CREATE TABLE task_success (
+        task TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        fingerprint TEXT NOT NULL
+    );
+    CREATE TABLE file_hashes (
+        path TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT NOT NULL
+    );
+    CREATE INDEX runs_started ON runs(started_at);
+    """,
+    # 2: schedules (nbflow.schedule) and the lease that lets one scheduler process at a time fire them
+    """
+    CREATE TABLE schedules (
+        name TEXT PRIMARY KEY,
+        cron TEXT,
+        every_s REAL,
+        tz TEXT NOT NULL,
+        targets TEXT NOT NULL DEFAULT '[]',
+        params TEXT NOT NULL DEFAULT '{}',
+        paused INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        not_before TEXT NOT NULL,
+        last_fired TEXT,
+        on_failure_command TEXT,
+        on_failure_webhook TEXT
+    );
+    CREATE TABLE scheduler_lease (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        owner TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX runs_trigger ON runs(trigger, state);
+    """,
+    # 3: the start time of a run's process beside its pid, so a reused pid is not taken for the run's process
+    """
+    ALTER TABLE runs ADD COLUMN pid_started REAL;
+    """,
+]
+
+
+class NewerSchema(Exception):
+    """The database was written by a newer nbflow."""
+
+    def __init__(self, version: int):
+        super().__init__(version)
+        self.version = version
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring the schema up to date, inside the caller's transaction."""
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row else 0
+    if version > len(MIGRATIONS):
+        raise NewerSchema(version)
+    for number in range(version, len(MIGRATIONS)):
+        # executescript() would commit on its own; run each statement inside this transaction instead.
+        for statement in _statements(MIGRATIONS[number]):
+            db.execute(statement)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(len(MIGRATIONS)),))
+
+
+def _statements(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
