@@ -14,7 +14,7 @@ from nbflow import processes
 from nbflow.graph import Pipeline
 from nbflow.models import Run, TaskRun
 from nbflow.run.executors import make_executor
-from nbflow.run.jobs import ExecutorOptions
+from nbflow.run.jobs import Executor, ExecutorOptions
 from nbflow.run.lock import ProjectLock
 from nbflow.run.loop import EventHook, Runner
 from nbflow.run.prepare import new_run_id, prepare
@@ -32,14 +32,17 @@ def run_pipeline(
     fail_fast: bool = False,
     timeout: float | None = None,
     retries: int | None = None,
-    executor: str = "local",
+    executor: str | Executor = "local",
     dask_address: str | None = None,
     prewarm: bool = True,
     trigger: str = "api",
     on_event: EventHook | None = None,
     on_start: Callable[[Runner], None] | None = None,
 ) -> Run:
-    """Run the targets (default: all) and their upstream; blocks until done and returns the Run."""
+    """Run the targets (default: all) and their upstream; blocks until done and returns the Run.
+
+    `executor` names a registered executor (`local`, `dask`, ...), made for this run and closed after it, or is an
+    `Executor` the caller made and closes itself."""
     prepared = prepare(pipeline, targets, params)
     project = prepared.pipeline.project
     store = open_store(project.store_dir)
@@ -55,7 +58,7 @@ def run_pipeline(
             prewarm=prewarm,
             on_kernel_pid=lambda job, pid: store.update_task(run_id, job.task, kernel_pid=pid),
         )
-        chosen = make_executor(executor, options)
+        chosen = make_executor(executor, options) if isinstance(executor, str) else executor
         recorded = prepared.recorded_params
         run = Run(run_id, trigger, recorded, {name: TaskRun(name) for name in prepared.selected}, started_at=iso(now()))
         store.create_run(run_id, trigger, recorded, list(targets or []), prepared.selected)
@@ -75,7 +78,8 @@ def run_pipeline(
         try:
             return runner.execute()
         finally:
-            chosen.close()
+            if chosen is not executor:
+                chosen.close()
     finally:
         lock.release()
         store.close()
