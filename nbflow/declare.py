@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from nbflow.errors import Problem
 
 DECLARATIONS = ("inputs", "outputs", "upstream")
-PathsDeclared = dict | list | str
+PathsDeclared = dict[str, str] | list[str] | str
 
 # Used only when the cell does not parse: a line that starts by assigning a declaration makes it a task.
 _DECLARATION_LINE = re.compile(r"^\s*(inputs|outputs|upstream)\s*(:[^=]*)?=(?!=)", re.MULTILINE)
@@ -61,7 +62,7 @@ def paths_of(declared: PathsDeclared) -> list[str]:
     return list(declared)
 
 
-def map_paths(declared: PathsDeclared, convert) -> PathsDeclared:
+def map_paths(declared: PathsDeclared, convert: Callable[[str], str]) -> PathsDeclared:
     """The declaration with each path replaced by `convert(path)`, its shape kept (for injection)."""
     if isinstance(declared, str):
         return convert(declared)
@@ -74,7 +75,7 @@ class Unreadable(Exception):
     """The file is not a notebook nbflow can read."""
 
 
-def read_notebook_json(path: Path) -> dict:
+def read_notebook_json(path: Path) -> dict[str, Any]:
     """The notebook as a dict, upgraded in shape only as far as this module needs (cells with `source`)."""
     try:
         raw = path.read_bytes()
@@ -114,20 +115,20 @@ def read_notebook_json(path: Path) -> dict:
     return nb
 
 
-def _source(cell: dict) -> str:
+def _source(cell: dict[str, Any]) -> str:
     src = cell.get("source", "")
     if isinstance(src, list):
         return "".join(s for s in src if isinstance(s, str))
     return src if isinstance(src, str) else ""
 
 
-def _tags(cell: dict) -> list:
+def _tags(cell: dict[str, Any]) -> list[str]:
     metadata = cell.get("metadata")
     tags = metadata.get("tags") if isinstance(metadata, dict) else None
     return tags if isinstance(tags, list) else []
 
 
-def _kernel_and_language(metadata: dict) -> tuple[str, str]:
+def _kernel_and_language(metadata: dict[str, Any]) -> tuple[str, str]:
     spec = metadata.get("kernelspec")
     spec = spec if isinstance(spec, dict) else {}
     info = metadata.get("language_info")
@@ -148,7 +149,7 @@ def _parse_cell(source: str) -> ast.Module:
             from IPython.core.inputtransformer2 import TransformerManager
         except ImportError:
             raise first from None
-        transformed = TransformerManager().transform_cell(source)
+        transformed = TransformerManager().transform_cell(source)  # type: ignore[no-untyped-call]
         try:
             return ast.parse(transformed)
         except SyntaxError:
@@ -294,7 +295,8 @@ def _check_paths(name: str, declared: tuple[Any, int] | None, where: str, proble
             f"{where}, line {line}: every path in `{name}` must be a non-empty string (and every key "
             f"a string); {bad[0]!r} is not."
         )
-    return value
+    checked: PathsDeclared = value  # a str, a dict of str or a list of str: the checks above
+    return checked
 
 
 def _check_upstream(declared: tuple[Any, int] | None, where: str, problems: list[str]) -> tuple[str, ...]:
@@ -308,7 +310,7 @@ def _check_upstream(declared: tuple[Any, int] | None, where: str, problems: list
     return tuple(names)
 
 
-def _check_options(options: Any, display: str, problems: list[str]) -> dict:
+def _check_options(options: Any, display: str, problems: list[str]) -> dict[str, Any]:
     """Validate `metadata.nbflow` (timeout, retries, kernel)."""
     if options is None:
         return {}

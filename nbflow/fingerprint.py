@@ -64,7 +64,8 @@ def file_hash(path: str, store: Store) -> str | None:
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(values, default=repr, sort_keys=True))
+    jsonable: dict[str, Any] = json.loads(json.dumps(values, default=repr, sort_keys=True))
+    return jsonable
 
 
 def task_fingerprint(task: Task, store: Store, relative: Relative) -> dict[str, Any]:

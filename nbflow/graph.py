@@ -169,7 +169,9 @@ def _resolve(
         folder = spec.notebook.parent
         display = project.relative(spec.notebook)
 
-        def absolute(template: str, _folder=folder, _lookup=lookup, _display=display) -> str:
+        def absolute(
+            template: str, _folder: Path = folder, _lookup: dict[str, Any] = lookup, _display: str = display
+        ) -> str:
             used_params.update(n for n in placeholders(template) if n in pipeline_params)
             try:
                 return _absolute(_folder, fill(template, _lookup))

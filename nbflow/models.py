@@ -19,7 +19,7 @@ from nbflow.times import duration
 
 class _Text(str, Enum):
     def __str__(self) -> str:
-        return self.value
+        return str(self.value)
 
 
 class TaskState(_Text):

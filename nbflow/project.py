@@ -63,8 +63,9 @@ def _read_settings(config_file: Path) -> dict[str, Any]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PipelineError([Problem("config", f"{config_file}: not valid TOML ({exc}).")]) from exc
     if config_file.name == "pyproject.toml":
-        return data.get("tool", {}).get("nbflow", {})
-    return data
+        settings: dict[str, Any] = data.get("tool", {}).get("nbflow", {})
+        return settings
+    return dict(data)
 
 
 def load_project(start: str | Path | None = None) -> Project:
@@ -136,7 +137,7 @@ def discover(project: Project) -> list[Path]:
                 if path.suffix == ".ipynb" and path.is_file() and not _hidden(path.relative_to(root).parts):
                     found.add(path)
         return sorted(found)
-    found_paths = []
+    found_paths: list[Path] = []
     for folder, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found_paths.extend(Path(folder, f) for f in filenames if f.endswith(".ipynb") and not f.startswith("."))

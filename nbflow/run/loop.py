@@ -82,9 +82,8 @@ class Runner:
                     self._prewarm(queue)  # the submissions changed what comes next
                 if not self._running:
                     break
-                done, _ = wait(
-                    [*self._running, self._cancel], timeout=self._next_deadline(), return_when=FIRST_COMPLETED
-                )
+                waited: list[Future[Any]] = [*self._running, self._cancel]
+                done, _ = wait(waited, timeout=self._next_deadline(), return_when=FIRST_COMPLETED)
                 if self._cancel.done() and not stopping:
                     stopping = True
                     self._stop_all("cancelled")
@@ -92,9 +91,9 @@ class Runner:
                 for future in done:
                     if future is self._cancel:
                         continue
-                    job, _ = self._running.pop(future)  # type: ignore[call-overload]
+                    job, _ = self._running.pop(future)
                     try:
-                        state = self._finish(job, future.result())  # type: ignore[arg-type]
+                        state = self._finish(job, future.result())
                     except _Retry:
                         self._submit(job.task, job.attempt + 1)
                         continue

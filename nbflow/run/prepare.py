@@ -114,18 +114,20 @@ def injected_parameters(pipeline: Pipeline, task: Task, task_params: Mapping[str
     declaration was relative (so executed notebooks stay portable), and the parameters set from outside."""
     folder = task.spec.notebook.parent
 
-    def portable(declared: PathsDeclared, filled: PathsDeclared) -> PathsDeclared:
-        if isinstance(declared, dict):
-            assert isinstance(filled, dict)
-            return {key: portable(declared[key], filled[key]) for key in declared}
-        if isinstance(declared, list):
-            assert isinstance(filled, list)
-            return [portable(d, f) for d, f in zip(declared, filled)]
-        assert isinstance(filled, str)
+    def portable_path(declared: str, filled: str) -> str:
         if os.path.isabs(os.path.expanduser(declared)):
             return filled
         relative = os.path.relpath(filled, folder)
         return relative + "/" if filled.endswith("/") else relative
+
+    def portable(declared: PathsDeclared, filled: PathsDeclared) -> PathsDeclared:
+        # `filled` has the shape of `declared`: the graph fills each path where it stands
+        if isinstance(declared, dict) and isinstance(filled, dict):
+            return {key: portable_path(declared[key], filled[key]) for key in declared}
+        if isinstance(declared, list) and isinstance(filled, list):
+            return [portable_path(d, f) for d, f in zip(declared, filled)]
+        assert isinstance(declared, str) and isinstance(filled, str)
+        return portable_path(declared, filled)
 
     injected = {k: v for k, v in task.params.items() if k in pipeline.params or k in task_params}
     parameters_cell = task.spec.code_cells[task.spec.parameters_cell_index]
