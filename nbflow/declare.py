@@ -1,9 +1,10 @@
-"""One notebook -> its TaskSpec: what its `parameters` cell declares, read statically (SPEC section 1).
+"""One notebook -> its TaskSpec: what its `parameters` cell declares, read statically.
 
 Nothing in the notebook runs: the cell is parsed with `ast`, and `inputs`, `outputs` and `upstream` must be
-literals. The notebook JSON is read here with `json` rather than `nbformat`, because importing nbformat costs about
-a second on this machine (jsonschema's format plugins) and resolution must stay fast; execution uses nbformat and
-papermill as usual. The reader accepts nbformat v2/v3 (worksheets, `input`) and v4 (`cells`, `source`).
+literals. The notebook JSON is read here with `json` rather than `nbformat`: importing nbformat also imports
+jsonschema and its format plugins, which costs more than reading hundreds of notebooks, and resolution must stay
+fast; execution uses nbformat and papermill as usual. The reader accepts nbformat v2/v3 (worksheets, `input`)
+and v4 (`cells`, `source`).
 """
 
 from __future__ import annotations

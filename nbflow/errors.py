@@ -1,4 +1,4 @@
-"""The errors nbflow reports to users, and the exit codes they map to (SPEC section 3).
+"""The errors nbflow reports to users, and the exit codes they map to.
 
 Every problem a user can fix is a `Problem`: one readable sentence that names the notebook (and the line, or the
 path) and says what to do. Resolution collects all of them before failing, so a `PipelineError` carries a list.

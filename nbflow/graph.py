@@ -1,4 +1,4 @@
-"""TaskSpecs -> the Pipeline: tasks with their paths filled in, the dependency DiGraph, and every problem (SPEC 2).
+"""TaskSpecs -> the Pipeline: tasks with their paths filled in, the dependency DiGraph, and every problem.
 
 Edge A -> B when a path B reads is a path A writes (after normalising both to absolute paths), lies under a folder
 A writes, or is a folder holding what A writes; or when B's `upstream` names A. All problems are collected before

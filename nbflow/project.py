@@ -1,4 +1,4 @@
-"""The project: its root folder, its settings (`nbflow.toml` or `[tool.nbflow]`) and its notebooks (SPEC section 2)."""
+"""The project: its root folder, its settings (`nbflow.toml` or `[tool.nbflow]`) and its notebooks."""
 
 from __future__ import annotations
 

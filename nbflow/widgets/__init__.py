@@ -1,4 +1,4 @@
-"""Jupyter widgets for nbflow: `nbflow.panel(path)` (SPEC section 6)."""
+"""Jupyter widgets for nbflow: `nbflow.panel(path)`."""
 
 from nbflow.widgets.panel import Panel, panel
 
