@@ -103,23 +103,54 @@ def scan(project: Project) -> tuple[dict[str, TaskSpec], list[Problem]]:
     """Read every notebook of the project: the task specs by name, and the problems found while reading."""
     problems: list[Problem] = []
     specs: list[tuple[TaskSpec, str]] = []
+    found = discover(project)
     with _no_cyclic_gc():
-        for path in discover(project):
+        for path in found:
             display = project.relative(path)
-            result = read_spec(path, display)
+            result = read_spec(path, display, project.kernel)
             if isinstance(result, Problem):
                 problems.append(result)
             elif result is not None:
                 specs.append((result, display))
+    if project.notebooks is not None and not specs and not problems:
+        problems.append(_no_task_found(project, found))
+    return _named(specs), problems
 
+
+def _named(specs: list[tuple[TaskSpec, str]]) -> dict[str, TaskSpec]:
+    """Each task by its notebook's file name without the extension; where two share it, by the path relative to
+    the root without the extension; where even that is shared (`x.ipynb` beside an unpaired `x.py`), with it."""
     by_stem: dict[str, int] = defaultdict(int)
-    for spec, _ in specs:
+    by_path: dict[str, int] = defaultdict(int)
+    for spec, display in specs:
         by_stem[spec.notebook.stem] += 1
+        by_path[display[: -len(spec.notebook.suffix)]] += 1
     named: dict[str, TaskSpec] = {}
     for spec, display in specs:
-        name = spec.notebook.stem if by_stem[spec.notebook.stem] == 1 else display[: -len(".ipynb")]
-        named[name] = spec
-    return named, problems
+        without_suffix = display[: -len(spec.notebook.suffix)]
+        if by_stem[spec.notebook.stem] == 1:
+            named[spec.notebook.stem] = spec
+        else:
+            named[without_suffix if by_path[without_suffix] == 1 else display] = spec
+    return named
+
+
+def _no_task_found(project: Project, found: list[Path]) -> Problem:
+    where = project.relative(project.config_file) if project.config_file else "the settings"
+    globs = ", ".join(repr(g) for g in project.notebooks or [])
+    if not found:
+        return Problem(
+            "no-tasks",
+            f"{where}: `notebooks` ({globs}) matches no notebook under {project.root}; fix the globs (relative to "
+            "that folder, `**` for any depth).",
+        )
+    shown = ", ".join(project.relative(p) for p in found[:3]) + (", ..." if len(found) > 3 else "")
+    return Problem(
+        "no-tasks",
+        f"{where}: `notebooks` ({globs}) matches {len(found)} notebook(s) ({shown}) but none is a task: a notebook "
+        "is a task when its cell tagged `parameters` assigns `inputs`, `outputs` or `upstream` (in a percent-format "
+        'text notebook, mark that cell `# %% tags=["parameters"]`).',
+    )
 
 
 def load(path: str | Path | None = None, params: Mapping[str, Any] | None = None) -> Pipeline:

@@ -9,6 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nbflow.declare.reading import (
+    NOTEBOOK_SUFFIX,
+    SUFFIXES,
+    Unreadable,
+    is_text_notebook,
+    paired_formats,
+    read_notebook_json,
+)
 from nbflow.errors import PipelineError, Problem
 
 if sys.version_info >= (3, 11):
@@ -17,7 +25,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 STORE_DIR = ".nbflow"
-_SETTINGS = {"notebooks", "params", "workers", "timeout", "retries", "outputs_outside_root"}
+_SETTINGS = {"notebooks", "params", "workers", "timeout", "retries", "outputs_outside_root", "kernel"}
 
 
 @dataclass
@@ -25,6 +33,7 @@ class Project:
     root: Path
     config_file: Path | None = None
     notebooks: list[str] | None = None  # globs relative to the root; None: every notebook under it
+    kernel: str = "python3"  # the kernelspec of a notebook that names none
     params: dict[str, Any] = field(default_factory=dict)
     workers: int | None = None
     timeout: float | None = None
@@ -114,6 +123,8 @@ def load_project(start: str | Path | None = None) -> Project:
     project.retries = check(
         "retries", isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0, "a whole number >= 0"
     )
+    kernel = settings.get("kernel", project.kernel)
+    project.kernel = check("kernel", isinstance(kernel, str) and bool(kernel), "a kernelspec name") or project.kernel
     outside = settings.get("outputs_outside_root", False)
     project.outputs_outside_root = bool(check("outputs_outside_root", isinstance(outside, bool), "true or false"))
     if problems:
@@ -127,18 +138,40 @@ def _hidden(relative_parts: tuple[str, ...]) -> bool:
 
 
 def discover(project: Project) -> list[Path]:
-    """Every notebook of the pipeline, sorted: all under the root, or those the `notebooks` globs match."""
+    """Every notebook of the pipeline, sorted: all under the root, or those the `notebooks` globs match.
+
+    Notebooks are `.ipynb` files and jupytext text notebooks (`.py`, `.md`); a text file that is no notebook (a
+    module the notebooks import, a README) is left out. Of a notebook paired with a text file through jupytext
+    (one stem, `metadata.jupytext.formats` naming both), only the text file is kept: it is the one people edit.
+    """
     root = project.root
+    candidates: set[Path] = set()
     if project.notebooks is not None:
-        found = set()
         for pattern in project.notebooks:
             for match in glob.iglob(str(root / pattern), recursive=True):
                 path = Path(match)
-                if path.suffix == ".ipynb" and path.is_file() and not _hidden(path.relative_to(root).parts):
-                    found.add(path)
-        return sorted(found)
-    found_paths: list[Path] = []
-    for folder, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found_paths.extend(Path(folder, f) for f in filenames if f.endswith(".ipynb") and not f.startswith("."))
-    return sorted(found_paths)
+                if path.suffix in SUFFIXES and path.is_file() and not _hidden(path.relative_to(root).parts):
+                    candidates.add(path)
+    else:
+        for folder, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            candidates.update(Path(folder, f) for f in filenames if f.endswith(SUFFIXES) and not f.startswith("."))
+    notebooks = {p for p in candidates if p.suffix == NOTEBOOK_SUFFIX or is_text_notebook(p)}
+    return sorted(notebooks - _paired_ipynb(notebooks))
+
+
+def _paired_ipynb(notebooks: set[Path]) -> set[Path]:
+    """The `.ipynb` files among `notebooks` that jupytext pairs with a text notebook among them."""
+    paired = set()
+    for path in notebooks:
+        if path.suffix == NOTEBOOK_SUFFIX:
+            texts = [path.with_suffix(s) for s in SUFFIXES if s != NOTEBOOK_SUFFIX and path.with_suffix(s) in notebooks]
+            if not texts:
+                continue
+            try:
+                formats = paired_formats(read_notebook_json(path))
+            except Unreadable:
+                continue  # reported when it is read as a notebook of its own
+            if any(text.suffix.lstrip(".") in formats for text in texts):
+                paired.add(path)
+    return paired

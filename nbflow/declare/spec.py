@@ -1,22 +1,19 @@
 """One notebook -> its TaskSpec: what its `parameters` cell declares, read statically.
 
 Nothing in the notebook runs: the cell is parsed with `ast`, and `inputs`, `outputs` and `upstream` must be
-literals. The notebook JSON is read here with `json` rather than `nbformat`: importing nbformat also imports
-jsonschema and its format plugins, which costs more than reading hundreds of notebooks, and resolution must stay
-fast; execution uses nbformat and papermill as usual. The reader accepts nbformat v2/v3 (worksheets, `input`)
-and v4 (`cells`, `source`).
+literals. `nbflow.declare.reading` turns the file (an `.ipynb`, or a jupytext text notebook) into cells first.
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nbflow.declare.reading import Unreadable, read_notebook
 from nbflow.errors import Problem
 
 DECLARATIONS = ("inputs", "outputs", "upstream")
@@ -72,50 +69,6 @@ def map_paths(declared: PathsDeclared, convert: Callable[[str], str]) -> PathsDe
     return [convert(path) for path in declared]
 
 
-class Unreadable(Exception):
-    """The file is not a notebook nbflow can read."""
-
-
-def read_notebook_json(path: Path) -> dict[str, Any]:
-    """The notebook as a dict, upgraded in shape only as far as this module needs (cells with `source`)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise Unreadable(f"cannot be read ({exc.strerror})") from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        hint = " (it looks like UTF-16; save it as UTF-8)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
-        raise Unreadable(f"is not UTF-8 text{hint}") from exc
-    try:
-        nb = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if "<<<<<<<" in text:
-            raise Unreadable("holds git merge-conflict markers; resolve the conflict and save it again") from exc
-        raise Unreadable(f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
-    if not isinstance(nb, dict):
-        raise Unreadable("is JSON but not a notebook (the top level is not an object)")
-    version = nb.get("nbformat")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise Unreadable("is JSON but not a notebook (no integer `nbformat` version)")
-    if version == 4:
-        cells = nb.get("cells")
-    elif version in (2, 3):
-        worksheets = nb.get("worksheets")
-        if not isinstance(worksheets, list):
-            raise Unreadable(f"is an nbformat v{version} notebook without worksheets")
-        cells = [c for ws in worksheets if isinstance(ws, dict) for c in (ws.get("cells") or [])]
-        cells = [dict(c, source=c.get("input", c.get("source", ""))) if isinstance(c, dict) else c for c in cells]
-    else:
-        raise Unreadable(f"has nbformat version {version}, which nbflow cannot read (v2 to v4 are supported)")
-    if not isinstance(cells, list):
-        raise Unreadable("is JSON but its `cells` is not a list")
-    nb["cells"] = [c for c in cells if isinstance(c, dict)]
-    if not isinstance(nb.get("metadata"), dict):
-        nb["metadata"] = {}
-    return nb
-
-
 def _source(cell: dict[str, Any]) -> str:
     src = cell.get("source", "")
     if isinstance(src, list):
@@ -129,7 +82,7 @@ def _tags(cell: dict[str, Any]) -> list[str]:
     return tags if isinstance(tags, list) else []
 
 
-def _kernel_and_language(metadata: dict[str, Any]) -> tuple[str, str]:
+def _kernel_and_language(metadata: dict[str, Any], default_kernel: str) -> tuple[str, str]:
     spec = metadata.get("kernelspec")
     spec = spec if isinstance(spec, dict) else {}
     info = metadata.get("language_info")
@@ -137,7 +90,7 @@ def _kernel_and_language(metadata: dict[str, Any]) -> tuple[str, str]:
     language = spec.get("language") or info.get("name") or "python"
     name = spec.get("name")
     if not isinstance(name, str) or not name:
-        name = "python3"
+        name = default_kernel
     return name, str(language).lower()
 
 
@@ -157,13 +110,14 @@ def _parse_cell(source: str) -> ast.Module:
             raise first from None
 
 
-def read_spec(path: Path, display: str) -> TaskSpec | None | Problem:
+def read_spec(path: Path, display: str, default_kernel: str = "python3") -> TaskSpec | None | Problem:
     """Read one notebook: its TaskSpec, None when it is not a task, or the Problem that makes it unusable.
 
-    `display` is how messages name the notebook (its path relative to the project root).
+    `display` is how messages name the notebook (its path relative to the project root); `default_kernel` runs it
+    when the notebook names no kernelspec (text notebooks often do not).
     """
     try:
-        nb = read_notebook_json(path)
+        nb = read_notebook(path)
     except Unreadable as exc:
         return Problem(
             "unreadable",
@@ -176,7 +130,7 @@ def read_spec(path: Path, display: str) -> TaskSpec | None | Problem:
     if index is None:
         return None
     source = _source(cells[index])
-    kernel, language = _kernel_and_language(nb["metadata"])
+    kernel, language = _kernel_and_language(nb["metadata"], default_kernel)
     where = f"{display}: parameters cell"
 
     if not language.startswith("python"):
