@@ -314,11 +314,21 @@ def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> 
         start = cycle.index(min(cycle))
         cycle = cycle[start:] + cycle[:start]
         shown = " -> ".join(f"{n} ({tasks[n].notebook})" for n in cycle + [cycle[0]])
+        links = "; ".join(_why_linked(project, graph, a, b) for a, b in zip(cycle, cycle[1:] + cycle[:1]))
         problems.append(
             Problem(
                 "cycle",
-                f"cycle: {shown}. Each task needs what the next writes; break the loop by "
-                "removing one of these inputs or upstream names.",
+                f"cycle: {shown}: {links}. Each task must run before the next, which cannot be; break the loop by "
+                "removing one of these inputs or `upstream` names.",
             )
         )
     return graph
+
+
+def _why_linked(project: Project, graph: nx.DiGraph, source: str, target: str) -> str:
+    """Why `target` runs after `source`, in words: the files it reads that the other writes, or `upstream`."""
+    via = graph.edges[source, target]["via"]
+    if not via:
+        return f"{target} names {source} in `upstream`"
+    files = ", ".join(project.relative(p) + ("/" if p.endswith("/") else "") for p in via)
+    return f"{target} reads {files}, which {'it writes itself' if source == target else source + ' writes'}"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write_notebook
+from conftest import run_cli, write_notebook
 
 from nbflow.declare import TaskSpec, read_spec
 from nbflow.errors import Problem
@@ -84,7 +84,23 @@ def test_tag_on_a_markdown_cell_does_not_make_a_task(tmp_path):
         0, {"cell_type": "markdown", "metadata": {"tags": ["parameters"]}, "source": "outputs = 1", "id": "md1"}
     )
     path.write_text(json.dumps(nb))
-    assert spec_of(path) is None
+    # not a task; and since its first code cell declares, the tag it lacks is named
+    problem = spec_of(path)
+    assert isinstance(problem, Problem) and problem.kind == "untagged"
+    assert "md.ipynb: its first code cell assigns `outputs` (line 1) but is not tagged `parameters`" in str(problem)
+
+
+def test_an_untagged_declaration_cell_is_named_in_its_own_notebook_not_in_its_consumer(project):
+    write_notebook(project / "extract.ipynb", None, 'outputs = ["raw.csv"]\nimport pandas', "print(1)")
+    write_notebook(project / "clean.ipynb", 'inputs = ["raw.csv"]')
+    result = run_cli("graph", str(project))
+    assert result.returncode == 2
+    assert "extract.ipynb: its first code cell assigns `outputs` (line 1) but is not tagged `parameters`" in (
+        result.stderr
+    )
+    # a notebook that assigns such a name later, or not at the top of its first cell, is simply no task
+    write_notebook(project / "extract.ipynb", None, "import pandas", 'outputs = ["raw.csv"]')
+    assert "extract.ipynb" not in run_cli("graph", str(project)).stderr
 
 
 def test_metadata_options_and_kernel(tmp_path):

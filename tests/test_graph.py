@@ -95,7 +95,10 @@ def test_every_problem_is_reported_at_once(project):
     problems = problems_of(project)
     assert len(problems) == 6
     joined = "\n".join(problems)
-    assert "cycle: a (a.ipynb) -> b (b.ipynb) -> c (c.ipynb) -> a (a.ipynb)" in joined
+    assert (
+        "cycle: a (a.ipynb) -> b (b.ipynb) -> c (c.ipynb) -> a (a.ipynb): b reads a.csv, which a writes; "
+        "c reads b.csv, which b writes; a reads c.csv, which c writes. Each task must run before the next"
+    ) in joined
     assert "same.csv is declared as an output by d1 (d1.ipynb) and d2 (d2.ipynb)" in joined
     assert "u.ipynb: parameters cell: `upstream` names 'd_1', which is no task (did you mean 'd1'?)" in joined
     assert "nonlit.ipynb: parameters cell, line 1: `outputs` must be a Python literal" in joined
@@ -106,8 +109,8 @@ def test_every_problem_is_reported_at_once(project):
 def test_a_task_reading_its_own_output_is_a_cycle(project):
     write_notebook(project / "self.ipynb", 'inputs = ["s.csv"]\noutputs = ["s.csv"]')
     assert problems_of(project) == [
-        "cycle: self (self.ipynb) -> self (self.ipynb). Each task needs what the next writes; break the loop by "
-        "removing one of these inputs or upstream names."
+        "cycle: self (self.ipynb) -> self (self.ipynb): self reads s.csv, which it writes itself. Each task must "
+        "run before the next, which cannot be; break the loop by removing one of these inputs or `upstream` names."
     ]
 
 
@@ -136,3 +139,13 @@ def test_graph_is_a_networkx_digraph_and_tasks_carry_specs(project):
     pipe = nbflow.load(project)
     assert isinstance(pipe.graph, nx.DiGraph)
     assert pipe.tasks["a"].spec.timeout == 5.0 and pipe.tasks["a"].params == {"n": 2}
+
+
+def test_a_cycle_through_upstream_names_says_so(project):
+    write_notebook(project / "a.ipynb", 'upstream = ["b"]\noutputs = ["a.csv"]')
+    write_notebook(project / "b.ipynb", 'inputs = ["a.csv"]')
+    (message,) = problems_of(project)
+    assert (
+        "cycle: a (a.ipynb) -> b (b.ipynb) -> a (a.ipynb): b reads a.csv, which a writes; a names b in `upstream`"
+        in (message)
+    )

@@ -128,7 +128,7 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
     cells = nb["cells"]
     index = next((i for i, c in enumerate(cells) if c.get("cell_type") == "code" and "parameters" in _tags(c)), None)
     if index is None:
-        return None
+        return _untagged_declaration(cells, display, path.suffix)
     source = _source(cells[index])
     kernel, language = _kernel_and_language(nb["metadata"], default_kernel)
     where = f"{display}: parameters cell"
@@ -214,6 +214,36 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
         code_cells=code_cells,
         parameters_cell_index=index,
     )
+
+
+def _untagged_declaration(cells: list[dict[str, Any]], display: str, suffix: str) -> Problem | None:
+    """A notebook without a `parameters` cell is no task; but one whose first code cell assigns a declaration
+    at top level was meant to be one, and its consumers would fail far from the cause: say so here."""
+    first = next((c for c in cells if c.get("cell_type") == "code"), None)
+    if first is None:
+        return None
+    try:
+        tree = _parse_cell(_source(first))
+    except SyntaxError:
+        return None
+    for stmt in tree.body:
+        targets = (
+            stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+        )
+        named = [t.id for t in targets if isinstance(t, ast.Name) and t.id in DECLARATIONS]
+        if named:
+            how = (
+                'mark it `# %% tags=["parameters"]`'
+                if suffix == ".py"
+                else "in JupyterLab: select the cell, open the property inspector (gear icon) and add the tag"
+            )
+            return Problem(
+                "untagged",
+                f"{display}: its first code cell assigns `{named[0]}` (line {stmt.lineno}) but is not tagged "
+                f"`parameters`, so the notebook is not a task. Tag that cell `parameters` ({how}), or rename the "
+                "variable if the notebook is not meant to be a task.",
+            )
+    return None
 
 
 def _segment(lines: list[bytes], node: ast.expr) -> str | None:
