@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbflow import paths
 from nbflow.graph import Pipeline, Task
 from nbflow.models import TaskState, TaskStatus
 from nbflow.store import Store
@@ -37,7 +38,13 @@ def code_hash(code_cells: tuple[str, ...], kernel: str) -> str:
 
 
 def file_hash(path: str, store: Store) -> str | None:
-    """SHA-256 of a file's content (a folder: of its files' names and contents); None when it does not exist."""
+    """SHA-256 of a file's content; of a folder's files' names and contents; of the names and contents of the
+    files a glob matches (so adding or removing one changes it). None when a file or folder does not exist."""
+    if paths.is_glob(path):
+        digest = hashlib.sha256()
+        for match in paths.expand(path):
+            digest.update(f"{match}\0{file_hash(match, store)}\n".encode())
+        return digest.hexdigest()
     if path.endswith("/"):
         if not os.path.isdir(path):
             return None

@@ -19,6 +19,7 @@ from typing import Any
 
 import networkx as nx
 
+from nbflow import paths
 from nbflow.declare import PathsDeclared, TaskSpec, map_paths, paths_of, read_spec
 from nbflow.errors import PipelineError, Problem
 from nbflow.params import PlaceholderError, fill, placeholders
@@ -254,10 +255,21 @@ def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> 
     folder_writers: dict[str, str] = {}
     for name, task in tasks.items():
         for path in task.output_paths:
+            if paths.is_glob(path):
+                problems.append(
+                    Problem(
+                        "glob-output",
+                        f"{task.notebook}: parameters cell: the output {project.relative(path)} is a glob; outputs "
+                        "are the paths a task writes. Declare the folder (ending in '/') when the files it writes "
+                        "are only known at run time.",
+                    )
+                )
+                continue
             key = path.rstrip("/") or "/"
             writers[key].append(name)
             if path.endswith("/"):
                 folder_writers[key] = name
+    _check_folder_ownership(project, tasks, writers, folder_writers, problems)
     for path, names in writers.items():
         if len(names) > 1:
             listed = " and ".join(f"{n} ({tasks[n].notebook})" for n in names)
@@ -269,7 +281,9 @@ def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> 
                 )
             )
 
-    def add_edge(source: str, target: str, via: str | None) -> None:
+    def add_edge(source: str, target: str, via: str | None, through_folder: bool = False) -> None:
+        if source == target and through_folder:  # a task may read under the folder it writes
+            return
         if not graph.has_edge(source, target):
             graph.add_edge(source, target, via=[])
         if via is not None and via not in graph.edges[source, target]["via"]:
@@ -278,13 +292,20 @@ def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> 
     output_keys = sorted(writers)
     for name, task in tasks.items():
         for path in task.input_paths:
+            if paths.is_glob(path):  # every task whose outputs it matches, or whose folder may hold matches
+                for out in output_keys:
+                    is_folder = out in folder_writers
+                    if paths.may_hold_matches(out, path) if is_folder else paths.matches(path, out):
+                        for writer in writers[out]:
+                            add_edge(writer, name, path, through_folder=is_folder)
+                continue
             key = path.rstrip("/") or "/"
             for writer in writers.get(key, ()):
-                add_edge(writer, name, path)
+                add_edge(writer, name, path, through_folder=key in folder_writers)
             parent = os.path.dirname(key)
             while parent and parent != key:  # an input under a folder some task writes
                 if parent in folder_writers:
-                    add_edge(folder_writers[parent], name, path)
+                    add_edge(folder_writers[parent], name, path, through_folder=True)
                 key, parent = parent, os.path.dirname(parent)
             if path.endswith("/"):  # an input folder depends on whoever writes inside it
                 prefix = path
@@ -323,6 +344,31 @@ def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> 
             )
         )
     return graph
+
+
+def _check_folder_ownership(
+    project: Project,
+    tasks: dict[str, Task],
+    writers: Mapping[str, list[str]],
+    folder_writers: Mapping[str, str],
+    problems: list[Problem],
+) -> None:
+    """A folder output belongs to its task: another task declaring an output inside it is an error."""
+    for folder, owner in folder_writers.items():
+        for out, names in writers.items():
+            if not paths.under(out, folder):
+                continue
+            for other in names:
+                if other != owner:
+                    problems.append(
+                        Problem(
+                            "overlapping-output",
+                            f"{project.relative(out)} ({tasks[other].notebook}) lies inside the folder "
+                            f"{project.relative(folder)}/, which {owner} ({tasks[owner].notebook}) declares as its "
+                            "output: a folder output belongs to one task, whose fingerprint covers all it holds. "
+                            "Give the other task a path outside it, or declare files instead of the folder.",
+                        )
+                    )
 
 
 def _why_linked(project: Project, graph: nx.DiGraph, source: str, target: str) -> str:

@@ -149,8 +149,8 @@ class Runner:
         output = Path(job.output_notebook)
         if attempt > 1 and output.exists():  # keep every attempt's notebook
             output.rename(output.with_name(f"{output.stem}.attempt-{attempt - 1}.ipynb"))
-        for path in task.output_paths:  # so a notebook can simply open its outputs for writing
-            os.makedirs(os.path.dirname(path.rstrip("/")), exist_ok=True)
+        for path in task.output_paths:  # so a notebook can simply open its outputs (or write into its folders)
+            os.makedirs(path if path.endswith("/") else os.path.dirname(path), exist_ok=True)
         timeout = self._option(task, "timeout")
         future = self.executor.submit(job)
         self._running[future] = (job, time.monotonic() + timeout if timeout else None)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nbflow import paths
 from nbflow.declare import PathsDeclared
 from nbflow.errors import PipelineError, Problem, UsageError
 from nbflow.graph import Pipeline, Task, did_you_mean
@@ -97,11 +98,13 @@ def check_sources(pipeline: Pipeline, selected: list[str]) -> None:
         task = pipeline.tasks[name]
         written = {via for pred in pipeline.graph.predecessors(name) for via in pipeline.graph.edges[pred, name]["via"]}
         for path in task.input_paths:
-            if path not in written and not os.path.exists(path):
+            exists = bool(paths.expand(path)) if paths.is_glob(path) else os.path.exists(path)
+            if path not in written and not exists:
+                what = "matches no file" if paths.is_glob(path) else "does not exist"
                 problems.append(
                     Problem(
                         "missing-source",
-                        f"{task.notebook}: input {pipeline.project.relative(path)} does not exist and no task writes "
+                        f"{task.notebook}: input {pipeline.project.relative(path)} {what} and no task writes "
                         "it; create it, fix the path, or add the task that writes it.",
                     )
                 )
@@ -120,14 +123,24 @@ def injected_parameters(pipeline: Pipeline, task: Task, task_params: Mapping[str
         relative = os.path.relpath(filled, folder)
         return relative + "/" if filled.endswith("/") else relative
 
-    def portable(declared: PathsDeclared, filled: PathsDeclared) -> PathsDeclared:
+    def portable_value(declared: str, filled: str) -> str | list[str]:
+        # a glob becomes the sorted list of the files it matches as the task starts
+        if paths.is_glob(filled):
+            return [portable_path(declared, match) for match in paths.expand(filled)]
+        return portable_path(declared, filled)
+
+    def portable(declared: PathsDeclared, filled: PathsDeclared) -> Any:
         # `filled` has the shape of `declared`: the graph fills each path where it stands
         if isinstance(declared, dict) and isinstance(filled, dict):
-            return {key: portable_path(declared[key], filled[key]) for key in declared}
+            return {key: portable_value(declared[key], filled[key]) for key in declared}
         if isinstance(declared, list) and isinstance(filled, list):
-            return [portable_path(d, f) for d, f in zip(declared, filled)]
+            flat: list[str] = []  # a glob in a list of paths adds its matches in its place
+            for d, f in zip(declared, filled):
+                value = portable_value(d, f)
+                flat.extend(value if isinstance(value, list) else [value])
+            return flat
         assert isinstance(declared, str) and isinstance(filled, str)
-        return portable_path(declared, filled)
+        return portable_value(declared, filled)
 
     injected = {k: v for k, v in task.params.items() if k in pipeline.params or k in task_params}
     parameters_cell = task.spec.code_cells[task.spec.parameters_cell_index]

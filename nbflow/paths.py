@@ -1,0 +1,55 @@
+"""Declared paths as the graph and the fingerprints see them: files, folders (a trailing `/`) and globs.
+
+A glob (`*`, `?`, `[...]`, `**` for any depth) names every file it matches; wcmatch does the matching, the same
+way for the paths tasks declare (to link tasks) and for the files on disk (to inject and fingerprint them).
+"""
+
+from __future__ import annotations
+
+import os
+
+from wcmatch import glob as wcglob
+
+_FLAGS = wcglob.GLOBSTAR | wcglob.NODIR
+
+
+def is_folder(path: str) -> bool:
+    return path.endswith("/")
+
+
+def is_glob(path: str) -> bool:
+    return bool(wcglob.is_magic(path, flags=_FLAGS))
+
+
+def glob_base(pattern: str) -> str:
+    """The folder a glob looks in: its leading components without wildcards (`/d/in/**/*.csv` -> `/d/in`)."""
+    parts = pattern.split("/")
+    fixed = []
+    for part in parts[:-1]:
+        if is_glob(part):
+            break
+        fixed.append(part)
+    return "/".join(fixed) or "/"
+
+
+def matches(pattern: str, path: str) -> bool:
+    """`path` (absolute, normalised) is one the glob `pattern` names."""
+    return bool(wcglob.globmatch(path, pattern, flags=_FLAGS))
+
+
+def expand(pattern: str) -> list[str]:
+    """The files on disk the glob matches now, sorted (hidden files only where the pattern names them)."""
+    return sorted(os.path.normpath(p) for p in wcglob.glob(pattern, flags=_FLAGS))
+
+
+def under(path: str, folder: str) -> bool:
+    """`path` lies inside `folder` (both absolute; the folder with or without its trailing `/`)."""
+    prefix = folder.rstrip("/") + "/"
+    return path.startswith(prefix) and path.rstrip("/") != folder.rstrip("/")
+
+
+def may_hold_matches(folder: str, pattern: str) -> bool:
+    """Files written anywhere under `folder` could match `pattern`: one of the two lies within the other."""
+    base = glob_base(pattern).rstrip("/")
+    folder = folder.rstrip("/")
+    return base == folder or under(base, folder) or under(folder, base)
