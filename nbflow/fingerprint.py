@@ -16,14 +16,17 @@ import json
 import os
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nbflow import paths
+from nbflow.external import STATUS_CHECKS, CheckResult, run_check
 from nbflow.graph import Pipeline, Task
 from nbflow.models import TaskState, TaskStatus
 from nbflow.store import Store
 
 Relative = Callable[[str], str]
+CheckRunner = Callable[[str, Path], CheckResult]
 
 
 def code_hash(code_cells: tuple[str, ...], kernel: str) -> str:
@@ -143,16 +146,32 @@ class Verdict:
 
 
 def judge(
-    task: Task, store: Store, relative: Relative, *, force: bool = False, pending_inputs: Collection[str] = ()
+    task: Task,
+    store: Store,
+    relative: Relative,
+    *,
+    force: bool = False,
+    pending_inputs: Collection[str] = (),
+    checks: CheckRunner = run_check,
 ) -> Verdict:
-    """The task against its last success: up to date (no reasons), or the reasons it must run."""
+    """The task against its last success: up to date (no reasons), or the reasons it must run. A task's `check`
+    runs here (through `checks`), before anything is decided; `always_run` makes it never up to date."""
     current = task_fingerprint(task, store, relative)
+    check = checks(task.spec.check, task.spec.notebook.parent) if task.spec.check else None
+    if check is not None:
+        current["check"] = check.digest
     if force:
         return Verdict(["--force"], current)
     last = store.last_success(task.name)
-    reasons = stale_reasons(
-        current, output_hashes(task, store, relative), last[1] if last else None, pending_inputs=pending_inputs
-    )
+    previous = last[1] if last else None
+    reasons = stale_reasons(current, output_hashes(task, store, relative), previous, pending_inputs=pending_inputs)
+    if check is not None and previous is not None:
+        if check.digest is None:
+            reasons.append(f"check failed: {check.shown}")
+        elif previous.get("check") != check.digest:
+            reasons.append(f"check changed: {check.shown}")
+    if task.spec.always_run and previous is not None:
+        reasons.append("always_run is set")
     return Verdict(reasons, current)
 
 
@@ -182,7 +201,7 @@ def status(pipeline: Pipeline, store: Store) -> dict[str, Status]:
         elif store.last_success(name) is None:
             judged = TaskStatus.NEVER_RUN
         else:
-            reasons = judge(task, store, relative).reasons
+            reasons = judge(task, store, relative, checks=STATUS_CHECKS.run).reasons
             reasons += [
                 f"upstream {up} is {result[up].status.value.replace('_', ' ')}"
                 for up in pipeline.graph.predecessors(name)

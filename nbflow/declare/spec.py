@@ -47,6 +47,8 @@ class TaskSpec:
     language: str
     timeout: float | None = None
     retries: int | None = None
+    always_run: bool = False  # never skipped as up to date (state the file hashes cannot see)
+    check: str | None = None  # a command (or `python:module:function`) whose output joins the fingerprint
     code_cells: tuple[str, ...] = field(default=(), repr=False)
     parameters_cell_index: int = 0
 
@@ -211,6 +213,8 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
         language=language,
         timeout=options.get("timeout"),
         retries=options.get("retries"),
+        always_run=options.get("always_run", False),
+        check=options.get("check"),
         code_cells=code_cells,
         parameters_cell_index=index,
     )
@@ -296,28 +300,38 @@ def _check_upstream(declared: tuple[Any, int] | None, where: str, problems: list
 
 
 def _check_options(options: Any, display: str, problems: list[str]) -> dict[str, Any]:
-    """Validate `metadata.nbflow` (timeout, retries, kernel)."""
+    """Validate `metadata.nbflow`: timeout, retries, kernel, always_run, check."""
     if options is None:
         return {}
     where = f"{display}: metadata.nbflow"
+    known = ", ".join(_OPTIONS)
     if not isinstance(options, dict):
-        problems.append(f"{where} must be an object with `timeout`, `retries` or `kernel`.")
+        problems.append(f"{where} must be an object with some of {known}.")
         return {}
     checked: dict[str, Any] = {}
     for key, value in options.items():
-        if key == "timeout" and isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            checked[key] = float(value)
-        elif key == "retries" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            checked[key] = value
-        elif key == "kernel" and isinstance(value, str) and value:
-            checked[key] = value
-        elif key in ("timeout", "retries", "kernel"):
-            expected = {
-                "timeout": "a positive number of seconds",
-                "retries": "a whole number >= 0",
-                "kernel": "a kernelspec name",
-            }[key]
-            problems.append(f"{where}.{key} must be {expected}, not {value!r}.")
+        if key not in _OPTIONS:
+            problems.append(f"{where}: unknown key `{key}` (known: {known}).")
+            continue
+        valid, expected = _OPTIONS[key]
+        if valid(value):
+            checked[key] = float(value) if key == "timeout" else value
         else:
-            problems.append(f"{where}: unknown key `{key}` (known: timeout, retries, kernel).")
+            problems.append(f"{where}.{key} must be {expected}, not {value!r}.")
     return checked
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "timeout": (lambda v: _number(v) and v > 0, "a positive number of seconds"),
+    "retries": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
+    "kernel": (lambda v: isinstance(v, str) and bool(v), "a kernelspec name"),
+    "always_run": (lambda v: isinstance(v, bool), "true or false"),
+    "check": (
+        lambda v: isinstance(v, str) and bool(v.strip()),
+        "a command whose output says what changed (or python:module:function)",
+    ),
+}
