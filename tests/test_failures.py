@@ -97,14 +97,6 @@ def test_declared_output_not_written_fails_the_task(project):
     assert run.tasks["lazy"].error.evalue == "declared output not written: promised.csv"
 
 
-def test_unknown_kernel_lists_the_installed_ones(project):
-    write_notebook(project / "k.ipynb", 'outputs = ["k.txt"]', "x = 1", metadata={"nbflow": {"kernel": "nope"}})
-    run = nbflow.load(project).run()
-    error = run.tasks["k"].error
-    assert error.ename == "NoSuchKernel" and "no kernel named 'nope'" in error.evalue
-    assert "python3" in error.evalue
-
-
 def processes_with(marker: str) -> list[int]:
     """Processes (other than this one) whose environment holds `marker`: kernels inherit it, forked or not, and
     keep it when orphaned."""

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nbflow import paths
+from nbflow import paths, preflight
 from nbflow.declare import PathsDeclared
 from nbflow.errors import PipelineError, Problem, UsageError
 from nbflow.graph import Pipeline, Task, did_you_mean
@@ -87,29 +87,8 @@ def prepare(pipeline: Pipeline, targets: Iterable[str] | None, params: Mapping[s
                 for name in unknown
             )
         )
-    check_sources(resolved, selected)
+    preflight.check(resolved, selected)
     return Prepared(resolved, selected, task_params)
-
-
-def check_sources(pipeline: Pipeline, selected: list[str]) -> None:
-    """Every input of a selected task exists or is written by a task upstream of it."""
-    problems = []
-    for name in selected:
-        task = pipeline.tasks[name]
-        written = {via for pred in pipeline.graph.predecessors(name) for via in pipeline.graph.edges[pred, name]["via"]}
-        for path in task.input_paths:
-            exists = bool(paths.expand(path)) if paths.is_glob(path) else os.path.exists(path)
-            if path not in written and not exists:
-                what = "matches no file" if paths.is_glob(path) else "does not exist"
-                problems.append(
-                    Problem(
-                        "missing-source",
-                        f"{task.notebook}: input {pipeline.project.relative(path)} {what} and no task writes "
-                        "it; create it, fix the path, or add the task that writes it.",
-                    )
-                )
-    if problems:
-        raise PipelineError(problems)
 
 
 def injected_parameters(pipeline: Pipeline, task: Task, task_params: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,86 @@
+"""What must hold before anything runs, beyond the graph itself: every source input is there and every kernel the
+tasks name is installed. `nbflow graph`, `nbflow status` and every run report all of it at once, with suggestions,
+so no task fails at its start after others have run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from nbflow import paths
+from nbflow.errors import PipelineError, Problem
+from nbflow.graph import Pipeline, did_you_mean
+
+
+def problems(pipeline: Pipeline, selected: Iterable[str] | None = None) -> list[Problem]:
+    """The missing sources and unknown kernels of the selected tasks (default: all)."""
+    names = list(selected) if selected is not None else list(pipeline.tasks)
+    return [*missing_sources(pipeline, names), *unknown_kernels(pipeline, names)]
+
+
+def check(pipeline: Pipeline, selected: Iterable[str] | None = None) -> None:
+    found = problems(pipeline, selected)
+    if found:
+        raise PipelineError(found)
+
+
+def missing_sources(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
+    """Inputs that do not exist (a glob: match nothing) and that no task upstream writes."""
+    found = []
+    for name in selected:
+        task = pipeline.tasks[name]
+        written = {via for pred in pipeline.graph.predecessors(name) for via in pipeline.graph.edges[pred, name]["via"]}
+        for path in task.input_paths:
+            glob = paths.is_glob(path)
+            if path in written or (paths.expand(path) if glob else os.path.exists(path)):
+                continue
+            shown = pipeline.project.relative(path) + ("/" if path.endswith("/") else "")
+            what = "matches no file" if glob else "does not exist"
+            hint = "" if glob else _near(path)
+            found.append(
+                Problem(
+                    "missing-source",
+                    f"{task.notebook}: input {shown} {what}{hint} and no task writes it; create it, fix the path, "
+                    "or add the task that writes it.",
+                )
+            )
+    return found
+
+
+def _near(path: str) -> str:
+    """` (did you mean 'x'?)` for a file of a close name in the same folder."""
+    folder, name = os.path.split(path.rstrip("/"))
+    try:
+        siblings = os.listdir(folder)
+    except OSError:
+        return ""
+    return did_you_mean(name, siblings)
+
+
+def unknown_kernels(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
+    """Tasks whose kernelspec is not installed where this process would start it."""
+    wanted = {pipeline.tasks[name].spec.kernel for name in selected}
+    if not wanted:
+        return []
+    # jupyter_client's import is paid only here, by commands that check before running
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    installed = sorted(KernelSpecManager().find_kernel_specs())
+    found = []
+    for name in selected:
+        task = pipeline.tasks[name]
+        kernel = task.spec.kernel
+        if kernel in installed:
+            continue
+        suggestion = did_you_mean(kernel, installed)
+        found.append(
+            Problem(
+                "unknown-kernel",
+                f"{task.notebook}: no kernel named {kernel!r} is installed{suggestion} (installed: "
+                f"{', '.join(installed) or 'none'}); set metadata.nbflow.kernel in the notebook (or `kernel` in "
+                f"nbflow.toml for notebooks that name none), or install it (python -m ipykernel install --user "
+                f"--name {kernel}).",
+            )
+        )
+    return found
