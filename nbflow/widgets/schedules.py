@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -189,8 +188,7 @@ class SchedulesTab(widgets.VBox):
 
     def refresh(self, force: bool = False) -> None:
         """Read the schedules and the scheduler's lease; redraw when something changed (or with `force`)."""
-        from nbflow.schedule import read_schedules
-        from nbflow.scheduler import lease_holder
+        from nbflow.schedule import read_schedules, running_scheduler
 
         with self._lock:
             project, store, _ = self.context()
@@ -198,7 +196,7 @@ class SchedulesTab(widgets.VBox):
                 self.status.value, self.table.value = "", views.message("The project could not be read.", "error")
                 return
             entries = [s.to_json() for s in read_schedules(store)]
-            holder = lease_holder(store, time.time())
+            holder = running_scheduler(store)
             signature = (json.dumps(entries, sort_keys=True), (holder["host"], holder["pid"]) if holder else None)
             if not force and signature == self._signature:
                 return

@@ -1,4 +1,4 @@
-"""Alerts when a scheduled run fails: a command to run and/or a webhook to POST to (SPEC section 8).
+"""Alerts when a scheduled run fails: a command to run and/or a webhook to POST to.
 
 Delivery never raises: a command that fails or a webhook that does not answer is logged, and the scheduler goes
 on. The payload is the same for both (the command gets it as JSON on its standard input, and as environment
