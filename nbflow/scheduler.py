@@ -75,7 +75,7 @@ class Lease:
 
 
 class Outcome(str, Enum):
-    """What the scheduler did with a due slot."""
+    """How a due slot ended: a run started, a run recorded as skipped, or a run recorded as failed to start."""
 
     STARTED = "started"
     SKIPPED = "skipped"  # the schedule's previous run still going, or the project's lock held elsewhere
@@ -316,7 +316,9 @@ class Scheduler:
         """A run of this schedule still going in a live process (another scheduler, or an earlier one here)."""
         return next((run.id for run in running_runs(self.store, schedule.trigger) if self.store.is_alive(run)), None)
 
-    def _record(self, schedule: Schedule, slot: datetime, outcome: Outcome, message: str, params: dict) -> Firing:
+    def _record(
+        self, schedule: Schedule, slot: datetime, outcome: Outcome, message: str, params: dict[str, Any]
+    ) -> Firing:
         """A firing that did not run, kept in the history as a run with no tasks and a message saying why."""
         run_id = new_run_id()
         state = RunState(outcome.value)
@@ -350,7 +352,7 @@ class Scheduler:
             return  # removed meanwhile
         send_alerts(self.store, name, run_id, self.root, schedule.on_failure_command, schedule.on_failure_webhook)
 
-    def _in_thread(self, target: Callable, *args: Any) -> None:
+    def _in_thread(self, target: Callable[..., None], *args: Any) -> None:
         def body() -> None:
             try:
                 target(*args)

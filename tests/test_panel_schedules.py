@@ -1,4 +1,4 @@
-"""The panel's Schedules tab (SPEC sections 6 and 8), driven through its widgets in-process, on a real store, with a
+"""The panel's Schedules tab, driven through its widgets in-process, on a real store, with a
 real scheduler firing real runs."""
 
 from __future__ import annotations

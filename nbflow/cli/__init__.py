@@ -11,7 +11,7 @@ import argparse
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from nbflow import __version__
 from nbflow.cli import graph, history, run, schedule
@@ -50,8 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_INVALID
+    handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return args.handler(args)
+        return handler(args)
     except NbflowError as exc:
         print(f"nbflow {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code

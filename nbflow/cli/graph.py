@@ -35,7 +35,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     graph = commands.add_parser(
         "graph",
         help="show the pipeline's tasks and how they depend on each other",

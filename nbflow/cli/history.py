@@ -55,11 +55,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     store = open_store(load_project(args.path).store_dir)
     run_id = history.find_run(store, args.run_id)
-    if run_id is None:
+    detail = history.run_detail(store, run_id) if run_id is not None else None
+    if run_id is None or detail is None:
         raise UsageError(
             f"no run {args.run_id!r} in this project (or the prefix is ambiguous); `nbflow runs` lists them."
         )
-    detail = history.run_detail(store, run_id)
     if args.json:
         print_json(detail)
         return 0
@@ -83,7 +83,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = commands.add_parser(
         "status",
         help="which tasks are up to date, stale (and why), never run or failed",

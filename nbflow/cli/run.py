@@ -54,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run.exit_code
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
         "run",
         help="run the pipeline (or targets and their upstream), skipping what is up to date",

@@ -161,7 +161,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return exit_code
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     schedule = commands.add_parser(
         "schedule",
         help="add, list, pause, resume or remove schedules (runs at set times)",

@@ -117,7 +117,8 @@ def post_webhook(url: str, body: dict[str, Any], timeout: float = WEBHOOK_TIMEOU
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
-            return 200 <= response.status < 300
+            status: int = response.status
+            return 200 <= status < 300
     except urllib.error.HTTPError as exc:
         log.error("%s: the on-failure webhook %s answered %d %s", body["schedule"], url, exc.code, exc.reason)
     except (urllib.error.URLError, OSError, ValueError) as exc:

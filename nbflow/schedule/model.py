@@ -164,8 +164,8 @@ class Schedule(ScheduleRecord):
                 k += 1
             return self._interval_slot(k) if k >= 1 else None
         local = moment.astimezone(self.zone)
-        previous = croniter(self.cron, local).get_prev(datetime)
-        following = croniter(self.cron, previous).get_next(datetime)
+        previous: datetime = croniter(self.cron, local).get_prev(datetime)
+        following: datetime = croniter(self.cron, previous).get_next(datetime)
         return following if following <= local else previous  # get_prev is strictly before a moment on a slot
 
     def slot_after(self, moment: datetime) -> datetime:
@@ -177,7 +177,8 @@ class Schedule(ScheduleRecord):
             while k > 1 and self._interval_slot(k - 1) > moment:
                 k -= 1
             return self._interval_slot(k)
-        return croniter(self.cron, moment.astimezone(self.zone)).get_next(datetime)
+        following: datetime = croniter(self.cron, moment.astimezone(self.zone)).get_next(datetime)
+        return following
 
     def _interval_slot(self, k: int) -> datetime:
         assert self.every_s is not None
