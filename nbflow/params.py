@@ -1,18 +1,28 @@
-"""Parameter values: reading them from the command line, and filling `{name}` placeholders in paths.
+"""Parameter values: reading them from text, and filling `{name}` placeholders in paths.
 
-Values given as text (`-p NAME VALUE`, schedule parameters) are read the way papermill's `-p` reads them, so a
-notebook gets the same value from nbflow as from papermill. Placeholders use `str.format` syntax.
+Every interface turns text into values here, with one rule: text is read the way papermill's `-p NAME VALUE`
+reads it (`parse_value`), so a notebook gets the same value from `nbflow run -p`, a schedule, the panel's forms and
+papermill itself. `parse_assignments` reads the `NAME=VALUE` lines the schedule forms take, value by value with
+that rule; `parse_literal` reads the Python literals (lists, dicts) no `-p` text can express. Placeholders use
+`str.format` syntax.
 """
 
 from __future__ import annotations
 
+import ast
+import re
 import string
 from collections.abc import Mapping
 from typing import Any
 
+from nbflow.errors import UsageError
+
+# NAME, or TASK.NAME for one task's parameter (as `-p` takes it); task names come from notebook file names.
+_ASSIGNED_NAME = re.compile(r"(?:[^\s=.][^\s=]*\.)?[A-Za-z_][A-Za-z0-9_]*")
+
 
 def parse_value(text: str) -> Any:
-    """Read a command-line value as papermill's `-p` does: bool, None, int, float, else the string itself.
+    """Read a value as papermill's `-p` does: `True`/`False`, `None`, an int, a float, else the text itself.
 
     papermill's own function lives in `papermill.cli`, whose import costs over a second; the tests check that
     both agree.
@@ -29,6 +39,36 @@ def parse_value(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+def parse_assignments(text: str) -> dict[str, Any]:
+    """`NAME=VALUE` lines (or `TASK.NAME=VALUE`) -> values read by `parse_value`, names and values stripped.
+
+    Blank lines and lines starting with `#` are skipped; a later line for a name wins. A line that is no
+    assignment raises UsageError naming its number.
+    """
+    values: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = (part.strip() for part in line.partition("="))
+        if not sep or not _ASSIGNED_NAME.fullmatch(name):
+            raise UsageError(
+                f"parameters, line {number}: {line!r} is not NAME=VALUE; write one parameter a line, "
+                "e.g. region=north or day={date}."
+            )
+        values[name] = parse_value(value)
+    return values
+
+
+def parse_literal(name: str, text: str) -> Any:
+    """A Python literal (`[1, 2]`, `{'n': 1}`, `'text'`), for values `-p` text cannot hold; UsageError names
+    the parameter when the text is none."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise UsageError(f"parameter {name}: {text!r} is not a Python literal (write strings in quotes)") from None
 
 
 _formatter = string.Formatter()

@@ -1,11 +1,11 @@
-"""The scheduler: fires a project's schedules on time, one scheduler process at a time (SPEC section 8).
+"""The scheduler: fires a project's schedules on time, one scheduler process at a time.
 
 The loop is event-driven: it sleeps on `threading.Event.wait(seconds until the next slot)`, woken early by `stop()`,
 by a schedule changed in this process (`nbflow.schedule` notifies), or by one of its runs finishing; it reads the
 store again at least every `renew_seconds` (the lease renewal), so schedules another process adds are picked up.
 
 Guarantees, and how:
-- Only the holder of the store's lease row fires (`Lease`: taken or renewed in a `BEGIN IMMEDIATE` transaction, valid
+- Only the holder of the store's lease row fires (`Lease`: taken or renewed in one transaction, valid
   `lease_seconds`); another scheduler stands by and takes over when the lease expires, is released, or its holder's
   process is gone. `claim_slot` records the slot as fired, in the transaction that checks the lease and the
   schedule's last fired slot, *before* the run starts: a restart or a second scheduler never fires a slot twice.
@@ -15,7 +15,8 @@ Guarantees, and how:
   (`nbflow run`, JupyterLab), the slot is recorded as a `skipped` run saying which run held the lock.
 - After downtime each schedule fires once, for its most recent slot (`Schedule.due_slot`).
 - A run that fails, or a firing that cannot start (the pipeline became invalid: recorded as a `failed` run with the
-  reason as its message), sends the schedule's alerts (`nbflow.alerts`) and changes nothing for later firings.
+  reason as its message), sends the schedule's alerts (`nbflow.schedule.alerts`) and changes nothing for later
+  firings.
 - `stop()` stops firing, cancels the runs in flight (kernels stopped, tasks and run `cancelled`) unless told to let
   them finish, waits for alerts being sent, and releases the lease so a standby scheduler takes over at once.
 """
@@ -25,56 +26,35 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from nbflow import alerts
 from nbflow.errors import LockedError, NbflowError
+from nbflow.graph import load
+from nbflow.models import RunState
 from nbflow.project import Project, load_project
 from nbflow.run.background import BackgroundRun, start_run
 from nbflow.run.lock import ProjectLock
 from nbflow.run.prepare import new_run_id
-from nbflow.schedule import Schedule, claim_slot, current_time, read_schedule, read_schedules, subscribe, unsubscribe
+from nbflow.schedule import Schedule, current_time, read_schedule, read_schedules, subscribe, unsubscribe
+from nbflow.schedule.alerts import send as send_alerts
 from nbflow.store import Store, open_store
+from nbflow.store.schedules import (
+    HOST,
+    LeaseRecord,
+    acquire_lease,
+    claim_slot,
+    release_lease,
+    running_runs,
+)
 
 log = logging.getLogger("nbflow.scheduler")
-HOST = socket.gethostname()
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _lease_valid(row: tuple | None, now_ts: float) -> bool:
-    """A lease row holds while it has not expired and, on this host, its process is alive."""
-    return row is not None and row[3] > now_ts and (row[1] != HOST or _pid_alive(row[2]))
-
-
-def lease_holder(store: Store, now_ts: float) -> dict[str, Any] | None:
-    """The scheduler holding the project's lease, or None when no scheduler is running."""
-    row = store.db.execute("SELECT owner, host, pid, expires_at FROM scheduler_lease WHERE id = 1").fetchone()
-    if not _lease_valid(row, now_ts):
-        return None
-    return {
-        "owner": row[0],
-        "host": row[1],
-        "pid": row[2],
-        "expires_at": datetime.fromtimestamp(row[3], timezone.utc).astimezone().isoformat(timespec="seconds"),
-    }
 
 
 class Lease:
@@ -82,25 +62,27 @@ class Lease:
 
     def __init__(self, store: Store, owner: str, seconds: float):
         self.store, self.owner, self.seconds = store, owner, seconds
-        self.holder: dict[str, Any] | None = None  # who else holds it, when acquire() said no
+        self.holder: LeaseRecord | None = None  # who else holds it, when acquire() said no
 
     def acquire(self, now_ts: float) -> bool:
         """Take the lease, or renew it; False while another live scheduler holds it."""
-        with self.store.transaction() as db:
-            row = db.execute("SELECT owner, host, pid, expires_at FROM scheduler_lease WHERE id = 1").fetchone()
-            if row is not None and row[0] != self.owner and _lease_valid(row, now_ts):
-                self.holder = {"owner": row[0], "host": row[1], "pid": row[2]}
-                return False
-            db.execute(
-                "INSERT OR REPLACE INTO scheduler_lease (id, owner, host, pid, expires_at) VALUES (1,?,?,?,?)",
-                (self.owner, HOST, os.getpid(), now_ts + self.seconds),
-            )
-        self.holder = None
-        return True
+        lease = acquire_lease(self.store, self.owner, self.seconds, now_ts)
+        self.holder = None if lease.owner == self.owner else lease
+        return self.holder is None
 
     def release(self) -> None:
-        with self.store.transaction() as db:
-            db.execute("DELETE FROM scheduler_lease WHERE id = 1 AND owner = ?", (self.owner,))
+        release_lease(self.store, self.owner)
+
+
+class Outcome(str, Enum):
+    """How a due slot ended: a run started, a run recorded as skipped, or a run recorded as failed to start."""
+
+    STARTED = "started"
+    SKIPPED = "skipped"  # the schedule's previous run still going, or the project's lock held elsewhere
+    FAILED = "failed"  # the run could not start
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass
@@ -109,7 +91,7 @@ class Firing:
 
     schedule: str
     slot: datetime
-    outcome: str  # "started", "skipped" (previous run still going, or the lock held elsewhere), "failed" (no start)
+    outcome: Outcome
     run_id: str
     message: str | None = None
 
@@ -243,8 +225,8 @@ class Scheduler:
                     log.info(
                         "another scheduler holds the lease for %s (process %s on %s); standing by",
                         self.root,
-                        self.lease.holder["pid"],
-                        self.lease.holder["host"],
+                        self.lease.holder.pid,
+                        self.lease.holder.host,
                     )
             self.holds_lease = self._lease_state = held
             if not held:
@@ -288,7 +270,7 @@ class Scheduler:
             if not claim_slot(self.store, schedule, slot, self.owner, now.timestamp()):
                 return None
             message = f"slot {_when(slot)} not run: the schedule's previous run {previous_id} was still going"
-            return self._record(schedule, slot, "skipped", message, schedule.params_for(slot))
+            return self._record(schedule, slot, Outcome.SKIPPED, message, schedule.params_for(slot))
         busy = {name: h.id for name, h in self._handles.items() if not h.done}
         if busy:
             if schedule.name not in self._waiting:
@@ -307,8 +289,6 @@ class Scheduler:
         self._waiting.discard(schedule.name)
         params = schedule.params_for(slot)
         try:
-            from nbflow.graph import load
-
             handle = start_run(
                 load(self.root),
                 trigger=schedule.trigger,
@@ -319,33 +299,34 @@ class Scheduler:
         except LockedError:
             holder = ProjectLock(self.project.store_dir).holder()
             message = f"slot {_when(slot)} not run: another run held the project's lock ({holder})"
-            return self._record(schedule, slot, "skipped", message, params)
+            return self._record(schedule, slot, Outcome.SKIPPED, message, params)
         except Exception as exc:  # the pipeline or the schedule became invalid, or a bug: later firings go on
             if not isinstance(exc, NbflowError):
                 log.exception("%s: the run could not start", schedule.name)
             message = f"slot {_when(slot)} could not start: {exc}"
-            firing = self._record(schedule, slot, "failed", message, params)
+            firing = self._record(schedule, slot, Outcome.FAILED, message, params)
             self._in_thread(self._alert, schedule.name, firing.run_id)
             return firing
         self._handles[schedule.name] = handle
         log.info("%s: fired for %s: run %s", schedule.name, _when(slot), handle.id)
         self._in_thread(self._watch, schedule.name, handle)
-        return Firing(schedule.name, slot, "started", handle.id)
+        return Firing(schedule.name, slot, Outcome.STARTED, handle.id)
 
     def _running_elsewhere(self, schedule: Schedule) -> str | None:
         """A run of this schedule still going in a live process (another scheduler, or an earlier one here)."""
-        rows = self.store.db.execute(
-            "SELECT id, pid FROM runs WHERE trigger = ? AND state = 'running'", (schedule.trigger,)
-        ).fetchall()
-        return next((run_id for run_id, pid in rows if _pid_alive(pid)), None)
+        return next((run.id for run in running_runs(self.store, schedule.trigger) if self.store.is_alive(run)), None)
 
-    def _record(self, schedule: Schedule, slot: datetime, state: str, message: str, params: dict) -> Firing:
+    def _record(
+        self, schedule: Schedule, slot: datetime, outcome: Outcome, message: str, params: dict[str, Any]
+    ) -> Firing:
         """A firing that did not run, kept in the history as a run with no tasks and a message saying why."""
         run_id = new_run_id()
+        state = RunState(outcome.value)
         self.store.create_run(run_id, schedule.trigger, params, schedule.targets, [], state=state)
         self.store.finish_run(run_id, state, message)
-        (log.warning if state == "skipped" else log.error)("%s: run %s %s: %s", schedule.name, run_id, state, message)
-        return Firing(schedule.name, slot, state, run_id, message)
+        report = log.warning if outcome is Outcome.SKIPPED else log.error
+        report("%s: run %s %s: %s", schedule.name, run_id, state, message)
+        return Firing(schedule.name, slot, outcome, run_id, message)
 
     # -- after a run ------------------------------------------------------------------------------------------------
 
@@ -353,12 +334,13 @@ class Scheduler:
         try:
             try:
                 run = handle.wait()
-                state, duration = run.state, run.duration_s
-            except Exception as exc:
+            except Exception:
                 log.exception("%s: run %s stopped with an error", name, handle.id)
-                state, duration = f"failed ({exc})", None
+                run = None
+            state = run.state if run is not None else RunState.FAILED
+            duration = run.duration_s if run is not None else None
             log.info("%s: run %s %s%s", name, handle.id, state, f" in {duration:.1f}s" if duration else "")
-            if state.startswith("failed"):
+            if state is RunState.FAILED:
                 self._alert(name, handle.id)
         finally:
             self._wake.set()  # a schedule may be waiting for this run to finish
@@ -368,9 +350,9 @@ class Scheduler:
             schedule = read_schedule(self.store, name)
         except NbflowError:
             return  # removed meanwhile
-        alerts.send(self.store, name, run_id, self.root, schedule.on_failure_command, schedule.on_failure_webhook)
+        send_alerts(self.store, name, run_id, self.root, schedule.on_failure_command, schedule.on_failure_webhook)
 
-    def _in_thread(self, target: Callable, *args: Any) -> None:
+    def _in_thread(self, target: Callable[..., None], *args: Any) -> None:
         def body() -> None:
             try:
                 target(*args)

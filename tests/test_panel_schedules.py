@@ -1,4 +1,4 @@
-"""The panel's Schedules tab (SPEC sections 6 and 8), driven through its widgets in-process, on a real store, with a
+"""The panel's Schedules tab, driven through its widgets in-process, on a real store, with a
 real scheduler firing real runs."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from nbflow.schedule import add_schedule, get_schedule, list_schedules, local_zo
 from nbflow.scheduler import Scheduler
 from nbflow.widgets import views
 from nbflow.widgets.panel import Panel
-from nbflow.widgets.schedules import parse_params
 
 
 @pytest.fixture
@@ -162,21 +161,6 @@ def test_a_store_that_cannot_be_read_is_said_in_the_tab(pipeline):
         assert "was not added" in panel.schedules.note.value and "schedules" in panel.schedules.note.value
     finally:
         panel.close()
-
-
-def test_parameter_lines_are_read_as_the_command_line_reads_them():
-    assert parse_params("a=1\nb = 2.5\nc=True\nd=None\ne=north\nf={date}\ng=\n  # note\n") == {
-        "a": 1,
-        "b": 2.5,
-        "c": True,
-        "d": None,
-        "e": "north",
-        "f": "{date}",
-        "g": "",
-    }
-    assert parse_params("url=http://x/?q=1") == {"url": "http://x/?q=1"}
-    with pytest.raises(ValueError, match="line 2"):
-        parse_params("a=1\n=2")
 
 
 def test_the_panel_follows_schedules_changed_elsewhere_and_a_scheduler_firing_them(pipeline):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,6 @@ from nbflow.schedule import (
     Schedule,
     ScheduleNotFound,
     add_schedule,
-    claim_slot,
     fill_value,
     format_every,
     get_schedule,
@@ -25,9 +25,11 @@ from nbflow.schedule import (
     read_schedule,
     remove_schedule,
     resume_schedule,
+    scheduler_status,
 )
 from nbflow.scheduler import Lease
 from nbflow.store import Store
+from nbflow.store.schedules import claim_slot
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
@@ -132,11 +134,15 @@ def test_fire_time_placeholders_are_iso_in_the_schedules_zone():
     assert s.params_for(at("2026-11-24T16:00:00+00:00")) == {"day": "2026-11-24", "n": 3, "label": "plain"}
 
 
-def test_the_machines_zone_is_found_by_its_iana_name(monkeypatch):
-    monkeypatch.setenv("TZ", "America/New_York")
-    assert local_zone_name() == "America/New_York"
-    monkeypatch.setenv("TZ", "No/Such_Zone")
-    ZoneInfo(local_zone_name())  # falls back to /etc/localtime, /etc/timezone or UTC
+def test_the_machines_zone_is_found_by_its_iana_name(pipeline):
+    """A schedule added without --tz takes the machine's zone ($TZ first), by its IANA name."""
+    for name, tz in (("east", "America/New_York"), ("colon", ":Asia/Tokyo"), ("bad", "No/Such_Zone")):
+        added = run_cli("schedule", "add", name, str(pipeline), "--every", "1h", env={"TZ": tz})
+        assert added.returncode == 0, added.stderr
+    zones = {e["name"]: e["tz"] for e in list_schedules(pipeline)}
+    assert zones["east"] == "America/New_York" and zones["colon"] == "Asia/Tokyo"
+    ZoneInfo(zones["bad"])  # an unknown $TZ: the system's own zone, or UTC
+    assert ZoneInfo(local_zone_name())
 
 
 def test_add_list_pause_resume_remove(pipeline):
@@ -188,6 +194,9 @@ def test_mistakes_are_refused_when_the_schedule_is_added(pipeline):
         (dict(name="x"), "either --cron"),
         (dict(name="x", cron="0 17 * * *", every="1m"), "either --cron"),
         (dict(name="x", cron="61 * * * *"), "not a cron expression"),
+        (dict(name="x", cron="0 25 * * *"), "out of range, in the hour field '25'"),
+        (dict(name="x", cron="0 17 * * 8"), "in the day-of-week field '8'"),
+        (dict(name="x", cron="0 17 * *"), r"not a cron expression \(croniter: "),
         (dict(name="x", every="1m", tz="Mars/Olympus"), "unknown time zone"),
         (dict(name="x y", every="1m"), "schedule name"),
         (dict(name="x", every="1m", targets=["nope"]), "names no task"),
@@ -220,6 +229,26 @@ def test_a_slot_is_claimed_once_and_only_by_the_lease_holder(pipeline):
     assert not claim_slot(store, schedule, slot, "first", now)  # read before the claim: already fired
     assert read_schedule(store, "s").last_fired == slot
     assert second.acquire(now + 31)  # the first lease expired
+
+
+def test_a_lease_is_held_while_its_process_lives_or_until_it_expires_on_another_host(pipeline):
+    store = Store(pipeline / ".nbflow")
+    now = datetime.now(UTC)
+    assert Lease(store, "first", 30).acquire(now.timestamp())
+    holder = scheduler_status(pipeline, now=now)
+    assert holder["owner"] == "first" and holder["pid"] == os.getpid()
+    assert not Lease(store, "second", 30).acquire(now.timestamp())
+    # the pid is this process's, its start time another's: the process that took the lease is gone, its pid reused
+    with store.transaction() as db:
+        db.execute("UPDATE scheduler_lease SET pid_started = pid_started - 1000")
+    assert scheduler_status(pipeline, now=now) is None
+    assert Lease(store, "second", 30).acquire(now.timestamp())
+    # a process on another host cannot be looked at: its lease holds until it expires
+    with store.transaction() as db:
+        db.execute("UPDATE scheduler_lease SET host = 'elsewhere', pid = 1, pid_started = 0")
+    assert scheduler_status(pipeline, now=now)["host"] == "elsewhere"
+    assert not Lease(store, "third", 30).acquire(now.timestamp())
+    assert Lease(store, "third", 30).acquire(now.timestamp() + 31)
 
 
 def test_the_schedule_commands(pipeline):
@@ -264,3 +293,9 @@ def test_the_schedule_commands(pipeline):
     assert bad.returncode == 2 and "--every" in bad.stderr and "Traceback" not in bad.stderr
     neither = run_cli("schedule", "add", "x", str(pipeline))
     assert neither.returncode == 2 and "--cron" in neither.stderr
+    out_of_range = run_cli("schedule", "add", "x", str(pipeline), "--cron", "0 25 * * *")
+    assert out_of_range.returncode == 2 and "out of range, in the hour field '25'" in out_of_range.stderr
+
+    # values are read as `nbflow run -p` reads them
+    assert run_cli("schedule", "add", "typed", str(pipeline), "--every", "1h", "-p", "a.day", "3").returncode == 0
+    assert get_schedule(pipeline, "typed")["params"] == {"a.day": 3}

@@ -85,6 +85,10 @@ MIGRATIONS = [
     """
     ALTER TABLE runs ADD COLUMN pid_started REAL;
     """,
+    # 4: the same for the scheduler lease's process
+    """
+    ALTER TABLE scheduler_lease ADD COLUMN pid_started REAL;
+    """,
 ]
 
 

@@ -6,12 +6,13 @@ values a user changed are passed to a run, so every notebook keeps its own defau
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
 import ipywidgets as widgets
 
+from nbflow.errors import UsageError
 from nbflow.graph import Pipeline
+from nbflow.params import parse_literal
 
 
 def declared_params(pipeline: Pipeline) -> dict[str, tuple[Any, str | None]]:
@@ -92,7 +93,7 @@ class ParamsForm(widgets.VBox):
             field.value = self.defaults[name]
 
     def changed(self, strict: bool = True) -> dict[str, Any]:
-        """The values that differ from the defaults, as Python values; ValueError names a field that is no
+        """The values that differ from the defaults, as Python values; UsageError names a field that is no
         Python literal (with `strict`; else such a field is left out)."""
         values = {}
         for name, field in self.fields.items():
@@ -100,12 +101,10 @@ class ParamsForm(widgets.VBox):
                 continue
             if self.kinds[name] in ("repr", "expr"):
                 try:
-                    values[name] = ast.literal_eval(field.value)
-                except (ValueError, SyntaxError):
+                    values[name] = parse_literal(name, field.value)
+                except UsageError:
                     if strict:
-                        raise ValueError(
-                            f"parameter {name}: {field.value!r} is not a Python literal (write strings in quotes)"
-                        ) from None
+                        raise
             else:
                 values[name] = field.value
         return values

@@ -1,4 +1,4 @@
-"""The panel's Schedules tab (SPEC section 8): the project's schedules with their next fire time; add, pause,
+"""The panel's Schedules tab: the project's schedules with their next fire time; add, pause,
 resume and remove one; whether a scheduler is running.
 
 The tab reads the store through the panel's connection (`refresh`, called by the panel's following thread each
@@ -12,32 +12,17 @@ from __future__ import annotations
 import html
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
 
 from nbflow.errors import NbflowError
-from nbflow.params import parse_value
+from nbflow.params import parse_assignments
 from nbflow.widgets import views
 
 CRON, EVERY = "cron", "every"
 _HINTS = {CRON: "0 17 * * *  (minute hour day month weekday)", EVERY: "10m, 30s, 2h, 1d or 1h30m"}
-
-
-def parse_params(text: str) -> dict[str, Any]:
-    """`NAME=VALUE` lines -> values read as `-p NAME VALUE` reads them; blank lines and `#` comments are skipped."""
-    params: dict[str, Any] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, value = line.partition("=")
-        if not sep or not name.strip().isidentifier():
-            raise ValueError(f"parameters, line {number}: {line!r} is not NAME=VALUE (e.g. region=north, day={{date}})")
-        params[name.strip()] = parse_value(value.strip())
-    return params
 
 
 def timing(entry: dict[str, Any]) -> str:
@@ -203,8 +188,7 @@ class SchedulesTab(widgets.VBox):
 
     def refresh(self, force: bool = False) -> None:
         """Read the schedules and the scheduler's lease; redraw when something changed (or with `force`)."""
-        from nbflow.schedule import read_schedules
-        from nbflow.scheduler import lease_holder
+        from nbflow.schedule import read_schedules, running_scheduler
 
         with self._lock:
             project, store, _ = self.context()
@@ -212,7 +196,7 @@ class SchedulesTab(widgets.VBox):
                 self.status.value, self.table.value = "", views.message("The project could not be read.", "error")
                 return
             entries = [s.to_json() for s in read_schedules(store)]
-            holder = lease_holder(store, time.time())
+            holder = running_scheduler(store)
             signature = (json.dumps(entries, sort_keys=True), (holder["host"], holder["pid"]) if holder else None)
             if not force and signature == self._signature:
                 return
@@ -279,7 +263,7 @@ class SchedulesTab(widgets.VBox):
                 self.name.value.strip(),
                 tz=self.tz.value.strip() or None,
                 targets=list(self.targets.value),
-                params=parse_params(self.params.value),
+                params=parse_assignments(self.params.value),
                 replace=self.replace.value,
                 **when,
             )

@@ -1,11 +1,16 @@
-"""The `nbflow schedule ...` and `nbflow scheduler` commands (SPEC section 8), added to the CLI by `cli.py`."""
+"""`nbflow schedule add|list|pause|resume|remove` (the project's schedules) and `nbflow scheduler` (the process
+that fires them, in the foreground)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING, Any
 
-from nbflow.cli import add_path, parse_params, print_json
+from nbflow.cli.common import add_params, add_path, parse_params, print_json
+
+if TYPE_CHECKING:
+    from nbflow.project import Project
 
 
 def _fire_time(stamp: str | None, tz: str) -> str:
@@ -16,7 +21,7 @@ def _fire_time(stamp: str | None, tz: str) -> str:
     return datetime.fromisoformat(stamp).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S %Z") if stamp else "-"
 
 
-def _scheduler_line(project) -> str:
+def _scheduler_line(project: Project) -> str:
     from nbflow.schedule import scheduler_status
 
     holder = scheduler_status(project)
@@ -28,7 +33,7 @@ def _scheduler_line(project) -> str:
     )
 
 
-def _describe_schedule(entry: dict) -> str:
+def _describe(entry: dict[str, Any]) -> str:
     when = f"cron {entry['cron']}" if entry["cron"] else f"every {entry['every']}"
     return f"{when} ({entry['tz']})"
 
@@ -52,7 +57,7 @@ def cmd_schedule_add(args: argparse.Namespace) -> int:
         replace=args.replace,
     )
     state = "paused" if entry["paused"] else f"next fire {_fire_time(entry['next_fire'], entry['tz'])}"
-    print(f"schedule {entry['name']}: {_describe_schedule(entry)}, {state}")
+    print(f"schedule {entry['name']}: {_describe(entry)}, {state}")
     print(_scheduler_line(project))
     return 0
 
@@ -82,7 +87,7 @@ def cmd_schedule_list(args: argparse.Namespace) -> int:
         targets = ",".join(entry["targets"]) or "all tasks"
         params = " ".join(f"{k}={v}" for k, v in entry["params"].items())
         last = _fire_time(entry["last_fired"], entry["tz"])
-        rows.append((entry["name"], _describe_schedule(entry), upcoming, last, f"{targets} {params}".strip()))
+        rows.append((entry["name"], _describe(entry), upcoming, last, f"{targets} {params}".strip()))
     if rows:
         header = ("NAME", "WHEN", "NEXT FIRE", "LAST FIRED", "RUNS")
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
@@ -111,7 +116,9 @@ def cmd_schedule_change(args: argparse.Namespace) -> int:
 def cmd_scheduler(args: argparse.Namespace) -> int:
     import logging
     import signal
+    from types import FrameType
 
+    from nbflow.errors import EXIT_INTERRUPTED, EXIT_OK
     from nbflow.project import load_project
     from nbflow.schedule import list_schedules
     from nbflow.scheduler import Scheduler
@@ -124,11 +131,11 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     project = load_project(args.path)
     options = {"workers": args.workers} if args.workers else {}
     scheduler = Scheduler(project, **options)
-    exit_code = 0
+    exit_code = EXIT_OK
 
-    def on_signal(signum: int, frame) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         nonlocal exit_code
-        exit_code = 130 if signum == signal.SIGINT else 0
+        exit_code = EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_OK
         logger.info("%s: stopping (a run in flight is cancelled)", signal.Signals(signum).name)
         scheduler.stop()
 
@@ -145,10 +152,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     )
     for entry in active:
         logger.info(
-            "%s: %s, next fire %s",
-            entry["name"],
-            _describe_schedule(entry),
-            _fire_time(entry["next_fire"], entry["tz"]),
+            "%s: %s, next fire %s", entry["name"], _describe(entry), _fire_time(entry["next_fire"], entry["tz"])
         )
     if not entries:
         logger.info("no schedules yet: `nbflow schedule add` adds one; this scheduler picks it up")
@@ -157,15 +161,15 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return exit_code
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     schedule = commands.add_parser(
         "schedule",
         help="add, list, pause, resume or remove schedules (runs at set times)",
         description="Schedules live in the project's store; `nbflow scheduler` fires them. A firing is a run with "
         "trigger schedule:NAME.",
     )
-    schedule_commands = schedule.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
-    add = schedule_commands.add_parser(
+    actions = schedule.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
+    add = actions.add_parser(
         "add",
         help="add a schedule",
         description="Add a schedule: a cron expression in a time zone, or an interval counted from now. Parameter "
@@ -190,14 +194,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         metavar="TASK",
         help="run this task and its upstream (repeatable; default: every task)",
     )
-    add.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        nargs=2,
-        metavar=("NAME", "VALUE"),
-        help="a parameter for each run, as for `nbflow run`; VALUE may use {date} and {datetime}",
-    )
+    add_params(add, "a parameter for each run, as for `nbflow run`; VALUE may use {date} and {datetime}")
     add.add_argument(
         "--on-failure-command",
         metavar="CMD",
@@ -212,7 +209,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--paused", action="store_true", help="add it paused (`nbflow schedule resume` starts it)")
     add.add_argument("--replace", action="store_true", help="replace a schedule of the same name")
     add.set_defaults(handler=cmd_schedule_add)
-    listing = schedule_commands.add_parser("list", help="list schedules with their next fire time")
+    listing = actions.add_parser("list", help="list schedules with their next fire time")
     add_path(listing)
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=cmd_schedule_list)
@@ -221,7 +218,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         ("pause", "stop firing a schedule until it is resumed"),
         ("resume", "fire a paused schedule again, from its next fire time on"),
     ):
-        change = schedule_commands.add_parser(action, help=text)
+        change = actions.add_parser(action, help=text)
         change.add_argument("name", metavar="NAME", help="the schedule's name")
         add_path(change)
         change.set_defaults(handler=cmd_schedule_change)

@@ -1,4 +1,4 @@
-"""Alerts when a scheduled run fails: a command to run and/or a webhook to POST to (SPEC section 8).
+"""Alerts when a scheduled run fails: a command to run and/or a webhook to POST to.
 
 Delivery never raises: a command that fails or a webhook that does not answer is logged, and the scheduler goes
 on. The payload is the same for both (the command gets it as JSON on its standard input, and as environment
@@ -117,7 +117,8 @@ def post_webhook(url: str, body: dict[str, Any], timeout: float = WEBHOOK_TIMEOU
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
-            return 200 <= response.status < 300
+            status: int = response.status
+            return 200 <= status < 300
     except urllib.error.HTTPError as exc:
         log.error("%s: the on-failure webhook %s answered %d %s", body["schedule"], url, exc.code, exc.reason)
     except (urllib.error.URLError, OSError, ValueError) as exc:

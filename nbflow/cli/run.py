@@ -1,0 +1,95 @@
+"""`nbflow run`: run the pipeline (or targets and their upstream) with progress on the terminal, or say what a run
+would do (`--dry-run`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nbflow.cli.common import add_params, add_path, parse_params, seconds
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nbflow.api import load
+    from nbflow.models import TaskState
+    from nbflow.progress import describe_error, progress_for
+
+    if not args.dry_run and args.executor == "local" and not args.no_prewarm:
+        from nbflow.run.forkserver import start_spare
+
+        start_spare()  # its imports run while this process reads the pipeline
+    pipeline = load(args.path)
+    params = parse_params(args.param)
+    if args.dry_run:
+        for step in pipeline.plan(args.target, params, force=args.force):
+            print(f"{step.task:<24} {step.action:<24} {'; '.join(step.reasons)}".rstrip())
+        return 0
+    with progress_for(sys.stdout) as progress:
+        run = pipeline.run(
+            targets=args.target,
+            params=params,
+            workers=args.workers,
+            force=args.force,
+            fail_fast=args.fail_fast,
+            timeout=args.timeout,
+            retries=args.retries,
+            executor=args.executor,
+            dask_address=args.dask_address,
+            prewarm=not args.no_prewarm,
+            trigger="cli",
+            on_event=progress,
+        )
+    counts: dict[str, int] = {}
+    for result in run.tasks.values():
+        counts[result.state] = counts.get(result.state, 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items())
+    print(f"run {run.id} {run.state}: {summary or 'no tasks'} ({seconds(run.duration_s)})")
+    root = pipeline.project.root
+    for result in run.tasks.values():
+        if result.state is TaskState.FAILED:
+            notebook = (
+                f"; executed notebook: {result.output_notebook.relative_to(root)}" if result.output_notebook else ""
+            )
+            print(f"  {result.name}: {describe_error(result)}{notebook}", file=sys.stderr)
+    return run.exit_code
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run the pipeline (or targets and their upstream), skipping what is up to date",
+        description="Run the targets (default: every task) and their upstream in dependency order, independent "
+        "tasks at the same time. Each task runs with papermill in a fresh kernel started in the "
+        "notebook's folder; executed notebooks are kept under .nbflow/runs/RUN_ID/. A task is skipped "
+        "when its code, parameters and inputs are unchanged since its last success and its outputs are "
+        "still there.",
+    )
+    add_path(run)
+    run.add_argument(
+        "-t", "--target", action="append", metavar="TASK", help="run this task and its upstream (repeatable)"
+    )
+    add_params(
+        run,
+        "set a parameter for every task that assigns NAME, or TASK.NAME for one task; VALUE is "
+        "read as papermill reads it (int, float, True/False, None, else text)",
+    )
+    run.add_argument("-j", "--workers", type=int, metavar="N", help="tasks at the same time (default: CPU count)")
+    run.add_argument("--force", action="store_true", help="rerun every selected task, up to date or not")
+    run.add_argument("--dry-run", action="store_true", help="say what would run and why, run nothing")
+    run.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
+    run.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit per task, in seconds")
+    run.add_argument("--retries", type=int, metavar="N", help="rerun a failed task up to N times")
+    run.add_argument(
+        "--no-prewarm",
+        action="store_true",
+        help="start each task's kernel only when the task starts (by default kernels for the next "
+        "tasks start while others run; each kernel still serves one task only)",
+    )
+    run.add_argument("--executor", choices=["local", "dask"], default="local", help="where tasks run")
+    run.add_argument(
+        "--dask-address",
+        metavar="ADDR",
+        help="the Dask scheduler, e.g. tcp://host:8786 (default: $DASK_SCHEDULER_ADDRESS); data paths "
+        "must be on a filesystem the workers share",
+    )
+    run.set_defaults(handler=cmd_run)
