@@ -16,7 +16,7 @@ def test_unknown_kernels_and_missing_sources_are_reported_together_before_any_ta
     )
     write_notebook(project / "reader.ipynb", 'inputs = ["sales.csv"]\noutputs = ["r.txt"]')
     (project / "sale.csv").write_text("id\n1\n")
-    for command in ("run",):
+    for command in ("graph", "status", "run"):
         result = run_cli(command, str(project))
         assert result.returncode == 2, command
         assert "the pipeline has 2 problems" in result.stderr, command

@@ -10,10 +10,11 @@ from nbflow.errors import EXIT_INVALID
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from nbflow import render
+    from nbflow import preflight, render
     from nbflow.graph import load
 
     pipeline = load(args.path)
+    preflight.check(pipeline)  # what would stop a run is reported here too, before anyone runs it
     if args.format == "json":
         out = render.to_json(pipeline)
     elif args.format == "dot":

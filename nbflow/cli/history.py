@@ -8,11 +8,12 @@ from nbflow.cli.common import add_path, local_time, print_json, seconds
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from nbflow import history
+    from nbflow import history, preflight
     from nbflow.graph import load
     from nbflow.store import open_store
 
     pipeline = load(args.path)
+    preflight.check(pipeline)
     store = open_store(pipeline.project.store_dir)
     judged = history.status(pipeline, store)
     if args.json:
