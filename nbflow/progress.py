@@ -30,9 +30,11 @@ def describe_error(result: TaskRun) -> str:
 
 
 def _elapsed(result: TaskRun) -> str:
-    seconds = duration(result.started_at, result.finished_at) if result.started_at else None
-    shown = result.state.finished and result.state is not TaskState.SKIPPED
-    return f"{seconds:.1f}s" if seconds is not None and shown else ""
+    """How long the task took, or has been running (its duration so far)."""
+    if result.state is TaskState.SKIPPED or not result.started_at:
+        return ""
+    seconds = duration(result.started_at, result.finished_at if result.state.finished else None)
+    return f"{seconds:.1f}s" if seconds is not None else ""
 
 
 class PlainProgress:
@@ -54,7 +56,8 @@ class PlainProgress:
         note = describe_error(result) if result.state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED) else ""
         if result.state is TaskState.RUNNING and result.attempts > 1:
             note = f"attempt {result.attempts}"
-        line = f"{datetime.now():%H:%M:%S}  {result.name}  {result.state}  {_elapsed(result)}  {note}".rstrip()
+        took = _elapsed(result) if result.state.finished else ""  # a line is printed as a task starts: no time yet
+        line = f"{datetime.now():%H:%M:%S}  {result.name}  {result.state}  {took}  {note}".rstrip()
         with self._lock:
             print(line, file=self.stream, flush=True)
 

@@ -204,3 +204,23 @@ def test_every_task_of_a_chain_gets_the_kernel_prepared_for_it(project):
     assert run.state == "succeeded", {n: r.error for n, r in run.tasks.items()}
     parents = {(project / f"c{i}.txt").read_text() for i in range(6)}
     assert len(parents) == 1 and parents != {str(os.getpid())}
+
+
+def test_the_dry_run_keeps_its_columns_for_long_task_names(project):
+    task(project / "a_task_with_a_rather_long_descriptive_name.ipynb", 'outputs = ["a.txt"]')
+    task(project / "b.ipynb", 'inputs = ["a.txt"]\noutputs = ["b.txt"]')
+    lines = run_cli("run", str(project), "--dry-run").stdout.splitlines()
+    columns = {line.index(" run") for line in lines}
+    assert len(lines) == 2 and len(columns) == 1 and columns.pop() >= len("a_task_with_a_rather_long_descriptive_name")
+
+
+def test_piping_into_a_reader_that_stops_early_is_quiet(project):
+    import subprocess
+    import sys
+
+    for n in range(30):
+        task(project / f"t{n}.ipynb", f'outputs = ["t{n}.txt"]')
+    command = f"{sys.executable} -m nbflow graph {project} | head -n 1"
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+    assert result.stdout.count("\n") == 1
+    assert "Broken pipe" not in result.stderr and "Traceback" not in result.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
@@ -43,6 +44,10 @@ def _skip_uri_grammars() -> None:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
+# 128 + SIGPIPE, what a shell reports for a command whose reader closed the pipe
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _skip_uri_grammars()
     parser = build_parser()
@@ -59,6 +64,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"nbflow {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`nbflow runs | head`): stop quietly, and keep Python's exit from complaining when
+        # it flushes stdout again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except sqlite3.Error as exc:  # the store on a full or read-only disk, or damaged: not nbflow's bug
+        print(
+            f"nbflow {args.command}: the run store (.nbflow/nbflow.db) cannot be used: {exc}. Free disk space or "
+            "fix the folder's permissions; if the file is damaged, move it aside (executed notebooks are kept).",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
     except OSError as exc:
         print(f"nbflow {args.command}: {exc}", file=sys.stderr)
         return EXIT_INVALID

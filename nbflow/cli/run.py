@@ -21,8 +21,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     pipeline = load(args.path)
     params = parse_params(args.param)
     if args.dry_run:
-        for step in pipeline.plan(args.target, params, force=args.force):
-            print(f"{step.task:<24} {step.action:<24} {'; '.join(step.reasons)}".rstrip())
+        steps = pipeline.plan(args.target, params, force=args.force)
+        width = max([24, *(len(step.task) + 1 for step in steps)])
+        for step in steps:
+            print(f"{step.task:<{width}} {step.action:<24} {'; '.join(step.reasons)}".rstrip())
         return 0
     with progress_for(sys.stdout) as progress:
         run = pipeline.run(
