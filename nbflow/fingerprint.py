@@ -162,7 +162,8 @@ def judge(
         current["check"] = check.digest
     if force:
         return Verdict(["--force"], current)
-    last = store.last_success(task.name)
+    # the success with these parameter values, else the latest (its reasons then name the values that changed)
+    last = store.last_success(task.name, current["params"]) or store.last_success(task.name)
     previous = last[1] if last else None
     reasons = stale_reasons(current, output_hashes(task, store, relative), previous, pending_inputs=pending_inputs)
     if check is not None and previous is not None:

@@ -6,7 +6,7 @@ import json
 
 import nbformat
 import pytest
-from conftest import run_cli
+from conftest import run_cli, write_notebook
 from test_run import task
 
 import nbflow
@@ -113,3 +113,24 @@ def test_upstream_by_name_reruns_when_its_upstream_ran(project):
     nbflow.load(project).run()
     assert states(nbflow.load(project).run()) == {"setup": "skipped", "after": "skipped"}
     assert states(nbflow.load(project).run(params={"v": 2})) == {"setup": "succeeded", "after": "succeeded"}
+
+
+def test_going_back_to_earlier_parameter_values_reruns_nothing_still_up_to_date_for_them(project):
+    write_notebook(
+        project / "report.ipynb",
+        'outputs = ["reports/{day}.txt"]\nday = "2026-11-01"',
+        "import time\nopen(outputs[0], 'w').write(day + str(time.time()))",
+    )
+    pipe = nbflow.load(project)
+    assert pipe.run(params={"day": "2026-11-01"}).tasks["report"].state == "succeeded"
+    assert pipe.run(params={"day": "2026-11-02"}).tasks["report"].state == "succeeded"
+    back = pipe.run(params={"day": "2026-11-01"}).tasks["report"]
+    assert back.state == "skipped", back.reasons
+    (project / "reports/2026-11-02.txt").write_text("edited by hand")
+    again = pipe.run(params={"day": "2026-11-02"}).tasks["report"]
+    assert again.state == "succeeded" and again.reasons == ["output changed since the last run: reports/2026-11-02.txt"]
+    # a value never run before is judged against the latest success, so the reason names what changed
+    assert pipe.run(params={"day": "2026-11-03"}).tasks["report"].reasons == [
+        "parameters changed: day",
+        "output missing: reports/2026-11-03.txt",
+    ]

@@ -230,15 +230,27 @@ class Store:
 
     # -- incremental state --------------------------------------------------------------------------------------
 
-    def last_success(self, task: str) -> tuple[str, dict[str, Any]] | None:
-        """(run id, fingerprint) of the task's last successful run."""
-        row = self.db.execute("SELECT run_id, fingerprint FROM task_success WHERE task = ?", (task,)).fetchone()
+    def last_success(self, task: str, params: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]] | None:
+        """(run id, fingerprint) of the task's last successful run with these parameter values (default: with
+        any values)."""
+        if params is None:
+            row = self.db.execute(
+                "SELECT run_id, fingerprint FROM task_successes WHERE task = ? ORDER BY finished_at DESC LIMIT 1",
+                (task,),
+            ).fetchone()
+        else:
+            row = self.db.execute(
+                "SELECT run_id, fingerprint FROM task_successes WHERE task = ? AND params_key = ?",
+                (task, params_key(params)),
+            ).fetchone()
         return (row["run_id"], json.loads(row["fingerprint"])) if row else None
 
     def record_success(self, task: str, run_id: str, fingerprint: dict[str, Any]) -> None:
+        """Keep the fingerprint of a success, under the parameter values it ran with (`fingerprint["params"]`)."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO task_success VALUES (?,?,?,?)", (task, run_id, iso(now()), _dumps(fingerprint))
+                "INSERT OR REPLACE INTO task_successes VALUES (?,?,?,?,?)",
+                (task, params_key(fingerprint.get("params", {})), run_id, iso(now()), _dumps(fingerprint)),
             )
 
     def cached_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
@@ -297,6 +309,11 @@ _TASK_COLUMNS = (
     "t.run_id, t.task, t.state, t.started_at, t.finished_at, t.attempts, t.error, t.output_notebook, t.reasons, "
     "t.kernel_pid"
 )
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """Parameter values as compact sorted JSON: the same text SQLite's json() makes of them."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), default=repr)
 
 
 def _dumps(value: Any) -> str:

@@ -89,6 +89,22 @@ MIGRATIONS = [
     """
     ALTER TABLE scheduler_lease ADD COLUMN pid_started REAL;
     """,
+    # 5: a task's last success per set of parameter values, so going back to earlier values reruns nothing that
+    # is still up to date for them; `params_key` is the values as compact sorted JSON
+    """
+    CREATE TABLE task_successes (
+        task TEXT NOT NULL,
+        params_key TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        PRIMARY KEY (task, params_key)
+    );
+    INSERT INTO task_successes
+        SELECT task, json(json_extract(fingerprint, '$.params')), run_id, finished_at, fingerprint FROM task_success;
+    DROP TABLE task_success;
+    CREATE INDEX task_successes_latest ON task_successes(task, finished_at);
+    """,
 ]
 
 
