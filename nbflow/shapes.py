@@ -173,6 +173,14 @@ class RunCancelling(Shape):
     how: str
 
 
+class NotebookJson(BaseModel):
+    """An nbformat notebook as its JSON: the cells, and whatever else the file holds, kept as it is."""
+
+    model_config = ConfigDict(extra="allow")
+
+    cells: list[dict[str, Any]]
+
+
 class ExecutedNotebook(Shape):
     """`GET runs/ID/tasks/TASK/notebook`; `path` is relative to the server's root."""
 
@@ -180,7 +188,7 @@ class ExecutedNotebook(Shape):
     task: str
     state: TaskState
     path: str
-    notebook: dict[str, Any]
+    notebook: NotebookJson
 
 
 class ScheduleEntry(Shape):

@@ -14,6 +14,8 @@ import signal
 import threading
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from nbflow import history, render
 from nbflow.models import RunState
 from nbflow.run.background import BackgroundRun, start_run
@@ -25,6 +27,7 @@ from nbflow.server.schedules import HostedScheduler
 from nbflow.shapes import (
     ExecutedNotebook,
     Graph,
+    NotebookJson,
     PipelineTask,
     PipelineView,
     RunCancelling,
@@ -145,9 +148,11 @@ class Runs:
             )
         try:
             with open(os.path.realpath(path), encoding="utf-8") as fh:
-                notebook = json.load(fh)
+                notebook = NotebookJson.model_validate(json.load(fh))
         except FileNotFoundError:
             raise ApiError(404, f"the executed notebook of {task!r} ({entry.output_notebook}) is gone.") from None
+        except ValidationError:
+            raise ApiError(500, f"the executed notebook of {task!r} ({entry.output_notebook}) has no cells.") from None
         except (OSError, ValueError) as exc:
             raise ApiError(500, f"the executed notebook of {task!r} cannot be read: {exc}") from None
         return ExecutedNotebook(
