@@ -12,7 +12,7 @@ from typing import Any
 
 from nbflow import fingerprint
 from nbflow.graph import Pipeline
-from nbflow.models import RunRecord, TaskRun
+from nbflow.models import RunRecord, TaskRun, TaskState
 from nbflow.shapes import RunDetail, RunSummary, TaskErrorEntry, TaskRunEntry, TaskStatusEntry
 from nbflow.store import Store
 
@@ -25,7 +25,7 @@ def summary(row: RunRecord) -> RunSummary:
         started_at=row.started_at,
         finished_at=row.finished_at,
         duration_s=row.duration_s,
-        counts=row.counts,
+        counts={TaskState(state): n for state, n in row.counts.items()},
     )
 
 

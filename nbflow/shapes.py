@@ -26,7 +26,8 @@ from nbflow.params import parse_value
 class Shape(BaseModel):
     """A JSON object nbflow writes: exactly these fields (a field added on one side only fails the check)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+    # defer_build: a model is built on first use, so a command pays only for the shapes it shows
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True, defer_build=True)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-ready dict (enums as their values, fields by their JSON names)."""
@@ -176,7 +177,7 @@ class RunCancelling(Shape):
 class NotebookJson(BaseModel):
     """An nbformat notebook as its JSON: the cells, and whatever else the file holds, kept as it is."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     cells: list[dict[str, Any]]
 
@@ -238,12 +239,12 @@ class SchedulesView(Shape):
 class Request(BaseModel):
     """A request body: only these fields, of exactly these types (no "yes" for true, no 60 for "60")."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 class ParamsRequest(Request):
-    """The parameter values of a run: typed JSON in `params`, or text in `params_text` read as `nbflow run -p NAME
-    VALUE` reads it (`True` a bool, `3` an int, `{date}` text)."""
+    """The targets and parameter values of a run or a schedule: typed JSON in `params`, or text in `params_text`
+    read as `nbflow run -p NAME VALUE` reads it (`True` a bool, `3` an int, `{date}` text)."""
 
     targets: list[str] | None = Field(
         None, description="a list of task names (each run with its upstream), or null for all tasks"

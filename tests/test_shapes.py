@@ -99,6 +99,17 @@ def test_a_bad_body_is_refused_with_the_field_and_what_it_must_be(model, body, m
     assert refused.value.problems and "pydantic" not in refused.value.message
 
 
+def test_several_mistakes_are_listed_each_on_its_line():
+    with pytest.raises(ApiError) as refused:
+        read_body(RunRequest, b'{"targets": "a", "force": "yes"}')
+    assert refused.value.message.splitlines() == [
+        "the request has 2 problems:",
+        "  - `targets` must be a list of task names (each run with its upstream), or null for all tasks.",
+        "  - `force` must be true or false: run the selected tasks even if they are up to date.",
+    ]
+    assert len(refused.value.problems) == 2
+
+
 def test_a_body_over_the_bound_is_refused_unread():
     with pytest.raises(ApiError) as refused:
         read_body(RunRequest, b"{" + b" " * MAX_BODY + b"}")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Unicode
 
 from nbflow.server.handlers import handlers
 from nbflow.server.service import NbflowService
+
+if TYPE_CHECKING:
+    from jupyter_server.serverapp import ServerApp
 
 
 class NbflowApp(ExtensionApp):
@@ -32,6 +36,7 @@ class NbflowApp(ExtensionApp):
     ).tag(config=True)
 
     def initialize_settings(self) -> None:
+        assert self.serverapp is not None  # set before the settings are initialised
         root = self.serverapp.root_dir
         self.service = NbflowService(root, self.project, host_scheduler=self.scheduler)
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nbflow-api")
@@ -42,7 +47,7 @@ class NbflowApp(ExtensionApp):
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers(self.service, self.pool))
 
-    async def _start_jupyter_server_extension(self, serverapp) -> None:
+    async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
         """The start hook (the server's event loop runs): host the scheduler when `c.NbflowApp.scheduler = True`."""
         if not self.scheduler:
             return

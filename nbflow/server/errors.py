@@ -16,6 +16,14 @@ class ApiError(Exception):
         self.message = message
         self.problems = list(problems or [])
 
+    @classmethod
+    def listing(cls, status: int, problems: list[str]) -> ApiError:
+        """One problem as the message, or several listed under a line that counts them."""
+        if len(problems) == 1:
+            return cls(status, problems[0], problems)
+        listed = "\n".join(f"  - {p}" for p in problems)
+        return cls(status, f"the request has {len(problems)} problems:\n{listed}", problems)
+
 
 def error_body(exc: BaseException) -> tuple[int, ErrorBody]:
     """The HTTP status and body for an error raised by nbflow or by the server; anything else is a 500."""

@@ -42,6 +42,7 @@ API = "/nbflow/api"
 RESOURCE = "nbflow"
 
 Model = TypeVar("Model", bound=BaseModel)
+Result = TypeVar("Result")
 Method = Callable[..., Awaitable[BaseModel | None]]
 
 
@@ -74,7 +75,7 @@ class NbflowHandler(APIHandler):
         self.service = service
         self.pool = pool
 
-    async def call(self, fn: Callable[..., Model | None], *args: Any) -> Any:
+    async def call(self, fn: Callable[..., Result], *args: Any) -> Result:
         """`fn(*args)` in the pool."""
         return await IOLoop.current().run_in_executor(self.pool, fn, *args)
 

@@ -30,8 +30,7 @@ def read_body(model: type[Model], body: bytes) -> Model:
     try:
         return model.model_validate_json(body if body.strip() else b"{}")
     except ValidationError as exc:
-        sentences = describe(model, exc)
-        raise ApiError(400, " ".join(sentences), problems=sentences) from None
+        raise ApiError.listing(400, describe(model, exc)) from None
 
 
 def describe(model: type[BaseModel], exc: ValidationError) -> list[str]:
@@ -99,8 +98,5 @@ def check_names(pipeline: Pipeline, targets: list[str] | None, params: Mapping[s
             for name in pipeline_params
             if name not in known
         ]
-    if len(problems) == 1:
-        raise ApiError(400, problems[0], problems=problems)
     if problems:
-        listed = "\n".join(f"  - {p}" for p in problems)
-        raise ApiError(400, f"the request has {len(problems)} problems:\n{listed}", problems=problems)
+        raise ApiError.listing(400, problems)

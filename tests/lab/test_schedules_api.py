@@ -1,4 +1,4 @@
-"""The schedules under /nbflow/api/ (SPEC sections 7 and 8), and the scheduler hosted in the server
+"""The schedules under /nbflow/api/, and the scheduler hosted in the server
 (`c.NbflowApp.scheduler = True`) firing for real, through a real Jupyter Server with real kernels."""
 
 from __future__ import annotations

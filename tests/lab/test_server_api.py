@@ -1,4 +1,4 @@
-"""The REST API under /nbflow/api/ (SPEC section 7), through a real Jupyter Server with real kernels."""
+"""The REST API under /nbflow/api/, through a real Jupyter Server with real kernels."""
 
 from __future__ import annotations
 
