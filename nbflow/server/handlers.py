@@ -26,6 +26,7 @@ from nbflow.server.errors import ApiError, error_body
 from nbflow.server.requests import read_body
 from nbflow.server.service import NbflowService
 from nbflow.shapes import (
+    ErrorBody,
     ExecutedNotebook,
     PipelineProblems,
     RunCancelling,
@@ -56,8 +57,7 @@ def answers(status: int = 200) -> Callable[[Method], Callable[..., Awaitable[Non
             try:
                 result = await method(self, *args)
             except Exception as exc:  # nbflow's errors become JSON; a bug is a 500 with its message, and logged
-                code, body = error_body(exc)
-                self.send(code, body)
+                self.send(*self.failure(exc))
                 return
             self.send(status, result)
 
@@ -83,14 +83,20 @@ class NbflowHandler(APIHandler):
         return read_body(model, self.request.body)
 
     async def require(self, action: str, what: str) -> None:
-        """Refuse (403) unless the user may also `action`: a need that only the request body shows."""
+        """Refuse (403) unless the user may also `action`, for a need that depends on what is asked (a schedule
+        that runs a command), which `@authorized` on the method cannot know."""
         user = self.current_user
         if not await ensure_async(self.authorizer.is_authorized(self, user, action, RESOURCE)):
             raise ApiError(403, f"{what} needs the `{action}` permission on {RESOURCE}, which this user does not have.")
 
-    def send(self, status: int, body: BaseModel | None) -> None:
-        if status >= 500:
+    def failure(self, exc: Exception) -> tuple[int, ErrorBody]:
+        """The status and body that answer `exc`; logged with its traceback when the server is at fault (5xx)."""
+        code, body = error_body(exc)
+        if code >= 500:
             self.log.exception("nbflow: %s %s failed", self.request.method, self.request.path)
+        return code, body
+
+    def send(self, status: int, body: BaseModel | None) -> None:
         self.set_status(status)
         self.finish(body.model_dump_json(by_alias=True) if body is not None else None)
 
@@ -102,7 +108,7 @@ class PipelineHandler(NbflowHandler):
         try:
             view = await self.call(self.service.runs.pipeline)
         except Exception as exc:
-            code, body = error_body(exc)
+            code, body = self.failure(exc)
             # an invalid pipeline (or project): the panel shows its problems where the graph would be
             self.send(422 if code == 400 else code, PipelineProblems(message=body.message, problems=body.problems))
             return
@@ -115,7 +121,7 @@ class RunsHandler(NbflowHandler):
     @answers()
     async def get(self) -> RunList:
         limit = self.get_argument("limit", None)
-        if limit is not None and not (limit.isdigit() and int(limit) > 0):
+        if limit is not None and not (limit.isdecimal() and int(limit) > 0):
             raise ApiError(400, f"limit must be a whole number > 0, not {limit!r}.")
         return await self.call(self.service.runs.summaries, int(limit) if limit else None)
 

@@ -63,8 +63,9 @@ def _sentence(model: type[BaseModel], fields: list[str], error: ErrorDetails) ->
         return str(context["error"])
     if kind == "missing":
         return f"`{field}` is required; it must be {wanted}."
-    where = "".join(f", item {part + 1}" if isinstance(part, int) else f", at `{part}`" for part in loc[1:])
-    detail = f" ({where[2:]}: {error['msg'][0].lower()}{error['msg'][1:]})" if where else ""
+    inner = [f"item {part + 1}" if isinstance(part, int) else f"`{part}`" for part in loc[1:]]
+    reason = error["msg"][:1].lower() + error["msg"][1:]  # pydantic's own words on the value inside
+    detail = f" ({', '.join(inner)}: {reason})" if inner else ""
     return f"`{field}` must be {wanted}{detail}."
 
 
