@@ -1,7 +1,8 @@
-"""Run history and task status as the interfaces show them: the JSON shapes of `runs`, `show` and `status`.
+"""Run history and task status as the interfaces show them: the JSON of `runs`, `show` and `status`.
 
-The CLI, the widgets and the server all read runs through here, so each shape is written once. Paths are shown
-relative to the project root.
+The CLI, the widgets and the server all read runs through here, so each shape is built once, through its model in
+`nbflow.shapes`. The functions named after a shape return its model; `run_summary`, `run_detail` and `status`
+return the same as JSON-ready dicts. Paths are shown relative to the project root.
 """
 
 from __future__ import annotations
@@ -11,43 +12,71 @@ from typing import Any
 
 from nbflow import fingerprint
 from nbflow.graph import Pipeline
-from nbflow.models import RunRecord, TaskRun
+from nbflow.models import RunRecord, TaskRun, TaskState
+from nbflow.shapes import RunDetail, RunSummary, TaskErrorEntry, TaskRunEntry, TaskStatusEntry
 from nbflow.store import Store
 
 
-def run_summary(row: RunRecord) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "trigger": row.trigger,
-        "state": row.state.value,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
-        "duration_s": row.duration_s,
-        "counts": row.counts,
-    }
+def summary(row: RunRecord) -> RunSummary:
+    return RunSummary(
+        id=row.id,
+        trigger=row.trigger,
+        state=row.state,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration_s=row.duration_s,
+        counts={TaskState(state): n for state, n in row.counts.items()},
+    )
 
 
-def task_json(task: TaskRun, root: Path) -> dict[str, Any]:
-    return {
-        "name": task.name,
-        "state": task.state.value,
-        "started_at": task.started_at,
-        "finished_at": task.finished_at,
-        "duration_s": task.duration_s,
-        "attempts": task.attempts,
-        "error": task.error.to_json() if task.error else None,
-        "output_notebook": task.output_notebook.relative_to(root).as_posix() if task.output_notebook else None,
-    }
+def task_entry(task: TaskRun, root: Path) -> TaskRunEntry:
+    error = task.error
+    return TaskRunEntry(
+        name=task.name,
+        state=task.state,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+        duration_s=task.duration_s,
+        attempts=task.attempts,
+        error=TaskErrorEntry(
+            ename=error.ename, evalue=error.evalue, cell_index=error.cell_index, traceback=error.traceback
+        )
+        if error
+        else None,
+        output_notebook=task.output_notebook.relative_to(root).as_posix() if task.output_notebook else None,
+    )
 
 
-def run_detail(store: Store, run_id: str) -> dict[str, Any] | None:
+def detail(store: Store, run_id: str) -> RunDetail | None:
     row = store.run(run_id)
     if row is None:
         return None
-    summary = run_summary(row)
-    del summary["counts"]
-    tasks = [task_json(t, store.root) for t in store.task_runs(run_id)]
-    return {**summary, "params": row.params, "tasks": tasks}
+    return RunDetail(
+        id=row.id,
+        trigger=row.trigger,
+        state=row.state,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration_s=row.duration_s,
+        params=row.params,
+        tasks=[task_entry(t, store.root) for t in store.task_runs(run_id)],
+    )
+
+
+def task_statuses(pipeline: Pipeline, store: Store) -> dict[str, TaskStatusEntry]:
+    """Each task judged with the parameter values in force, by name (the judgement itself is
+    `fingerprint.status`)."""
+    return {
+        name: TaskStatusEntry(
+            name=judged.name,
+            status=judged.status,
+            reasons=judged.reasons,
+            last_run=judged.last_run,
+            last_state=judged.last_state,
+            duration_s=judged.duration_s,
+        )
+        for name, judged in fingerprint.status(pipeline, store).items()
+    }
 
 
 def find_run(store: Store, run_id: str) -> str | None:
@@ -59,16 +88,25 @@ def find_run(store: Store, run_id: str) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
+# -- the same as JSON-ready dicts -----------------------------------------------------------------------------------
+
+
+def run_summary(row: RunRecord) -> dict[str, Any]:
+    """An entry of `runs --json`."""
+    return summary(row).to_json()
+
+
+def task_json(task: TaskRun, root: Path) -> dict[str, Any]:
+    """A task of `show --json`."""
+    return task_entry(task, root).to_json()
+
+
+def run_detail(store: Store, run_id: str) -> dict[str, Any] | None:
+    """`show --json`, or None when the store has no such run."""
+    found = detail(store, run_id)
+    return found.to_json() if found else None
+
+
 def status(pipeline: Pipeline, store: Store) -> dict[str, dict[str, Any]]:
-    """`status --json`'s task entries by name (the judgement itself is `fingerprint.status`)."""
-    return {
-        name: {
-            "name": judged.name,
-            "status": judged.status.value,
-            "reasons": judged.reasons,
-            "last_run": judged.last_run,
-            "last_state": judged.last_state.value if judged.last_state else None,
-            "duration_s": judged.duration_s,
-        }
-        for name, judged in fingerprint.status(pipeline, store).items()
-    }
+    """`status --json`'s task entries by name."""
+    return {name: entry.to_json() for name, entry in task_statuses(pipeline, store).items()}

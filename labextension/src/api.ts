@@ -1,90 +1,49 @@
 /**
  * The REST client of the nbflow server extension (`/nbflow/api/`). Requests go through
- * `ServerConnection.makeRequest`, which adds the token and the XSRF header.
+ * `ServerConnection.makeRequest`, which adds the token and the XSRF header. The shapes of requests and answers are
+ * generated from the server's models (`shapes.generated.ts`); the names below are the ones the extension uses.
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-export interface ITaskStatus {
-  name: string;
-  status: 'up_to_date' | 'stale' | 'never_run' | 'failed' | string;
-  reasons: string[];
-  last_run: string | null;
-  last_state: string | null;
-  duration_s: number | null;
-}
+import {
+  ErrorBody,
+  ExecutedNotebook,
+  GraphEdge,
+  PipelineProblems,
+  PipelineTask,
+  PipelineView,
+  RunCancelling,
+  RunDetail,
+  RunRequest,
+  RunStarted,
+  RunSummary,
+  ScheduleEntry,
+  ScheduleRequest,
+  SchedulerLease,
+  SchedulesView,
+  TaskErrorEntry,
+  TaskRunEntry,
+  TaskStatusEntry
+} from './shapes.generated';
 
-export interface ITask {
-  name: string;
-  notebook: string; // relative to the project root
-  inputs: string[];
-  outputs: string[];
-  upstream: string[];
-  params: { [name: string]: unknown };
-  status?: ITaskStatus;
-}
-
-export interface IEdge {
-  from: string;
-  to: string;
-  via: string[];
-}
-
-export interface IPipeline {
-  tasks: ITask[];
-  edges: IEdge[];
-  root: string; // the project's folder, relative to the server's root ("" = the root)
-  active_run: string | null;
-  problems: string[];
-  message?: string;
-}
-
-export interface IRunSummary {
-  id: string;
-  trigger: string;
-  state: string;
-  started_at: string;
-  finished_at: string | null;
-  duration_s: number | null;
-  counts: { [state: string]: number };
-}
-
-export interface ITaskError {
-  ename: string;
-  evalue: string;
-  cell_index: number | null;
-  traceback: string[] | string | null;
-}
-
-export interface ITaskRun {
-  name: string;
-  state: string;
-  started_at: string | null;
-  finished_at: string | null;
-  duration_s: number | null;
-  attempts: number;
-  error: ITaskError | null;
-  output_notebook: string | null;
-}
-
-export interface IRunDetail extends Omit<IRunSummary, 'counts'> {
-  params: { [name: string]: unknown };
-  tasks: ITaskRun[];
-}
-
-export interface IRunRequest {
-  targets?: string[] | null;
-  params?: { [name: string]: unknown };
-  force?: boolean;
-}
-
-export interface IExecutedNotebook {
-  run: string;
-  task: string;
-  state: string;
-  path: string;
-  notebook: any;
-}
+export type ITaskStatus = TaskStatusEntry;
+export type ITask = PipelineTask;
+export type IEdge = GraphEdge;
+/** The graph with each task's status; an invalid pipeline has no tasks, its `problems` and a `message`. */
+export type IPipeline = PipelineView & { message?: string };
+export type IRunSummary = RunSummary;
+export type ITaskError = TaskErrorEntry;
+export type ITaskRun = TaskRunEntry;
+export type IRunDetail = RunDetail;
+export type IRunRequest = RunRequest;
+export type IExecutedNotebook = ExecutedNotebook;
+/** A schedule, in the shape of `nbflow schedule list --json`; times are ISO 8601 in the schedule's zone. */
+export type ISchedule = ScheduleEntry;
+/** The scheduler holding the project's lease (`here`: the one this server hosts). */
+export type ISchedulerStatus = SchedulerLease;
+export type ISchedules = SchedulesView;
+export type IScheduleRequest = ScheduleRequest;
 
 /** An error answered by the API (or the network), with the message to show and the pipeline's problems. */
 export class ApiError extends Error {
@@ -107,20 +66,21 @@ async function request<T>(path: string[], init: RequestInit = {}, accept: number
     throw new ApiError(`Cannot reach the Jupyter server: ${error}`, 0);
   }
   const text = await response.text();
-  let data: any = null;
+  let data: unknown = null;
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
     data = null; // not the API's JSON (an HTML error page, a proxy): say what the status says
   }
   if (!response.ok && !accept.includes(response.status)) {
-    if (response.status === 404 && !(data && data.message)) {
+    const error = data as Partial<ErrorBody> | null;
+    if (response.status === 404 && !error?.message) {
       throw new ApiError('The nbflow server extension is not enabled on this Jupyter server.', 404);
     }
     throw new ApiError(
-      (data && data.message) || `${response.status} ${response.statusText}`,
+      error?.message || `${response.status} ${response.statusText}`,
       response.status,
-      (data && data.problems) || []
+      error?.problems || []
     );
   }
   return data as T;
@@ -128,27 +88,24 @@ async function request<T>(path: string[], init: RequestInit = {}, accept: number
 
 /** The graph with each task's status; an invalid pipeline comes back with its `problems` (HTTP 422). */
 export function getPipeline(): Promise<IPipeline> {
-  return request<IPipeline>(['pipeline'], {}, [422]).then(data => ({
-    ...data,
-    root: data.root ?? '',
-    active_run: data.active_run ?? null,
-    problems: data.problems ?? []
-  }));
+  return request<PipelineView | PipelineProblems>(['pipeline'], {}, [422]).then(data =>
+    'message' in data ? { ...data, root: '', active_run: null } : data
+  );
 }
 
 export function getRuns(limit = 20): Promise<IRunSummary[]> {
-  return request<IRunSummary[]>(['runs'], {}, [], `?limit=${limit}`);
+  return request<RunSummary[]>(['runs'], {}, [], `?limit=${limit}`);
 }
 
 export function getRun(id: string): Promise<IRunDetail> {
-  return request<IRunDetail>(['runs', id]);
+  return request<RunDetail>(['runs', id]);
 }
 
-export function startRun(body: IRunRequest): Promise<{ id: string; tasks: string[] }> {
+export function startRun(body: IRunRequest): Promise<RunStarted> {
   return request(['runs'], { method: 'POST', body: JSON.stringify(body) });
 }
 
-export function cancelRun(id: string): Promise<{ id: string; cancelling: boolean }> {
+export function cancelRun(id: string): Promise<RunCancelling> {
   return request(['runs', id, 'cancel'], { method: 'POST', body: '{}' });
 }
 
@@ -156,52 +113,8 @@ export function getExecutedNotebook(run: string, task: string): Promise<IExecute
   return request(['runs', run, 'tasks', task, 'notebook']);
 }
 
-/** A schedule, in the shape of `nbflow schedule list --json`; times are ISO 8601 in the schedule's zone. */
-export interface ISchedule {
-  name: string;
-  cron: string | null;
-  every: string | null; // "10m"
-  tz: string;
-  targets: string[]; // [] = every task
-  params: { [name: string]: unknown };
-  paused: boolean;
-  next_fire: string | null; // null when paused
-  last_fired: string | null;
-  created_at: string | null;
-  on_failure_command: string | null;
-  on_failure_webhook: string | null;
-}
-
-/** The scheduler holding the project's lease (`here`: the one this server hosts). */
-export interface ISchedulerStatus {
-  owner: string;
-  host: string;
-  pid: number;
-  expires_at: string;
-  here?: boolean;
-}
-
-export interface ISchedules {
-  schedules: ISchedule[];
-  scheduler: ISchedulerStatus | null; // null: no scheduler runs, schedules do not fire
-  hosted: boolean; // this server hosts a scheduler (c.NbflowApp.scheduler = True)
-  host_setting: boolean;
-  scheduler_error: string | null;
-}
-
-export interface IScheduleRequest {
-  name: string;
-  cron?: string | null;
-  every?: string | null;
-  tz?: string | null;
-  targets?: string[] | null;
-  params?: { [name: string]: unknown };
-  on_failure_command?: string | null;
-  on_failure_webhook?: string | null;
-}
-
 export function getSchedules(): Promise<ISchedules> {
-  return request<ISchedules>(['schedules']);
+  return request<SchedulesView>(['schedules']);
 }
 
 export function addSchedule(body: IScheduleRequest): Promise<ISchedule> {

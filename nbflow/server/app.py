@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Unicode
 
 from nbflow.server.handlers import handlers
 from nbflow.server.service import NbflowService
+
+if TYPE_CHECKING:
+    from jupyter_server.serverapp import ServerApp
 
 
 class NbflowApp(ExtensionApp):
@@ -25,24 +29,25 @@ class NbflowApp(ExtensionApp):
     ).tag(config=True)
     scheduler = Bool(
         False,
-        help="Run the nbflow scheduler (SPEC section 8) inside the server: the project's "
+        help="Run the nbflow scheduler inside the server: the project's "
         "schedules fire while the server runs; its runs are cancelled when it stops. "
         "Another scheduler of the project (`nbflow scheduler`) stands by, or this one "
         "does.",
     ).tag(config=True)
 
     def initialize_settings(self) -> None:
+        assert self.serverapp is not None  # set before the settings are initialised
         root = self.serverapp.root_dir
         self.service = NbflowService(root, self.project, host_scheduler=self.scheduler)
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nbflow-api")
         self.log.info(
-            "nbflow: serving the project in %s", self.service.root + (f"/{self.project}" if self.project else "")
+            "nbflow: serving the project in %s", self.service.served.root + (f"/{self.project}" if self.project else "")
         )
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers(self.service, self.pool))
 
-    async def _start_jupyter_server_extension(self, serverapp) -> None:
+    async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
         """The start hook (the server's event loop runs): host the scheduler when `c.NbflowApp.scheduler = True`."""
         if not self.scheduler:
             return
@@ -54,15 +59,15 @@ class NbflowApp(ExtensionApp):
         self._log_level = scheduler_log.level
         if scheduler_log.level == logging.NOTSET:
             scheduler_log.setLevel(logging.INFO)
-        error = await IOLoop.current().run_in_executor(self.pool, self.service.start_scheduler)
+        error = await IOLoop.current().run_in_executor(self.pool, self.service.hosted.start)
         if error:
             self.log.warning(
                 "nbflow: c.NbflowApp.scheduler = True, but the scheduler cannot start yet (retried when "
                 "the panel lists schedules): %s",
                 error,
             )
-        else:
-            self.log.info("nbflow: the scheduler runs in this server for %s", self.service.scheduler.root)
+        elif self.service.hosted.scheduler is not None:
+            self.log.info("nbflow: the scheduler runs in this server for %s", self.service.hosted.scheduler.root)
 
     async def stop_extension(self) -> None:
         """Stop the hosted scheduler and cancel the runs this server started, so their kernels stop and their state

@@ -1,159 +1,221 @@
-"""The REST API under `/nbflow/api/` (SPEC section 7): JSON in, JSON out, every handler behind Jupyter's auth.
+"""The REST API under `/nbflow/api/`: JSON in, JSON out, every handler behind Jupyter Server's authentication and
+authorization on the resource `nbflow`.
 
-The work is done by `NbflowService` in a thread pool, so loading a large pipeline or starting a run never blocks
-the server. Errors are JSON `{"message": ..., "problems": [...]}` with a fitting status.
+Reading needs `read`; starting and cancelling runs `execute`; adding, pausing, resuming and removing schedules
+`write`, and `execute` as well for a schedule that runs a command when it fails (as a terminal would). Bodies are
+read with their models and answers written from theirs (`nbflow.shapes`); the work is done by `NbflowService` in
+a thread pool, so loading a large pipeline or starting a run never blocks the server. Errors are an `ErrorBody`
+(`{"message", "problems"}`) with a fitting status.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import tornado.web
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
+from pydantic import BaseModel
 from tornado.ioloop import IOLoop
 
-from nbflow.server.service import ApiError, NbflowService, error_body
+from nbflow.server.errors import ApiError, error_body
+from nbflow.server.requests import read_body
+from nbflow.server.service import NbflowService
+from nbflow.shapes import (
+    ErrorBody,
+    ExecutedNotebook,
+    PipelineProblems,
+    RunCancelling,
+    RunDetail,
+    RunList,
+    RunRequest,
+    RunStarted,
+    ScheduleEntry,
+    ScheduleRequest,
+    SchedulesView,
+)
 
 API = "/nbflow/api"
+RESOURCE = "nbflow"
+
+Model = TypeVar("Model", bound=BaseModel)
+Result = TypeVar("Result")
+Method = Callable[..., Awaitable[BaseModel | None]]
+
+
+def answers(status: int = 200) -> Callable[[Method], Callable[..., Awaitable[None]]]:
+    """Write what the handler method returns as JSON with `status` (204 and no body when it returns None), and
+    what it raises as an `ErrorBody`."""
+
+    def wrap(method: Method) -> Callable[..., Awaitable[None]]:
+        @functools.wraps(method)
+        async def inner(self: NbflowHandler, *args: str) -> None:
+            try:
+                result = await method(self, *args)
+            except Exception as exc:  # nbflow's errors become JSON; a bug is a 500 with its message, and logged
+                self.send(*self.failure(exc))
+                return
+            self.send(status, result)
+
+        return inner
+
+    return wrap
 
 
 class NbflowHandler(APIHandler):
-    """Base: the service, a thread pool, and errors as JSON."""
+    """Base: the service, a thread pool, the `nbflow` resource, and answers as JSON."""
+
+    auth_resource = RESOURCE
 
     def initialize(self, service: NbflowService, pool: ThreadPoolExecutor) -> None:
         self.service = service
         self.pool = pool
 
-    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def call(self, fn: Callable[..., Result], *args: Any) -> Result:
+        """`fn(*args)` in the pool."""
         return await IOLoop.current().run_in_executor(self.pool, fn, *args)
 
-    async def answer(self, fn: Callable[..., Any], *args: Any, status: int = 200) -> None:
-        try:
-            result = await self.call(fn, *args)
-        except Exception as exc:  # nbflow's errors become JSON; a bug is a 500 with its message, and logged
-            code, body = error_body(exc)
-            if code >= 500:
-                self.log.exception("nbflow: %s %s failed", self.request.method, self.request.path)
-            self.set_status(code)
-            self.finish(json.dumps(body))
-            return
+    def body(self, model: type[Model]) -> Model:
+        return read_body(model, self.request.body)
+
+    async def require(self, action: str, what: str) -> None:
+        """Refuse (403) unless the user may also `action`, for a need that depends on what is asked (a schedule
+        that runs a command), which `@authorized` on the method cannot know."""
+        user = self.current_user
+        if not await ensure_async(self.authorizer.is_authorized(self, user, action, RESOURCE)):
+            raise ApiError(403, f"{what} needs the `{action}` permission on {RESOURCE}, which this user does not have.")
+
+    def failure(self, exc: Exception) -> tuple[int, ErrorBody]:
+        """The status and body that answer `exc`; logged with its traceback when the server is at fault (5xx)."""
+        code, body = error_body(exc)
+        if code >= 500:
+            self.log.exception("nbflow: %s %s failed", self.request.method, self.request.path)
+        return code, body
+
+    def send(self, status: int, body: BaseModel | None) -> None:
         self.set_status(status)
-        if status == 204:
-            self.finish()  # No Content: no body
-        else:
-            self.finish(json.dumps(result))
-
-    async def answer_with_body(self, fn: Callable[[Any], Any], status: int) -> None:
-        """`answer` with the request's JSON body passed to `fn`; a body that is not JSON is a 400 like any error."""
-        await self.answer(lambda: fn(self.json_body()), status=status)
-
-    def json_body(self) -> Any:
-        if not self.request.body:
-            return None
-        try:
-            return json.loads(self.request.body)
-        except ValueError as exc:
-            raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
+        self.finish(body.model_dump_json(by_alias=True) if body is not None else None)
 
 
 class PipelineHandler(NbflowHandler):
     @tornado.web.authenticated
+    @authorized("read")
     async def get(self) -> None:
         try:
-            result = await self.call(self.service.pipeline)
+            view = await self.call(self.service.runs.pipeline)
         except Exception as exc:
-            code, body = error_body(exc)
-            if code == 400 and "problems" in body:  # an invalid pipeline: the panel shows its problems
-                code = 422
-            if code >= 500:
-                self.log.exception("nbflow: GET pipeline failed")
-            self.set_status(code)
-            self.finish(json.dumps({**body, "tasks": [], "edges": []}))
+            code, body = self.failure(exc)
+            # an invalid pipeline (or project): the panel shows its problems where the graph would be
+            self.send(422 if code == 400 else code, PipelineProblems(message=body.message, problems=body.problems))
             return
-        self.finish(json.dumps(result))
+        self.send(200, view)
 
 
 class RunsHandler(NbflowHandler):
     @tornado.web.authenticated
-    async def get(self) -> None:
+    @authorized("read")
+    @answers()
+    async def get(self) -> RunList:
         limit = self.get_argument("limit", None)
-        try:
-            count = int(limit) if limit is not None else None
-            if count is not None and count < 1:
-                raise ValueError
-        except ValueError:
-            self.set_status(400)
-            self.finish(json.dumps({"message": f"limit must be a whole number > 0, not {limit!r}."}))
-            return
-        await self.answer(self.service.runs, count)
+        if limit is not None and not (limit.isdecimal() and int(limit) > 0):
+            raise ApiError(400, f"limit must be a whole number > 0, not {limit!r}.")
+        return await self.call(self.service.runs.summaries, int(limit) if limit else None)
 
     @tornado.web.authenticated
-    async def post(self) -> None:
-        await self.answer_with_body(self.service.start, status=202)
+    @authorized("execute")
+    @answers(202)
+    async def post(self) -> RunStarted:
+        return await self.call(self.service.runs.start, self.body(RunRequest))
 
 
 class RunHandler(NbflowHandler):
     @tornado.web.authenticated
-    async def get(self, run_id: str) -> None:
-        await self.answer(self.service.run_detail, run_id)
+    @authorized("read")
+    @answers()
+    async def get(self, run_id: str) -> RunDetail:
+        return await self.call(self.service.runs.detail, run_id)
 
 
 class CancelHandler(NbflowHandler):
     @tornado.web.authenticated
-    async def post(self, run_id: str) -> None:
-        await self.answer(self.service.cancel, run_id, status=202)
+    @authorized("execute")
+    @answers(202)
+    async def post(self, run_id: str) -> RunCancelling:
+        return await self.call(self.service.runs.cancel, run_id)
 
 
 class NotebookHandler(NbflowHandler):
     @tornado.web.authenticated
-    async def get(self, run_id: str, task: str) -> None:
-        await self.answer(self.service.executed_notebook, run_id, task)
+    @authorized("read")
+    @answers()
+    async def get(self, run_id: str, task: str) -> ExecutedNotebook:
+        return await self.call(self.service.runs.executed_notebook, run_id, task)
 
 
 class SchedulesHandler(NbflowHandler):
     @tornado.web.authenticated
-    async def get(self) -> None:
-        await self.answer(self.service.schedules)
+    @authorized("read")
+    @answers()
+    async def get(self) -> SchedulesView:
+        return await self.call(self.service.schedules.view)
 
     @tornado.web.authenticated
-    async def post(self) -> None:
-        await self.answer_with_body(self.service.add_schedule, status=201)
+    @authorized("write")
+    @answers(201)
+    async def post(self) -> ScheduleEntry:
+        request = self.body(ScheduleRequest)
+        if request.on_failure_command:
+            await self.require("execute", "a schedule with an `on_failure_command`")
+        return await self.call(self.service.schedules.add, request)
 
 
 class ScheduleActionHandler(NbflowHandler):
     """POST schedules/NAME/pause and schedules/NAME/resume."""
 
     @tornado.web.authenticated
-    async def post(self, name: str, action: str) -> None:
-        fn = self.service.pause_schedule if action == "pause" else self.service.resume_schedule
-        await self.answer(fn, name)
+    @authorized("write")
+    @answers()
+    async def post(self, name: str, action: str) -> ScheduleEntry:
+        schedules = self.service.schedules
+        if action == "pause":
+            return await self.call(schedules.pause, name)
+        entry = await self.call(schedules.get, name)
+        if entry.on_failure_command:
+            await self.require("execute", "resuming a schedule with an `on_failure_command`")
+        return await self.call(schedules.resume, name)
 
 
 class ScheduleHandler(NbflowHandler):
     @tornado.web.authenticated
-    async def get(self, name: str) -> None:
-        await self.answer(self.service.get_schedule, name)
+    @authorized("read")
+    @answers()
+    async def get(self, name: str) -> ScheduleEntry:
+        return await self.call(self.service.schedules.get, name)
 
     @tornado.web.authenticated
+    @authorized("write")
+    @answers(204)
     async def delete(self, name: str) -> None:
-        await self.answer(self.service.remove_schedule, name, status=204)
+        await self.call(self.service.schedules.remove, name)
 
 
 class NotFoundHandler(NbflowHandler):
     """Anything else under /nbflow/api/: a JSON 404 (after authentication, so it reveals nothing)."""
 
     @tornado.web.authenticated
-    def _not_found(self, *args: Any) -> None:
-        self.set_status(404)
-        self.finish(json.dumps({"message": f"no such nbflow API endpoint: {self.request.method} {self.request.path}"}))
+    @authorized("read")
+    @answers()
+    async def _not_found(self, *args: str) -> None:
+        raise ApiError(404, f"no such nbflow API endpoint: {self.request.method} {self.request.path}")
 
     get = post = put = delete = patch = _not_found
 
 
-def handlers(service: NbflowService, pool: ThreadPoolExecutor) -> list[tuple[str, type, dict]]:
+def handlers(service: NbflowService, pool: ThreadPoolExecutor) -> list[tuple[str, type, dict[str, Any]]]:
     """The routes, relative to the server's base URL. Run ids hold no `/`; task names may (`sales/clean`)."""
     kwargs = {"service": service, "pool": pool}
     return [

@@ -1,4 +1,4 @@
-"""The schedules under /nbflow/api/ (SPEC sections 7 and 8), and the scheduler hosted in the server
+"""The schedules under /nbflow/api/, and the scheduler hosted in the server
 (`c.NbflowApp.scheduler = True`) firing for real, through a real Jupyter Server with real kernels."""
 
 from __future__ import annotations
@@ -65,6 +65,17 @@ async def test_a_schedule_is_added_listed_paused_resumed_and_removed(jp_root_dir
     assert added["next_fire"].endswith("T17:00:00+00:00")
     assert added["on_failure_webhook"] == "http://127.0.0.1:9/hook"
 
+    # parameter text is read as `nbflow run -p` reads it: True is a bool; a placeholder stays text
+    status, added = await api(
+        "POST",
+        "schedules",
+        body={"name": "typed", "every": "1d", "tz": "UTC", "params_text": {"n": "True", "a.n": "{date}"}},
+    )
+    assert status == 201, added
+    assert added["params"] == {"n": True, "a.n": "{date}"}
+    status, _ = await api("DELETE", "schedules", "typed")
+    assert status == 204
+
     status, data = await api("GET", "schedules")
     assert [s["name"] for s in data["schedules"]] == ["hourly", "nightly"]
     assert all(set(s) == SHAPE for s in data["schedules"])
@@ -94,21 +105,25 @@ async def test_a_schedule_is_added_listed_paused_resumed_and_removed(jp_root_dir
     "body, fragment",
     [
         ({"every": "1h"}, "`name` is required"),
+        ({"name": "", "every": "1h"}, "`name` is required"),
         ({"name": "../x", "every": "1h"}, "schedule name '../x'"),
         ({"name": "a/b", "every": "1h"}, "schedule name 'a/b'"),
         ({"name": "x"}, "either `cron`"),
         ({"name": "x", "every": "1h", "cron": "0 * * * *"}, "either `cron`"),
-        ({"name": "x", "every": "10x"}, "--every '10x'"),
+        ({"name": "x", "every": "10x"}, "'10x'"),
         ({"name": "x", "every": "0s"}, "at least 1s"),
         ({"name": "x", "cron": "61 * * * *"}, "61 * * * *"),
         ({"name": "x", "every": "1h", "tz": "Mars/Olympus"}, "Mars/Olympus"),
-        ({"name": "x", "every": "1h", "targets": ["nope"]}, "nope"),
+        ({"name": "x", "every": "1h", "targets": ["nope"]}, "target `nope` names no task"),
         ({"name": "x", "every": "1h", "targets": "a"}, "`targets` must be a list"),
-        ({"name": "x", "every": "1h", "params": {"typo": 1}}, "typo"),
+        ({"name": "x", "every": "1h", "params": {"typo": 1}}, "parameter `typo`: no selected task assigns"),
+        ({"name": "x", "every": "1h", "params_text": {"b.typo": "1"}}, "parameter `b.typo`: b.ipynb does not assign"),
+        ({"name": "x", "every": "1h", "params_text": {"n": 3}}, "`params_text` must be an object of text values"),
         ({"name": "x", "every": "1h", "params": [1]}, "`params` must be an object"),
         ({"name": "x", "every": 60}, "`every` must be a string"),
+        ({"name": 7, "every": "1h"}, "`name` must be a string"),
         ({"name": "x", "every": "1h", "on_failure_webhook": "ftp://x"}, "http://"),
-        ({"name": "x", "every": "1h", "paused": True}, "unknown field(s) paused"),
+        ({"name": "x", "every": "1h", "paused": True}, "unknown field(s) paused; known: "),
         ([1], "must be a JSON object"),
         ("{not json", "not valid JSON"),
     ],

@@ -1,4 +1,4 @@
-"""The REST API under /nbflow/api/ (SPEC section 7), through a real Jupyter Server with real kernels."""
+"""The REST API under /nbflow/api/, through a real Jupyter Server with real kernels."""
 
 from __future__ import annotations
 
@@ -91,24 +91,65 @@ async def test_a_run_started_from_the_api_runs_in_the_background_and_is_recorded
 @pytest.mark.parametrize(
     "body, fragment",
     [
-        ({"targets": ["nope"]}, "names no task"),
-        ({"params": {"typo": 1}}, "no selected task assigns `typo`"),
-        ({"params": {"zz.n": 1}}, "'zz' is no task"),
-        ({"targets": "a"}, "`targets` must be a list"),
+        ({"targets": ["nope"]}, "target `nope` names no task"),
+        ({"targets": ["b", "aa"]}, "target `aa` names no task (did you mean 'a'?)"),
+        ({"params": {"typo": 1}}, "parameter `typo`: no selected task assigns `typo`"),
+        ({"params_text": {"typo": "1"}}, "parameter `typo`: no selected task assigns `typo`"),
+        ({"params": {"zz.n": 1}}, "parameter `zz.n`: `zz` is no task"),
+        ({"params": {"a.m": 1}}, "parameter `a.m`: a.ipynb does not assign `m`"),
+        ({"targets": "a"}, "`targets` must be a list of task names"),
+        (
+            {"targets": ["a", 1]},
+            "`targets` must be a list of task names (each run with its upstream), or null for all "
+            "tasks (item 2: input should be a valid string).",
+        ),
         ({"params": [1]}, "`params` must be an object"),
+        ({"params_text": {"n": 1}}, "`params_text` must be an object of text values"),
+        ({"params": {"n": 1}, "params_text": {"n": "2"}}, "parameter `n` is given in both `params` and `params_text`"),
         ({"force": "yes"}, "`force` must be true or false"),
-        ({"target": ["a"]}, "unknown field(s) target"),
-        ([1, 2], "must be a JSON object"),
-        ("{not json", "not valid JSON"),
+        ({"target": ["a"]}, "unknown field(s) target; known: targets, params, params_text, force."),
+        ([1, 2], "the request body must be a JSON object"),
+        ("null", "the request body must be a JSON object"),
+        ("{not json", "the request body is not valid JSON"),
     ],
 )
 async def test_a_run_that_cannot_start_answers_400_with_the_reason(jp_root_dir, api, body, fragment):
     two_step_pipeline(jp_root_dir)
     status, data = await api("POST", "runs", body=body)
     assert status == 400, data
-    assert fragment in data["message"]
+    assert fragment in data["message"], data
+    assert "-p" not in data["message"] and "--target" not in data["message"]
+    assert "pydantic" not in data["message"] and "Traceback" not in data["message"]
     status, runs = await api("GET", "runs")
     assert runs == []
+
+
+async def test_a_body_over_the_bound_is_refused_before_it_is_read(jp_root_dir, api):
+    two_step_pipeline(jp_root_dir)
+    huge = json.dumps({"params": {"n": "x" * (1024 * 1024)}})
+    for path in (("runs",), ("schedules",)):
+        status, data = await api("POST", *path, body=huge)
+        assert status == 413, data
+        assert "at most 1048576" in data["message"]
+    status, runs = await api("GET", "runs")
+    assert runs == []
+
+
+async def test_params_text_is_read_as_the_command_line_reads_it(jp_root_dir, api):
+    """`True` is a bool, `3` an int, `2.5` a float, `None` None, anything else text: what `-p NAME VALUE` gives."""
+    (jp_root_dir / "nbflow.toml").write_text("")
+    write_notebook(
+        jp_root_dir / "t.ipynb",
+        'outputs = ["t.json"]\nflag = False\ncount = 0\nratio = 0.0\nlabel = ""\nnothing = 1',
+        "import json\njson.dump([flag, count, ratio, label, nothing], open('t.json', 'w'))",
+    )
+    texts = {"flag": "True", "count": "3", "ratio": "2.5", "label": "eu-west", "nothing": "None"}
+    status, started = await api("POST", "runs", body={"params_text": texts})
+    assert status == 202, started
+    detail = await wait_for_run(api, started["id"])
+    assert detail["state"] == "succeeded", detail
+    assert json.loads((jp_root_dir / "t.json").read_text()) == [True, 3, 2.5, "eu-west", None]
+    assert detail["params"] == {"flag": True, "count": 3, "ratio": 2.5, "label": "eu-west", "nothing": None}
 
 
 async def test_a_missing_source_is_a_400_naming_it(jp_root_dir, api):
@@ -325,7 +366,8 @@ async def _wait_task_state(api, run_id: str, task: str, state: str, timeout: flo
 
 
 def test_paths_are_checked_with_symlinks_resolved(tmp_path):
-    from nbflow.server.service import ApiError, check_relative, inside
+    from nbflow.server.errors import ApiError
+    from nbflow.server.paths import check_relative, inside
 
     root = tmp_path / "root"
     (root / "sub").mkdir(parents=True)

@@ -1,0 +1,321 @@
+/**
+ * Generated from nbflow/shapes.py by scripts/shapes.mjs: do not edit. Regenerate with
+ *   python -m nbflow.shapes | node scripts/shapes.mjs > src/shapes.generated.ts
+ */
+
+/**
+ * Where a run stands.
+ */
+export type RunState = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted' | 'skipped';
+/**
+ * Where a task stands within one run.
+ */
+export type TaskState = 'pending' | 'running' | 'succeeded' | 'failed' | 'upstream_failed' | 'skipped' | 'cancelled';
+/**
+ * A task judged outside any run, with the parameter values in force (`nbflow status`).
+ */
+export type TaskStatus = 'up_to_date' | 'stale' | 'never_run' | 'failed';
+
+/**
+ * Every shape by name: an index for the type generator, never sent.
+ */
+export interface NbflowShapes {
+  RunSummary: RunSummary;
+  RunDetail: RunDetail;
+  StatusReport: StatusReport;
+  Graph: Graph;
+  PipelineView: PipelineView;
+  PipelineProblems: PipelineProblems;
+  ErrorBody: ErrorBody;
+  RunStarted: RunStarted;
+  RunCancelling: RunCancelling;
+  ExecutedNotebook: ExecutedNotebook;
+  SchedulesView: SchedulesView;
+  RunRequest: RunRequest;
+  ScheduleRequest: ScheduleRequest;
+  TaskState: TaskState;
+  RunState: RunState;
+  TaskStatus: TaskStatus;
+}
+/**
+ * A run in the runs list (`runs --json`, `GET runs`), newest first; `counts` are its tasks by state.
+ */
+export interface RunSummary {
+  id: string;
+  trigger: string;
+  state: RunState;
+  started_at: string;
+  finished_at: string | null;
+  duration_s: number | null;
+  counts: {
+    [k: string]: number;
+  };
+}
+/**
+ * One run with its tasks (`show --json`, `GET runs/ID`).
+ */
+export interface RunDetail {
+  id: string;
+  trigger: string;
+  state: RunState;
+  started_at: string;
+  finished_at: string | null;
+  duration_s: number | null;
+  params: {
+    [k: string]: unknown;
+  };
+  tasks: TaskRunEntry[];
+}
+/**
+ * One task of one run (`show --json`, `GET runs/ID`); `output_notebook` is relative to the project root.
+ */
+export interface TaskRunEntry {
+  name: string;
+  state: TaskState;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_s: number | null;
+  attempts: number;
+  error: TaskErrorEntry | null;
+  output_notebook: string | null;
+}
+/**
+ * Why a task did not succeed. `cell_index` counts the executed notebook's cells, the injected parameters cell
+ * included; null where no cell is to blame.
+ */
+export interface TaskErrorEntry {
+  ename: string;
+  evalue: string;
+  cell_index: number | null;
+  traceback: string[];
+}
+/**
+ * `status --json`.
+ */
+export interface StatusReport {
+  tasks: TaskStatusEntry[];
+}
+/**
+ * A task judged outside any run, with the parameter values in force.
+ */
+export interface TaskStatusEntry {
+  name: string;
+  status: TaskStatus;
+  reasons: string[];
+  last_run: string | null;
+  last_state: TaskState | null;
+  duration_s: number | null;
+}
+/**
+ * `graph --format json`.
+ */
+export interface Graph {
+  tasks: GraphTask[];
+  edges: GraphEdge[];
+}
+/**
+ * A task of `graph --format json`: paths relative to the project root, placeholders filled.
+ */
+export interface GraphTask {
+  name: string;
+  notebook: string;
+  inputs: string[];
+  outputs: string[];
+  upstream: string[];
+  params: {
+    [k: string]: unknown;
+  };
+}
+/**
+ * `via`: the input paths that link the two tasks (empty for an `upstream` edge).
+ */
+export interface GraphEdge {
+  from: string;
+  to: string;
+  via: string[];
+}
+/**
+ * `GET pipeline`: the graph with each task's status; `root` is the project's folder relative to the server's
+ * root ("" = the root itself), `active_run` the id of a run going on, from the server or elsewhere.
+ */
+export interface PipelineView {
+  tasks: PipelineTask[];
+  edges: GraphEdge[];
+  root: string;
+  active_run: string | null;
+  problems: string[];
+}
+export interface PipelineTask {
+  name: string;
+  notebook: string;
+  inputs: string[];
+  outputs: string[];
+  upstream: string[];
+  params: {
+    [k: string]: unknown;
+  };
+  status: TaskStatusEntry;
+}
+/**
+ * `GET pipeline` of an invalid pipeline (HTTP 422): no graph, every problem.
+ */
+export interface PipelineProblems {
+  message: string;
+  problems: string[];
+  tasks: PipelineTask[];
+  edges: GraphEdge[];
+}
+/**
+ * What the REST API answers when it refuses a request: a paragraph for a person, and each problem found.
+ */
+export interface ErrorBody {
+  message: string;
+  problems: string[];
+}
+/**
+ * `POST runs`: the run goes on in the background; `tasks` are the ones it selected, in dependency order.
+ */
+export interface RunStarted {
+  id: string;
+  state: 'running';
+  tasks: string[];
+}
+/**
+ * `POST runs/ID/cancel`: the run was told to stop; `how` says by whom (this server, its scheduler, a signal).
+ */
+export interface RunCancelling {
+  id: string;
+  cancelling: boolean;
+  how: string;
+}
+/**
+ * `GET runs/ID/tasks/TASK/notebook`; `path` is relative to the server's root.
+ */
+export interface ExecutedNotebook {
+  run: string;
+  task: string;
+  state: TaskState;
+  path: string;
+  notebook: NotebookJson;
+}
+/**
+ * An nbformat notebook as its JSON: the cells, and whatever else the file holds, kept as it is.
+ */
+export interface NotebookJson {
+  cells: {
+    [k: string]: unknown;
+  }[];
+  [k: string]: unknown;
+}
+/**
+ * `GET schedules`: the schedules, the scheduler that fires them (null: none runs, nothing fires), whether this
+ * server hosts one (`hosted`; it may stand by while another holds the lease), its setting, and why the hosted one
+ * could not start.
+ */
+export interface SchedulesView {
+  schedules: ScheduleEntry[];
+  scheduler: SchedulerLease | null;
+  hosted: boolean;
+  host_setting: boolean;
+  scheduler_error: string | null;
+}
+/**
+ * A schedule (`schedule list --json`, `GET schedules`); times are ISO 8601 in the schedule's zone, `targets`
+ * empty for every task, `next_fire` null while paused.
+ */
+export interface ScheduleEntry {
+  name: string;
+  cron: string | null;
+  every: string | null;
+  tz: string;
+  targets: string[];
+  params: {
+    [k: string]: unknown;
+  };
+  paused: boolean;
+  next_fire: string | null;
+  last_fired: string | null;
+  created_at: string | null;
+  on_failure_command: string | null;
+  on_failure_webhook: string | null;
+}
+/**
+ * The scheduler that holds the project's lease; `here`: it is the one this server hosts.
+ */
+export interface SchedulerLease {
+  owner: string;
+  host: string;
+  pid: number;
+  expires_at: string;
+  here: boolean;
+}
+/**
+ * `POST runs`.
+ */
+export interface RunRequest {
+  /**
+   * a list of task names (each run with its upstream), or null for all tasks
+   */
+  targets?: string[] | null;
+  /**
+   * an object: {name: value} or {"task.name": value}
+   */
+  params?: {
+    [k: string]: unknown;
+  };
+  /**
+   * an object of text values: {name: "text"} or {"task.name": "text"}, each read as the command line reads it
+   */
+  params_text?: {
+    [k: string]: string;
+  };
+  /**
+   * true or false: run the selected tasks even if they are up to date
+   */
+  force?: boolean;
+}
+/**
+ * `POST schedules`: `cron` or `every`, one of them; `tz` defaults to the server machine's zone.
+ */
+export interface ScheduleRequest {
+  /**
+   * a list of task names (each run with its upstream), or null for all tasks
+   */
+  targets?: string[] | null;
+  /**
+   * an object: {name: value} or {"task.name": value}
+   */
+  params?: {
+    [k: string]: unknown;
+  };
+  /**
+   * an object of text values: {name: "text"} or {"task.name": "text"}, each read as the command line reads it
+   */
+  params_text?: {
+    [k: string]: string;
+  };
+  /**
+   * a string: the schedule's name (letters, digits, '_', '-' and '.')
+   */
+  name: string;
+  /**
+   * a string: a cron expression such as "0 17 * * *"
+   */
+  cron?: string | null;
+  /**
+   * a string: an interval such as "10m", "2h" or "1h30m"
+   */
+  every?: string | null;
+  /**
+   * a string: an IANA time zone such as Europe/Paris, or null
+   */
+  tz?: string | null;
+  /**
+   * a string: a shell command run when a run fails
+   */
+  on_failure_command?: string | null;
+  /**
+   * a string: an http:// or https:// URL
+   */
+  on_failure_webhook?: string | null;
+}

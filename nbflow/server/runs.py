@@ -1,0 +1,186 @@
+"""The served project's graph and runs through the REST API: `GET pipeline`, `GET|POST runs`, `GET runs/ID`,
+`POST runs/ID/cancel` and `GET runs/ID/tasks/TASK/notebook`.
+
+Runs started here go on in threads of the server (`BackgroundRun`) and are cancelled in-process; a run started by
+another process (the CLI, a kernel) is cancelled with SIGINT to the process that holds the project's lock, as
+Ctrl-C would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from nbflow import history, render
+from nbflow.models import RunState
+from nbflow.run.background import BackgroundRun, start_run
+from nbflow.run.lock import ProjectLock
+from nbflow.server.errors import ApiError
+from nbflow.server.paths import ServedProject, inside
+from nbflow.server.requests import check_names
+from nbflow.server.schedules import HostedScheduler
+from nbflow.shapes import (
+    ExecutedNotebook,
+    Graph,
+    NotebookJson,
+    PipelineTask,
+    PipelineView,
+    RunCancelling,
+    RunDetail,
+    RunList,
+    RunRequest,
+    RunStarted,
+)
+
+FINISHING_WAIT = 60  # seconds a new run waits for one of ours that has recorded its end to release the lock
+
+
+class Runs:
+    """The runs of the served project; `handles` are the ones started by this server, by run id."""
+
+    def __init__(self, served: ServedProject, hosted: HostedScheduler):
+        self.served = served
+        self.hosted = hosted
+        self.handles: dict[str, BackgroundRun] = {}
+        self._lock = threading.Lock()
+
+    def pipeline(self) -> PipelineView:
+        """The graph (`graph --format json`) with each task's status, and the run going on if any."""
+        pipeline = self.served.load()
+        with self.served.store(pipeline.project) as store:
+            statuses = history.task_statuses(pipeline, store)
+            running = store.running_runs()
+        graph = Graph.model_validate(render.to_dict(pipeline))
+        return PipelineView(
+            tasks=[PipelineTask(**task.model_dump(), status=statuses[task.name]) for task in graph.tasks],
+            edges=graph.edges,
+            root=self.served.relative_to_root(pipeline.project.root),
+            active_run=running[0].id if running else None,
+            problems=[],
+        )
+
+    def summaries(self, limit: int | None = None) -> RunList:
+        with self.served.store() as store:
+            return RunList([history.summary(row) for row in store.runs(limit)])
+
+    def detail(self, run_id: str) -> RunDetail:
+        """A run by id, unique id prefix or `latest`."""
+        with self.served.store() as store:
+            found = history.find_run(store, run_id)
+            detail = history.detail(store, found) if found else None
+        if detail is None:
+            raise ApiError(404, f"no run {run_id!r} in this project.")
+        return detail
+
+    def start(self, request: RunRequest) -> RunStarted:
+        pipeline = self.served.load()
+        params = request.param_values()
+        check_names(pipeline, request.targets, params)
+        with self._lock:
+            for previous in self.handles.values():
+                # A run of ours that has recorded its end still holds the lock while its kernels shut down: a
+                # moment; wait for it rather than answer 409 to someone who saw it finish.
+                if not previous.done and previous.run.state.finished:
+                    try:
+                        previous.wait(FINISHING_WAIT)
+                    except BaseException:  # its own error, recorded in the store
+                        pass
+            handle = start_run(
+                pipeline, trigger="lab", targets=request.targets or None, params=params, force=request.force
+            )
+            self.handles[handle.id] = handle
+            for run_id in [r for r, h in self.handles.items() if h.done and r != handle.id]:
+                del self.handles[run_id]  # finished: the store has all there is to know
+        return RunStarted(id=handle.id, state=RunState.RUNNING, tasks=list(handle.run.tasks))
+
+    def cancel(self, run_id: str) -> RunCancelling:
+        detail = self.detail(run_id)
+        run_id = detail.id
+        if detail.state is not RunState.RUNNING:
+            raise ApiError(409, f"run {run_id} is not running (it is {detail.state}).")
+        handle = self.handles.get(run_id)
+        if handle is not None and not handle.done:
+            handle.cancel()
+            return RunCancelling(id=run_id, cancelling=True, how="in this server")
+        if self.hosted.cancel_run(run_id):
+            return RunCancelling(id=run_id, cancelling=True, how="in this server's scheduler")
+        project = self.served.project()
+        with self.served.store(project) as store:
+            row = store.run(run_id)
+        pid = row.pid if row else None
+        if row is None or row.state is not RunState.RUNNING or not pid:
+            raise ApiError(409, f"run {run_id} is not running.")
+        if pid == os.getpid():
+            raise ApiError(
+                409,
+                f"run {run_id} was started inside this server by something that did not register it here; it "
+                "cannot be cancelled from the panel.",
+            )
+        if not _lock_names(project.store_dir, run_id, pid):
+            raise ApiError(409, f"run {run_id} does not hold the project's lock; it is not running.")
+        try:
+            os.kill(pid, signal.SIGINT)  # nbflow run treats it as Ctrl-C: kernels stopped, tasks `cancelled`
+        except ProcessLookupError:
+            raise ApiError(409, f"run {run_id}: its process {pid} is gone.") from None
+        except PermissionError:
+            raise ApiError(
+                403, f"run {run_id}: its process {pid} belongs to another user; it cannot be cancelled from here."
+            ) from None
+        return RunCancelling(id=run_id, cancelling=True, how=f"SIGINT to process {pid}")
+
+    def executed_notebook(self, run_id: str, task: str) -> ExecutedNotebook:
+        """The executed notebook of one task of one run, as notebook JSON, with its path relative to the root."""
+        detail = self.detail(run_id)
+        entry = next((t for t in detail.tasks if t.name == task), None)
+        if entry is None:
+            raise ApiError(404, f"run {detail.id} has no task {task!r}.")
+        if not entry.output_notebook:
+            raise ApiError(404, f"task {task!r} of run {detail.id} has no executed notebook (it is {entry.state}).")
+        path = os.path.join(self.served.project().root, entry.output_notebook)
+        if not inside(self.served.root, path):
+            raise ApiError(
+                404, f"the executed notebook of {task!r} resolves outside the server's root folder; it is not served."
+            )
+        try:
+            with open(os.path.realpath(path), encoding="utf-8") as fh:
+                notebook = NotebookJson.model_validate(json.load(fh))
+        except FileNotFoundError:
+            raise ApiError(404, f"the executed notebook of {task!r} ({entry.output_notebook}) is gone.") from None
+        except ValidationError:
+            raise ApiError(500, f"the executed notebook of {task!r} ({entry.output_notebook}) has no cells.") from None
+        except (OSError, ValueError) as exc:
+            raise ApiError(500, f"the executed notebook of {task!r} cannot be read: {exc}") from None
+        return ExecutedNotebook(
+            run=detail.id, task=task, state=entry.state, path=self.served.relative_to_root(path), notebook=notebook
+        )
+
+    def shutdown(self, timeout: float) -> None:
+        """Cancel the runs started here and wait for them to record themselves."""
+        live = [h for h in self.handles.values() if not h.done]
+        for handle in live:
+            handle.cancel()
+        for handle in live:
+            try:
+                handle.wait(timeout)
+            except BaseException:  # the run's own error: already recorded in the store
+                pass
+
+
+def _lock_names(store_dir: Path, run_id: str, pid: int) -> bool:
+    """True when the project's lock is held and its file names this run and pid."""
+    lock = ProjectLock(store_dir)
+    try:
+        text = lock.path.read_text().split()
+    except OSError:
+        return False
+    if text != [run_id, str(pid)]:
+        return False
+    if lock.try_acquire():  # nobody holds it after all
+        lock.release()
+        return False
+    return True

@@ -1,0 +1,355 @@
+"""The JSON nbflow shows and the request bodies its REST API takes, as pydantic models.
+
+`runs --json`, `show --json`, `status --json`, `graph --format json` and every answer of the REST API are built
+or checked through these models, and the server reads request bodies with them. The JupyterLab extension's types
+are generated from their JSON schema (`python -m nbflow.shapes | node labextension/scripts/shapes.mjs >
+labextension/src/shapes.generated.ts`), so the Python and the TypeScript side cannot drift apart unnoticed.
+
+Kept apart from `nbflow.models`, which every layer imports, so a command that shows no JSON does not load pydantic.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, field_validator, model_validator
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+
+from nbflow.models import RunState, TaskState, TaskStatus
+from nbflow.params import parse_value
+
+# -- what nbflow shows --------------------------------------------------------------------------------------------
+
+
+class Shape(BaseModel):
+    """A JSON object nbflow writes: exactly these fields (a field added on one side only fails the check)."""
+
+    # defer_build: a model is built on first use, so a command pays only for the shapes it shows
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True, defer_build=True)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-ready dict (enums as their values, fields by their JSON names)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class TaskErrorEntry(Shape):
+    """Why a task did not succeed. `cell_index` counts the executed notebook's cells, the injected parameters cell
+    included; null where no cell is to blame."""
+
+    ename: str
+    evalue: str
+    cell_index: int | None
+    traceback: list[str]
+
+
+class TaskRunEntry(Shape):
+    """One task of one run (`show --json`, `GET runs/ID`); `output_notebook` is relative to the project root."""
+
+    name: str
+    state: TaskState
+    started_at: str | None
+    finished_at: str | None
+    duration_s: float | None
+    attempts: int
+    error: TaskErrorEntry | None
+    output_notebook: str | None
+
+
+class RunSummary(Shape):
+    """A run in the runs list (`runs --json`, `GET runs`), newest first; `counts` are its tasks by state."""
+
+    id: str
+    trigger: str  # cli, api, lab, schedule:NAME
+    state: RunState
+    started_at: str
+    finished_at: str | None
+    duration_s: float | None
+    counts: dict[TaskState, int]
+
+
+class RunList(RootModel[list[RunSummary]]):
+    """The runs list."""
+
+
+class RunDetail(Shape):
+    """One run with its tasks (`show --json`, `GET runs/ID`)."""
+
+    id: str
+    trigger: str
+    state: RunState
+    started_at: str
+    finished_at: str | None
+    duration_s: float | None
+    params: dict[str, Any]
+    tasks: list[TaskRunEntry]
+
+
+class TaskStatusEntry(Shape):
+    """A task judged outside any run, with the parameter values in force."""
+
+    name: str
+    status: TaskStatus
+    reasons: list[str]
+    last_run: str | None
+    last_state: TaskState | None
+    duration_s: float | None
+
+
+class StatusReport(Shape):
+    """`status --json`."""
+
+    tasks: list[TaskStatusEntry]
+
+
+class GraphTask(Shape):
+    """A task of `graph --format json`: paths relative to the project root, placeholders filled."""
+
+    name: str
+    notebook: str
+    inputs: list[str]
+    outputs: list[str]
+    upstream: list[str]
+    params: dict[str, Any]
+
+
+class GraphEdge(Shape):
+    """`via`: the input paths that link the two tasks (empty for an `upstream` edge)."""
+
+    from_: str = Field(alias="from")
+    to: str
+    via: list[str]
+
+
+class Graph(Shape):
+    """`graph --format json`."""
+
+    tasks: list[GraphTask]
+    edges: list[GraphEdge]
+
+
+class PipelineTask(GraphTask):
+    status: TaskStatusEntry
+
+
+class PipelineView(Shape):
+    """`GET pipeline`: the graph with each task's status; `root` is the project's folder relative to the server's
+    root ("" = the root itself), `active_run` the id of a run going on, from the server or elsewhere."""
+
+    tasks: list[PipelineTask]
+    edges: list[GraphEdge]
+    root: str
+    active_run: str | None
+    problems: list[str]
+
+
+class ErrorBody(Shape):
+    """What the REST API answers when it refuses a request: a paragraph for a person, and each problem found."""
+
+    message: str
+    problems: list[str] = []
+
+
+class PipelineProblems(ErrorBody):
+    """`GET pipeline` of an invalid pipeline (HTTP 422): no graph, every problem."""
+
+    tasks: list[PipelineTask] = []
+    edges: list[GraphEdge] = []
+
+
+class RunStarted(Shape):
+    """`POST runs`: the run goes on in the background; `tasks` are the ones it selected, in dependency order."""
+
+    id: str
+    state: Literal[RunState.RUNNING]
+    tasks: list[str]
+
+
+class RunCancelling(Shape):
+    """`POST runs/ID/cancel`: the run was told to stop; `how` says by whom (this server, its scheduler, a signal)."""
+
+    id: str
+    cancelling: bool
+    how: str
+
+
+class NotebookJson(BaseModel):
+    """An nbformat notebook as its JSON: the cells, and whatever else the file holds, kept as it is."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+    cells: list[dict[str, Any]]
+
+
+class ExecutedNotebook(Shape):
+    """`GET runs/ID/tasks/TASK/notebook`; `path` is relative to the server's root."""
+
+    run: str
+    task: str
+    state: TaskState
+    path: str
+    notebook: NotebookJson
+
+
+class ScheduleEntry(Shape):
+    """A schedule (`schedule list --json`, `GET schedules`); times are ISO 8601 in the schedule's zone, `targets`
+    empty for every task, `next_fire` null while paused."""
+
+    name: str
+    cron: str | None
+    every: str | None
+    tz: str
+    targets: list[str]
+    params: dict[str, Any]
+    paused: bool
+    next_fire: str | None
+    last_fired: str | None
+    created_at: str | None
+    on_failure_command: str | None
+    on_failure_webhook: str | None
+
+
+class SchedulerLease(Shape):
+    """The scheduler that holds the project's lease; `here`: it is the one this server hosts."""
+
+    owner: str
+    host: str
+    pid: int
+    expires_at: str
+    here: bool
+
+
+class SchedulesView(Shape):
+    """`GET schedules`: the schedules, the scheduler that fires them (null: none runs, nothing fires), whether this
+    server hosts one (`hosted`; it may stand by while another holds the lease), its setting, and why the hosted one
+    could not start."""
+
+    schedules: list[ScheduleEntry]
+    scheduler: SchedulerLease | None
+    hosted: bool
+    host_setting: bool
+    scheduler_error: str | None
+
+
+# -- what the REST API takes ---------------------------------------------------------------------------------------
+# Each field's description is the noun phrase an error message uses: "`force` must be true or false".
+
+
+class Request(BaseModel):
+    """A request body: only these fields, of exactly these types (no "yes" for true, no 60 for "60")."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+
+
+class ParamsRequest(Request):
+    """The targets and parameter values of a run or a schedule: typed JSON in `params`, or text in `params_text`
+    read as `nbflow run -p NAME VALUE` reads it (`True` a bool, `3` an int, `{date}` text)."""
+
+    targets: list[str] | None = Field(
+        None, description="a list of task names (each run with its upstream), or null for all tasks"
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description='an object: {name: value} or {"task.name": value}')
+    params_text: dict[str, str] = Field(
+        default_factory=dict,
+        description='an object of text values: {name: "text"} or {"task.name": "text"}, each read as the command '
+        "line reads it",
+    )
+
+    @model_validator(mode="after")
+    def _each_parameter_once(self) -> ParamsRequest:
+        both = sorted(set(self.params) & set(self.params_text))
+        if both:
+            raise ValueError(f"parameter `{both[0]}` is given in both `params` and `params_text`; give it once.")
+        return self
+
+    def param_values(self) -> dict[str, Any]:
+        """Every parameter value, the text ones read."""
+        return {**self.params, **{name: parse_value(text) for name, text in self.params_text.items()}}
+
+
+class RunRequest(ParamsRequest):
+    """`POST runs`."""
+
+    force: bool = Field(False, description="true or false: run the selected tasks even if they are up to date")
+
+
+class ScheduleRequest(ParamsRequest):
+    """`POST schedules`: `cron` or `every`, one of them; `tz` defaults to the server machine's zone."""
+
+    name: str = Field(description="a string: the schedule's name (letters, digits, '_', '-' and '.')")
+    cron: str | None = Field(None, description='a string: a cron expression such as "0 17 * * *"')
+    every: str | None = Field(None, description='a string: an interval such as "10m", "2h" or "1h30m"')
+    tz: str | None = Field(None, description="a string: an IANA time zone such as Europe/Paris, or null")
+    on_failure_command: str | None = Field(None, description="a string: a shell command run when a run fails")
+    on_failure_webhook: str | None = Field(None, description="a string: an http:// or https:// URL")
+
+    @field_validator("cron", "every", "tz", "on_failure_command", "on_failure_webhook", mode="after")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("name", mode="after")
+    @classmethod
+    def _name_given(cls, value: str) -> str:
+        if not value:
+            raise ValueError("`name` is required: the schedule's name.")
+        return value
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> ScheduleRequest:
+        if (self.cron is None) == (self.every is None):
+            raise ValueError('give a schedule either `cron` ("0 17 * * *") or `every` ("10m"), one of them.')
+        return self
+
+
+# -- the schema the TypeScript types are generated from ---------------------------------------------------------------
+
+RESPONSES: tuple[type[BaseModel], ...] = (
+    RunSummary,
+    RunDetail,
+    StatusReport,
+    Graph,
+    PipelineView,
+    PipelineProblems,
+    ErrorBody,
+    RunStarted,
+    RunCancelling,
+    ExecutedNotebook,
+    SchedulesView,
+)
+REQUESTS: tuple[type[BaseModel], ...] = (RunRequest, ScheduleRequest)
+STATES: tuple[type[Enum], ...] = (TaskState, RunState, TaskStatus)
+
+
+class _UntitledFields(GenerateJsonSchema):
+    """pydantic's schema without a title per field, which generators would turn into one type alias per field."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+def json_schema() -> dict[str, Any]:
+    """One JSON schema: every shape, request body and state in `$defs`, and an object naming each of them at the
+    root, so a generator emits them all."""
+    _, schema = models_json_schema(
+        [(model, "serialization") for model in RESPONSES] + [(model, "validation") for model in REQUESTS],
+        schema_generator=_UntitledFields,
+    )
+    defs = schema["$defs"]
+    for state in STATES:
+        defs.setdefault(state.__name__, TypeAdapter(state).json_schema(schema_generator=_UntitledFields))
+    names = [model.__name__ for model in (*RESPONSES, *REQUESTS, *STATES)]
+    return {
+        "title": "NbflowShapes",
+        "description": "Every shape by name: an index for the type generator, never sent.",
+        "type": "object",
+        "properties": {name: {"$ref": f"#/$defs/{name}"} for name in names},
+        "required": names,
+        "additionalProperties": False,
+        "$defs": defs,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(json_schema(), indent=2))
