@@ -46,7 +46,19 @@ class PipelineError(NbflowError):
 
 
 class UsageError(NbflowError):
-    """The command itself is invalid (a bad option value, an unknown parameter, ...)."""
+    """The command or request itself is invalid (a bad option value, an unknown parameter, ...); `problems` holds
+    each mistake where there are several."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [message])
+
+    @classmethod
+    def listing(cls, problems: list[str]) -> UsageError:
+        """One mistake as the message, or several under a line that counts them."""
+        if len(problems) == 1:
+            return cls(problems[0])
+        return cls("\n".join([f"{len(problems)} problems:", *(f"  - {p}" for p in problems)]), problems)
 
 
 class LockedError(NbflowError):

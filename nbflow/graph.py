@@ -65,7 +65,7 @@ class Pipeline:
         if unknown:
             raise PipelineError(
                 [
-                    Problem("unknown-target", f"--target {t!r} names no task{did_you_mean(t, self.tasks)}.")
+                    Problem("unknown-target", f"target `{t}` names no task{did_you_mean(t, self.tasks)}.")
                     for t in unknown
                 ]
             )

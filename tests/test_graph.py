@@ -128,7 +128,7 @@ def test_select_takes_targets_and_their_upstream(project):
     pipe = nbflow.load(project)
     assert pipe.select(["b"]) == ["a", "b"]
     assert pipe.select(None) == ["a", "b", "c"]
-    with pytest.raises(PipelineError, match="'bb' names no task \\(did you mean 'b'\\?\\)"):
+    with pytest.raises(PipelineError, match="target `bb` names no task \\(did you mean 'b'\\?\\)"):
         pipe.select(["bb"])
 
 

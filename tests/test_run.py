@@ -69,9 +69,11 @@ def test_cli_parameter_values_and_typos(project):
     assert ok.returncode == 0, ok.stderr
     assert (project / "a.txt").read_text() == "(7, True, None)"
     typo = run_cli("run", str(project), "-p", "nn", "2")
-    assert typo.returncode == 2 and "-p nn: no selected task assigns `nn`" in typo.stderr and "'n'" in typo.stderr
+    assert (
+        typo.returncode == 2 and "parameter `nn`: no selected task assigns `nn`" in typo.stderr and "'n'" in typo.stderr
+    )
     bad_task = run_cli("run", str(project), "-p", "aa.n", "2")
-    assert bad_task.returncode == 2 and "'aa' is no task (did you mean 'a'?)" in bad_task.stderr
+    assert bad_task.returncode == 2 and "`aa` is no task (did you mean 'a'?)" in bad_task.stderr
     bad_name = run_cli("run", str(project), "-p", "a.m", "2")
     assert bad_name.returncode == 2 and "does not assign `m`" in bad_name.stderr
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from nbflow import paths, preflight
 from nbflow.declare import PathsDeclared
-from nbflow.errors import PipelineError, Problem, UsageError
+from nbflow.errors import UsageError
 from nbflow.graph import Pipeline, Task, did_you_mean
 
 
@@ -55,38 +55,37 @@ def split_params(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict
 def prepare(pipeline: Pipeline, targets: Iterable[str] | None, params: Mapping[str, Any] | None) -> Prepared:
     """Resolve with the run's parameters, select the tasks, and check every name given; nothing runs yet."""
     pipeline_params, task_params = split_params(params)
-    problems = []
+    targets = list(targets) if targets else None
+    problems = [
+        f"target `{t}` names no task{did_you_mean(t, pipeline.tasks)}."
+        for t in targets or []
+        if t not in pipeline.tasks
+    ]
     for task, names in task_params.items():
-        if task not in pipeline.specs:
+        spec = pipeline.specs.get(task)
+        if spec is None:
             first = next(iter(names))
-            problems.append(
-                Problem("unknown-param", f"-p {task}.{first}: {task!r} is no task{did_you_mean(task, pipeline.specs)}.")
-            )
+            problems.append(f"parameter `{task}.{first}`: `{task}` is no task{did_you_mean(task, pipeline.specs)}.")
             continue
-        for name in names:
-            spec = pipeline.specs[task]
-            if name not in spec.params:
-                problems.append(
-                    Problem(
-                        "unknown-param",
-                        f"-p {task}.{name}: {spec.notebook.name} does not assign `{name}` in its parameters cell"
-                        f"{did_you_mean(name, spec.params)}.",
-                    )
-                )
+        problems += [
+            f"parameter `{task}.{name}`: {spec.notebook.name} does not assign `{name}` in its parameters cell"
+            f"{did_you_mean(name, spec.params)}."
+            for name in names
+            if name not in spec.params
+        ]
     if problems:
-        raise UsageError(PipelineError(problems).describe())
+        raise UsageError.listing(problems)
     resolved = pipeline.with_params(pipeline_params, task_params) if params else pipeline
     selected = resolved.select(targets)
     known = set(pipeline.project.params).union(*(resolved.specs[t].params for t in selected))
-    unknown = [name for name in pipeline_params if name not in known]
-    if unknown:
-        raise UsageError(
-            "\n".join(
-                f"-p {name}: no selected task assigns `{name}` in its parameters cell"
-                f"{did_you_mean(name, known)}; check the name."
-                for name in unknown
-            )
-        )
+    problems = [
+        f"parameter `{name}`: no selected task assigns `{name}` in its parameters cell{did_you_mean(name, known)}; "
+        "check the name."
+        for name in pipeline_params
+        if name not in known
+    ]
+    if problems:
+        raise UsageError.listing(problems)
     preflight.check(resolved, selected)
     return Prepared(resolved, selected, task_params)
 

@@ -36,7 +36,8 @@ def error_body(exc: BaseException) -> tuple[int, ErrorBody]:
     if isinstance(exc, ScheduleNotFound):
         return 404, ErrorBody(message=str(exc))
     if isinstance(exc, UsageError):
-        return 400, ErrorBody(message=str(exc), problems=str(exc).splitlines())
+        listed = ApiError.listing(400, exc.problems)
+        return 400, ErrorBody(message=listed.message, problems=listed.problems)
     if isinstance(exc, NbflowError):
         return 400, ErrorBody(message=str(exc))
     return 500, ErrorBody(message=f"internal error: {type(exc).__name__}: {exc}")

@@ -7,14 +7,11 @@ Targets and parameter names are checked against the pipeline here too, in the re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from nbflow.graph import Pipeline, did_you_mean
-from nbflow.run.prepare import split_params
 from nbflow.server.errors import ApiError
 
 MAX_BODY = 1024 * 1024  # bytes: a run or a schedule is a few hundred; more is a mistake or an attack
@@ -67,37 +64,3 @@ def _sentence(model: type[BaseModel], fields: list[str], error: ErrorDetails) ->
     reason = error["msg"][:1].lower() + error["msg"][1:]  # pydantic's own words on the value inside
     detail = f" ({', '.join(inner)}: {reason})" if inner else ""
     return f"`{field}` must be {wanted}{detail}."
-
-
-def check_names(pipeline: Pipeline, targets: list[str] | None, params: Mapping[str, Any]) -> None:
-    """Refuse targets that name no task and parameters no selected task assigns, naming each of them."""
-    problems = [
-        f"target `{t}` names no task{did_you_mean(t, pipeline.tasks)}."
-        for t in targets or []
-        if t not in pipeline.tasks
-    ]
-    pipeline_params, task_params = split_params(params)
-    for task, names in task_params.items():
-        spec = pipeline.specs.get(task)
-        if spec is None:
-            problems.append(
-                f"parameter `{task}.{next(iter(names))}`: `{task}` is no task{did_you_mean(task, pipeline.specs)}."
-            )
-            continue
-        problems += [
-            f"parameter `{task}.{name}`: {spec.notebook.name} does not assign `{name}` in its parameters cell"
-            f"{did_you_mean(name, spec.params)}."
-            for name in names
-            if name not in spec.params
-        ]
-    if not problems:
-        selected = pipeline.select(targets)
-        known = set(pipeline.project.params).union(*(pipeline.specs[t].params for t in selected))
-        problems += [
-            f"parameter `{name}`: no selected task assigns `{name}` in its parameters cell"
-            f"{did_you_mean(name, known)}; check the name."
-            for name in pipeline_params
-            if name not in known
-        ]
-    if problems:
-        raise ApiError.listing(400, problems)

@@ -22,7 +22,6 @@ from nbflow.run.background import BackgroundRun, start_run
 from nbflow.run.lock import ProjectLock
 from nbflow.server.errors import ApiError
 from nbflow.server.paths import ServedProject, inside
-from nbflow.server.requests import check_names
 from nbflow.server.schedules import HostedScheduler
 from nbflow.shapes import (
     ExecutedNotebook,
@@ -80,7 +79,6 @@ class Runs:
     def start(self, request: RunRequest) -> RunStarted:
         pipeline = self.served.load()
         params = request.param_values()
-        check_names(pipeline, request.targets, params)
         with self._lock:
             for previous in self.handles.values():
                 # A run of ours that has recorded its end still holds the lock while its kernels shut down: a

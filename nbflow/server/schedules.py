@@ -9,7 +9,6 @@ from nbflow import schedule
 from nbflow.scheduler import Scheduler
 from nbflow.server.errors import ApiError, error_body
 from nbflow.server.paths import ServedProject
-from nbflow.server.requests import check_names
 from nbflow.shapes import ScheduleEntry, ScheduleRequest, SchedulerLease, SchedulesView
 
 
@@ -102,7 +101,6 @@ class Schedules:
         check_schedule_name(request.name)
         pipeline = self.served.load()  # refuses notebooks outside the server's root, as a run does
         params = request.param_values()
-        check_names(pipeline, request.targets, params)
         added = schedule.add_schedule(
             pipeline.project,
             request.name,
