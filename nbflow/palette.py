@@ -93,26 +93,36 @@ def legend_html(states: Iterable[str] = TASK_STATES) -> str:
 # -- the TypeScript module of the JupyterLab extension ------------------------------------------------------------
 
 
-def _ts_list(name: str, kind: str, values: Sequence[str]) -> list[str]:
-    items = ", ".join(f"'{v}'" for v in values)
-    line = f"export const {name}: readonly {kind}[] = [{items}];"
-    if len(line) <= 120:
+_WIDTH = 120  # the extension's prettier printWidth: the module is written as prettier would format it
+
+
+def _ts_block(opening: str, items: Sequence[str], closing: str) -> list[str]:
+    """`opening item, item closing` on one line when it fits, else one item a line (no trailing comma)."""
+    line = f"{opening}{', '.join(items)}{closing}"
+    if len(line) <= _WIDTH:
         return [line]
-    return [f"export const {name}: readonly {kind}[] = [", *(f"  '{v}'," for v in values), "];"]
+    return [opening.rstrip(" "), *(f"  {item}," for item in items[:-1]), f"  {items[-1]}", closing.lstrip(" ")]
+
+
+def _ts_string(value: str) -> str:
+    """A TypeScript string literal in the extension's style: single quotes unless the text holds one."""
+    return f"'{value}'" if "'" not in value and "\\" not in value else json.dumps(value)
 
 
 def _ts_enum(name: str, kind: str, enum: type[Enum]) -> list[str]:
     """A tuple of the enum's values and the type of one of them."""
-    values = [str(member.value) for member in enum]
-    items = ", ".join(f"'{v}'" for v in values)
-    line = f"export const {name} = [{items}] as const;"
-    lines = [line] if len(line) <= 120 else [f"export const {name} = [", *(f"  '{v}'," for v in values), "] as const;"]
-    return [*lines, f"export type {kind} = (typeof {name})[number];"]
+    values = [_ts_string(str(member.value)) for member in enum]
+    return [
+        *_ts_block(f"export const {name} = [", values, "] as const;"),
+        f"export type {kind} = (typeof {name})[number];",
+    ]
 
 
-def _ts_string(value: str) -> str:
-    """A TypeScript string literal in the project's style: single quotes unless the text holds one."""
-    return f"'{value}'" if "'" not in value and "\\" not in value else json.dumps(value)
+def _ts_style(shown: Style) -> str:
+    return (
+        f"{{ fill: '{shown.fill}', border: '{shown.border}', label: {_ts_string(shown.label)}, "
+        f"dashed: {str(shown.dashed).lower()}, strong: {str(shown.strong).lower()} }}"
+    )
 
 
 def typescript() -> str:
@@ -134,28 +144,33 @@ def typescript() -> str:
         *_ts_enum("TASK_STATUSES", "TaskStatus", TaskStatus),
         "",
         "/** Task states that will not change again within their run. */",
-        *_ts_list("FINISHED_TASK_STATES", "TaskState", [s.value for s in TaskState if s.finished]),
+        *_ts_block(
+            "export const FINISHED_TASK_STATES: readonly TaskState[] = [",
+            [_ts_string(s.value) for s in TaskState if s.finished],
+            "];",
+        ),
         "/** Run states of a run that has ended. */",
-        *_ts_list("FINISHED_RUN_STATES", "RunState", [s.value for s in RunState if s.finished]),
+        *_ts_block(
+            "export const FINISHED_RUN_STATES: readonly RunState[] = [",
+            [_ts_string(s.value) for s in RunState if s.finished],
+            "];",
+        ),
         "",
-        "export const STYLES: { readonly [state: string]: IStateStyle } = {",
-    ]
-    for state, shown in STYLES.items():
-        out.append(
-            f"  {state}: {{ fill: '{shown.fill}', border: '{shown.border}', label: {_ts_string(shown.label)}, "
-            f"dashed: {str(shown.dashed).lower()}, strong: {str(shown.strong).lower()} }},"
-        )
-    out += [
-        "};",
+        *_ts_block(
+            "export const STYLES: { readonly [state: string]: IStateStyle } = { ",
+            [f"{state}: {_ts_style(shown)}" for state, shown in STYLES.items()],
+            " };",
+        ),
         "",
         "/** Where a run's words differ from a task's. */",
-        "export const RUN_LABELS: { readonly [state: string]: string } = {",
-        *(f"  {state}: {_ts_string(text)}," for state, text in RUN_LABELS.items()),
-        "};",
+        *_ts_block(
+            "export const RUN_LABELS: { readonly [state: string]: string } = { ",
+            [f"{state}: {_ts_string(text)}" for state, text in RUN_LABELS.items()],
+            " };",
+        ),
         "",
         "/** A task with no state to show. */",
-        f"export const UNKNOWN: IStateStyle = {{ fill: '{UNKNOWN.fill}', border: '{UNKNOWN.border}', "
-        f"label: '', dashed: false, strong: false }};",
+        f"export const UNKNOWN: IStateStyle = {_ts_style(UNKNOWN)};",
         "",
         f"export const TEXT_COLOR = '{TEXT_COLOR}';",
         f"export const LABEL_COLOR = '{LABEL_COLOR}';",
