@@ -66,7 +66,7 @@ async function request<T>(path: string[], init: RequestInit = {}, accept: number
     throw new ApiError(`Cannot reach the Jupyter server: ${error}`, 0);
   }
   const text = await response.text();
-  let data: unknown = null;
+  let data: unknown;
   try {
     data = text ? JSON.parse(text) : null;
   } catch {

@@ -41,8 +41,14 @@ export function relative(stamp: string | null, now = Date.now()): string {
   }
   const delta = (new Date(stamp).getTime() - now) / 1000;
   const size = Math.abs(delta);
-  const text = size < 60 ? `${Math.round(size)}s` : size < 3600 ? `${Math.round(size / 60)} min`
-    : size < 86400 ? `${Math.round(size / 3600)} h` : `${Math.round(size / 86400)} d`;
+  const text =
+    size < 60
+      ? `${Math.round(size)}s`
+      : size < 3600
+        ? `${Math.round(size / 60)} min`
+        : size < 86400
+          ? `${Math.round(size / 3600)} h`
+          : `${Math.round(size / 86400)} d`;
   return delta >= 0 ? `in ${text}` : `${text} ago`;
 }
 
@@ -58,9 +64,10 @@ export function showErrorIn(box: HTMLElement, error: unknown): void {
   }
   const close = h('button', { class: 'nbflow-error-close', title: 'Dismiss' }, '×');
   close.addEventListener('click', () => clearErrorIn(box));
-  const lines = problems.length > 1 || (problems.length === 1 && problems[0] !== message)
-    ? [h('div', {}, message.split('\n')[0]), h('ul', {}, ...problems.map(p => h('li', {}, p)))]
-    : [h('div', { class: 'nbflow-pre' }, message)];
+  const lines =
+    problems.length > 1 || (problems.length === 1 && problems[0] !== message)
+      ? [h('div', {}, message.split('\n')[0]), h('ul', {}, ...problems.map(p => h('li', {}, p)))]
+      : [h('div', { class: 'nbflow-pre' }, message)];
   box.replaceChildren(close, ...lines);
   box.hidden = false;
 }

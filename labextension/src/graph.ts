@@ -1,18 +1,23 @@
 /**
- * The pipeline graph as SVG: tasks laid out in topological levels, top to bottom (a level wraps onto more lines
- * when the panel is narrow), each node filled with its state's colour.
+ * The pipeline graph as SVG, laid out by dagre: left to right, as nbflow's other drawings go, or top to bottom when
+ * the panel is too narrow for that. Each task is a box in its state's colours with its name (whole, on one line),
+ * what it shows (its state, its duration), a run button and, once it ran, a link to its executed notebook. Edges
+ * curve only between the layers of boxes and pass a layer straight, where dagre kept room for them.
  */
+import dagre, { EdgeLabel, GraphLabel, NodeLabel } from '@dagrejs/dagre';
+
 import { IPipeline } from './api';
-import { colorOf, textOn } from './states';
+import { TEXT_COLOR, styleOf } from './states';
 
 const SVG = 'http://www.w3.org/2000/svg';
-const MIN_W = 96;
-const MAX_W = 150;
 const NODE_H = 40;
-const GAP_X = 8;
-const GAP_LINE = 10;
-const GAP_LEVEL = 30;
-const PAD = 8;
+const TEXT_X = 8;
+const ICONS_W = 30; // the run button and the executed-notebook link, one above the other at the right
+const MIN_W = 64;
+const NODE_GAP = 12;
+const LAYER_GAP = 32;
+const PAD = 6;
+const MIN_SCALE = 0.8; // drawn smaller than this the words are hard to read: the box scrolls instead
 
 /** What a node shows: its state (colour), a second line, a tooltip, and whether an executed notebook exists. */
 export interface INodeView {
@@ -28,6 +33,31 @@ export interface IGraphActions {
   openExecuted(task: string): void;
 }
 
+type Direction = 'LR' | 'TB';
+type Alignment = 'UL' | 'UR' | 'DL' | 'DR';
+// dagre's alignments: its default (balanced) first; the others are often narrower top to bottom
+const ALIGNMENTS: (Alignment | undefined)[] = [undefined, 'UR', 'UL', 'DR', 'DL'];
+
+interface IPoint {
+  x: number;
+  y: number;
+}
+
+interface IBox {
+  x: number; // the top-left corner
+  y: number;
+  w: number;
+  h: number;
+}
+
+interface ILayout {
+  direction: Direction;
+  width: number;
+  height: number;
+  boxes: Map<string, IBox>;
+  routes: IPoint[][]; // in the order of pipeline.edges
+}
+
 function el<K extends keyof SVGElementTagNameMap>(
   name: K,
   attrs: { [key: string]: string | number },
@@ -41,71 +71,164 @@ function el<K extends keyof SVGElementTagNameMap>(
   return node;
 }
 
-/** Level of each task: 0 for sources, else one more than its deepest upstream task. */
-export function levels(pipeline: IPipeline): Map<string, number> {
-  const result = new Map<string, number>();
-  const upstream = new Map<string, string[]>(pipeline.tasks.map(t => [t.name, []]));
-  for (const edge of pipeline.edges) {
-    upstream.get(edge.to)?.push(edge.from);
+/** How wide a text is in the panel's font (`font` as in CSS, e.g. "600 12px sans-serif"). */
+function textWidth(font: string): (text: string) => number {
+  const context = document.createElement('canvas').getContext('2d');
+  if (!context) {
+    return text => text.length * 7.5;
   }
-  const visit = (name: string, seen: Set<string>): number => {
-    if (result.has(name)) {
-      return result.get(name)!;
-    }
-    if (seen.has(name)) {
-      return 0; // a cycle cannot reach here (the server refuses it), but never loop
-    }
-    seen.add(name);
-    const ups = upstream.get(name) ?? [];
-    const level = ups.length ? 1 + Math.max(...ups.map(u => visit(u, seen))) : 0;
-    result.set(name, level);
-    return level;
-  };
-  pipeline.tasks.forEach(t => visit(t.name, new Set()));
-  return result;
+  context.font = font;
+  return text => context.measureText(text).width;
 }
 
-function truncate(text: string, width: number, charWidth: number): string {
-  const max = Math.max(3, Math.floor(width / charWidth));
-  return text.length <= max ? text : text.slice(0, max - 1) + '…';
+/** The layers of boxes along the direction of the edges: from where to where each one reaches. */
+function layersOf(boxes: Iterable<IBox>, direction: Direction): [number, number][] {
+  const layers: [number, number][] = [];
+  for (const box of boxes) {
+    const [start, end] = direction === 'LR' ? [box.x, box.x + box.w] : [box.y, box.y + box.h];
+    const centre = (start + end) / 2;
+    const layer = layers.find(([a, b]) => a <= centre && centre <= b);
+    if (layer) {
+      layer[0] = Math.min(layer[0], start);
+      layer[1] = Math.max(layer[1], end);
+    } else {
+      layers.push([start, end]);
+    }
+  }
+  return layers;
+}
+
+function layout(pipeline: IPipeline, widths: Map<string, number>, direction: Direction, align?: Alignment): ILayout {
+  const graph = new dagre.graphlib.Graph<GraphLabel, NodeLabel, EdgeLabel>();
+  graph.setGraph({
+    rankdir: direction,
+    align,
+    nodesep: NODE_GAP,
+    ranksep: LAYER_GAP,
+    edgesep: 8,
+    marginx: PAD,
+    marginy: PAD
+  });
+  graph.setDefaultEdgeLabel(() => ({}));
+  for (const task of pipeline.tasks) {
+    graph.setNode(task.name, { width: widths.get(task.name) ?? MIN_W, height: NODE_H });
+  }
+  for (const edge of pipeline.edges) {
+    graph.setEdge(edge.from, edge.to);
+  }
+  dagre.layout(graph);
+
+  const boxes = new Map<string, IBox>();
+  for (const task of pipeline.tasks) {
+    const node = graph.node(task.name);
+    boxes.set(task.name, { x: node.x! - node.width / 2, y: node.y! - node.height / 2, w: node.width, h: node.height });
+  }
+  const layers = layersOf(boxes.values(), direction);
+  const along = (p: IPoint) => (direction === 'LR' ? p.x : p.y);
+  const point = (a: number, across: number): IPoint => (direction === 'LR' ? { x: a, y: across } : { x: across, y: a });
+  const layerOf = (a: number) => layers.find(([start, end]) => start - 0.5 <= a && a <= end + 0.5);
+
+  const routes = pipeline.edges.map(edge => {
+    const source = boxes.get(edge.from)!;
+    const target = boxes.get(edge.to)!;
+    // Out of the source's far side, into the target's near side, straight to the edge of their layers.
+    const [from, to] =
+      direction === 'LR'
+        ? [
+            { x: source.x + source.w, y: source.y + source.h / 2 },
+            { x: target.x, y: target.y + target.h / 2 }
+          ]
+        : [
+            { x: source.x + source.w / 2, y: source.y + source.h },
+            { x: target.x + target.w / 2, y: target.y }
+          ];
+    const route: IPoint[] = [from, point(layerOf(along(from))![1], direction === 'LR' ? from.y : from.x)];
+    // Where dagre leads the edge through a layer, it goes straight across; its points between layers are not
+    // needed, the curve between two layers meets no box.
+    const points = graph.edge(edge.from, edge.to)?.points ?? [];
+    for (const p of points.slice(1, -1)) {
+      const layer = layerOf(along(p));
+      if (layer) {
+        const across = direction === 'LR' ? p.y : p.x;
+        route.push(point(layer[0], across), point(layer[1], across));
+      }
+    }
+    route.push(point(layerOf(along(to))![0], direction === 'LR' ? to.y : to.x), to);
+    return route;
+  });
+  const size = graph.graph();
+  return { direction, width: size.width ?? 0, height: size.height ?? 0, boxes, routes };
+}
+
+// the panel redraws on every poll: a graph that did not change is laid out once
+let last: { key: string; layout: ILayout } | null = null;
+
+/** Left to right where that fits `available`; else top to bottom in the alignment that fits (or is narrowest). */
+function fitted(pipeline: IPipeline, widths: Map<string, number>, available: number): ILayout {
+  const key = JSON.stringify([[...widths], pipeline.edges.map(e => [e.from, e.to]), available]);
+  if (last?.key === key) {
+    return last.layout;
+  }
+  let chosen = layout(pipeline, widths, 'LR');
+  for (const align of chosen.width > available ? ALIGNMENTS : []) {
+    const downwards = layout(pipeline, widths, 'TB', align);
+    if (downwards.width < chosen.width) {
+      chosen = downwards;
+    }
+    if (chosen.width <= available) {
+      break;
+    }
+  }
+  last = { key, layout: chosen };
+  return chosen;
+}
+
+/** A line through the points: straight where they line up, else a curve leaving and meeting them along `direction`. */
+function pathOf(points: IPoint[], direction: Direction): string {
+  const parts = [`M ${points[0].x} ${points[0].y}`];
+  for (let i = 1; i < points.length; i++) {
+    const [p, q] = [points[i - 1], points[i]];
+    if (Math.abs(p.x - q.x) < 0.5 || Math.abs(p.y - q.y) < 0.5) {
+      parts.push(`L ${q.x} ${q.y}`);
+    } else if (direction === 'LR') {
+      const mid = (p.x + q.x) / 2;
+      parts.push(`C ${mid} ${p.y} ${mid} ${q.y} ${q.x} ${q.y}`);
+    } else {
+      const mid = (p.y + q.y) / 2;
+      parts.push(`C ${p.x} ${mid} ${q.x} ${mid} ${q.x} ${q.y}`);
+    }
+  }
+  return parts.join(' ');
 }
 
 export function drawGraph(
   pipeline: IPipeline,
   views: Map<string, INodeView>,
   available: number,
-  actions: IGraphActions
+  actions: IGraphActions,
+  fontFamily = 'sans-serif'
 ): SVGSVGElement {
-  const byLevel = new Map<number, string[]>();
-  const level = levels(pipeline);
-  for (const task of pipeline.tasks) {
-    const n = level.get(task.name) ?? 0;
-    byLevel.set(n, [...(byLevel.get(n) ?? []), task.name]);
-  }
-  // A level that does not fit on one line wraps; each line's nodes share its width (MIN_W to MAX_W).
-  const width = Math.max(available, MIN_W + 2 * PAD);
-  const perLine = Math.max(1, Math.floor((width - 2 * PAD + GAP_X) / (MIN_W + GAP_X)));
-  const positions = new Map<string, { x: number; y: number; w: number }>();
-  let y = PAD;
-  const levelNumbers = [...byLevel.keys()].sort((a, b) => a - b);
-  for (const n of levelNumbers) {
-    const names = byLevel.get(n)!;
-    for (let start = 0; start < names.length; start += perLine) {
-      const line = names.slice(start, start + perLine);
-      const w = Math.min(MAX_W, Math.floor((width - 2 * PAD - (perLine - 1) * GAP_X) / Math.min(perLine, names.length)));
-      const lineWidth = line.length * w + (line.length - 1) * GAP_X;
-      let x = Math.max(PAD, (width - lineWidth) / 2);
-      for (const name of line) {
-        positions.set(name, { x, y, w });
-        x += w + GAP_X;
-      }
-      y += NODE_H + GAP_LINE;
-    }
-    y += GAP_LEVEL - GAP_LINE;
-  }
-  const height = Math.max(y - GAP_LEVEL + GAP_LINE + PAD, 2 * PAD);
+  const viewOf = (name: string, notebook: string): INodeView =>
+    views.get(name) ?? { state: 'never_run', detail: '', title: notebook, executed: false };
+  const nameWidth = textWidth(`600 12px ${fontFamily}`);
+  const detailWidth = textWidth(`10px ${fontFamily}`);
+  const widths = new Map(
+    pipeline.tasks.map(task => {
+      const view = viewOf(task.name, task.notebook);
+      const text = Math.max(nameWidth(task.name), detailWidth(view.detail));
+      return [task.name, Math.max(MIN_W, Math.ceil(text) + TEXT_X + ICONS_W)];
+    })
+  );
+  const placed = fitted(pipeline, widths, available);
+  const scale = Math.min(1, Math.max(MIN_SCALE, available / placed.width));
 
-  const svg = el('svg', { width, height, viewBox: `0 0 ${width} ${height}`, class: 'nbflow-graph' });
+  const svg = el('svg', {
+    width: Math.ceil(placed.width * scale),
+    height: Math.ceil(placed.height * scale),
+    viewBox: `0 0 ${placed.width} ${placed.height}`,
+    class: 'nbflow-graph',
+    'data-direction': placed.direction
+  });
   const defs = el('defs', {}, svg);
   const marker = el(
     'marker',
@@ -114,65 +237,78 @@ export function drawGraph(
   );
   el('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'nbflow-edge-head' }, marker);
 
-  for (const edge of pipeline.edges) {
-    const from = positions.get(edge.from);
-    const to = positions.get(edge.to);
-    if (!from || !to) {
-      continue;
-    }
-    const sx = from.x + from.w / 2;
-    const sy = from.y + NODE_H;
-    const tx = to.x + to.w / 2;
-    const ty = to.y;
-    const dy = Math.max(12, (ty - sy) / 2);
+  pipeline.edges.forEach((edge, i) => {
     const path = el(
       'path',
-      { d: `M ${sx} ${sy} C ${sx} ${sy + dy} ${tx} ${ty - dy} ${tx} ${ty - 1}`, class: 'nbflow-edge',
-        'marker-end': 'url(#nbflow-arrow)' },
+      { d: pathOf(placed.routes[i], placed.direction), class: 'nbflow-edge', 'marker-end': 'url(#nbflow-arrow)' },
       svg
     );
-    el('title', {}, path).textContent = `${edge.from} → ${edge.to}` + (edge.via.length ? `: ${edge.via.join(', ')}` : ' (upstream)');
-  }
+    el('title', {}, path).textContent =
+      `${edge.from} → ${edge.to}` + (edge.via.length ? `: ${edge.via.join(', ')}` : ' (upstream)');
+  });
 
   for (const task of pipeline.tasks) {
-    const at = positions.get(task.name)!;
-    const NODE_W = at.w;
-    const view = views.get(task.name) ?? { state: 'never_run', detail: '', title: task.notebook, executed: false };
-    const fill = colorOf(view.state);
-    const ink = textOn(fill);
+    const at = placed.boxes.get(task.name)!;
+    const view = viewOf(task.name, task.notebook);
+    const look = styleOf(view.state);
     const group = el(
       'g',
-      { class: 'nbflow-node', transform: `translate(${at.x},${at.y})`, 'data-task': task.name, 'data-state': view.state },
+      {
+        class: 'nbflow-node',
+        transform: `translate(${at.x},${at.y})`,
+        'data-task': task.name,
+        'data-state': view.state
+      },
       svg
     );
     el('title', {}, group).textContent = view.detail ? `${view.title}\n${view.detail}` : view.title;
     const box = el(
       'rect',
-      { width: NODE_W, height: NODE_H, rx: 6, ry: 6, fill, class: 'nbflow-node-box' + (view.state === 'running' ? ' nbflow-running' : '') },
+      {
+        width: at.w,
+        height: at.h,
+        rx: 6,
+        ry: 6,
+        fill: look.fill,
+        stroke: look.border,
+        'stroke-width': look.strong ? 2.4 : 1.2,
+        class: 'nbflow-node-box' + (view.state === 'running' ? ' nbflow-running' : '')
+      },
       group
     );
+    if (look.dashed) {
+      box.setAttribute('stroke-dasharray', '4 3');
+    }
     box.addEventListener('click', () => actions.open(task.name));
-    const name = el('text', { x: 8, y: 16, fill: ink, class: 'nbflow-node-name' }, group);
-    name.textContent = truncate(task.name, NODE_W - 30, 6.6);
+    const name = el('text', { x: TEXT_X, y: 17, fill: TEXT_COLOR, class: 'nbflow-node-name' }, group);
+    name.textContent = task.name;
     name.addEventListener('click', () => actions.open(task.name));
-    const detail = el('text', { x: 8, y: 32, fill: ink, class: 'nbflow-node-detail' }, group);
-    detail.textContent = truncate(view.detail, NODE_W - 30, 5.4);
+    const detail = el('text', { x: TEXT_X, y: 32, fill: TEXT_COLOR, class: 'nbflow-node-detail' }, group);
+    detail.textContent = view.detail;
     detail.addEventListener('click', () => actions.open(task.name));
 
-    const run = el('g', { class: 'nbflow-node-run', transform: `translate(${NODE_W - 22},3)` }, group);
+    const run = el('g', { class: 'nbflow-node-run', transform: `translate(${at.w - 22},3)` }, group);
     el('title', {}, run).textContent = `Run ${task.name} and its upstream`;
     el('rect', { width: 18, height: 16, fill: 'transparent' }, run);
-    el('path', { d: 'M 5 2 L 15 8 L 5 14 z', fill: ink }, run);
+    el('path', { d: 'M 5 2 L 15 8 L 5 14 z', fill: TEXT_COLOR }, run);
     run.addEventListener('click', event => {
       event.stopPropagation();
       actions.run(task.name);
     });
     if (view.executed) {
-      const out = el('g', { class: 'nbflow-node-output', transform: `translate(${NODE_W - 22},21)` }, group);
+      const out = el('g', { class: 'nbflow-node-output', transform: `translate(${at.w - 22},21)` }, group);
       el('title', {}, out).textContent = `Open the executed notebook of ${task.name} (read-only)`;
       el('rect', { width: 18, height: 17, fill: 'transparent' }, out);
-      el('path', { d: 'M 4 2 L 11 2 L 15 6 L 15 16 L 4 16 z M 11 2 L 11 6 L 15 6', fill: 'none', stroke: ink,
-                   'stroke-width': 1.4 }, out);
+      el(
+        'path',
+        {
+          d: 'M 4 2 L 11 2 L 15 6 L 15 16 L 4 16 z M 11 2 L 11 6 L 15 6',
+          fill: 'none',
+          stroke: TEXT_COLOR,
+          'stroke-width': 1.4
+        },
+        out
+      );
       out.addEventListener('click', event => {
         event.stopPropagation();
         actions.openExecuted(task.name);

@@ -21,13 +21,13 @@ const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"
 
 export const nbflowIcon = new LabIcon({ name: 'nbflow:graph', svgstr: ICON_SVG });
 
-namespace CommandIDs {
-  export const openPanel = 'nbflow:open-panel';
-  export const runAll = 'nbflow:run-all';
-  export const runTask = 'nbflow:run-task';
-  export const cancel = 'nbflow:cancel';
-  export const openExecuted = 'nbflow:open-executed';
-}
+const CommandIDs = {
+  openPanel: 'nbflow:open-panel',
+  runAll: 'nbflow:run-all',
+  runTask: 'nbflow:run-task',
+  cancel: 'nbflow:cancel',
+  openExecuted: 'nbflow:open-executed'
+} as const;
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'nbflow:plugin',
@@ -63,7 +63,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return first.value.path;
         }
       }
-      const widget = (labShell?.currentWidget ?? shell.currentWidget) as any;
+      const widget = (labShell?.currentWidget ?? shell.currentWidget) as { context?: { path?: unknown } } | null;
       const path = widget?.context?.path;
       return typeof path === 'string' && path.endsWith('.ipynb') ? path : null;
     };
@@ -85,7 +85,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     commands.addCommand(CommandIDs.runTask, {
-      label: args => (args.task ? `nbflow: Run ${args.task} with Its Upstream` : "nbflow: Run This Notebook's Task with Its Upstream"),
+      label: args =>
+        args.task ? `nbflow: Run ${args.task} with Its Upstream` : "nbflow: Run This Notebook's Task with Its Upstream",
       caption: 'Run the task of this notebook and every task it depends on',
       icon: nbflowIcon,
       execute: async args => {
@@ -99,8 +100,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
           }
           const task = await panel.taskFor(path);
           if (!task) {
-            panel.showError(`${path} is not a task of the nbflow pipeline (its parameters cell declares no ` +
-              '`inputs`, `outputs` or `upstream`, or it lies outside the project).');
+            panel.showError(
+              `${path} is not a task of the nbflow pipeline (its parameters cell declares no ` +
+                '`inputs`, `outputs` or `upstream`, or it lies outside the project).'
+            );
             return null;
           }
           name = task.name;

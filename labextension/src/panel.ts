@@ -7,21 +7,11 @@ import { PathExt } from '@jupyterlab/coreutils';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import {
-  IPipeline,
-  IRunDetail,
-  IRunSummary,
-  ITask,
-  cancelRun,
-  getPipeline,
-  getRun,
-  getRuns,
-  startRun
-} from './api';
+import { IPipeline, IRunDetail, IRunSummary, ITask, cancelRun, getPipeline, getRun, getRuns, startRun } from './api';
 import { clearErrorIn, h, when, showErrorIn } from './dom';
 import { INodeView, drawGraph } from './graph';
 import { SchedulesSection } from './schedules';
-import { FINISHED, colorOf, label, textOn } from './states';
+import { isFinished, label, paintBadge, runLabel } from './states';
 
 const LIVE_MS = 1000;
 const IDLE_MS = 5000;
@@ -41,10 +31,10 @@ interface IParamField {
   changed(): boolean;
 }
 
-function badge(state: string): HTMLElement {
-  const node = h('span', { class: 'nbflow-badge', 'data-state': state }, label(state));
-  node.style.background = colorOf(state);
-  node.style.color = textOn(colorOf(state));
+/** A task's state (or, with `words`, a run's) as a small coloured label. */
+function badge(state: string, words = label): HTMLElement {
+  const node = h('span', { class: 'nbflow-badge' }, words(state));
+  paintBadge(node, state);
   return node;
 }
 
@@ -70,15 +60,23 @@ export class NbflowPanel extends Widget {
     this.addClass('nbflow-Panel');
     this.title.caption = 'nbflow pipeline';
 
-    this.runAllButton = h('button', { class: 'jp-Button nbflow-run-all', title: 'Run every task (what is up to date is skipped)' }, 'Run all');
+    this.runAllButton = h(
+      'button',
+      { class: 'jp-Button nbflow-run-all', title: 'Run every task (what is up to date is skipped)' },
+      'Run all'
+    );
     this.runAllButton.addEventListener('click', () => void this.run(null));
     this.cancelButton = h('button', { class: 'jp-Button nbflow-cancel', title: 'Cancel the run going on' }, 'Cancel');
     this.cancelButton.addEventListener('click', () => void this.cancel());
     const refresh = h('button', { class: 'jp-Button nbflow-refresh', title: 'Refresh now' }, 'Refresh');
     refresh.addEventListener('click', () => void this.refresh(true));
     this.force = h('input', { type: 'checkbox', class: 'nbflow-force' });
-    const forceLabel = h('label', { class: 'nbflow-force-label', title: 'Rerun the selected tasks even when up to date' },
-      this.force, 'force');
+    const forceLabel = h(
+      'label',
+      { class: 'nbflow-force-label', title: 'Rerun the selected tasks even when up to date' },
+      this.force,
+      'force'
+    );
 
     this.projectLabel = h('div', { class: 'nbflow-project' }, 'nbflow');
     this.errorBox = h('div', { class: 'nbflow-error', role: 'alert' });
@@ -90,8 +88,12 @@ export class NbflowPanel extends Widget {
     this.historyBox = h('div', { class: 'nbflow-history' });
 
     const paramsSection = h('details', { class: 'nbflow-params' }, h('summary', {}, 'Parameters'), this.paramsForm);
-    const historySection = h('details', { class: 'nbflow-history-section', open: '' }, h('summary', {}, 'Run history'),
-      this.historyBox);
+    const historySection = h(
+      'details',
+      { class: 'nbflow-history-section', open: '' },
+      h('summary', {}, 'Run history'),
+      this.historyBox
+    );
     this.schedules = new SchedulesSection();
     this.node.append(
       h('div', { class: 'nbflow-header' }, h('span', { class: 'nbflow-title' }, 'nbflow'), this.projectLabel),
@@ -237,8 +239,12 @@ export class NbflowPanel extends Widget {
       );
     } else if (!pipeline.tasks.length) {
       this.problemsBox.replaceChildren(
-        h('div', { class: 'nbflow-empty' }, 'No task notebooks here. A notebook is a task when its cell tagged ' +
-          '`parameters` assigns `inputs`, `outputs` or `upstream`.')
+        h(
+          'div',
+          { class: 'nbflow-empty' },
+          'No task notebooks here. A notebook is a task when its cell tagged ' +
+            '`parameters` assigns `inputs`, `outputs` or `upstream`.'
+        )
       );
     } else {
       this.problemsBox.replaceChildren();
@@ -256,24 +262,28 @@ export class NbflowPanel extends Widget {
     for (const task of this.pipeline?.tasks ?? []) {
       const status = task.status;
       const reasons = status?.reasons?.length ? `\n  ${status.reasons.join('\n  ')}` : '';
-      const title = `${task.name}: ${this.notebookPath(task)}\nstatus: ${label(status?.status ?? 'unknown')}${reasons}\n` +
+      const title =
+        `${task.name}: ${this.notebookPath(task)}\nstatus: ${label(status?.status ?? 'unknown')}${reasons}\n` +
         'Click to open the notebook; ▶ runs it with its upstream.';
       const ran = inRun.get(task.name);
       if (ran) {
-        const executed = !!ran.output_notebook && FINISHED.includes(ran.state) && ran.state !== 'skipped';
+        const executed = !!ran.output_notebook && isFinished(ran.state) && ran.state !== 'skipped';
+        const took = ran.state === 'skipped' ? '' : seconds(ran.duration_s);
         views.set(task.name, {
           state: ran.state,
-          // the colour says the state; the words stay short so the duration fits a narrow node
-          detail: ran.state === 'skipped' ? 'up to date'
-            : [ran.state === 'succeeded' ? 'ok' : label(ran.state), seconds(ran.duration_s)].filter(Boolean).join(' '),
+          detail: [label(ran.state), took].filter(Boolean).join(' · '),
           title,
           executed
         });
         this.executedRuns.set(task.name, executed ? this.shown!.id : null);
       } else {
         const state = status?.status ?? 'never_run';
-        const lastRun = status?.last_run && status.last_state && !['skipped', 'pending', 'running', 'upstream_failed']
-          .includes(status.last_state) ? status.last_run : null;
+        const lastRun =
+          status?.last_run &&
+          status.last_state &&
+          !['skipped', 'pending', 'running', 'upstream_failed'].includes(status.last_state)
+            ? status.last_run
+            : null;
         views.set(task.name, { state, detail: label(state), title, executed: !!lastRun });
         this.executedRuns.set(task.name, lastRun);
       }
@@ -288,21 +298,28 @@ export class NbflowPanel extends Widget {
       return;
     }
     const width = this.graphBox.clientWidth || this.node.clientWidth || 280;
-    const svg = drawGraph(pipeline, this.nodeViews(), width, {
-      open: name => {
-        const task = pipeline.tasks.find(t => t.name === name);
-        if (task) {
-          this.options.openNotebook(this.notebookPath(task));
+    const font = getComputedStyle(this.graphBox).fontFamily || 'sans-serif';
+    const svg = drawGraph(
+      pipeline,
+      this.nodeViews(),
+      width,
+      {
+        open: name => {
+          const task = pipeline.tasks.find(t => t.name === name);
+          if (task) {
+            this.options.openNotebook(this.notebookPath(task));
+          }
+        },
+        run: name => void this.run([name]),
+        openExecuted: name => {
+          const run = this.executedRuns.get(name);
+          if (run) {
+            this.options.openExecuted(run, name);
+          }
         }
       },
-      run: name => void this.run([name]),
-      openExecuted: name => {
-        const run = this.executedRuns.get(name);
-        if (run) {
-          this.options.openExecuted(run, name);
-        }
-      }
-    });
+      font
+    );
     this.graphBox.replaceChildren(svg);
   }
 
@@ -312,8 +329,12 @@ export class NbflowPanel extends Widget {
       this.runBox.replaceChildren(h('div', { class: 'nbflow-empty' }, 'No run yet.'));
       return;
     }
-    const head = h('div', { class: 'nbflow-run-head', title: `run ${run.id}` }, badge(run.state),
-      ` run ${when(run.started_at)} · ${run.trigger}${run.duration_s !== null ? ' · ' + seconds(run.duration_s) : ''}`);
+    const head = h(
+      'div',
+      { class: 'nbflow-run-head', title: `run ${run.id}` },
+      badge(run.state, runLabel),
+      ` run ${when(run.started_at)} · ${run.trigger}${run.duration_s !== null ? ' · ' + seconds(run.duration_s) : ''}`
+    );
     if (this.pinned) {
       const latest = h('a', { class: 'nbflow-link', href: '#' }, 'show the latest');
       latest.addEventListener('click', event => {
@@ -329,29 +350,59 @@ export class NbflowPanel extends Widget {
         ? `${task.error.ename}${task.error.cell_index !== null && task.error.cell_index !== undefined ? ` in cell ${task.error.cell_index}` : ''}: ${task.error.evalue}`
         : '';
       const cells: (Node | string)[] = [];
-      if (task.output_notebook && FINISHED.includes(task.state) && task.state !== 'skipped') {
-        const open = h('a', { class: 'nbflow-link nbflow-open-executed', href: '#',
-          title: `Open the executed notebook, read-only (${task.output_notebook})` }, 'open');
+      if (task.output_notebook && isFinished(task.state) && task.state !== 'skipped') {
+        const open = h(
+          'a',
+          {
+            class: 'nbflow-link nbflow-open-executed',
+            href: '#',
+            title: `Open the executed notebook, read-only (${task.output_notebook})`
+          },
+          'open'
+        );
         open.addEventListener('click', event => {
           event.preventDefault();
           this.options.openExecuted(run.id, task.name);
         });
         cells.push(open);
       }
-      const row = h('tr', { 'data-task': task.name },
-        h('td', { class: 'nbflow-task-name' }, task.name), h('td', {}, badge(task.state)),
-        h('td', {}, task.state === 'skipped' ? '' : seconds(task.duration_s) + (task.attempts > 1 ? ` ×${task.attempts}` : '')),
-        h('td', {}, ...cells));
+      const row = h(
+        'tr',
+        { 'data-task': task.name },
+        h('td', { class: 'nbflow-task-name' }, task.name),
+        h('td', {}, badge(task.state)),
+        h(
+          'td',
+          {},
+          task.state === 'skipped' ? '' : seconds(task.duration_s) + (task.attempts > 1 ? ` ×${task.attempts}` : '')
+        ),
+        h('td', {}, ...cells)
+      );
       if (task.attempts > 1) {
         row.title = `${task.attempts} attempts`;
       }
-      return error ? [row, h('tr', { class: 'nbflow-task-error-row' },
-        h('td', { class: 'nbflow-task-error nbflow-pre', colspan: '4' }, error))] : [row];
+      return error
+        ? [
+            row,
+            h(
+              'tr',
+              { class: 'nbflow-task-error-row' },
+              h('td', { class: 'nbflow-task-error nbflow-pre', colspan: '4' }, error)
+            )
+          ]
+        : [row];
     });
     this.runBox.replaceChildren(
       head,
-      ...(params.length ? [h('div', { class: 'nbflow-run-params' },
-        'params: ' + params.map(([k, v]) => `${k}=${display(v)}`).join(', '))] : []),
+      ...(params.length
+        ? [
+            h(
+              'div',
+              { class: 'nbflow-run-params' },
+              'params: ' + params.map(([k, v]) => `${k}=${display(v)}`).join(', ')
+            )
+          ]
+        : []),
       h('table', { class: 'nbflow-tasks' }, h('tbody', {}, ...rows.flat()))
     );
   }
@@ -390,7 +441,12 @@ export class NbflowPanel extends Widget {
       if (typeof row.value === 'boolean') {
         input = h('input', { type: 'checkbox', 'data-param': row.key });
         input.checked = row.value;
-        field = { key: row.key, initial: row.value, read: () => input.checked, changed: () => input.checked !== row.value };
+        field = {
+          key: row.key,
+          initial: row.value,
+          read: () => input.checked,
+          changed: () => input.checked !== row.value
+        };
       } else {
         const initialText = display(row.value);
         input = h('input', { type: 'text', class: 'jp-mod-styled', 'data-param': row.key });
@@ -450,12 +506,24 @@ export class NbflowPanel extends Widget {
       return;
     }
     const rows = this.runs.map(run => {
-      const counts = Object.entries(run.counts).map(([state, n]) => `${n} ${label(state)}`).join(', ');
-      const row = h('div', { class: 'nbflow-history-row' + (run.id === this.shownId ? ' nbflow-selected' : ''),
-        'data-run': run.id, title: `run ${run.id}: click to show it` },
-        h('div', {}, badge(run.state), ` ${when(run.started_at)} · ${run.trigger}` +
-          (run.duration_s !== null ? ` · ${seconds(run.duration_s)}` : '')),
-        h('div', { class: 'nbflow-counts' }, counts));
+      const counts = Object.entries(run.counts)
+        .map(([state, n]) => `${n} ${label(state)}`)
+        .join(', ');
+      const row = h(
+        'div',
+        {
+          class: 'nbflow-history-row' + (run.id === this.shownId ? ' nbflow-selected' : ''),
+          'data-run': run.id,
+          title: `run ${run.id}: click to show it`
+        },
+        h(
+          'div',
+          {},
+          badge(run.state, runLabel),
+          ` ${when(run.started_at)} · ${run.trigger}` + (run.duration_s !== null ? ` · ${seconds(run.duration_s)}` : '')
+        ),
+        h('div', { class: 'nbflow-counts' }, counts)
+      );
       row.addEventListener('click', () => {
         this.pinned = true;
         this.shownId = run.id;
@@ -468,9 +536,10 @@ export class NbflowPanel extends Widget {
 
   private updateButtons(): void {
     this.cancelButton.disabled = !this.isLive();
-    this.runAllButton.disabled = !this.pipeline || !!this.pipeline.problems.length || !this.pipeline.tasks.length ||
-      this.isLive();
-    this.runAllButton.title = this.isLive() ? 'A run is going on: wait for it, or cancel it'
+    this.runAllButton.disabled =
+      !this.pipeline || !!this.pipeline.problems.length || !this.pipeline.tasks.length || this.isLive();
+    this.runAllButton.title = this.isLive()
+      ? 'A run is going on: wait for it, or cancel it'
       : 'Run every task (what is up to date is skipped)';
   }
 

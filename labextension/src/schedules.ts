@@ -5,15 +5,7 @@
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 
-import {
-  ISchedule,
-  ISchedules,
-  addSchedule,
-  getSchedules,
-  pauseSchedule,
-  removeSchedule,
-  resumeSchedule
-} from './api';
+import { ISchedule, ISchedules, addSchedule, getSchedules, pauseSchedule, removeSchedule, resumeSchedule } from './api';
 import { clearErrorIn, h, relative, when, showErrorIn } from './dom';
 
 function display(value: unknown): string {
@@ -53,36 +45,68 @@ export class SchedulesSection {
     this.errorBox.hidden = true;
     this.listBox = h('div', { class: 'nbflow-schedule-list' });
 
-    this.nameInput = h('input', { type: 'text', class: 'jp-mod-styled nbflow-schedule-name-input',
-      placeholder: 'nightly', title: "The schedule's name: letters, digits, '_', '-', '.'" });
-    this.kindSelect = h('select', { class: 'jp-mod-styled nbflow-schedule-kind' },
-      h('option', { value: 'every' }, 'every'), h('option', { value: 'cron' }, 'cron'));
+    this.nameInput = h('input', {
+      type: 'text',
+      class: 'jp-mod-styled nbflow-schedule-name-input',
+      placeholder: 'nightly',
+      title: "The schedule's name: letters, digits, '_', '-', '.'"
+    });
+    this.kindSelect = h(
+      'select',
+      { class: 'jp-mod-styled nbflow-schedule-kind' },
+      h('option', { value: 'every' }, 'every'),
+      h('option', { value: 'cron' }, 'cron')
+    );
     this.timingInput = h('input', { type: 'text', class: 'jp-mod-styled nbflow-schedule-timing-input' });
     this.kindSelect.addEventListener('change', () => this.updatePlaceholders());
-    this.tzInput = h('input', { type: 'text', class: 'jp-mod-styled nbflow-schedule-tz-input',
-      placeholder: "the server's zone", title: 'An IANA time zone such as Europe/Paris (default: the server\'s)' });
-    this.targetsSelect = h('select', { class: 'jp-mod-styled nbflow-schedule-targets-input', multiple: '',
-      title: 'The tasks to run with their upstream; none selected: every task' });
-    this.paramsInput = h('textarea', { class: 'jp-mod-styled nbflow-schedule-params-input', rows: '2',
-      placeholder: 'name=value, one a line; {date} and {datetime} are the fire time' });
+    this.tzInput = h('input', {
+      type: 'text',
+      class: 'jp-mod-styled nbflow-schedule-tz-input',
+      placeholder: "the server's zone",
+      title: "An IANA time zone such as Europe/Paris (default: the server's)"
+    });
+    this.targetsSelect = h('select', {
+      class: 'jp-mod-styled nbflow-schedule-targets-input',
+      multiple: '',
+      title: 'The tasks to run with their upstream; none selected: every task'
+    });
+    this.paramsInput = h('textarea', {
+      class: 'jp-mod-styled nbflow-schedule-params-input',
+      rows: '2',
+      placeholder: 'name=value, one a line; {date} and {datetime} are the fire time'
+    });
     this.addButton = h('button', { class: 'jp-Button nbflow-schedule-add-button' }, 'Add schedule');
     this.addButton.addEventListener('click', () => void this.add());
     this.updatePlaceholders();
 
     const field = (text: string, input: HTMLElement, hint = '') =>
       h('label', { class: 'nbflow-schedule-field', title: hint }, h('span', {}, text), input);
-    const form = h('div', { class: 'nbflow-schedule-form' },
+    const form = h(
+      'div',
+      { class: 'nbflow-schedule-form' },
       field('Name', this.nameInput),
-      h('div', { class: 'nbflow-schedule-field' }, h('span', {}, 'Fires'),
-        h('div', { class: 'nbflow-schedule-when' }, this.kindSelect, this.timingInput)),
+      h(
+        'div',
+        { class: 'nbflow-schedule-field' },
+        h('span', {}, 'Fires'),
+        h('div', { class: 'nbflow-schedule-when' }, this.kindSelect, this.timingInput)
+      ),
       field('Time zone', this.tzInput),
       field('Targets', this.targetsSelect),
       field('Parameters', this.paramsInput),
-      h('div', {}, this.addButton));
+      h('div', {}, this.addButton)
+    );
     const addSection = h('details', { class: 'nbflow-schedule-add' }, h('summary', {}, 'Add a schedule'), form);
 
-    this.node = h('details', { class: 'nbflow-schedules-section', open: '' }, h('summary', {}, 'Schedules'),
-      this.statusBox, this.errorBox, this.listBox, addSection);
+    this.node = h(
+      'details',
+      { class: 'nbflow-schedules-section', open: '' },
+      h('summary', {}, 'Schedules'),
+      this.statusBox,
+      this.errorBox,
+      this.listBox,
+      addSection
+    );
   }
 
   /** Reload the schedules and the scheduler's state; errors show in the section, never thrown. */
@@ -108,11 +132,13 @@ export class SchedulesSection {
     }
     this.tasksSignature = signature;
     const selected = new Set([...this.targetsSelect.selectedOptions].map(o => o.value));
-    this.targetsSelect.replaceChildren(...names.map(name => {
-      const option = h('option', { value: name }, name);
-      option.selected = selected.has(name);
-      return option;
-    }));
+    this.targetsSelect.replaceChildren(
+      ...names.map(name => {
+        const option = h('option', { value: name }, name);
+        option.selected = selected.has(name);
+        return option;
+      })
+    );
     this.targetsSelect.size = Math.max(2, Math.min(5, names.length));
   }
 
@@ -125,8 +151,11 @@ export class SchedulesSection {
         throw new Error('Give the schedule a name.');
       }
       if (!timing) {
-        throw new Error(this.kindSelect.value === 'cron' ? 'Give a cron expression, such as 0 17 * * *.'
-          : 'Give an interval, such as 10m, 2h or 1d.');
+        throw new Error(
+          this.kindSelect.value === 'cron'
+            ? 'Give a cron expression, such as 0 17 * * *.'
+            : 'Give an interval, such as 10m, 2h or 1d.'
+        );
       }
       params = parseParams(this.paramsInput.value);
     } catch (error) {
@@ -136,8 +165,14 @@ export class SchedulesSection {
     const targets = [...this.targetsSelect.selectedOptions].map(o => o.value);
     const kind = this.kindSelect.value;
     await this.act(async () => {
-      await addSchedule({ name, cron: kind === 'cron' ? timing : null, every: kind === 'every' ? timing : null,
-        tz: this.tzInput.value.trim() || null, targets: targets.length ? targets : null, params });
+      await addSchedule({
+        name,
+        cron: kind === 'cron' ? timing : null,
+        every: kind === 'every' ? timing : null,
+        tz: this.tzInput.value.trim() || null,
+        targets: targets.length ? targets : null,
+        params
+      });
       this.nameInput.value = '';
       this.timingInput.value = '';
       this.paramsInput.value = '';
@@ -182,9 +217,13 @@ export class SchedulesSection {
         parts.push(" This server's scheduler stands by.");
       }
     } else {
-      parts = ['No scheduler is running: schedules fire only while one runs. Start one with ', code('nbflow scheduler'),
-        " in the project's folder, or set ", code('c.NbflowApp.scheduler = True'),
-        " in the Jupyter server's configuration and restart it."];
+      parts = [
+        'No scheduler is running: schedules fire only while one runs. Start one with ',
+        code('nbflow scheduler'),
+        " in the project's folder, or set ",
+        code('c.NbflowApp.scheduler = True'),
+        " in the Jupyter server's configuration and restart it."
+      ];
       if (data.host_setting && data.scheduler_error) {
         parts = [`This server's scheduler cannot start: ${data.scheduler_error}`];
       }
@@ -195,47 +234,88 @@ export class SchedulesSection {
 
   private renderSchedule(schedule: ISchedule): HTMLElement {
     const timing = schedule.cron ? `cron ${schedule.cron}` : `every ${schedule.every}`;
-    const pause = h('button', { class: `jp-Button nbflow-schedule-${schedule.paused ? 'resume' : 'pause'}`,
-      title: schedule.paused ? 'Fire again from the next slot on' : 'Stop firing until resumed' },
-    schedule.paused ? 'Resume' : 'Pause');
-    pause.addEventListener('click', () => void this.act(
-      () => (schedule.paused ? resumeSchedule(schedule.name) : pauseSchedule(schedule.name)), pause));
-    const remove = h('button', { class: 'jp-Button nbflow-schedule-remove',
-      title: 'Remove the schedule (its past runs stay in the history)' }, 'Remove');
+    const pause = h(
+      'button',
+      {
+        class: `jp-Button nbflow-schedule-${schedule.paused ? 'resume' : 'pause'}`,
+        title: schedule.paused ? 'Fire again from the next slot on' : 'Stop firing until resumed'
+      },
+      schedule.paused ? 'Resume' : 'Pause'
+    );
+    pause.addEventListener(
+      'click',
+      () => void this.act(() => (schedule.paused ? resumeSchedule(schedule.name) : pauseSchedule(schedule.name)), pause)
+    );
+    const remove = h(
+      'button',
+      { class: 'jp-Button nbflow-schedule-remove', title: 'Remove the schedule (its past runs stay in the history)' },
+      'Remove'
+    );
     remove.addEventListener('click', () => void this.remove(schedule.name, remove));
 
     const params = Object.entries(schedule.params);
     const next = schedule.paused
       ? h('span', { class: 'nbflow-schedule-next' }, 'paused: does not fire')
-      : h('span', { class: 'nbflow-schedule-next', title: `${schedule.next_fire} (${schedule.tz})` },
-        schedule.next_fire ? `next ${when(schedule.next_fire)} (${relative(schedule.next_fire)})` : 'no next fire time');
-    const last = h('span', { class: 'nbflow-schedule-last', title: schedule.last_fired ?? '' },
-      schedule.last_fired ? `last fired ${when(schedule.last_fired)}` : 'not fired yet');
+      : h(
+          'span',
+          { class: 'nbflow-schedule-next', title: `${schedule.next_fire} (${schedule.tz})` },
+          schedule.next_fire
+            ? `next ${when(schedule.next_fire)} (${relative(schedule.next_fire)})`
+            : 'no next fire time'
+        );
+    const last = h(
+      'span',
+      { class: 'nbflow-schedule-last', title: schedule.last_fired ?? '' },
+      schedule.last_fired ? `last fired ${when(schedule.last_fired)}` : 'not fired yet'
+    );
     const rows: (Node | string)[] = [
-      h('div', { class: 'nbflow-schedule-head' },
+      h(
+        'div',
+        { class: 'nbflow-schedule-head' },
         h('span', { class: 'nbflow-schedule-name' }, schedule.name),
         ...(schedule.paused ? [h('span', { class: 'nbflow-badge nbflow-paused-badge' }, 'paused')] : []),
-        h('span', { class: 'nbflow-schedule-buttons' }, pause, remove)),
+        h('span', { class: 'nbflow-schedule-buttons' }, pause, remove)
+      ),
       h('div', { class: 'nbflow-schedule-timing' }, `${timing} · ${schedule.tz}`),
-      h('div', { class: 'nbflow-schedule-targets' },
-        schedule.targets.length ? `targets: ${schedule.targets.join(', ')}` : 'targets: every task'),
-      ...(params.length ? [h('div', { class: 'nbflow-schedule-params' },
-        'params: ' + params.map(([k, v]) => `${k}=${display(v)}`).join(', '))] : []),
+      h(
+        'div',
+        { class: 'nbflow-schedule-targets' },
+        schedule.targets.length ? `targets: ${schedule.targets.join(', ')}` : 'targets: every task'
+      ),
+      ...(params.length
+        ? [
+            h(
+              'div',
+              { class: 'nbflow-schedule-params' },
+              'params: ' + params.map(([k, v]) => `${k}=${display(v)}`).join(', ')
+            )
+          ]
+        : []),
       h('div', { class: 'nbflow-schedule-times' }, next, ' · ', last)
     ];
-    const failure = [schedule.on_failure_command && `command: ${schedule.on_failure_command}`,
-      schedule.on_failure_webhook && `webhook: ${schedule.on_failure_webhook}`].filter(Boolean);
+    const failure = [
+      schedule.on_failure_command && `command: ${schedule.on_failure_command}`,
+      schedule.on_failure_webhook && `webhook: ${schedule.on_failure_webhook}`
+    ].filter(Boolean);
     if (failure.length) {
       rows.push(h('div', { class: 'nbflow-schedule-alerts' }, `on failure: ${failure.join('; ')}`));
     }
-    return h('div', { class: 'nbflow-schedule' + (schedule.paused ? ' nbflow-schedule-paused' : ''),
-      'data-schedule': schedule.name, 'data-paused': String(schedule.paused) }, ...rows);
+    return h(
+      'div',
+      {
+        class: 'nbflow-schedule' + (schedule.paused ? ' nbflow-schedule-paused' : ''),
+        'data-schedule': schedule.name,
+        'data-paused': String(schedule.paused)
+      },
+      ...rows
+    );
   }
 
   private updatePlaceholders(): void {
     const cron = this.kindSelect.value === 'cron';
     this.timingInput.placeholder = cron ? '0 17 * * *' : '10m, 2h, 1d';
-    this.timingInput.title = cron ? 'A cron expression: minute hour day month weekday'
+    this.timingInput.title = cron
+      ? 'A cron expression: minute hour day month weekday'
       : 'An interval: 30s, 10m, 2h, 1d (or 1h30m)';
   }
 

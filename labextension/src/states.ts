@@ -1,48 +1,36 @@
 /**
- * The colours of task and run states, defined once for the whole extension (graph nodes, run lists, details).
- * They follow the terminal's progress table: running blue, succeeded green, skipped pale green, failed red,
- * upstream_failed pale red, cancelled orange, pending grey.
+ * How task and run states look in the extension (graph nodes, badges in run lists and details). The colours and
+ * words come from `palette.generated.ts`, generated from nbflow/palette.py, so a state looks the same here as in
+ * the notebook panel and the SVG drawings.
  */
+import { FINISHED_TASK_STATES, IStateStyle, RUN_LABELS, STYLES, TEXT_COLOR, UNKNOWN } from './palette.generated';
 
-export const STATE_COLORS: { [state: string]: string } = {
-  pending: '#bdbdbd',
-  running: '#1e88e5',
-  succeeded: '#2e7d32',
-  skipped: '#81c784',
-  failed: '#c62828',
-  upstream_failed: '#ef9a9a',
-  cancelled: '#ef6c00',
-  interrupted: '#8d6e63'
-};
+export { TEXT_COLOR };
 
-/** A task's status when no run is shown for it (SPEC section 4, `status --json`). */
-export const STATUS_COLORS: { [status: string]: string } = {
-  up_to_date: STATE_COLORS.skipped,
-  stale: '#fdd835',
-  never_run: '#eeeeee',
-  failed: STATE_COLORS.failed
-};
+export function styleOf(state: string): IStateStyle {
+  return STYLES[state] ?? UNKNOWN;
+}
 
-export const LABELS: { [key: string]: string } = {
-  up_to_date: 'up to date',
-  never_run: 'never run',
-  upstream_failed: 'upstream failed'
-};
-
+/** The words for a task's state or status. */
 export function label(state: string): string {
-  return LABELS[state] ?? state;
+  return STYLES[state]?.label ?? state.replace(/_/g, ' ');
 }
 
-export function colorOf(state: string): string {
-  return STATE_COLORS[state] ?? STATUS_COLORS[state] ?? '#bdbdbd';
+/** The words for a run's state. */
+export function runLabel(state: string): string {
+  return RUN_LABELS[state] ?? label(state);
 }
 
-/** Black or white text, whichever reads better on `background`. */
-export function textOn(background: string): string {
-  const hex = background.replace('#', '');
-  const [r, g, b] = [0, 2, 4].map(i => parseInt(hex.slice(i, i + 2), 16) / 255);
-  const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  return luminance > 0.55 ? '#212121' : '#ffffff';
+/** The task will not change state again in its run. */
+export function isFinished(state: string): boolean {
+  return (FINISHED_TASK_STATES as readonly string[]).includes(state);
 }
 
-export const FINISHED = ['succeeded', 'failed', 'upstream_failed', 'skipped', 'cancelled'];
+/** Colour a badge element (`.nbflow-badge`) as its state: fill, outline and dark text. */
+export function paintBadge(node: HTMLElement, state: string): void {
+  const look = styleOf(state);
+  node.dataset.state = state;
+  node.style.background = look.fill;
+  node.style.border = `1px ${look.dashed ? 'dashed' : 'solid'} ${look.border}`;
+  node.style.color = TEXT_COLOR;
+}

@@ -2,15 +2,16 @@
  * An executed notebook, shown read-only: markdown rendered, code as text, outputs through JupyterLab's renderers
  * (untrusted: HTML is sanitised and scripts never run). It has no kernel and no save.
  */
+import { ICell, INotebookContent, MultilineString, isCode, isMarkdown } from '@jupyterlab/nbformat';
 import { OutputAreaModel, SimplifiedOutputArea } from '@jupyterlab/outputarea';
 import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { IExecutedNotebook } from './api';
-import { colorOf, label, textOn } from './states';
+import { label, paintBadge } from './states';
 
-function text(source: unknown): string {
-  return Array.isArray(source) ? source.join('') : String(source ?? '');
+function text(source: MultilineString | undefined): string {
+  return Array.isArray(source) ? source.join('') : (source ?? '');
 }
 
 function block(className: string, content?: string): Widget {
@@ -30,26 +31,26 @@ export class ExecutedNotebookView extends Panel {
     const badge = document.createElement('span');
     badge.className = 'nbflow-badge';
     badge.textContent = label(data.state);
-    badge.style.background = colorOf(data.state);
-    badge.style.color = textOn(colorOf(data.state));
+    paintBadge(badge, data.state);
     header.node.append(`Executed notebook of ${data.task}, run ${data.run} `, badge, ` — read-only (${data.path})`);
     this.addWidget(header);
 
-    const cells: any[] = (data.notebook && data.notebook.cells) || [];
+    const notebook = data.notebook as INotebookContent | null;
+    const cells: ICell[] = notebook?.cells ?? [];
     cells.forEach((cell, index) => {
       const box = new Panel();
       box.addClass('nbflow-Executed-cell');
       box.node.dataset.cellIndex = String(index);
-      const tags: string[] = (cell.metadata && cell.metadata.tags) || [];
+      const tags: string[] = cell.metadata?.tags ?? [];
       if (tags.includes('injected-parameters')) {
         box.addClass('nbflow-injected');
       }
-      if (cell.cell_type === 'markdown') {
+      if (isMarkdown(cell)) {
         const renderer = rendermime.createRenderer('text/markdown');
         renderer.addClass('nbflow-Executed-markdown');
         void renderer.renderModel(new MimeModel({ data: { 'text/markdown': text(cell.source) }, trusted: false }));
         box.addWidget(renderer);
-      } else if (cell.cell_type === 'code') {
+      } else if (isCode(cell)) {
         const count = cell.execution_count ?? ' ';
         const input = block('nbflow-Executed-input');
         const prompt = document.createElement('div');
@@ -62,7 +63,7 @@ export class ExecutedNotebookView extends Panel {
         if (tags.length) {
           box.addWidget(block('nbflow-Executed-tags', tags.join(', ')));
         }
-        const outputs = cell.outputs || [];
+        const outputs = cell.outputs ?? [];
         if (outputs.length) {
           const model = new OutputAreaModel({ values: outputs, trusted: false });
           const area = new SimplifiedOutputArea({ model, rendermime });

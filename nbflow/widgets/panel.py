@@ -25,7 +25,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from nbflow import render
+from nbflow import palette, render
 from nbflow.errors import NbflowError
 from nbflow.graph import load
 from nbflow.history import status as judge_status
@@ -151,7 +151,7 @@ class Panel(widgets.VBox):
                 layout=W.Layout(align_items="center", flex_flow="row wrap"),
             ),
             self.note,
-            W.HTML(render.legend_html()),
+            W.HTML(palette.legend_html()),
             W.HBox(
                 [
                     W.VBox(
@@ -207,7 +207,7 @@ class Panel(widgets.VBox):
             names = list(self.pipeline.tasks) if self.pipeline else []
             root = self.project.root if self.project else self.path
             self.header.value = (
-                f"<div style='font-family:{render.FONT};font-size:14px'><b>nbflow</b> · "
+                f"<div style='font-family:{palette.FONT};font-size:14px'><b>nbflow</b> · "
                 f"{html.escape(str(root))} · {len(names)} task(s) · drawn with "
                 f"{'Graphviz' if render.has_graphviz() else 'the built-in layout'}</div>"
             )
@@ -315,7 +315,7 @@ class Panel(widgets.VBox):
                 states[task.name] = task.state
                 took = views.seconds(task.duration_s)
                 tries = f" · try {task.attempts}" if task.attempts > 1 else ""
-                notes[task.name] = render.state_label(task.state) + (f" · {took}" if took else "") + tries
+                notes[task.name] = palette.label(task.state) + (f" · {took}" if took else "") + tries
         selected = set(self.tasks_select.value)
         only = render.neighbourhood(self.pipeline, selected) if self.focus.value and selected else None
         self.svg = render.draw_svg(self.pipeline, {k: v for k, v in states.items() if v}, notes, only=only)
@@ -385,9 +385,7 @@ class Panel(widgets.VBox):
             return
         path = row.output_notebook
         parts = [
-            views.message(
-                f"{task}: {render.state_label(row.state)} in run {row.run_id}" + (f" · {path}" if path else "")
-            )
+            views.message(f"{task}: {palette.label(row.state)} in run {row.run_id}" + (f" · {path}" if path else ""))
         ]
         notebook = views.read_notebook(path) if path else None
         if row.error:

@@ -13,8 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nbflow import palette
 from nbflow.models import TaskError
-from nbflow.render import FONT, LABEL_COLOR, STATE_STYLE, TEXT_COLOR, state_label
+from nbflow.palette import FONT, LABEL_COLOR, TEXT_COLOR
 from nbflow.times import duration
 
 ZOOMS = {"Fit": None, "50%": 0.5, "75%": 0.75, "100%": 1.0, "125%": 1.25, "150%": 1.5, "200%": 2.0}
@@ -54,10 +55,12 @@ def default_zoom(svg: str) -> str:
 
 
 def swatch(state: str | None) -> str:
-    fill, border, label = STATE_STYLE.get(state, ("#f8fafc", "#94a3b8", state_label(state) or "-"))
+    """A task's state or status as a small coloured label."""
+    look = palette.style(state)
     return (
         f'<span style="display:inline-block;padding:0 8px;line-height:18px;font-size:12px;border-radius:9px;'
-        f'background:{fill};border:1px solid {border};white-space:nowrap">{html.escape(label)}</span>'
+        f"background:{look.fill};border:1px {'dashed' if look.dashed else 'solid'} {look.border};"
+        f'white-space:nowrap">{html.escape(palette.label(state) or "-")}</span>'
     )
 
 
@@ -135,9 +138,9 @@ def status_table(order: Iterable[str], status: Mapping[str, Mapping[str, Any]]) 
 
 def run_label(row: Any) -> str:
     """A run in one line, for the history list."""
-    counts = ", ".join(f"{n} {state_label(s)}" for s, n in sorted(row.counts.items()))
+    counts = ", ".join(f"{n} {palette.label(s)}" for s, n in sorted(row.counts.items()))
     took = seconds(row.duration_s) if row.finished_at else "going on"
-    return f"{local_time(row.started_at)}  {row.state:<11} {row.trigger:<8} {took:>8}  ({counts})"
+    return f"{local_time(row.started_at)}  {palette.run_label(row.state):<11} {row.trigger:<8} {took:>8}  ({counts})"
 
 
 def message(text: str, kind: str = "info") -> str:
@@ -162,7 +165,7 @@ def error_html(task: str, error: TaskError, notebook: Mapping[str, Any] | None, 
     parts = [
         f'<div style="font-family:{FONT};font-size:13px;border:1px solid #fca5a5;background:#fef2f2;'
         f'border-radius:8px;padding:8px 12px;margin-bottom:8px">'
-        f"<b>{html.escape(task)} {html.escape(state_label(state))}</b>: {html.escape(error_line(error))}"
+        f"<b>{html.escape(task)} {html.escape(palette.label(state))}</b>: {html.escape(error_line(error))}"
     ]
     cell = failing_cell(notebook) if notebook else None
     pre = 'style="background:#fff;border:1px solid #fecaca;padding:6px;overflow:auto;max-height:260px;font-size:12px"'

@@ -394,3 +394,78 @@ def test_schedules_are_added_paused_and_removed_from_the_panel_and_fire_in_the_s
 
     nbflow_errors = [m for m in page.console_messages if m.startswith(("error", "pageerror")) and "nbflow" in m]
     assert not nbflow_errors, nbflow_errors
+
+
+GRAPH_GEOMETRY = """() => {
+    const svg = document.querySelector('#nbflow-panel svg.nbflow-graph');
+    const boxes = [...svg.querySelectorAll('.nbflow-node')].map(node => {
+        const rect = node.querySelector('.nbflow-node-box');
+        const [x, y] = node.getAttribute('transform').match(/-?[\\d.]+/g).map(Number);
+        return { task: node.dataset.task, x, y, w: rect.width.baseVal.value, h: rect.height.baseVal.value,
+                 name: node.querySelector('.nbflow-node-name').getComputedTextLength(),
+                 nameX: node.querySelector('.nbflow-node-name').x.baseVal[0].value };
+    });
+    const lines = [...svg.querySelectorAll('.nbflow-edge')].map(path => {
+        const length = path.getTotalLength();
+        const points = [];
+        for (let i = 0; i <= 40; i++) {
+            const p = path.getPointAtLength(length * i / 40);
+            points.push([p.x, p.y]);
+        }
+        return { title: path.querySelector('title').textContent, points };
+    });
+    return { direction: svg.dataset.direction, width: svg.width.baseVal.value,
+             shown: svg.parentElement.clientWidth, boxes, lines };
+}"""
+
+
+def assert_drawn_readably(geometry) -> None:
+    """No two boxes overlap, each whole name fits before its box's run button, no line runs behind a box."""
+    boxes = geometry["boxes"]
+    for i, a in enumerate(boxes):
+        assert a["nameX"] + a["name"] <= a["w"] - 22, f"the name of {a['task']} runs into its run button"
+        for b in boxes[i + 1 :]:
+            apart = a["x"] + a["w"] <= b["x"] or b["x"] + b["w"] <= a["x"]
+            assert apart or a["y"] + a["h"] <= b["y"] or b["y"] + b["h"] <= a["y"], (a["task"], b["task"])
+    for line in geometry["lines"]:
+        for x, y in line["points"]:
+            for box in boxes:
+                inside = box["x"] + 1 < x < box["x"] + box["w"] - 1 and box["y"] + 1 < y < box["y"] + box["h"] - 1
+                assert not inside, f"the edge {line['title']} runs behind the box of {box['task']}"
+
+
+def test_the_graph_fits_the_side_panel_and_goes_left_to_right_when_it_is_wide(page, lab_server, pipeline_root):
+    ARTIFACTS.mkdir(exist_ok=True)
+    write_notebook(
+        pipeline_root / "summarise_totals.ipynb",
+        'inputs = ["data/clean.txt"]\noutputs = ["long.txt"]',
+    )
+    open_panel(page, lab_server)
+    # the default width: too narrow for the three layers side by side, so they go top to bottom, to fit
+    narrow = page.evaluate(GRAPH_GEOMETRY)
+    page.locator("#nbflow-panel").screenshot(path=str(ARTIFACTS / "lab-graph-narrow.png"))
+    assert narrow["direction"] == "TB" and narrow["width"] <= narrow["shown"]
+    assert {b["task"] for b in narrow["boxes"]} == {
+        "extract",
+        "transform",
+        "report",
+        "audit",
+        "summarise_totals",
+    }
+    assert_drawn_readably(narrow)
+
+    # widened by its handle, the panel draws the graph left to right, as the other nbflow drawings go
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 520, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    page.wait_for_function("() => document.querySelector('#nbflow-panel svg.nbflow-graph')?.dataset.direction === 'LR'")
+    wide = page.evaluate(GRAPH_GEOMETRY)
+    page.locator("#nbflow-panel").screenshot(path=str(ARTIFACTS / "lab-graph-wide.png"))
+    assert wide["width"] <= wide["shown"]
+    assert_drawn_readably(wide)
+    for line in wide["lines"]:  # every edge goes rightwards, from its source to its target
+        xs = [x for x, _ in line["points"]]
+        assert all(later >= earlier - 0.5 for earlier, later in zip(xs, xs[1:])), line["title"]
