@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: example test bench clean
+.PHONY: example test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,18 @@ example: $(BIN)/python
 	$(BIN)/nbflow run notebooks
 	@echo "The report is in notebooks/reports/; executed notebooks are under notebooks/.nbflow/runs/."
 
-# Set up, then run the whole test suite.
+# Set up, then run the linters and the whole test suite.
 test: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
+	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest
+
+# ruff (lint and format), mypy (strict on the core), eslint and prettier on the JupyterLab extension's sources.
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm lint:check
 
 bench: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"

@@ -87,13 +87,13 @@ def task_fingerprint(task: Task, store: Store, relative: Relative) -> dict[str, 
     return {
         "code": code_hash(task.spec.code_cells, task.spec.kernel),
         "params": _jsonable(task.params),
-        "inputs": {relative(p) + ("/" if p.endswith("/") else ""): file_hash(p, store) for p in task.input_paths},
+        "inputs": {relative(p): file_hash(p, store) for p in task.input_paths},
         "upstream": upstream,
     }
 
 
 def output_hashes(task: Task, store: Store, relative: Relative) -> dict[str, str | None]:
-    return {relative(p) + ("/" if p.endswith("/") else ""): file_hash(p, store) for p in task.output_paths}
+    return {relative(p): file_hash(p, store) for p in task.output_paths}
 
 
 def stale_reasons(

@@ -376,5 +376,5 @@ def _why_linked(project: Project, graph: nx.DiGraph, source: str, target: str) -
     via = graph.edges[source, target]["via"]
     if not via:
         return f"{target} names {source} in `upstream`"
-    files = ", ".join(project.relative(p) + ("/" if p.endswith("/") else "") for p in via)
+    files = ", ".join(project.relative(p) for p in via)
     return f"{target} reads {files}, which {'it writes itself' if source == target else source + ' writes'}"

@@ -119,7 +119,8 @@ class TaskError:
 
     @classmethod
     def output_not_written(cls, paths: Iterable[str]) -> TaskError:
-        return cls("OutputNotWritten", "declared output not written: " + ", ".join(paths))
+        """Declared outputs the task did not write in this attempt (missing, or left from an earlier run)."""
+        return cls("OutputNotWritten", "declared output not written by this run: " + ", ".join(paths))
 
     @classmethod
     def upstream_failed(cls, upstream: str) -> TaskError:

@@ -53,3 +53,29 @@ def may_hold_matches(folder: str, pattern: str) -> bool:
     base = glob_base(pattern).rstrip("/")
     folder = folder.rstrip("/")
     return base == folder or under(base, folder) or under(folder, base)
+
+
+Signature = tuple[tuple[str, int, int, int], ...]
+
+
+def signature(path: str) -> Signature | None:
+    """What changes whenever a file is written (its inode, size and modification time to the nanosecond); of a
+    folder, that of everything in it. None when it does not exist. Compared before and after a task runs, it says
+    whether the task wrote the path, whatever the clocks say."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    if not is_folder(path):
+        return (("", stat.st_ino, stat.st_size, stat.st_mtime_ns),)
+    entries = [("", stat.st_ino, 0, stat.st_mtime_ns)]
+    for folder, dirnames, files in os.walk(path):
+        dirnames.sort()
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            try:
+                inner = os.stat(full)
+            except OSError:
+                continue
+            entries.append((os.path.relpath(full, path), inner.st_ino, inner.st_size, inner.st_mtime_ns))
+    return tuple(entries)

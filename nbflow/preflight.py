@@ -35,7 +35,7 @@ def missing_sources(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
             glob = paths.is_glob(path)
             if path in written or (paths.expand(path) if glob else os.path.exists(path)):
                 continue
-            shown = pipeline.project.relative(path) + ("/" if path.endswith("/") else "")
+            shown = pipeline.project.relative(path)
             what = "matches no file" if glob else "does not exist"
             hint = "" if glob else _near(path)
             found.append(

@@ -45,8 +45,9 @@ class Project:
         return self.root / STORE_DIR
 
     def relative(self, path: str | Path) -> str:
-        """A path as users see it: relative to the root, with `/`."""
-        return Path(os.path.relpath(path, self.root)).as_posix()
+        """A path as users see it: relative to the root, with `/`; a folder keeps its trailing `/`."""
+        shown = Path(os.path.relpath(path, self.root)).as_posix()
+        return shown + "/" if isinstance(path, str) and path.endswith("/") and shown != "." else shown
 
 
 def find_root(start: str | Path | None = None) -> tuple[Path, Path | None]:

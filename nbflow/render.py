@@ -41,7 +41,7 @@ def to_dict(pipeline: Pipeline, status: Mapping[str, Mapping[str, Any]] | None =
     rel = pipeline.project.relative
 
     def paths(values: list[str]) -> list[str]:
-        return [rel(p) + ("/" if p.endswith("/") else "") for p in values]
+        return [rel(p) for p in values]
 
     tasks = []
     for name, task in pipeline.tasks.items():

@@ -94,7 +94,7 @@ def test_declared_output_not_written_fails_the_task(project):
     write_notebook(project / "lazy.ipynb", 'outputs = ["promised.csv"]', "x = 1")
     run = nbflow.load(project).run()
     assert run.tasks["lazy"].state == "failed"
-    assert run.tasks["lazy"].error.evalue == "declared output not written: promised.csv"
+    assert run.tasks["lazy"].error.evalue == "declared output not written by this run: promised.csv"
 
 
 def processes_with(marker: str) -> list[int]:

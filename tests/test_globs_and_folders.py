@@ -100,3 +100,16 @@ def test_globs_are_inputs_only_and_a_glob_matching_nothing_is_a_missing_source(p
     result = run_cli("run", str(project))
     assert result.returncode == 2
     assert "bad.ipynb: input raw/*.csv matches no file and no task writes it" in result.stderr
+
+
+def test_an_output_left_by_an_earlier_run_is_not_taken_for_this_runs(project):
+    write_notebook(
+        project / "daily.ipynb",
+        'outputs = ["out.txt", "parts/"]\nwrite = True',
+        "import os\nif write:\n    open(outputs[0], 'w').write('fresh')\n"
+        "    open(os.path.join(outputs[1], 'p.csv'), 'w').write('fresh')",
+    )
+    assert nbflow.load(project).run().state == "succeeded"
+    run = nbflow.load(project).run(params={"write": False})  # the code ran but wrote nothing this time
+    assert run.tasks["daily"].state == "failed"
+    assert run.tasks["daily"].error.evalue == "declared output not written by this run: out.txt, parts/"

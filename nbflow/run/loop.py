@@ -16,7 +16,7 @@ from typing import Any
 
 import networkx as nx
 
-from nbflow import fingerprint
+from nbflow import fingerprint, paths
 from nbflow.graph import Task
 from nbflow.models import Run, RunState, TaskError, TaskRun, TaskState
 from nbflow.run.jobs import Executor, Job, JobResult
@@ -57,6 +57,7 @@ class Runner:
         self._cancel: Future[None] = Future()
         self._running: dict[Future[JobResult], tuple[Job, float | None]] = {}
         self._fingerprints: dict[str, dict[str, Any]] = {}
+        self._outputs_before: dict[str, dict[str, paths.Signature | None]] = {}
 
     # -- the loop -----------------------------------------------------------------------------------------------
 
@@ -149,6 +150,8 @@ class Runner:
         output = Path(job.output_notebook)
         if attempt > 1 and output.exists():  # keep every attempt's notebook
             output.rename(output.with_name(f"{output.stem}.attempt-{attempt - 1}.ipynb"))
+        # what the outputs are before the attempt, to tell afterwards that this attempt wrote them
+        self._outputs_before[name] = {path: paths.signature(path) for path in task.output_paths}
         for path in task.output_paths:  # so a notebook can simply open its outputs (or write into its folders)
             os.makedirs(path if path.endswith("/") else os.path.dirname(path), exist_ok=True)
         timeout = self._option(task, "timeout")
@@ -175,10 +178,11 @@ class Runner:
                 log.write(result.kernel_log)
         state, error = result.state, result.error
         if state is TaskState.SUCCEEDED:
-            missing = [p for p in task.output_paths if not os.path.exists(p)]
-            if missing:
+            before = self._outputs_before[name]
+            unwritten = [p for p in task.output_paths if paths.signature(p) in (None, before[p])]
+            if unwritten:
                 state = TaskState.FAILED
-                error = TaskError.output_not_written(self.pipeline.project.relative(p) for p in missing)
+                error = TaskError.output_not_written(self.pipeline.project.relative(p) for p in unwritten)
         self.store.record_attempt(self.run.id, name, job.attempt, state, result.started_at, result.finished_at, error)
         if state is TaskState.FAILED and job.attempt <= self._option(task, "retries", 0) and not self._cancel.done():
             raise _Retry

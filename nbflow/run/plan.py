@@ -48,11 +48,7 @@ def plan(
         for name in prepared.selected:
             task = resolved.tasks[name]
             running_upstream = [u for u in resolved.graph.predecessors(name) if actions[u] is not Action.SKIP]
-            pending = {
-                relative(path) + ("/" if path.endswith("/") else "")
-                for u in running_upstream
-                for path in resolved.graph.edges[u, name]["via"]
-            }
+            pending = {relative(path) for u in running_upstream for path in resolved.graph.edges[u, name]["via"]}
             verdict = fingerprint.judge(task, store, relative, force=force, pending_inputs=pending)
             if verdict.must_run:
                 action, reasons = Action.RUN, verdict.reasons
