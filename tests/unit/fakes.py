@@ -52,9 +52,12 @@ class Fail:
 class Hang:
     """The notebook never ends by itself; `stop(job, reason)` kills it and it reports back as a killed kernel does:
     "timeout" -> failed with a TaskTimeout error, "cancelled" -> cancelled. It reports back at once, or, like a real
-    job that still saves its notebook and shuts its kernel down, `reports_after_s` later from another thread."""
+    job that still saves its notebook and shuts its kernel down, `reports_after_s` later from another thread.
+    With `failed`, the job had already failed where it ran when the stop reached it (a remote executor's result on
+    its way): it reports that failure instead."""
 
     reports_after_s: float = 0.0
+    failed: Fail | None = None
 
 
 @dataclass(frozen=True)
@@ -181,9 +184,14 @@ class FakeExecutor(Executor):
         elif isinstance(outcome, Fail):
             slot.set_result(self._result(job, TaskState.FAILED, started, outcome.error))
         else:
-            if outcome.writes_outputs:
-                _write_outputs(job, job.task + "\n" if outcome.content is None else outcome.content)
-            slot.set_result(self._result(job, TaskState.SUCCEEDED, started))
+            try:
+                if outcome.writes_outputs:
+                    _write_outputs(job, job.task + "\n" if outcome.content is None else outcome.content)
+            except OSError as exc:  # the notebook's own open() failed: it raised in that cell
+                error = TaskError.in_cell(type(exc).__name__, str(exc), 2)
+                slot.set_result(self._result(job, TaskState.FAILED, started, error))
+            else:
+                slot.set_result(self._result(job, TaskState.SUCCEEDED, started))
         return slot
 
     def stop(self, job: Job, reason: str) -> None:
@@ -195,13 +203,16 @@ class FakeExecutor(Executor):
             self._record(Event("stop", (job.task,), job.attempt, reason))
         if slot is None:  # it had already ended: nothing to kill
             return
-        if reason == "cancelled":
+        outcome = self.outcome(job.task, job.attempt)
+        assert isinstance(outcome, Hang)
+        if outcome.failed is not None:
+            result = self._result(job, TaskState.FAILED, started, outcome.failed.error)
+        elif reason == "cancelled":
             result = self._result(job, TaskState.CANCELLED, started, TaskError.cancelled())
         else:
             result = self._result(job, TaskState.FAILED, started, TaskError.timeout())
-        delay = self.outcome(job.task, job.attempt).reports_after_s
-        if delay:
-            threading.Timer(delay, slot.set_result, [result]).start()
+        if outcome.reports_after_s:
+            threading.Timer(outcome.reports_after_s, slot.set_result, [result]).start()
         else:
             slot.set_result(result)
 
@@ -292,12 +303,12 @@ class FakeExecutor(Executor):
 
 
 def _write_outputs(job: Job, content: str) -> None:
-    """Write what the notebook would: each injected output path, opened from the notebook's folder."""
+    """Write what a simple notebook would: each injected output path opened from the notebook's folder, counting
+    on the run to have made the folders a file goes in; an output folder it makes itself, with a file in it."""
     for path in paths_of(job.parameters.get("outputs", [])):
         full = os.path.join(job.cwd, path)
         if path.endswith("/"):
             os.makedirs(full, exist_ok=True)
             Path(full, "part.txt").write_text(content)
         else:
-            os.makedirs(os.path.dirname(full), exist_ok=True)
             Path(full).write_text(content)

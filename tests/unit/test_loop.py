@@ -259,6 +259,19 @@ def test_fail_fast_stops_the_running_tasks_starts_nothing_more_and_fails_the_run
     assert [a.state for a in record.attempts["c"]] == [CANCELLED]
 
 
+def test_fail_fast_retries_nothing_once_the_run_is_stopping(project):
+    # a fails for good; b, told to stop, reports a failure of its own (it had failed where it ran): the run is
+    # stopping, so b's retry must not start
+    task(project, "a.ipynb", outputs=["a.txt"])
+    task(project, "b.ipynb", outputs=["b.txt"])
+    fake = FakeExecutor(capacity=2, script={"a": Fail(), "b": [Hang(failed=Fail()), Succeed()]})
+    run = nbflow.load(project).run(executor=fake, fail_fast=True, retries=1)
+
+    assert fake.order == [("a", 1), ("b", 1), ("a", 2)], "an attempt started after fail-fast stopped the run"
+    assert states(run) == {"a": FAILED, "b": FAILED} and run.state is RunState.FAILED
+    assert [a.state for a in recorded(project, run.id).attempts["b"]] == [FAILED]
+
+
 @pytest.mark.parametrize("where", ["a.ipynb", "sub/a.ipynb"])
 def test_a_declared_output_not_written_fails_the_task_naming_the_path(project, where):
     output = "data/a.txt" if where == "a.ipynb" else "../data/a.txt"
@@ -276,6 +289,14 @@ def test_a_declared_output_not_written_fails_the_task_naming_the_path(project, w
     again = nbflow.load(project).run(executor=FakeExecutor())
     assert states(again) == {"a": SUCCEEDED, "b": SUCCEEDED}
     assert again.tasks["a"].reasons == ["never run successfully"]
+
+
+def test_a_notebook_can_open_its_declared_outputs_for_writing_in_folders_that_did_not_exist(project):
+    task(project, "sub/a.ipynb", outputs=["../out/deep/a.txt", "plots/"])
+    run = nbflow.load(project).run(executor=FakeExecutor())
+    assert run.tasks["a"].state is SUCCEEDED, run.tasks["a"].error
+    assert (project / "out" / "deep" / "a.txt").read_text() == "a\n"
+    assert (project / "sub" / "plots" / "part.txt").read_text() == "a\n"
 
 
 # -- timeouts -----------------------------------------------------------------------------------------------------
