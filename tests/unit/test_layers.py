@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
+import pytest
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "nbflow"
 
@@ -197,29 +198,33 @@ def report(found: list[str]) -> str:
 # -- nbflow itself ------------------------------------------------------------------------------------------------
 
 
-def test_the_modules_are_read():
-    modules = read_modules(PACKAGE_DIR)
-    assert {"nbflow", "nbflow.run.loop", "nbflow.store.db", "nbflow.api"} <= set(modules.files)
-    assert any(imp.importer == "nbflow.run.loop" and imp.imported == "nbflow.store" for imp in modules.imports)
+@pytest.fixture(scope="module")
+def nbflow_modules() -> Modules:
+    return read_modules(PACKAGE_DIR)
 
 
-def test_every_module_has_a_layer():
-    found = unplaced_modules(read_modules(PACKAGE_DIR))
+def test_the_modules_are_read(nbflow_modules):
+    assert {"nbflow", "nbflow.run.loop", "nbflow.store.db", "nbflow.api"} <= set(nbflow_modules.files)
+    assert any(imp.importer == "nbflow.run.loop" and imp.imported == "nbflow.store" for imp in nbflow_modules.imports)
+
+
+def test_every_module_has_a_layer(nbflow_modules):
+    found = unplaced_modules(nbflow_modules)
     assert not found, report(found)
 
 
-def test_every_import_points_down():
-    found = upward_imports(read_modules(PACKAGE_DIR))
+def test_every_import_points_down(nbflow_modules):
+    found = upward_imports(nbflow_modules)
     assert not found, report(found)
 
 
-def test_the_interfaces_do_not_import_one_another():
-    found = interface_imports(read_modules(PACKAGE_DIR))
+def test_the_interfaces_do_not_import_one_another(nbflow_modules):
+    found = interface_imports(nbflow_modules)
     assert not found, report(found)
 
 
-def test_no_modules_import_each_other_in_a_cycle():
-    found = import_cycles(read_modules(PACKAGE_DIR))
+def test_no_modules_import_each_other_in_a_cycle(nbflow_modules):
+    found = import_cycles(nbflow_modules)
     assert not found, report(found)
 
 

@@ -18,7 +18,7 @@ from .helpers import recorded, states, task
 
 SUCCEEDED, FAILED, SKIPPED = TaskState.SUCCEEDED, TaskState.FAILED, TaskState.SKIPPED
 CANCELLED, UPSTREAM_FAILED = TaskState.CANCELLED, TaskState.UPSTREAM_FAILED
-# long enough for the loop to submit everything that is ready before a deadline passes, short for a fast suite
+# what the timeout tests wait per attempt: short for a fast suite; no outcome depends on its length
 TIMEOUT_S = 0.05
 
 
