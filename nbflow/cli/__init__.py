@@ -14,9 +14,9 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
-from nbflow import __version__
 from nbflow.cli import graph, history, run, schedule
 from nbflow.errors import EXIT_INTERRUPTED, EXIT_INVALID, NbflowError
+from nbflow.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

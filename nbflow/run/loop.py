@@ -55,6 +55,7 @@ class Runner:
         self.graph = self.pipeline.graph.subgraph(self.selected)
         self.runs_dir = self.pipeline.project.store_dir / "runs" / run.id
         self._cancel: Future[None] = Future()
+        self._stopping = False  # cancelled, failed fast or interrupted: finish what runs, start nothing
         self._running: dict[Future[JobResult], tuple[Job, float | None]] = {}
         self._fingerprints: dict[str, dict[str, Any]] = {}
         self._outputs_before: dict[str, dict[str, paths.Signature | None]] = {}
@@ -65,7 +66,6 @@ class Runner:
         waiting = {name: self.graph.in_degree(name) for name in self.selected}
         ready = [name for name in self.selected if waiting[name] == 0]  # upstream all finished, not yet judged
         queue: list[str] = []  # judged stale, waiting for a free slot
-        stopping = False
         try:
             while ready or queue or self._running:
                 while ready:  # judging needs no slot: an up-to-date task is skipped at once, freeing its dependants
@@ -74,7 +74,7 @@ class Runner:
                         queue.append(name)
                     else:
                         ready.extend(self._release(name, waiting))
-                if stopping:
+                if self._stopping:
                     queue.clear()
                 else:
                     self._prewarm(queue)
@@ -85,8 +85,7 @@ class Runner:
                     break
                 waited: list[Future[Any]] = [*self._running, self._cancel]
                 done, _ = wait(waited, timeout=self._next_deadline(), return_when=FIRST_COMPLETED)
-                if self._cancel.done() and not stopping:
-                    stopping = True
+                if self._cancel.done() and not self._stopping:
                     self._stop_all("cancelled")
                 self._enforce_timeouts()
                 for future in done:
@@ -98,10 +97,9 @@ class Runner:
                     except _Retry:
                         self._submit(job.task, job.attempt + 1)
                         continue
-                    if state.ok and not stopping:
+                    if state.ok and not self._stopping:
                         ready.extend(self._release(job.task, waiting))
-                    elif state is TaskState.FAILED and self.fail_fast and not stopping:
-                        stopping = True
+                    elif state is TaskState.FAILED and self.fail_fast and not self._stopping:
                         self._stop_all("cancelled")
         except KeyboardInterrupt:
             if not self._cancel.done():
@@ -184,7 +182,7 @@ class Runner:
                 state = TaskState.FAILED
                 error = TaskError.output_not_written(self.pipeline.project.relative(p) for p in unwritten)
         self.store.record_attempt(self.run.id, name, job.attempt, state, result.started_at, result.finished_at, error)
-        if state is TaskState.FAILED and job.attempt <= self._option(task, "retries", 0) and not self._cancel.done():
+        if state is TaskState.FAILED and job.attempt <= self._option(task, "retries", 0) and not self._stopping:
             raise _Retry
         if state is TaskState.SUCCEEDED:
             outputs = fingerprint.output_hashes(task, self.store, self.pipeline.project.relative)
@@ -241,11 +239,14 @@ class Runner:
 
     def _enforce_timeouts(self) -> None:
         moment = time.monotonic()
-        for job, deadline in self._running.values():
+        for future, (job, deadline) in self._running.items():
             if deadline is not None and moment >= deadline:
                 self.executor.stop(job, "timeout")
+                self._running[future] = (job, None)  # stopped once: now wait for it to report back
 
     def _stop_all(self, reason: str) -> None:
+        """Stop every running job; from now on nothing new starts and no failure is retried."""
+        self._stopping = True
         for job, _ in self._running.values():
             self.executor.stop(job, reason)
 

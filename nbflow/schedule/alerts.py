@@ -16,9 +16,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from nbflow import __version__
 from nbflow.models import TaskError, TaskState
 from nbflow.store import Store
+from nbflow.version import __version__
 
 log = logging.getLogger("nbflow.scheduler")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nbflow import __version__
+from nbflow.version import __version__
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

@@ -20,10 +20,32 @@ PACKAGE_DIR = Path(__file__).resolve().parents[2] / "nbflow"
 
 # lowest first; a module may import its own layer and the ones below it
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("vocabulary", ("nbflow.errors", "nbflow.models", "nbflow.params", "nbflow.times", "nbflow.processes")),
+    (
+        "vocabulary",
+        (
+            "nbflow.errors",
+            "nbflow.models",
+            "nbflow.params",
+            "nbflow.times",
+            "nbflow.processes",
+            "nbflow.paths",
+            "nbflow.version",
+        ),
+    ),
     ("store", ("nbflow.store",)),
     ("declarations", ("nbflow.declare", "nbflow.project")),
-    ("graph", ("nbflow.graph", "nbflow.fingerprint", "nbflow.render", "nbflow.palette", "nbflow.layout")),
+    (
+        "graph",
+        (
+            "nbflow.graph",
+            "nbflow.fingerprint",
+            "nbflow.external",
+            "nbflow.preflight",
+            "nbflow.render",
+            "nbflow.palette",
+            "nbflow.layout",
+        ),
+    ),
     ("run", ("nbflow.run",)),
     ("schedules", ("nbflow.schedule", "nbflow.scheduler", "nbflow.alerts")),
     ("history", ("nbflow.history", "nbflow.shapes")),

@@ -282,7 +282,7 @@ def test_a_declared_output_not_written_fails_the_task_naming_the_path(project, w
 
     assert states(run) == {"a": FAILED, "b": UPSTREAM_FAILED} and run.state is RunState.FAILED
     error = run.tasks["a"].error
-    assert (error.ename, error.evalue) == ("OutputNotWritten", "declared output not written: data/a.txt")
+    assert (error.ename, error.evalue) == ("OutputNotWritten", "declared output not written by this run: data/a.txt")
     record = recorded(project, run.id)
     assert record.tasks["a"].error == error and [a.state for a in record.attempts["a"]] == [FAILED]
     # never a success, so the next run tries again

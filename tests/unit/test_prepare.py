@@ -9,7 +9,8 @@ from conftest import write_notebook
 
 import nbflow
 from nbflow.errors import PipelineError, UsageError
-from nbflow.run.prepare import check_sources, injected_parameters, prepare, split_params
+from nbflow.preflight import check as check_sources
+from nbflow.run.prepare import injected_parameters, prepare, split_params
 
 from .fakes import FakeExecutor
 from .helpers import task
@@ -46,33 +47,34 @@ def usage_error(pipeline, targets=None, params=None) -> str:
 
 def test_a_per_task_value_for_an_unknown_task_names_it_with_a_suggestion(two_tasks):
     assert usage_error(two_tasks, params={"claen.scale": 2}) == (
-        "the pipeline has a problem:\n  - -p claen.scale: 'claen' is no task (did you mean 'clean'?)."
+        "parameter `claen.scale`: `claen` is no task (did you mean 'clean'?)."
     )
 
 
 def test_a_per_task_value_the_notebook_does_not_assign_names_the_notebook_with_a_suggestion(two_tasks):
     assert usage_error(two_tasks, params={"clean.sclae": 2}) == (
-        "the pipeline has a problem:\n  - -p clean.sclae: clean.ipynb does not assign `sclae` in its parameters "
-        "cell (did you mean 'scale'?)."
+        "parameter `clean.sclae`: clean.ipynb does not assign `sclae` in its parameters cell (did you mean 'scale'?)."
     )
 
 
 def test_every_bad_per_task_value_is_reported_at_once(two_tasks):
     message = usage_error(two_tasks, params={"nope.x": 1, "report.titel": "x", "clean.scale": 2})
-    assert message.startswith("the pipeline has 2 problems:")
-    assert "-p nope.x: 'nope' is no task." in message
-    assert "-p report.titel: report.ipynb does not assign `titel` in its parameters cell (did you mean 'title'?)" in (
-        message
+    assert message.startswith("2 problems:")
+    assert "parameter `nope.x`: `nope` is no task." in message
+    assert (
+        "parameter `report.titel`: report.ipynb does not assign `titel` in its parameters cell (did you mean 'title'?)"
+        in (message)
     )
 
 
 def test_a_pipeline_value_no_selected_task_assigns_is_refused_with_a_suggestion(two_tasks):
     assert usage_error(two_tasks, params={"scael": 2}) == (
-        "-p scael: no selected task assigns `scael` in its parameters cell (did you mean 'scale'?); check the name."
+        "parameter `scael`: no selected task assigns `scael` in its parameters cell (did you mean 'scale'?); check "
+        "the name."
     )
     # `title` is report's: with only clean selected, no selected task assigns it
     assert usage_error(two_tasks, targets=["clean"], params={"title": "x"}).startswith(
-        "-p title: no selected task assigns `title` in its parameters cell"
+        "parameter `title`: no selected task assigns `title` in its parameters cell"
     )
 
 
