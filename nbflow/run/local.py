@@ -1,7 +1,7 @@
 """The local executor: each job runs in a thread of this process, with papermill driving a fresh kernel.
 
-Threads are enough: the work happens in the kernel processes, and an in-process papermill avoids paying its
-import (over a second here) once per task.
+Threads are enough: the work happens in the kernel processes, and an in-process papermill pays its import (the
+largest part of starting a notebook run) once per run, not once per task.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from nbflow.run.kernels import KernelPool, import_kernel_client
 
 
 class LocalExecutor(Executor):
+    """Runs each job in a thread of this process, on a kernel from the warm pool (or started for it)."""
+
     def __init__(self, workers: int, on_kernel_pid: Callable[[Job, int], None] | None = None, prewarm: bool = True):
         self.capacity = workers
         self._prewarm = prewarm
@@ -33,7 +35,7 @@ class LocalExecutor(Executor):
             import_kernel_client()  # before any thread imports it
             self._kernels = KernelPool(max_idle=self.capacity) if self._prewarm else None
             self._pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="nbflow-task")
-            # papermill's import costs over a second here: pay it while the first kernels start.
+            # papermill's import is slow: pay it while the first kernels start.
             self._pool.submit(import_papermill)
         return self._pool
 
