@@ -25,11 +25,6 @@ from nbflow.run.jobs import Job
 START_TIMEOUT = 60.0
 
 
-def kernel_log_path(job: Job) -> str:
-    """Where the kernel of `job` writes its own output (what the notebook's cells do not capture)."""
-    return os.path.splitext(job.output_notebook)[0] + ".kernel.log"
-
-
 def ipc_prefix() -> str:
     """A socket-path prefix of this kernel's own. With IPC there is no TCP port to pick (and race for) when several
     kernels start at once; without an explicit prefix jupyter_client would name the sockets `kernel-ipc-N` in the
@@ -74,9 +69,9 @@ def start_kernel(job: Job, forks: ForkServer | None = None) -> Any:
         # A provisioner set before the start is the one jupyter_client uses (as it keeps one across restarts).
         km.kernel_id = str(uuid.uuid4())
         km.provisioner = ForkProvisioner(
-            kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km, server=forks, log_path=kernel_log_path(job)
+            kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km, server=forks, log_path=job.kernel_log
         )
-    with open(kernel_log_path(job), "ab") as log:
+    with open(job.kernel_log, "ab") as log:
         run_sync(km.start_kernel)(cwd=job.cwd, stdout=log, stderr=log)
     return km
 
