@@ -1,4 +1,4 @@
-"""`--executor dask` against a real dask.distributed LocalCluster: worker processes on 127.0.0.1 (SPEC section 9).
+"""`--executor dask` against a real dask.distributed LocalCluster: worker processes on 127.0.0.1.
 
 Everything goes through the real `nbflow` command. Worker deaths are real SIGKILLs of the worker process running
 the notebook (found as the kernel's parent); the cluster's nannies start a new worker in its place.
@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import alive, run_cli, write_notebook
+from conftest import run_cli, write_notebook
+
+from nbflow.processes import alive
 
 distributed = pytest.importorskip("distributed")
 
