@@ -162,6 +162,22 @@ def test_a_failure_on_the_cluster_fails_its_downstream(example, address):
     assert "quality_check: ValueError" in result.stderr
 
 
+def test_the_kernels_own_output_comes_back_to_the_run_folder(project, address):
+    """What a kernel writes past the notebook (straight to its stderr) is in TASK.kernel.log beside the executed
+    notebook, as in a local run, though the kernel ran on a worker."""
+    write_notebook(
+        project / "loud.ipynb",
+        'outputs = ["loud.txt"]',
+        "import os\nos.write(2, b'written past the notebook\\n')\nopen(outputs[0], 'w').write('x')",
+    )
+    result = dask_run(project, address)
+    assert result.returncode == 0, result.stdout + result.stderr
+    task = last_run(project)["tasks"][0]
+    executed = project / task["output_notebook"]
+    assert json.loads(executed.read_text())["metadata"]["papermill"]["exception"] is None
+    assert "written past the notebook" in executed.with_suffix(".kernel.log").read_text()
+
+
 def test_runs_leave_nothing_behind_on_the_scheduler(example, client):
     assert markers_left(client) == []
     assert not any(client.processing().values())
