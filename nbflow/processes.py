@@ -17,7 +17,7 @@ _SAME_START = 0.5
 
 def start_time(pid: int | None = None) -> float:
     """When the process (default: this one) started, as psutil reports it."""
-    return psutil.Process(pid or os.getpid()).create_time()
+    return float(psutil.Process(pid or os.getpid()).create_time())
 
 
 def alive(pid: int | None, started: float | None = None) -> bool:
@@ -28,7 +28,7 @@ def alive(pid: int | None, started: float | None = None) -> bool:
         process = psutil.Process(pid)
         if started is not None and abs(process.create_time() - started) > _SAME_START:
             return False
-        return process.status() != psutil.STATUS_ZOMBIE
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
 

@@ -67,7 +67,7 @@ class DaskError(Exception):
 class _Submitted:
     job: Job
     key: str
-    result: Future  # what the runner waits on
+    result: Future[JobResult]  # what the runner waits on
     dask_future: Any = None
     stop_reason: str | None = None
     forgotten: bool = False  # its marker is off the scheduler
@@ -121,7 +121,7 @@ class DaskExecutor(Executor):
                 pass
         return min(self._capacity, self._max_workers) if self._max_workers else self._capacity
 
-    def submit(self, job: Job) -> Future:
+    def submit(self, job: Job) -> Future[JobResult]:
         key = f"{self._prefix}-{job.task}-{job.attempt}"
         entry = _Submitted(job, key, Future())
         with self._lock:

@@ -67,7 +67,7 @@ class NbflowClient(PapermillNotebookClient):
             if self.kc is not None:
                 self.kc.stop_channels()
 
-    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
+    def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
         content = msg.get("content", {})
         size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
         kept = self._kept.get(cell_index, 0)

@@ -59,7 +59,7 @@ def _reap(signum: int, frame: Any) -> None:
             return
 
 
-def _become_kernel(request: dict, listener: socket.socket, connection: socket.socket) -> None:
+def _become_kernel(request: dict[str, Any], listener: socket.socket, connection: socket.socket) -> None:
     code = 1
     try:
         listener.close()
@@ -156,6 +156,7 @@ class ForkServer:
     def _wait_ready(self) -> None:
         with self._ready_lock:  # several pool threads may ask at once; one line says "ready"
             if not self._ready:
+                assert self._process.stdout is not None  # a pipe: Popen was given stdout=PIPE
                 if self._process.stdout.readline().strip() != b"ready":
                     raise RuntimeError("the kernel fork server did not start")
                 self._ready = True
@@ -172,10 +173,11 @@ class ForkServer:
 
     def close(self) -> None:
         """Stop the server. Killed rather than asked: it holds nothing worth a clean exit, and an interpreter that
-        has loaded ipykernel is slow to exit. A kernel it forked and nobody shut down sees its
-        parent gone and exits too."""
+        has loaded ipykernel is slow to exit. A kernel it forked and nobody shut down sees its parent gone and
+        exits too."""
         try:
-            self._process.stdin.close()
+            if self._process.stdin is not None:
+                self._process.stdin.close()
         except OSError:
             pass
         self._process.kill()

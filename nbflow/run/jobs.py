@@ -70,7 +70,7 @@ class Executor(abc.ABC):
     capacity: int = 1
 
     @abc.abstractmethod
-    def submit(self, job: Job) -> Future:
+    def submit(self, job: Job) -> Future[JobResult]:
         """Start the job; the Future resolves to a JobResult (it never raises for a failing notebook), once the
         executed notebook and the kernel's log are at the job's paths on this machine."""
 

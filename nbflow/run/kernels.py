@@ -125,14 +125,14 @@ class KernelPool:
         self.max_idle = max(1, max_idle)
         self._forks = adopt() if fork else None
         self._lock = threading.Lock()
-        self._starting: dict[tuple[str, int], Future] = {}
-        self._claimed: dict[tuple[str, int], Future] = {}
+        self._starting: dict[tuple[str, int], Future[Any]] = {}
+        self._claimed: dict[tuple[str, int], Future[Any]] = {}
         self._threads = ThreadPoolExecutor(max_workers=self.max_idle + 1, thread_name_prefix="nbflow-kernels")
         self._closed = False
 
     def prepare(self, upcoming: Iterable[Job]) -> None:
         """Keep (or start) kernels for the first `max_idle` of these jobs; let the others go."""
-        wanted = []
+        wanted: list[Job] = []
         for job in upcoming:
             if len(wanted) == self.max_idle:
                 break
@@ -174,8 +174,14 @@ class KernelPool:
         except RuntimeError:
             shutdown_kernel(km)
 
-    def _retire_future(self, future: Future) -> None:
-        future.add_done_callback(lambda f: f.exception() is None and self.retire(f.result()))
+    def _retire_future(self, future: Future[Any]) -> None:
+        """Retire the kernel this start gives, once it has started (a start that failed left none)."""
+
+        def retire_started(started: Future[Any]) -> None:
+            if started.exception() is None:
+                self.retire(started.result())
+
+        future.add_done_callback(retire_started)
 
     def close(self) -> None:
         """Shut down every kernel not taken, and wait for all shutdowns to finish."""

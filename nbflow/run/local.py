@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from nbflow.run.execute import KernelControl, execute_job, import_papermill
-from nbflow.run.jobs import Executor, ExecutorOptions, Job
+from nbflow.run.jobs import Executor, ExecutorOptions, Job, JobResult
 from nbflow.run.kernels import KernelPool, import_kernel_client
 
 
@@ -39,9 +39,9 @@ class LocalExecutor(Executor):
             self._pool.submit(import_papermill)
         return self._pool
 
-    def submit(self, job: Job) -> Future:
-        on_pid = (lambda pid: self._on_kernel_pid(job, pid)) if self._on_kernel_pid else None
-        control = KernelControl(on_pid)
+    def submit(self, job: Job) -> Future[JobResult]:
+        report = self._on_kernel_pid
+        control = KernelControl((lambda pid: report(job, pid)) if report else None)
         self._controls[(job.task, job.attempt)] = control
         threads = self._start()
         if self._kernels is not None:

@@ -47,7 +47,7 @@ class ForkedProcess:
             return False
         try:
             # is_running() also tells a reused pid from the kernel that had it
-            return self._process.is_running() and self._process.status() != psutil.STATUS_ZOMBIE
+            return bool(self._process.is_running() and self._process.status() != psutil.STATUS_ZOMBIE)
         except psutil.NoSuchProcess:
             return False
 
@@ -96,7 +96,7 @@ class ForkProvisioner(LocalProvisioner):
             return await super().launch_kernel(cmd, **kwargs)
         cwd = str(kwargs.get("cwd") or os.getcwd())
         pid = self.server.spawn(cmd[3:], cwd, dict(kwargs.get("env") or os.environ), self.log_path)
-        self.process = ForkedProcess(pid)
+        self.process = ForkedProcess(pid)  # type: ignore[assignment]  # what LocalProvisioner uses of a Popen
         self.pid = self.pgid = pid  # a session leader: its process group is its pid
         self.cwd = cwd
         return self.connection_info

@@ -58,7 +58,8 @@ class ReadyKernelClient(AsyncKernelClient):
             while True:
                 msg = await ensure_async(self.shell_channel.get_msg(timeout=1))
                 if msg["parent_header"].get("msg_id") == msg_id:
-                    return msg
+                    reply: dict[str, Any] = msg
+                    return reply
         except Empty:
             return None
 
