@@ -1,6 +1,6 @@
 """Reaching a Dask scheduler: a connected Client, or a UsageError (exit 2) saying why not and what to do.
 
-Only the standard library is imported here at import time: dask is an optional extra.
+Only the standard library and nbflow.errors are imported here at import time: dask is an optional extra.
 """
 
 from __future__ import annotations
