@@ -9,6 +9,7 @@ import sys
 import time
 
 import nbformat
+import pytest
 from conftest import write_notebook
 
 import nbflow
@@ -16,6 +17,7 @@ from nbflow.models import TaskState
 from nbflow.run.background import start_run
 from nbflow.run.execute import KernelControl, execute_job
 from nbflow.run.jobs import Job
+from nbflow.run.kernels import kernel_specs
 
 # A kernel whose first start hangs (it never opens its sockets); later starts are the real Python kernel.
 HANGS_ONCE = (
@@ -28,8 +30,18 @@ HANGS_ONCE = (
 )
 
 
-def test_a_kernel_start_that_hangs_is_retried_with_a_new_kernel(tmp_path, monkeypatch):
-    spec = tmp_path / "jupyter" / "kernels" / "hangs-once"
+@pytest.fixture
+def jupyter_path(tmp_path, monkeypatch):
+    """A Jupyter data folder of this test's own, for kernel specs (the process keeps one KernelSpecManager, which
+    reads JUPYTER_PATH when it is made)."""
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    kernel_specs.cache_clear()
+    yield tmp_path / "jupyter"
+    kernel_specs.cache_clear()
+
+
+def test_a_kernel_start_that_hangs_is_retried_with_a_new_kernel(tmp_path, monkeypatch, jupyter_path):
+    spec = jupyter_path / "kernels" / "hangs-once"
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(
         json.dumps(
@@ -40,7 +52,6 @@ def test_a_kernel_start_that_hangs_is_retried_with_a_new_kernel(tmp_path, monkey
             }
         )
     )
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.setenv("HANG_FLAG_DIR", str(tmp_path))
     notebook = write_notebook(tmp_path / "p" / "a.ipynb", "x = 1", "y = x + 1", kernel="hangs-once")
     job = Job(
