@@ -49,3 +49,12 @@ def kill_group(pid: int, signum: int = signal.SIGKILL) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def kill(pid: int, signum: int = signal.SIGKILL) -> bool:
+    """Signal the process `pid` alone; False when it is gone (or not ours to signal)."""
+    try:
+        psutil.Process(pid).send_signal(signum)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+    return True

@@ -1,4 +1,4 @@
-"""`--executor dask` against a real dask.distributed LocalCluster: worker processes on 127.0.0.1 (SPEC section 9).
+"""`--executor dask` against a real dask.distributed LocalCluster: worker processes on 127.0.0.1.
 
 Everything goes through the real `nbflow` command. Worker deaths are real SIGKILLs of the worker process running
 the notebook (found as the kernel's parent); the cluster's nannies start a new worker in its place.
@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import alive, run_cli, write_notebook
+from conftest import run_cli, write_notebook
+
+from nbflow.processes import alive
 
 distributed = pytest.importorskip("distributed")
 
@@ -158,6 +160,22 @@ def test_a_failure_on_the_cluster_fails_its_downstream(example, address):
     # the executed notebook keeps the error, like a local run's
     assert "above the threshold" in (example / failed["output_notebook"]).read_text()
     assert "quality_check: ValueError" in result.stderr
+
+
+def test_the_kernels_own_output_comes_back_to_the_run_folder(project, address):
+    """What a kernel writes past the notebook (straight to its stderr) is in TASK.kernel.log beside the executed
+    notebook, as in a local run, though the kernel ran on a worker."""
+    write_notebook(
+        project / "loud.ipynb",
+        'outputs = ["loud.txt"]',
+        "import os\nos.write(2, b'written past the notebook\\n')\nopen(outputs[0], 'w').write('x')",
+    )
+    result = dask_run(project, address)
+    assert result.returncode == 0, result.stdout + result.stderr
+    task = last_run(project)["tasks"][0]
+    executed = project / task["output_notebook"]
+    assert json.loads(executed.read_text())["metadata"]["papermill"]["exception"] is None
+    assert "written past the notebook" in executed.with_suffix(".kernel.log").read_text()
 
 
 def test_runs_leave_nothing_behind_on_the_scheduler(example, client):

@@ -1,4 +1,4 @@
-"""Failures: errors recorded, downstream upstream_failed, fail-fast, timeouts, retries, dead kernels (SPEC 3)."""
+"""Failures: errors recorded, downstream upstream_failed, fail-fast, timeouts, retries, dead kernels."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import os
 import time
 
 import nbformat
-from conftest import proc_stat, run_cli, write_notebook
+import psutil
+from conftest import run_cli, write_notebook
 from test_run import task
 
 import nbflow
@@ -100,17 +101,16 @@ def test_declared_output_not_written_fails_the_task(project):
 def processes_with(marker: str) -> list[int]:
     """Processes (other than this one) whose environment holds `marker`: kernels inherit it, forked or not, and
     keep it when orphaned."""
+    name, _, value = marker.partition("=")
     found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as fh:
-                    environ = fh.read()
-                zombie = proc_stat(int(entry))[0] == "Z"
-            except OSError:
-                continue
-            if marker.encode() in environ and not zombie:
-                found.append(int(entry))
+    for process in psutil.process_iter():
+        if process.pid == os.getpid():
+            continue
+        try:
+            if process.environ().get(name) == value and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
     return found
 
 
@@ -164,9 +164,9 @@ def test_kernels_started_ahead_never_exceed_j(project, marker):
         kernels = []
         for pid in marked:  # forked kernels are the fork server's children; the server is ours
             try:
-                if int(proc_stat(pid)[1]) in marked:
+                if psutil.Process(pid).ppid() in marked:
                     kernels.append(pid)
-            except OSError:
+            except psutil.NoSuchProcess:
                 pass
         most = max(most, len(kernels))
         time.sleep(0.05)

@@ -1,5 +1,5 @@
 """Faults injected into real runs: kernels killed, kernels that never start, exits, floods, hangs, crashes of
-nbflow itself, concurrent readers, and parameter values that try to become code (issue: reliability)."""
+nbflow itself, concurrent readers, and parameter values that try to become code."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One run at a time (the lock), Ctrl-C, and a run whose process dies (SPEC section 3)."""
+"""One run at a time (the lock), Ctrl-C, and a run whose process dies."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import alive, run_cli, write_notebook
+from conftest import run_cli, write_notebook
 from test_failures import processes_with, wait_for_none
 
 import nbflow
+from nbflow.processes import alive
 from nbflow.run.lock import ProjectLock
 from nbflow.store import Store
 

@@ -1,10 +1,9 @@
-"""The Dask executor: each job runs on a `dask.distributed` cluster (SPEC section 9).
+"""The Dask executor: each job runs on a `dask.distributed` cluster.
 
-The runner's side (`DaskExecutor`) submits one Dask task per job and bridges the Dask future to the
-concurrent.futures.Future the runner waits on. The worker's side (`run_on_worker`) runs `execute_job` there, in a
-fresh kernel whose working directory is the notebook's folder, and sends the executed notebook (and the kernel's
-log) back as bytes, so the run store needs no disk shared with the workers. Data paths, on the other hand, are
-opened by the notebooks themselves: they must be visible to every worker at the same path (a shared filesystem).
+The runner's side (`DaskExecutor`, here) submits one Dask task per job and bridges the Dask future to the
+concurrent.futures.Future the runner waits on. The worker's side (`nbflow.run.dask_worker`) runs the job there and
+sends the executed notebook and the kernel's log back; the executor writes them at the job's paths before it
+resolves the job's Future, so a run's notebooks are where a local run leaves them.
 
 What the cluster decides and what nbflow decides:
 
@@ -12,10 +11,10 @@ What the cluster decides and what nbflow decides:
   thread: the thread waits while the kernel process works), or fewer when `-j` / `workers` says so.
 - Retries: nbflow's `retries` alone. Dask reruns a task whose worker died (up to the scheduler's
   `allowed-failures`); the task notices that it is such a rerun (a marker it set on its first start is still on
-  the scheduler) and reports "the Dask worker running it died" instead of running the notebook a second time behind
-  the runner's back, so each nbflow attempt runs the notebook at most once and is recorded once (the marker is a
-  `distributed.Event` named after the task's key, cleared when the task is over). A `KilledWorker`
-  (a scheduler configured with allowed-failures 0) becomes the same failure.
+  the scheduler) and reports `WorkerDied` instead of running the notebook a second time behind the runner's back,
+  so each nbflow attempt runs the notebook at most once and is recorded once (the marker is a `distributed.Event`
+  named after the task's key, cleared when the task is over). A `KilledWorker` (a scheduler configured with
+  allowed-failures 0) becomes the same failure.
 - Stopping (timeouts, Ctrl-C): Dask cannot interrupt a running task, so `stop` asks every worker to kill the job's
   kernel (`Client.run`); the task then returns normally, its notebook kept. A job not started yet is cancelled.
   A task whose future the cluster releases (the run's client went away) kills its own kernel: it watches its state
@@ -23,18 +22,18 @@ What the cluster decides and what nbflow decides:
 - "running": a task is `running` once submitted. The runner never submits more than the cluster's threads, so it
   starts at once unless other work fills the cluster; the attempt's recorded start is the worker's real one.
 
-Only `nbflow.run.jobs` and the standard library are imported here at import time: dask is an optional extra.
+Only the standard library and nbflow's own modules are imported here at import time: dask is an optional extra.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
+import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,59 +41,33 @@ from typing import Any
 
 from nbflow.errors import UsageError
 from nbflow.models import TaskError, TaskState
+from nbflow.run.dask_connect import CONNECT_TIMEOUT, QUICK_CONNECT, connect, import_distributed, scheduler_address
+from nbflow.run.dask_worker import WorkerDied, WorkerResult, run_on_worker, stop_on_worker, worker_ready
 from nbflow.run.jobs import Executor, ExecutorOptions, Job, JobResult
 from nbflow.times import iso, now
 
-CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler before giving up (exit 2)
-QUICK_CONNECT = 2.0  # the first try's share of it (see _connect)
 CAPACITY_TTL = 2.0  # seconds between two asks for the cluster's thread count
-WATCH_INTERVAL = 0.5  # seconds between a running task's looks at whether the cluster still wants it
 STOP_TIMEOUT = 30.0  # seconds a stop or clean-up call to the cluster may take
-WORKER_DIED = (
-    "the Dask worker running it{} died mid-task (killed, out of memory, or its machine went away); "
-    "nbflow's retries decide whether it runs again"
-)
-INSTALL_HINT = "pip install 'nbflow[dask]'"
-HELP = (
-    "Start a cluster with `dask scheduler` and `dask worker tcp://HOST:8786` (nbflow installed in the workers' "
-    "environment too), or point --dask-address at an existing one (see README: On a Dask cluster)"
-)
+TRACEBACK_LINES = 30
 
 
-def import_distributed() -> Any:
-    try:
-        import distributed
-    except ImportError as exc:
-        raise UsageError(
-            f"the dask executor needs dask and distributed, which are not installed here ({exc}); "
-            f"install them with: {INSTALL_HINT}"
-        ) from None
-    return distributed
+class DaskSubmitError(Exception):
+    """The task could not be submitted to the cluster."""
 
 
-def scheduler_address(address: str | None) -> str:
-    """The address given, else Dask's own setting (`DASK_SCHEDULER_ADDRESS` / `scheduler-address`)."""
-    if address:
-        return address
-    import dask
-
-    configured = dask.config.get("scheduler-address", None)
-    if configured:
-        return configured
-    raise UsageError(
-        "--executor dask needs the scheduler's address: --dask-address tcp://HOST:8786 (or the "
-        f"DASK_SCHEDULER_ADDRESS environment variable). {HELP}."
-    )
+class DaskCancelled(Exception):
+    """The cluster dropped the task: the connection to its scheduler was lost, or it was shut down."""
 
 
-# -- the runner's side ---------------------------------------------------------------------------------------------
+class DaskError(Exception):
+    """The task's result could not be fetched from the cluster."""
 
 
 @dataclass
 class _Submitted:
     job: Job
     key: str
-    result: Future  # what the runner waits on
+    result: Future[JobResult]  # what the runner waits on
     dask_future: Any = None
     stop_reason: str | None = None
     forgotten: bool = False  # its marker is off the scheduler
@@ -111,9 +84,9 @@ class DaskExecutor(Executor):
         max_workers: int | None = None,
         connect_timeout: float = CONNECT_TIMEOUT,
     ):
-        distributed = import_distributed()
+        import_distributed()  # before the address: with no dask here, say how to install it
         self.address = scheduler_address(address)
-        self.client = _connect(distributed, self.address, connect_timeout)
+        self.client = connect(self.address, connect_timeout)
         self._prefix = f"nbflow-{run_id or os.getpid()}"
         self._jobs: dict[tuple[str, int], _Submitted] = {}
         self._lock = threading.Lock()
@@ -148,7 +121,7 @@ class DaskExecutor(Executor):
                 pass
         return min(self._capacity, self._max_workers) if self._max_workers else self._capacity
 
-    def submit(self, job: Job) -> Future:
+    def submit(self, job: Job) -> Future[JobResult]:
         key = f"{self._prefix}-{job.task}-{job.attempt}"
         entry = _Submitted(job, key, Future())
         with self._lock:
@@ -157,13 +130,10 @@ class DaskExecutor(Executor):
             source = Path(job.notebook).read_bytes()  # the notebook runs as fingerprinted here, shared disk or not
             entry.dask_future = self.client.submit(run_on_worker, job, source, key, key=key, pure=False, retries=0)
         except Exception as exc:
-            self._resolve(
-                entry,
-                _failure(
-                    f"could not submit the task to the Dask cluster at {self.address}: {type(exc).__name__}: {exc}",
-                    "DaskSubmitError",
-                ),
+            problem = DaskSubmitError(
+                f"could not submit the task to the Dask cluster at {self.address}: {type(exc).__name__}: {exc}"
             )
+            self._resolve(entry, _failed(problem))
             return entry.result
         entry.dask_future.add_done_callback(lambda future: self._done(entry, future))
         return entry.result
@@ -209,8 +179,6 @@ class DaskExecutor(Executor):
             return
         # The scheduler is gone: the client's reconnect loop would log tracebacks nobody can act on (the tasks
         # already failed, saying so), and closing would wait for that loop's own timeout.
-        import logging
-
         quiet = logging.getLogger("distributed.client")
         level = quiet.level
         quiet.setLevel(logging.CRITICAL + 1)
@@ -266,28 +234,29 @@ class DaskExecutor(Executor):
         """Runs in Dask's callback thread when the task is over, however it ended."""
         try:
             if future.status == "finished":
-                result = future.result()
-                if not isinstance(result, JobResult):
-                    raise TypeError(f"the task returned {type(result).__name__}, not a JobResult")
+                returned = future.result()
+                if not isinstance(returned, WorkerResult):
+                    raise TypeError(f"the task returned {type(returned).__name__}, not a WorkerResult")
+                result = _keep(entry.job, returned)
             elif future.status == "cancelled":
                 result = (
                     _stopped(entry.stop_reason)
                     if entry.stop_reason
-                    else _failure(
-                        f"the Dask cluster at {self.address} dropped the task (the connection to the scheduler was "
-                        "lost, "
-                        "or the cluster was shut down)",
-                        "DaskCancelled",
+                    else _failed(
+                        DaskCancelled(
+                            f"the Dask cluster at {self.address} dropped the task (the connection to the scheduler "
+                            "was lost, or the cluster was shut down)"
+                        )
                     )
                 )
             else:
                 result = self._error_result(future.exception(), future)
         except Exception as exc:
-            result = _failure(
+            problem = DaskError(
                 f"could not fetch the task's result from the Dask cluster at {self.address}: "
-                f"{type(exc).__name__}: {exc}",
-                "DaskError",
+                f"{type(exc).__name__}: {exc}"
             )
+            result = _failed(problem)
         self._resolve(entry, result)
         if not self._closed:
             try:
@@ -297,25 +266,22 @@ class DaskExecutor(Executor):
                 pass
 
     def _error_result(self, exc: BaseException, future: Any) -> JobResult:
-        name = type(exc).__name__
-        if name == "KilledWorker":  # a scheduler with allowed-failures 0: its first worker death is final
-            last = getattr(getattr(exc, "last_worker", None), "address", None)
-            return _failure(WORKER_DIED.format(f" ({last})" if last else ""), "WorkerDied")
+        """The task raised, or the cluster gave up on it."""
+        from distributed import KilledWorker
+
+        if isinstance(exc, KilledWorker):  # a scheduler with allowed-failures 0: its first worker death is final
+            return _failed(WorkerDied(getattr(exc.last_worker, "address", None)))
         if isinstance(exc, ImportError):
-            return _failure(
-                f"the Dask worker could not load nbflow's task ({name}: {exc}); install nbflow, the same "
-                "version, in the workers' environment",
-                name,
+            return _failed(
+                exc,
+                f"the Dask worker could not load nbflow's task ({type(exc).__name__}: {exc}); install nbflow, the "
+                "same version, in the workers' environment",
             )
         try:
-            import traceback
-
-            lines = traceback.format_tb(future.traceback())
+            lines = "".join(traceback.format_tb(future.traceback())).splitlines()
         except Exception:
             lines = []
-        error = TaskError(name, f"the Dask task failed outside the notebook: {exc}")
-        error.traceback = "".join(lines).splitlines()[-30:]
-        return JobResult(TaskState.FAILED, iso(now()), iso(now()), error)
+        return _failed(exc, f"the Dask task failed outside the notebook: {exc}", lines[-TRACEBACK_LINES:])
 
     def _resolve(self, entry: _Submitted, result: JobResult) -> None:
         with entry.lock:
@@ -335,211 +301,46 @@ class DaskExecutor(Executor):
                 return
 
 
-def _connect(distributed: Any, address: str, timeout: float) -> Any:
-    """A Client of the scheduler, or a UsageError (exit 2) saying why not.
-
-    The scheduler is probed first with a bare Dask connection (handshake, then close: nothing in the scheduler's
-    log), so that a failure leaves no half-started Client behind (its clean-up would hang the exit). Dask retries a
-    refused connection until its timeout: after a short first try, a plain TCP connect tells a refused port or an
-    unknown host at once, while a slow but reachable scheduler still gets the whole timeout."""
-    deadline = time.monotonic() + timeout
-    problem = _probe(distributed, address, min(QUICK_CONNECT, timeout))
-    if problem is not None and problem[0] == "unreachable":
-        refused = _refused(address, max(0.5, deadline - time.monotonic()))
-        if refused is not None:
-            problem = ("unreachable", refused)
-        elif deadline - time.monotonic() > 0:
-            problem = _probe(distributed, address, deadline - time.monotonic())
-    if problem is None:
-        try:
-            return distributed.Client(
-                address, timeout=max(QUICK_CONNECT, deadline - time.monotonic()), set_as_default=False, name="nbflow"
-            )  # "Client-nbflow-..." in the logs
-        except Exception as exc:
-            problem = ("unreachable", f"{type(exc).__name__}: {exc}")
-    kind, detail = problem
-    if kind == "address":
-        message = f"{address!r} is not a Dask scheduler address ({detail}); give one like tcp://HOST:8786"
-    elif kind == "protocol":
-        message = (
-            f"something answers at {address}, but not as a Dask scheduler ({detail}); check the port (the "
-            "scheduler's is 8786 unless it was started with --port)"
-        )
-    else:
-        message = f"cannot reach the Dask scheduler at {address} ({detail})"
-    raise UsageError(f"{message}. Nothing ran. {HELP}.")
-
-
-def _probe(distributed: Any, address: str, timeout: float) -> tuple[str, str] | None:
-    """None when a Dask server at `address` completes a handshake in time, else (kind, detail)."""
-    import asyncio
-
-    from distributed.comm import connect
-    from distributed.security import Security
-
-    async def handshake() -> None:
-        comm = await connect(address, timeout=timeout, **Security().get_connection_args("client"))
-        await comm.close()
-
-    outcome: list[tuple[str, str] | None] = [("unreachable", f"no answer within {timeout:.0f} s")]
-
-    def attempt() -> None:  # in a thread of its own: the caller may be inside a running event loop (Jupyter)
-        try:
-            asyncio.run(handshake())
-            outcome[0] = None
-        except ValueError as exc:  # raised while parsing the address, before any connection
-            outcome[0] = ("address", str(exc))
-        except OSError as exc:  # refused, timed out, unknown host: distributed says which
-            outcome[0] = ("unreachable", str(exc))
-        except Exception as exc:  # a server that is not a Dask scheduler sends what Dask cannot read
-            outcome[0] = ("protocol", f"{type(exc).__name__}: {exc}")
-
-    thread = threading.Thread(target=attempt, name="nbflow-dask-probe", daemon=True)
-    thread.start()
-    thread.join(timeout + 5)
-    return outcome[0]
-
-
-def _refused(address: str, timeout: float) -> str | None:
-    """Why a TCP connection to the scheduler fails at once (refused, unknown host), or None."""
-    import socket
-
-    scheme, _, rest = address.rpartition("://")
-    if scheme not in ("", "tcp", "tls"):
-        return None
-    host, _, port = rest.rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            return None
-    except (ConnectionRefusedError, socket.gaierror) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    except (OSError, ValueError):
-        return None
-
-
 def _version() -> str:
     from nbflow import __version__
 
     return __version__
 
 
-def _failure(message: str, ename: str) -> JobResult:
+def _failed(exc: BaseException, told: str | None = None, traceback_lines: list[str] | None = None) -> JobResult:
+    """A job that failed around its notebook, under the exception's name, `told` in nbflow's words if given."""
+    error = TaskError.from_exception(exc)
+    if told is not None:
+        error = replace(error, evalue=told, traceback=traceback_lines or [])
     stamp = iso(now())
-    return JobResult(TaskState.FAILED, stamp, stamp, TaskError(ename, message))
+    return JobResult(TaskState.FAILED, stamp, stamp, error)
 
 
 def _stopped(reason: str) -> JobResult:
     """A job stopped before it ran anywhere."""
-    if reason == "timeout":
-        return _failure("the task ran past its timeout before a Dask worker started it", "TaskTimeout")
     stamp = iso(now())
-    return JobResult(
-        TaskState.CANCELLED,
-        stamp,
-        stamp,
-        TaskError.cancelled("the run was cancelled before a Dask worker started the task"),
-    )
+    if reason == "timeout":
+        error = TaskError.timeout("the task ran past its timeout before a Dask worker started it")
+        return JobResult(TaskState.FAILED, stamp, stamp, error)
+    error = TaskError.cancelled("the run was cancelled before a Dask worker started the task")
+    return JobResult(TaskState.CANCELLED, stamp, stamp, error)
 
 
-# -- the worker's side ---------------------------------------------------------------------------------------------
-
-# The kernels of the jobs running in this worker process, by Dask key, for `stop_on_worker`.
-_running: dict[str, Any] = {}
-_running_lock = threading.Lock()
-
-
-def worker_ready() -> dict:
-    """Run on each worker when the executor connects: proves nbflow imports there, and warms papermill up."""
-    from nbflow.run.execute import import_papermill
-
-    threading.Thread(target=import_papermill, name="nbflow-import", daemon=True).start()
-    import nbflow
-
-    return {"nbflow": nbflow.__version__, "python": sys.version.split()[0]}
-
-
-def stop_on_worker(key: str, reason: str) -> bool:
-    """Run on each worker by `DaskExecutor.stop`: kill the kernel of that job if it runs here."""
-    with _running_lock:
-        control = _running.get(key)
-    if control is None:
-        return False
-    control.stop(reason)
-    return True
-
-
-def run_on_worker(job: Job, source: bytes, key: str) -> JobResult:
-    """The Dask task: run one job here and bring its executed notebook back as bytes."""
-    from distributed import Event, get_client, get_worker
-
-    from nbflow.run.execute import KernelControl, execute_job
-
-    started = iso(now())
-    worker = get_worker()
-    control = KernelControl()
-    with _running_lock:
-        _running[key] = control
-    finished = threading.Event()
-    watcher = threading.Thread(
-        target=_watch, args=(worker, key, control, finished), daemon=True, name=f"nbflow-watch-{key}"
-    )
-    watcher.start()
-    folder = tempfile.mkdtemp(prefix="nbflow-dask-")
+def _keep(job: Job, returned: WorkerResult) -> JobResult:
+    """Write what the task sent back where a local run leaves it: the executed notebook at the job's path, the
+    kernel's output appended to the job's kernel log. A job whose files cannot be written here failed."""
+    result = returned.result
     try:
-        marker = Event(key, client=get_client())
-        if marker.is_set():  # Dask reran this task after the worker running it died
-            return JobResult(TaskState.FAILED, started, iso(now()), TaskError("WorkerDied", WORKER_DIED.format("")))
-        marker.set()
-        if not os.path.isdir(job.cwd):
-            return JobResult(
-                TaskState.FAILED,
-                started,
-                iso(now()),
-                TaskError(
-                    "FolderNotOnWorker",
-                    f"the notebook's folder {job.cwd} does not exist on the Dask worker {worker.address}: each "
-                    "notebook runs in its own folder, so the project (its data at least) must be at the same path on "
-                    "every worker, on a shared filesystem",
-                ),
-            )
-        here = replace(
-            job,
-            notebook=os.path.join(folder, "source.ipynb"),
-            output_notebook=os.path.join(folder, "out", "executed.ipynb"),
-        )
-        Path(here.notebook).write_bytes(source)
-        result = execute_job(here, control)
-        if os.path.exists(here.output_notebook):
-            result.notebook_bytes = _as_if_local(Path(here.output_notebook).read_bytes(), job)
-        log = os.path.splitext(here.output_notebook)[0] + ".kernel.log"
-        if os.path.exists(log) and os.path.getsize(log):
-            result.kernel_log = Path(log).read_bytes()
-        result.kernel_pid = None  # a pid on another machine means nothing to the run store
-        return result
-    finally:
-        finished.set()
-        with _running_lock:
-            _running.pop(key, None)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _watch(worker: Any, key: str, control: Any, finished: threading.Event) -> None:
-    """Kill the kernel when the cluster no longer wants this task (its future cancelled, its client gone)."""
-    while not finished.wait(WATCH_INTERVAL):
-        try:
-            task = worker.state.tasks.get(key)
-            state = task.state if task is not None else "forgotten"
-        except Exception:
-            return  # a worker whose state is not readable so: rely on explicit stops
-        if state in ("cancelled", "released", "forgotten") or _closing(worker):
-            control.stop("cancelled")
-            return
-
-
-def _closing(worker: Any) -> bool:
-    """The worker is shutting down (its scheduler is gone, or it was told to close): its task is lost anyway."""
-    status = getattr(getattr(worker, "status", None), "name", "")
-    return status in ("closing", "closed", "failed")
+        Path(job.output_notebook).parent.mkdir(parents=True, exist_ok=True)
+        if returned.notebook is not None:
+            Path(job.output_notebook).write_bytes(_as_if_local(returned.notebook, job))
+        if returned.kernel_log is not None:
+            with open(job.kernel_log, "ab") as log:
+                log.write(returned.kernel_log)
+    except OSError as exc:
+        if result.state is TaskState.SUCCEEDED:
+            return replace(result, state=TaskState.FAILED, error=TaskError.from_exception(exc))
+    return result
 
 
 def _as_if_local(data: bytes, job: Job) -> bytes:

@@ -1,11 +1,15 @@
 """Cheap kernel starts: a process that has already imported ipykernel forks a fresh kernel for each task.
 
-A Python kernel spends most of its start-up importing IPython and ipykernel (about 0.5 s of CPU here). The fork
-server pays that once per run; each kernel is then a fresh `fork()` that has imported, but never run, anything:
+A Python kernel spends most of its start-up importing IPython and ipykernel. The fork server pays that once per
+run; each kernel is then a fresh `fork()` that has imported, but never run, anything:
 it becomes a session leader, moves to the notebook's folder, takes the environment jupyter_client prepared, and
 starts `ipykernel` with its connection file, exactly as `python -m ipykernel_launcher -f FILE` would. Kernels are
-never reused. `ForkProvisioner` is the jupyter_client side: a LocalProvisioner that asks the server instead of
-calling Popen, for the native Python kernel only (others start as usual).
+never reused. The jupyter_client side, a provisioner that asks the server instead of calling Popen, is
+`nbflow.run.provisioner`.
+
+Only the server forks, and it does nothing but fork: it runs no thread, and a forked child has run no user code,
+so a fork copies no lock held by another thread and no state of an earlier notebook. The nbflow process itself,
+which runs many threads, never forks.
 
 Lifetimes: the server exits when the nbflow process that started it goes away (its stdin closes), and each kernel
 watches the server as its parent (`JPY_PARENT_PID`), so nothing outlives a killed run.
@@ -22,13 +26,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from typing import Any
 
 SERVER_READY_TIMEOUT = 30.0
-KILL_SETTLE_S = 0.05
 # What every kernel would otherwise import for itself while it initialises and runs its first cell (the debugger
-# alone pulls in debugpy: 0.15 s here); found by comparing sys.modules before and after.
+# alone pulls in debugpy); found by comparing sys.modules before and after.
 PRELOAD = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
@@ -57,7 +59,7 @@ def _reap(signum: int, frame: Any) -> None:
             return
 
 
-def _become_kernel(request: dict, listener: socket.socket, connection: socket.socket) -> None:
+def _become_kernel(request: dict[str, Any], listener: socket.socket, connection: socket.socket) -> None:
     code = 1
     try:
         listener.close()
@@ -154,6 +156,7 @@ class ForkServer:
     def _wait_ready(self) -> None:
         with self._ready_lock:  # several pool threads may ask at once; one line says "ready"
             if not self._ready:
+                assert self._process.stdout is not None  # a pipe: Popen was given stdout=PIPE
                 if self._process.stdout.readline().strip() != b"ready":
                     raise RuntimeError("the kernel fork server did not start")
                 self._ready = True
@@ -170,10 +173,11 @@ class ForkServer:
 
     def close(self) -> None:
         """Stop the server. Killed rather than asked: it holds nothing worth a clean exit, and an interpreter that
-        has loaded ipykernel takes a tenth of a second to exit. A kernel it forked and nobody shut down sees its
-        parent gone and exits too."""
+        has loaded ipykernel is slow to exit. A kernel it forked and nobody shut down sees its parent gone and
+        exits too."""
         try:
-            self._process.stdin.close()
+            if self._process.stdin is not None:
+                self._process.stdin.close()
         except OSError:
             pass
         self._process.kill()
@@ -190,8 +194,7 @@ _spare_lock = threading.Lock()
 
 def start_spare() -> None:
     """Start the fork server that the next kernel pool will use, now: the CLI calls this before it reads the
-    pipeline, so that the server's imports (about 0.5 s of CPU) run alongside that work. A spare nobody takes is
-    closed at exit."""
+    pipeline, so that the server's imports run alongside that work. A spare nobody takes is closed at exit."""
     global _spare
     with _spare_lock:
         if _spare is None:
@@ -213,75 +216,6 @@ def _close_spare() -> None:
         server, _spare = _spare, None
     if server is not None:
         server.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-class ForkedProcess:
-    """What jupyter_client expects of a Popen, for a kernel that is the fork server's child, not ours."""
-
-    stdin = stdout = stderr = None
-
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None and not _alive(self.pid):
-            self.returncode = 0  # the server reaped it; its status is not ours to know
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout)
-            time.sleep(0.02)
-        return self.returncode
-
-    def send_signal(self, signum: int) -> None:
-        os.kill(self.pid, signum)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
-
-def fork_provisioner(server: ForkServer, log: str):
-    """A jupyter_client provisioner class that launches the native Python kernel through `server`."""
-    import asyncio
-
-    from jupyter_client.provisioning import LocalProvisioner
-
-    class ForkProvisioner(LocalProvisioner):
-        async def launch_kernel(self, cmd: list[str], **kwargs: Any):
-            if cmd[1:3] != ["-m", "ipykernel_launcher"] or os.path.realpath(cmd[0]) != os.path.realpath(sys.executable):
-                return await super().launch_kernel(cmd, **kwargs)
-            cwd = str(kwargs.get("cwd") or os.getcwd())
-            pid = server.spawn(cmd[3:], cwd, dict(kwargs.get("env") or os.environ), log)
-            self.process = ForkedProcess(pid)
-            self.pid = self.pgid = pid
-            self.cwd = cwd
-            return self.connection_info
-
-        async def kill(self, restart: bool = False) -> None:
-            process = self.process
-            await super().kill(restart)
-            # jupyter_client checks next whether the kernel is gone, and if not sleeps 0.1 s: a kernel killed a
-            # moment ago usually is not yet, and the last task's kernel is shut down while the run ends.
-            deadline = time.monotonic() + KILL_SETTLE_S
-            while process is not None and process.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.002)
-
-    return ForkProvisioner
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ results are plain picklable data so they can travel to another machine.
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from nbflow.models import TaskError, TaskState
@@ -28,16 +29,22 @@ class Job:
     attempt: int = 1
     start_timeout: float = 60.0
 
+    @property
+    def kernel_log(self) -> str:
+        """Where the job's kernel writes its own output (what the notebook's cells do not capture)."""
+        return os.path.splitext(self.output_notebook)[0] + ".kernel.log"
+
 
 @dataclass
 class JobResult:
+    """How one attempt ended. The executed notebook is at the job's `output_notebook` (and the kernel's own output
+    beside it) by the time the executor resolves the job's Future, wherever the job ran."""
+
     state: TaskState  # SUCCEEDED, FAILED or CANCELLED
     started_at: str
     finished_at: str
     error: TaskError | None = None
     kernel_pid: int | None = None
-    notebook_bytes: bytes | None = field(default=None, repr=False)  # for executors whose disk is not ours
-    kernel_log: bytes | None = field(default=None, repr=False)  # likewise: the kernel's output, for TASK.kernel.log
 
 
 @dataclass
@@ -63,8 +70,9 @@ class Executor(abc.ABC):
     capacity: int = 1
 
     @abc.abstractmethod
-    def submit(self, job: Job) -> Future:
-        """Start the job; the Future resolves to a JobResult (it never raises for a failing notebook)."""
+    def submit(self, job: Job) -> Future[JobResult]:
+        """Start the job; the Future resolves to a JobResult (it never raises for a failing notebook), once the
+        executed notebook and the kernel's log are at the job's paths on this machine."""
 
     @abc.abstractmethod
     def stop(self, job: Job, reason: str) -> None:

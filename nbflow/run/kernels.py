@@ -1,6 +1,6 @@
 """The warm kernel pool: kernels for the jobs that come next are started while others run.
 
-Kernel start-up (about 0.6 s here) is most of a short notebook's cost. The runner tells the executor which jobs
+Kernel start-up is most of a short notebook's cost. The runner tells the executor which jobs
 are likely next (`Executor.prepare`); the pool starts a kernel for each, in that job's folder, up to `max_idle`
 kernels waiting at once. Each kernel serves exactly one job and is never reused, so no state passes between
 notebooks. Shutdowns happen in the background, off the critical path; `close()` waits for all of them, so nothing
@@ -14,21 +14,15 @@ import os
 import secrets
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from nbflow.run.forkserver import ForkServer, adopt, fork_provisioner
+from nbflow.run.forkserver import ForkServer, adopt
 from nbflow.run.jobs import Job
 
 START_TIMEOUT = 60.0
-RECONNECT_MS = 5
-
-
-def kernel_log_path(job: Job) -> str:
-    return os.path.splitext(job.output_notebook)[0] + ".kernel.log"
 
 
 def ipc_prefix() -> str:
@@ -40,18 +34,25 @@ def ipc_prefix() -> str:
 
 @functools.lru_cache(maxsize=1)
 def kernel_specs() -> Any:
-    """One KernelSpecManager for the process: each new one works out the Jupyter data folders again (a few
-    hundredths of a second, paid per task). It reads the kernel specs themselves afresh at every lookup."""
+    """One KernelSpecManager for the process: each new one works out the Jupyter data folders again, a cost paid
+    per task. It reads the kernel specs themselves afresh at every lookup."""
     from jupyter_client.kernelspec import KernelSpecManager
 
     return KernelSpecManager()
 
 
 def new_kernel_manager(kernel_name: str) -> Any:
+    """A kernel manager for one kernel, talking to it over IPC sockets of its own, through `ReadyKernelClient`s."""
     from jupyter_client.manager import AsyncKernelManager
 
+    from nbflow.run.readiness import ReadyKernelClient
+
     return AsyncKernelManager(
-        kernel_name=kernel_name, transport="ipc", ip=ipc_prefix(), kernel_spec_manager=kernel_specs()
+        kernel_name=kernel_name,
+        transport="ipc",
+        ip=ipc_prefix(),
+        kernel_spec_manager=kernel_specs(),
+        client_factory=ReadyKernelClient,
     )
 
 
@@ -63,53 +64,25 @@ def start_kernel(job: Job, forks: ForkServer | None = None) -> Any:
     km = new_kernel_manager(job.kernel)
     os.makedirs(os.path.dirname(job.output_notebook), exist_ok=True)
     if forks is not None:
+        from nbflow.run.provisioner import ForkProvisioner
+
+        # A provisioner set before the start is the one jupyter_client uses (as it keeps one across restarts).
         km.kernel_id = str(uuid.uuid4())
-        km.provisioner = fork_provisioner(forks, kernel_log_path(job))(
-            kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km
+        km.provisioner = ForkProvisioner(
+            kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km, server=forks, log_path=job.kernel_log
         )
-    with open(kernel_log_path(job), "ab") as log:
+    with open(job.kernel_log, "ab") as log:
         run_sync(km.start_kernel)(cwd=job.cwd, stdout=log, stderr=log)
     return km
 
 
-def wait_listening(km: Any, timeout: float = START_TIMEOUT) -> None:
-    """Return once the kernel answers on its shell channel. A client that connects before the kernel has bound
-    its sockets waits out ZeroMQ's reconnect interval and misses IOPub messages: hundreds of milliseconds that a
-    task taking a warm kernel would pay. This probe, made just after the fork, retries its connection every
-    RECONNECT_MS instead of ZeroMQ's default 100 ms."""
-    from queue import Empty
-
-    import zmq
-    from jupyter_client.blocking import BlockingKernelClient
-    from jupyter_core.utils import run_sync
-
-    deadline = time.monotonic() + timeout
-    context = zmq.Context()
-    context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
-    kc = BlockingKernelClient(context=context)
-    kc.load_connection_info(km.get_connection_info())
-    kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
-    try:
-        kc.kernel_info()
-        while True:
-            try:
-                kc.get_shell_msg(timeout=0.1)
-                return
-            except Empty:
-                if not run_sync(km.is_alive)():
-                    raise RuntimeError("Kernel died before replying to kernel_info") from None
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds") from None
-    finally:
-        kc.stop_channels()
-        context.destroy(linger=0)
-
-
 def start_listening_kernel(job: Job, forks: ForkServer | None = None) -> Any:
     """`start_kernel`, returning once the kernel is ready for a client."""
+    from nbflow.run.readiness import wait_listening
+
     km = start_kernel(job, forks)
     try:
-        wait_listening(km)
+        wait_listening(km, START_TIMEOUT)
     except BaseException:
         shutdown_kernel(km)
         raise
@@ -117,6 +90,7 @@ def start_listening_kernel(job: Job, forks: ForkServer | None = None) -> Any:
 
 
 def shutdown_kernel(km: Any) -> None:
+    """Kill the kernel now and remove its files; a kernel that is already gone is no error."""
     from jupyter_core.utils import run_sync
 
     try:
@@ -139,21 +113,26 @@ def import_kernel_client() -> None:
     import jupyter_client.provisioning  # noqa: F401
     import jupyter_core.utils  # noqa: F401
 
+    import nbflow.run.provisioner
+    import nbflow.run.readiness  # noqa: F401
+
 
 class KernelPool:
+    """Kernels started ahead for the jobs likely to come next, each kept for its own job."""
+
     def __init__(self, max_idle: int, fork: bool = True):
         import_kernel_client()
         self.max_idle = max(1, max_idle)
         self._forks = adopt() if fork else None
         self._lock = threading.Lock()
-        self._starting: dict[tuple[str, int], Future] = {}
-        self._claimed: dict[tuple[str, int], Future] = {}
+        self._starting: dict[tuple[str, int], Future[Any]] = {}
+        self._claimed: dict[tuple[str, int], Future[Any]] = {}
         self._threads = ThreadPoolExecutor(max_workers=self.max_idle + 1, thread_name_prefix="nbflow-kernels")
         self._closed = False
 
     def prepare(self, upcoming: Iterable[Job]) -> None:
         """Keep (or start) kernels for the first `max_idle` of these jobs; let the others go."""
-        wanted = []
+        wanted: list[Job] = []
         for job in upcoming:
             if len(wanted) == self.max_idle:
                 break
@@ -195,8 +174,14 @@ class KernelPool:
         except RuntimeError:
             shutdown_kernel(km)
 
-    def _retire_future(self, future: Future) -> None:
-        future.add_done_callback(lambda f: f.exception() is None and self.retire(f.result()))
+    def _retire_future(self, future: Future[Any]) -> None:
+        """Retire the kernel this start gives, once it has started (a start that failed left none)."""
+
+        def retire_started(started: Future[Any]) -> None:
+            if started.exception() is None:
+                self.retire(started.result())
+
+        future.add_done_callback(retire_started)
 
     def close(self) -> None:
         """Shut down every kernel not taken, and wait for all shutdowns to finish."""

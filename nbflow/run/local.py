@@ -1,7 +1,7 @@
 """The local executor: each job runs in a thread of this process, with papermill driving a fresh kernel.
 
-Threads are enough: the work happens in the kernel processes, and an in-process papermill avoids paying its
-import (over a second here) once per task.
+Threads are enough: the work happens in the kernel processes, and an in-process papermill pays its import (the
+largest part of starting a notebook run) once per run, not once per task.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from nbflow.run.execute import KernelControl, execute_job, import_papermill
-from nbflow.run.jobs import Executor, ExecutorOptions, Job
+from nbflow.run.jobs import Executor, ExecutorOptions, Job, JobResult
 from nbflow.run.kernels import KernelPool, import_kernel_client
 
 
 class LocalExecutor(Executor):
+    """Runs each job in a thread of this process, on a kernel from the warm pool (or started for it)."""
+
     def __init__(self, workers: int, on_kernel_pid: Callable[[Job, int], None] | None = None, prewarm: bool = True):
         self.capacity = workers
         self._prewarm = prewarm
@@ -33,13 +35,13 @@ class LocalExecutor(Executor):
             import_kernel_client()  # before any thread imports it
             self._kernels = KernelPool(max_idle=self.capacity) if self._prewarm else None
             self._pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="nbflow-task")
-            # papermill's import costs over a second here: pay it while the first kernels start.
+            # papermill's import is slow: pay it while the first kernels start.
             self._pool.submit(import_papermill)
         return self._pool
 
-    def submit(self, job: Job) -> Future:
-        on_pid = (lambda pid: self._on_kernel_pid(job, pid)) if self._on_kernel_pid else None
-        control = KernelControl(on_pid)
+    def submit(self, job: Job) -> Future[JobResult]:
+        report = self._on_kernel_pid
+        control = KernelControl((lambda pid: report(job, pid)) if report else None)
         self._controls[(job.task, job.attempt)] = control
         threads = self._start()
         if self._kernels is not None:

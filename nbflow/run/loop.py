@@ -167,13 +167,6 @@ class Runner:
     def _finish(self, job: Job, result: JobResult) -> TaskState:
         """Record a finished attempt; its final state, or `_Retry` when it failed with retries left."""
         name, task = job.task, self.pipeline.tasks[job.task]
-        if result.notebook_bytes is not None:  # the executor ran it elsewhere: keep its executed notebook here
-            Path(job.output_notebook).parent.mkdir(parents=True, exist_ok=True)
-            Path(job.output_notebook).write_bytes(result.notebook_bytes)
-        if result.kernel_log is not None:  # likewise its kernel's output, appended as a local kernel's would be
-            Path(job.output_notebook).parent.mkdir(parents=True, exist_ok=True)
-            with open(os.path.splitext(job.output_notebook)[0] + ".kernel.log", "ab") as log:
-                log.write(result.kernel_log)
         state, error = result.state, result.error
         if state is TaskState.SUCCEEDED:
             before = self._outputs_before[name]

@@ -1,0 +1,156 @@
+"""The Dask worker's side of the Dask executor: the task that runs one job there, and the calls the runner makes.
+
+`run_on_worker` runs `execute_job` on the worker, in a fresh kernel whose working directory is the notebook's
+folder, and sends the executed notebook and the kernel's log back as bytes (`WorkerResult`), so the runner's disk
+need not be shared with the workers; the executor writes them where a local run leaves them. Data paths are
+another matter: the notebooks open them themselves, so they must be at the same path on every worker.
+
+Only the standard library and nbflow's vocabulary are imported here at import time: the runner imports this
+module too, and dask is an optional extra.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from nbflow.models import TaskError, TaskState
+from nbflow.run.jobs import Job, JobResult
+from nbflow.times import iso, now
+
+WATCH_INTERVAL = 0.5  # seconds between a running task's looks at whether the cluster still wants it
+
+
+class WorkerDied(Exception):
+    """The Dask worker running the task died mid-task. Dask would run it again on another worker; nbflow's
+    retries decide that instead."""
+
+    def __init__(self, worker: str | None = None):
+        named = f" ({worker})" if worker else ""
+        super().__init__(
+            f"the Dask worker running it{named} died mid-task (killed, out of memory, or its machine went away); "
+            "nbflow's retries decide whether it runs again"
+        )
+
+
+class FolderNotOnWorker(Exception):
+    """The notebook's folder is not on the worker: the project is not on a filesystem the workers share."""
+
+    def __init__(self, folder: str, worker: str):
+        super().__init__(
+            f"the notebook's folder {folder} does not exist on the Dask worker {worker}: each notebook runs in its "
+            "own folder, so the project (its data at least) must be at the same path on every worker, on a shared "
+            "filesystem"
+        )
+
+
+@dataclass
+class WorkerResult:
+    """What a task sends back: how the job ended, and the files it left on the worker."""
+
+    result: JobResult
+    notebook: bytes | None = field(default=None, repr=False)  # the executed notebook
+    kernel_log: bytes | None = field(default=None, repr=False)  # the kernel's own output
+
+
+# The kernels of the jobs running in this worker process, by Dask key, for `stop_on_worker`.
+_running: dict[str, Any] = {}
+_running_lock = threading.Lock()
+
+
+def worker_ready() -> dict[str, str]:
+    """Run on each worker when the executor connects: proves nbflow imports there, and warms papermill up."""
+    from nbflow.run.execute import import_papermill
+
+    threading.Thread(target=import_papermill, name="nbflow-import", daemon=True).start()
+    import nbflow
+
+    return {"nbflow": nbflow.__version__, "python": sys.version.split()[0]}
+
+
+def stop_on_worker(key: str, reason: str) -> bool:
+    """Run on each worker by `DaskExecutor.stop`: kill the kernel of that job if it runs here."""
+    with _running_lock:
+        control = _running.get(key)
+    if control is None:
+        return False
+    control.stop(reason)
+    return True
+
+
+def run_on_worker(job: Job, source: bytes, key: str) -> WorkerResult:
+    """The Dask task: run one job here and bring its executed notebook and kernel log back as bytes."""
+    from distributed import Event, get_client, get_worker
+
+    from nbflow.run.execute import KernelControl, execute_job
+
+    started = iso(now())
+    worker = get_worker()
+    control = KernelControl()
+    with _running_lock:
+        _running[key] = control
+    finished = threading.Event()
+    watcher = threading.Thread(
+        target=_watch, args=(worker, key, control, finished), daemon=True, name=f"nbflow-watch-{key}"
+    )
+    watcher.start()
+    folder = tempfile.mkdtemp(prefix="nbflow-dask-")
+    try:
+        marker = Event(key, client=get_client())
+        if marker.is_set():  # Dask reran this task after the worker running it died
+            return WorkerResult(_failed(started, WorkerDied()))
+        marker.set()
+        if not os.path.isdir(job.cwd):
+            return WorkerResult(_failed(started, FolderNotOnWorker(job.cwd, worker.address)))
+        here = replace(
+            job,
+            notebook=os.path.join(folder, "source.ipynb"),
+            output_notebook=os.path.join(folder, "out", "executed.ipynb"),
+        )
+        Path(here.notebook).write_bytes(source)
+        result = execute_job(here, control)
+        result.kernel_pid = None  # a pid on another machine means nothing to the run store
+        return WorkerResult(result, _read(here.output_notebook), _read(here.kernel_log))
+    finally:
+        finished.set()
+        with _running_lock:
+            _running.pop(key, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _failed(started: str, exc: Exception) -> JobResult:
+    return JobResult(TaskState.FAILED, started, iso(now()), TaskError.from_exception(exc))
+
+
+def _read(path: str) -> bytes | None:
+    """The file's bytes; None when there is none, or it is empty."""
+    try:
+        return Path(path).read_bytes() or None
+    except FileNotFoundError:
+        return None
+
+
+def _watch(worker: Any, key: str, control: Any, finished: threading.Event) -> None:
+    """Kill the kernel when the cluster no longer wants this task (its future cancelled, its client gone)."""
+    while not finished.wait(WATCH_INTERVAL):
+        try:
+            task = worker.state.tasks.get(key)
+            state = task.state if task is not None else "forgotten"
+        except Exception:
+            return  # a worker whose state is not readable so: rely on explicit stops
+        if state in ("cancelled", "released", "forgotten") or _closing(worker):
+            control.stop("cancelled")
+            return
+
+
+def _closing(worker: Any) -> bool:
+    """The worker is shutting down (its scheduler is gone, or it was told to close): its task is lost anyway."""
+    from distributed.core import Status
+
+    return getattr(worker, "status", None) in (Status.closing, Status.closed, Status.failed)

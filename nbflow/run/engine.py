@@ -1,0 +1,145 @@
+"""The `nbflow` papermill engine: papermill's nbclient engine, run on a kernel nbflow started and watches.
+
+Importing this module registers the engine in papermill's registry (`papermill.engines.papermill_engines`); the
+run layer imports it only when a notebook is about to run, so a command that runs none never imports papermill.
+What differs from papermill's own engine, and only that, is overridden here:
+
+- the kernel: `execute_job` passes its kernel manager (`km`, a kernel from the warm pool or the fork server,
+  started in the notebook's folder) and an `on_cell_start` hook, which papermill hands on to the client as it
+  does every engine argument;
+- saving: papermill writes the whole notebook at every cell's start and end; nbflow at most every SAVE_EVERY_S
+  seconds while cells run (`ThrottledManager`), and once at the end however the run ended;
+- output: at most OUTPUT_LIMIT_BYTES per cell (`NbflowClient`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from nbformat import v4
+from nbformat.validator import get_validator
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+from papermill.iorw import write_ipynb
+from papermill.utils import remove_args
+
+ENGINE = "nbflow"
+OUTPUT_LIMIT_BYTES = 10 * 1024 * 1024  # per cell: a cell printing gigabytes must not fill memory or the notebook
+# Saving a large notebook takes long: never more than SAVE_SHARE of the time goes to it.
+SAVE_EVERY_S = 1.0
+SAVE_SHARE = 0.2
+# nbclient logs kernel deaths and timeouts that nbflow records itself; they reach a user only if logging is set up.
+log = logging.getLogger("nbflow.kernel")
+logging.getLogger("nbflow").addHandler(logging.NullHandler())
+
+
+class ThrottledManager(NotebookExecutionManager):
+    """papermill's manager for the cells as they run, saving the notebook at most every SAVE_EVERY_S seconds and
+    spending at most SAVE_SHARE of the time saving (a 10,000-cell notebook would otherwise be written 20,000
+    times)."""
+
+    _interval = SAVE_EVERY_S
+
+    def save(self, **kwargs: Any) -> None:
+        if (self.now() - self.last_save_time).total_seconds() >= self._interval:
+            started = time.monotonic()
+            super().save(**kwargs)
+            self._interval = max(SAVE_EVERY_S, (time.monotonic() - started) / SAVE_SHARE)
+
+
+class NbflowClient(PapermillNotebookClient):
+    """papermill's client, keeping at most OUTPUT_LIMIT_BYTES of output per cell, then one note saying how much
+    was dropped; and stopping its channels when done, which nbclient leaves to whoever owns the kernel."""
+
+    def reset_execution_trackers(self) -> None:
+        super().reset_execution_trackers()
+        self._kept: dict[int, int] = {}
+        self._truncated: set[int] = set()
+
+    def execute(self, **kwargs: Any) -> Any:
+        try:
+            return super().execute(**kwargs)
+        finally:
+            # The channels of a client made for a kernel manager it was given, heartbeat thread included, would
+            # otherwise run for the life of a server or scheduler: one thread per task.
+            if self.kc is not None:
+                self.kc.stop_channels()
+
+    def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
+        content = msg.get("content", {})
+        size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
+        kept = self._kept.get(cell_index, 0)
+        if kept + size <= OUTPUT_LIMIT_BYTES:
+            self._kept[cell_index] = kept + size
+            return super().output(outs, msg, display_id, cell_index)
+        if cell_index not in self._truncated:
+            self._truncated.add(cell_index)
+            outs.append(
+                v4.new_output(
+                    "stream",
+                    name="stderr",
+                    text=f"\n[nbflow: output truncated: this cell wrote more than "
+                    f"{OUTPUT_LIMIT_BYTES // (1024 * 1024)} MiB; the rest was dropped]\n",
+                )
+            )
+        return None
+
+
+class NbflowEngine(NBClientEngine):
+    """papermill's nbclient engine with nbflow's client, and the cells' saves throttled."""
+
+    @classmethod
+    def execute_notebook(cls, nb: Any, kernel_name: str, output_path: str | None = None, **kwargs: Any) -> Any:
+        # The manager papermill makes here saves at the notebook's start and end; papermill writes the notebook
+        # itself once the engine returns (with the error, when a cell raised), so that manager gets no path. The
+        # cells save through ThrottledManager, and a run that raises (its kernel died, or never answered) is
+        # written here, as far as it got.
+        try:
+            return super().execute_notebook(nb, kernel_name, output_path=None, save_cells_to=output_path, **kwargs)
+        except BaseException:
+            if output_path:
+                write_ipynb(nb, output_path)
+            raise
+
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man: NotebookExecutionManager,
+        kernel_name: str,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        start_timeout: float = 60,
+        execution_timeout: float | None = None,
+        save_cells_to: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        cells = ThrottledManager(
+            nb_man.nb,
+            output_path=save_cells_to,
+            log_output=log_output,
+            progress_bar=False,
+            autosave_cell_every=nb_man.autosave_cell_every,
+        )
+        client = NbflowClient(
+            cells,
+            kernel_name=kernel_name,
+            startup_timeout=start_timeout,
+            timeout=execution_timeout,
+            log=log,
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+            **remove_args(["input_path", "timeout", "startup_timeout"], **kwargs),
+        )
+        return client.execute()
+
+
+papermill_engines.register(ENGINE, NbflowEngine)
+# nbflow checks parameter names itself (before anything runs); papermill's guesses about them are noise here.
+logging.getLogger("papermill").setLevel(logging.ERROR)
+# papermill validates every notebook it reads and writes, and nbformat compiles its schema validator at the first
+# use: compiled at import, that happens while the first kernels start.
+get_validator(version=4, version_minor=v4.nbformat_minor)

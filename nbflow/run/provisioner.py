@@ -1,0 +1,111 @@
+"""The jupyter_client side of the fork server: a provisioner that has the server fork the native Python kernel.
+
+`ForkProvisioner` is jupyter_client's LocalProvisioner, given per kernel the fork server to ask and the log file
+the kernel writes to. It forks only the kernel nbflow itself would start with `python -m ipykernel_launcher` on
+this interpreter: any other kernel (another Python, another language, a kernel spec with its own launcher) starts
+through LocalProvisioner as usual, since a fork of this interpreter would not be that kernel.
+
+A forked kernel is the fork server's child, not this process's, so it is tracked with psutil (`ForkedProcess`)
+instead of a Popen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import psutil
+from jupyter_client.connect import KernelConnectionInfo
+from jupyter_client.provisioning import LocalProvisioner
+from traitlets import Instance, Unicode
+
+from nbflow.run.forkserver import ForkServer
+
+KILL_SETTLE_S = 0.05
+
+
+class ForkedProcess:
+    """What jupyter_client expects of a Popen, for a kernel that is the fork server's child, not ours."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+        try:
+            self._process: psutil.Process | None = psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            self._process = None
+
+    def _running(self) -> bool:
+        if self._process is None:
+            return False
+        try:
+            # is_running() also tells a reused pid from the kernel that had it
+            return bool(self._process.is_running() and self._process.status() != psutil.STATUS_ZOMBIE)
+        except psutil.NoSuchProcess:
+            return False
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not self._running():
+            self.returncode = 0  # the server reaped it; its exit status is not ours to know
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            time.sleep(0.02)
+        return code
+
+    def send_signal(self, signum: int) -> None:
+        # As Popen does: a process known to have exited is not signalled (jupyter_client interrupts a kernel before
+        # shutting it down, dead or not), and one that exits meanwhile is no error.
+        if self.poll() is not None or self._process is None:
+            return
+        try:
+            self._process.send_signal(signum)
+        except psutil.NoSuchProcess:
+            self.returncode = 0
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+class ForkProvisioner(LocalProvisioner):
+    """LocalProvisioner, launching the native Python kernel through `server` with its output to `log`."""
+
+    server = Instance(ForkServer)
+    log_path = Unicode()
+
+    def forks(self, cmd: list[str]) -> bool:
+        """The command is this interpreter's `-m ipykernel_launcher`, which a fork of the server becomes."""
+        return cmd[1:3] == ["-m", "ipykernel_launcher"] and os.path.realpath(cmd[0]) == os.path.realpath(sys.executable)
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        if not self.forks(cmd):
+            return await super().launch_kernel(cmd, **kwargs)
+        cwd = str(kwargs.get("cwd") or os.getcwd())
+        pid = self.server.spawn(cmd[3:], cwd, dict(kwargs.get("env") or os.environ), self.log_path)
+        self.process = ForkedProcess(pid)  # type: ignore[assignment]  # what LocalProvisioner uses of a Popen
+        self.pid = self.pgid = pid  # a session leader: its process group is its pid
+        self.cwd = cwd
+        return self.connection_info
+
+    async def kill(self, restart: bool = False) -> None:
+        process = self.process
+        await super().kill(restart)
+        # jupyter_client checks next whether the kernel is gone, and if not sleeps 0.1 s: a kernel killed a moment
+        # ago usually is not gone yet, and the last task's kernel is shut down while the run ends.
+        deadline = time.monotonic() + KILL_SETTLE_S
+        while process is not None and process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
