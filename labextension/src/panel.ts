@@ -27,7 +27,7 @@ export interface IPanelOptions {
 interface IParamField {
   key: string; // "name" or "task.name"
   initial: unknown;
-  read(): unknown; // the typed value, or throws with a message
+  read(): string; // the value as text (read on the server as `nbflow run -p NAME VALUE` reads it), or throws
   changed(): boolean;
 }
 
@@ -125,7 +125,7 @@ export class NbflowPanel extends Widget {
 
   /** Start a run of `targets` (null: all) and their upstream, with the form's parameters and force. */
   async run(targets: string[] | null): Promise<string | null> {
-    let params: { [key: string]: unknown };
+    let params: { [key: string]: string };
     try {
       params = this.readParams();
     } catch (error) {
@@ -134,7 +134,7 @@ export class NbflowPanel extends Widget {
     }
     this.runAllButton.disabled = true;
     try {
-      const started = await startRun({ targets, params, force: this.force.checked });
+      const started = await startRun({ targets, params_text: params, force: this.force.checked });
       this.clearError();
       this.pinned = false;
       this.followed = started.id;
@@ -444,7 +444,7 @@ export class NbflowPanel extends Widget {
         field = {
           key: row.key,
           initial: row.value,
-          read: () => input.checked,
+          read: () => (input.checked ? 'True' : 'False'),
           changed: () => input.checked !== row.value
         };
       } else {
@@ -456,22 +456,11 @@ export class NbflowPanel extends Widget {
           initial: row.value,
           changed: () => input.value !== initialText,
           read: () => {
-            const textValue = input.value;
-            if (typeof row.value === 'number') {
-              const number = Number(textValue);
-              if (textValue.trim() === '' || !Number.isFinite(number)) {
-                throw new Error(`Parameter ${row.key}: ${JSON.stringify(textValue)} is not a number.`);
-              }
-              return number;
+            // the server parses the text; a number field only refuses what could never be a number
+            if (typeof row.value === 'number' && (input.value.trim() === '' || !Number.isFinite(Number(input.value)))) {
+              throw new Error(`Parameter ${row.key}: ${JSON.stringify(input.value)} is not a number.`);
             }
-            if (typeof row.value === 'string') {
-              return textValue;
-            }
-            try {
-              return JSON.parse(textValue);
-            } catch {
-              return textValue;
-            }
+            return input.value;
           }
         };
       }
@@ -490,8 +479,8 @@ export class NbflowPanel extends Widget {
     );
   }
 
-  private readParams(): { [key: string]: unknown } {
-    const params: { [key: string]: unknown } = {};
+  private readParams(): { [key: string]: string } {
+    const params: { [key: string]: string } = {};
     for (const field of this.paramFields) {
       if (field.changed()) {
         params[field.key] = field.read();

@@ -12,9 +12,9 @@ function display(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-/** `name=value` lines -> parameters; a value that reads as JSON (numbers, true, lists) is typed, else text. */
-export function parseParams(text: string): { [name: string]: unknown } {
-  const params: { [name: string]: unknown } = {};
+/** `name=value` lines -> each parameter's text; the server reads the text as `nbflow run -p NAME VALUE` does. */
+export function parseParams(text: string): { [name: string]: string } {
+  const params: { [name: string]: string } = {};
   for (const [index, raw] of text.split('\n').entries()) {
     const line = raw.trim();
     if (!line) {
@@ -25,12 +25,7 @@ export function parseParams(text: string): { [name: string]: unknown } {
     if (!name) {
       throw new Error(`Parameters, line ${index + 1}: write name=value (for example n=10, day={date}).`);
     }
-    const value = line.slice(eq + 1).trim();
-    try {
-      params[name] = JSON.parse(value);
-    } catch {
-      params[name] = value;
-    }
+    params[name] = line.slice(eq + 1).trim();
   }
   return params;
 }
@@ -145,7 +140,7 @@ export class SchedulesSection {
   async add(): Promise<void> {
     const name = this.nameInput.value.trim();
     const timing = this.timingInput.value.trim();
-    let params: { [name: string]: unknown };
+    let params: { [name: string]: string };
     try {
       if (!name) {
         throw new Error('Give the schedule a name.');
@@ -171,7 +166,7 @@ export class SchedulesSection {
         every: kind === 'every' ? timing : null,
         tz: this.tzInput.value.trim() || null,
         targets: targets.length ? targets : null,
-        params
+        params_text: params
       });
       this.nameInput.value = '';
       this.timingInput.value = '';

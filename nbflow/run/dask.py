@@ -45,6 +45,7 @@ from nbflow.run.dask_connect import CONNECT_TIMEOUT, QUICK_CONNECT, connect, imp
 from nbflow.run.dask_worker import WorkerDied, WorkerResult, run_on_worker, stop_on_worker, worker_ready
 from nbflow.run.jobs import Executor, ExecutorOptions, Job, JobResult
 from nbflow.times import iso, now
+from nbflow.version import __version__
 
 CAPACITY_TTL = 2.0  # seconds between two asks for the cluster's thread count
 STOP_TIMEOUT = 30.0  # seconds a stop or clean-up call to the cluster may take
@@ -206,7 +207,7 @@ class DaskExecutor(Executor):
             listed = "; ".join(f"{worker}: {answer}" for worker, answer in sorted(broken.items()))
             raise UsageError(
                 f"{len(broken)} of the {len(answers)} Dask workers at {self.address} cannot run nbflow's "
-                f"tasks ({listed}). Install nbflow (this version, {_version()}) in the workers' "
+                f"tasks ({listed}). Install nbflow (this version, {__version__}) in the workers' "
                 "environment, with the kernels your notebooks use. Nothing ran."
             )
         if not answers:
@@ -299,12 +300,6 @@ class DaskExecutor(Executor):
                 entry.forgotten = True
             except Exception:
                 return
-
-
-def _version() -> str:
-    from nbflow import __version__
-
-    return __version__
 
 
 def _failed(exc: BaseException, told: str | None = None, traceback_lines: list[str] | None = None) -> JobResult:

@@ -23,6 +23,7 @@ from typing import Any
 from nbflow.models import TaskError, TaskState
 from nbflow.run.jobs import Job, JobResult
 from nbflow.times import iso, now
+from nbflow.version import __version__
 
 WATCH_INTERVAL = 0.5  # seconds between a running task's looks at whether the cluster still wants it
 
@@ -69,9 +70,7 @@ def worker_ready() -> dict[str, str]:
     from nbflow.run.execute import import_papermill
 
     threading.Thread(target=import_papermill, name="nbflow-import", daemon=True).start()
-    import nbflow
-
-    return {"nbflow": nbflow.__version__, "python": sys.version.split()[0]}
+    return {"nbflow": __version__, "python": sys.version.split()[0]}
 
 
 def stop_on_worker(key: str, reason: str) -> bool:

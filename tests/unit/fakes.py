@@ -122,10 +122,9 @@ class Caller(threading.Thread):
 class FakeExecutor(Executor):
     """Runs no notebook: each job ends as the script says, at once (or, for `Hang`, when it is stopped).
 
-    `remote=True` plays an executor whose disk is not ours (Dask): the executed notebook and the kernel's output
-    come back in the result instead of being written to `job.output_notebook`. `ctrl_c_when` is a condition on the
-    calls made so far: the first `prepare` call after which it holds raises KeyboardInterrupt. (A real SIGINT sent
-    from a test thread can land just before the loop's thread blocks in its wait, and then sits unhandled until
+    It writes each job's executed notebook where the job says, as every executor does. `ctrl_c_when` is a condition
+    on the calls made so far: the first `prepare` call after which it holds raises KeyboardInterrupt. (A real SIGINT
+    sent from a test thread can land just before the loop's thread blocks in its wait, and then sits unhandled until
     another signal arrives: CPython only runs a handler once the thread is back in Python code.)
     """
 
@@ -134,12 +133,10 @@ class FakeExecutor(Executor):
         capacity: int = 1,
         script: Script | None = None,
         *,
-        remote: bool = False,
         ctrl_c_when: Callable[[list[Event]], bool] | None = None,
     ):
         self.capacity = capacity
         self.script = dict(script or {})
-        self.remote = remote
         self._ctrl_c_when = ctrl_c_when
         self.submitted: list[Job] = []
         self.stops: list[Stop] = []
@@ -232,18 +229,13 @@ class FakeExecutor(Executor):
         self._changed.notify_all()
 
     def _result(self, job: Job, state: TaskState, started: str, error: TaskError | None = None) -> JobResult:
-        """How the job ended, with its executed notebook: on our disk, or in the result for a remote executor."""
+        """How the job ended; its executed notebook is written at the job's path."""
         notebook = json.loads(Path(job.notebook).read_text())
         notebook["metadata"]["fake_executor"] = {"attempt": job.attempt, "parameters": job.parameters}
         executed = json.dumps(notebook).encode()
-        result = JobResult(state, started, iso(now()), error)
-        if self.remote:
-            result.notebook_bytes = executed
-            result.kernel_log = f"kernel of {job.task}, attempt {job.attempt}\n".encode()
-        else:
-            Path(job.output_notebook).parent.mkdir(parents=True, exist_ok=True)
-            Path(job.output_notebook).write_bytes(executed)
-        return result
+        Path(job.output_notebook).parent.mkdir(parents=True, exist_ok=True)
+        Path(job.output_notebook).write_bytes(executed)
+        return JobResult(state, started, iso(now()), error)
 
     # -- what tests ask -----------------------------------------------------------------------------------------
 

@@ -202,19 +202,6 @@ def test_retries_come_from_the_run_then_the_notebook_then_the_project(project, s
     assert len(recorded(project, run.id).attempts["a"]) == attempts == len(fake.submitted)
 
 
-def test_a_remote_executors_notebooks_and_kernel_output_are_kept_for_every_attempt(project):
-    task(project, "a.ipynb", outputs=["a.txt"])
-    fake = FakeExecutor(script={"a": [Fail(), Succeed()]}, remote=True)
-    run = nbflow.load(project).run(executor=fake, retries=1)
-    assert run.tasks["a"].state is SUCCEEDED
-    assert executed(project, run.id) == {"a.attempt-1.ipynb": 1, "a.ipynb": 2}
-    log = project / ".nbflow" / "runs" / run.id / "a.kernel.log"
-    assert log.read_text() == "kernel of a, attempt 1\nkernel of a, attempt 2\n"
-
-
-# -- failures -----------------------------------------------------------------------------------------------------
-
-
 def test_a_failure_fails_only_its_downstream_and_independent_branches_go_on(project):
     # a -> a2 -> a3 and b -> b2
     task(project, "a.ipynb", outputs=["a.txt"])
