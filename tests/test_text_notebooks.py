@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,38 @@ def test_fingerprints_see_code_cells_only(project, edit):
     assert fingerprint.code_hash(pipe.tasks["a"].spec.code_cells, "python3") == before
     path.write_text(text.replace("x = 1", "x = 2"))
     assert fingerprint.code_hash(nbflow.load(project).tasks["a"].spec.code_cells, "python3") != before
+
+
+def test_text_notebooks_run_with_parameters_injected_and_keep_their_source(project):
+    extract = percent(
+        project / "tasks" / "extract.py",
+        'outputs = ["../raw.txt"]\nn = 2',
+        code="open(outputs[0], 'w').write(str(n * 21))",
+    )
+    report = myst(
+        project / "report.md",
+        'inputs = ["raw.txt"]\noutputs = ["report.txt"]',
+        code="open(outputs[0], 'w').write('total ' + open(inputs[0]).read())",
+    )
+    before = extract.read_bytes(), report.read_bytes()
+    run = nbflow.load(project).run(params={"n": 3})
+    assert run.state == "succeeded", [t.error for t in run.tasks.values()]
+    assert (project / "report.txt").read_text() == "total 63"
+    assert (extract.read_bytes(), report.read_bytes()) == before  # the sources are never written to
+    executed = run.tasks["extract"].output_notebook
+    assert executed.suffix == ".ipynb" and executed.parent.parent.name == "runs"
+    cells = json.loads(executed.read_text())["cells"]
+    assert any(
+        "injected-parameters" in c["metadata"].get("tags", []) and "n = 3" in "".join(c["source"]) for c in cells
+    )
+
+
+def test_a_markdown_or_comment_edit_in_a_text_notebook_reruns_nothing(project):
+    path = percent(project / "a.py", 'outputs = ["a.txt"]', code="open(outputs[0], 'w').write('x')")
+    assert nbflow.load(project).run().tasks["a"].state == "succeeded"
+    path.write_text(
+        path.read_text()
+        .replace("# # A task", "# # A task, explained at length")
+        .replace("write('x')", "write('x')  # the only value")
+    )
+    assert nbflow.load(project).run().tasks["a"].state == "skipped"

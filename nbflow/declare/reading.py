@@ -122,3 +122,11 @@ def paired_formats(notebook: dict[str, Any]) -> list[str]:
 def read_notebook(path: Path) -> dict[str, Any]:
     """Any notebook nbflow reads: `.ipynb` or text."""
     return read_notebook_json(path) if path.suffix == NOTEBOOK_SUFFIX else read_text_notebook(path)
+
+
+def ipynb_text(path: Path) -> str:
+    """The notebook as `.ipynb` JSON, whatever its file: what papermill executes (a text notebook converted by
+    jupytext; the source file itself is never written)."""
+    if path.suffix == NOTEBOOK_SUFFIX:
+        return path.read_text(encoding="utf-8")
+    return json.dumps(read_text_notebook(path))

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from nbflow.declare.reading import ipynb_text
 from nbflow.errors import UsageError
 from nbflow.models import TaskError, TaskState
 from nbflow.run.dask_connect import CONNECT_TIMEOUT, QUICK_CONNECT, connect, import_distributed, scheduler_address
@@ -128,7 +129,8 @@ class DaskExecutor(Executor):
         with self._lock:
             self._jobs[(job.task, job.attempt)] = entry
         try:
-            source = Path(job.notebook).read_bytes()  # the notebook runs as fingerprinted here, shared disk or not
+            # the notebook runs as fingerprinted here, shared disk or not (a text notebook as jupytext reads it)
+            source = ipynb_text(Path(job.notebook)).encode()
             entry.dask_future = self.client.submit(run_on_worker, job, source, key, key=key, pure=False, retries=0)
         except Exception as exc:
             problem = DaskSubmitError(

@@ -12,9 +12,11 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from nbflow import processes
+from nbflow.declare.reading import NOTEBOOK_SUFFIX, ipynb_text
 from nbflow.models import TaskError, TaskState
 from nbflow.run.jobs import Job, JobResult
 from nbflow.run.kernels import KernelPool, shutdown_kernel, start_kernel
@@ -95,7 +97,7 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
             km = (pool.take(job) if pool and start_try == 1 else None) or start_kernel(job)
             control.attach(km.provisioner.pid)
             papermill.execute_notebook(
-                job.notebook,
+                _source(job.notebook),
                 job.output_notebook,
                 parameters=job.parameters,
                 engine_name=ENGINE,
@@ -128,6 +130,16 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
     else:
         state = TaskState.FAILED if error is not None else TaskState.SUCCEEDED
     return JobResult(state, started, iso(now()), error, control.pid)
+
+
+def _source(notebook: str) -> Any:
+    """What papermill runs: an `.ipynb` by its path (papermill records it), a text notebook as jupytext reads it."""
+    path = Path(notebook)
+    if path.suffix == NOTEBOOK_SUFFIX:
+        return notebook
+    import nbformat
+
+    return nbformat.reads(ipynb_text(path), as_version=4)
 
 
 def _dead_kernel_error(control: KernelControl) -> TaskError:
