@@ -87,7 +87,7 @@ def _part(
     sugiyama.draw()
 
     # Turned back: grandalf's y (the layer's centre) is our x, its x (the place within the layer) our y.
-    def centre(vertex) -> Point:
+    def centre(vertex: Vertex) -> Point:
         return vertex.view.xy[1], vertex.view.xy[0]
 
     columns = [

@@ -9,10 +9,14 @@ from __future__ import annotations
 import sys
 import threading
 from datetime import datetime
-from typing import TextIO
+from types import TracebackType
+from typing import TYPE_CHECKING, TextIO
 
 from nbflow.models import Run, TaskRun, TaskState
 from nbflow.times import duration
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 STYLES = {
     TaskState.PENDING: "dim",
@@ -47,7 +51,9 @@ class PlainProgress:
     def __enter__(self) -> PlainProgress:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         pass
 
     def __call__(self, run: Run, result: TaskRun) -> None:
@@ -65,7 +71,7 @@ class PlainProgress:
 class LiveProgress:
     """A rich table of every task (state, elapsed, note), redrawn a few times a second."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         from rich.console import Console
         from rich.live import Live
 
@@ -76,13 +82,15 @@ class LiveProgress:
         self._live.__enter__()
         return self
 
-    def __exit__(self, *exc) -> None:
-        self._live.__exit__(*exc)
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._live.__exit__(kind, exc, traceback)
 
     def __call__(self, run: Run, result: TaskRun) -> None:
         self.run = run
 
-    def __rich__(self):
+    def __rich__(self) -> Table:
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
@@ -98,5 +106,5 @@ class LiveProgress:
         return table
 
 
-def progress_for(stream: TextIO = sys.stdout):
+def progress_for(stream: TextIO = sys.stdout) -> LiveProgress | PlainProgress:
     return LiveProgress() if stream.isatty() else PlainProgress(stream)

@@ -9,13 +9,16 @@ import html
 import json
 import shutil
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from nbflow import palette
 from nbflow.graph import Pipeline
 from nbflow.layout import Box, Point, layered
+
+if TYPE_CHECKING:
+    import graphviz
 
 
 def _jsonable(value: Any) -> Any:
@@ -72,7 +75,7 @@ def to_text(pipeline: Pipeline) -> str:
     """Levels: every task of level n depends only on tasks of earlier levels, and lists them after `<-`."""
     graph = pipeline.graph
     order = {name: i for i, name in enumerate(pipeline.tasks)}
-    levels = [sorted(level, key=order.get) for level in nx.topological_generations(graph)]
+    levels = [sorted(level, key=order.__getitem__) for level in nx.topological_generations(graph)]
     width = max((len(n) for n in pipeline.tasks), default=0)
     nb_width = max((len(t.notebook) for t in pipeline.tasks.values()), default=0)
     lines = [f"{pipeline.project.root}: {len(pipeline.tasks)} task(s), {graph.number_of_edges()} edge(s)"]
@@ -85,7 +88,7 @@ def to_text(pipeline: Pipeline) -> str:
         lines.append(f"level {number}")
         for name in level:
             task = pipeline.tasks[name]
-            upstream = sorted(graph.predecessors(name), key=order.get)
+            upstream = sorted(graph.predecessors(name), key=order.__getitem__)
             after = f"  <- {', '.join(upstream)}" if upstream else ""
             lines.append(f"  {name:<{width}}  {task.notebook:<{nb_width}}{after}".rstrip())
     return "\n".join(lines) + "\n"
@@ -148,7 +151,7 @@ def to_dot(
     notes: Mapping[str, str] | None = None,
     labels: bool = True,
     only: Iterable[str] | None = None,
-):
+) -> graphviz.Digraph:
     """A `graphviz.Digraph`; edges are labelled with the file(s) that link the two tasks.
 
     `states` (name -> state) styles the tasks from the palette and writes the state (or `notes[name]`, e.g.
@@ -224,7 +227,8 @@ def to_svg(
     import graphviz
 
     try:
-        return to_dot(pipeline, states, notes, labels, only).pipe(format="svg", encoding="utf-8")
+        svg: str = to_dot(pipeline, states, notes, labels, only).pipe(format="svg", encoding="utf-8")
+        return svg
     except graphviz.ExecutableNotFound as exc:
         raise GraphvizMissing(
             "SVG needs Graphviz's `dot` program, which is not installed (Debian/Ubuntu: "

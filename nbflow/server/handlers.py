@@ -13,11 +13,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import tornado.web
 from jupyter_core.utils import ensure_async
-from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth import decorator
 from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel
 from tornado.ioloop import IOLoop
@@ -45,6 +45,14 @@ RESOURCE = "nbflow"
 Model = TypeVar("Model", bound=BaseModel)
 Result = TypeVar("Result")
 Method = Callable[..., Awaitable[BaseModel | None]]
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def authorized(action: str) -> Callable[[Handler], Handler]:
+    """Jupyter Server's `@authorized(action)` (on the handler's `auth_resource`), typed as the decorator it is:
+    Jupyter Server declares it to return the decorated function's type, which mypy cannot solve from `action`
+    alone, so every method it wraps would lose its types."""
+    return cast(Callable[[Handler], Handler], decorator.authorized(action))
 
 
 def answers(status: int = 200) -> Callable[[Method], Callable[..., Awaitable[None]]]:

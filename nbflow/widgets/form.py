@@ -6,6 +6,7 @@ values a user changed are passed to a run, so every notebook keeps its own defau
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -28,8 +29,10 @@ def declared_params(pipeline: Pipeline) -> dict[str, tuple[Any, str | None]]:
     return dict(sorted(found.items()))
 
 
-class ParamsForm(widgets.VBox):
+class ParamsForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type information: VBox is Any
     """bool -> Checkbox, int -> IntText, float -> FloatText, str -> Text, anything else -> Text holding its repr."""
+
+    children: Sequence[widgets.Widget]  # VBox's trait, declared for mypy, which cannot see it
 
     def __init__(self, pipeline: Pipeline | None = None):
         super().__init__(layout=widgets.Layout(width="100%"))

@@ -20,22 +20,29 @@ from __future__ import annotations
 
 import html
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
 from nbflow import palette, render
 from nbflow.errors import NbflowError
-from nbflow.graph import load
+from nbflow.graph import Pipeline, load
 from nbflow.history import status as judge_status
-from nbflow.models import TaskRun
-from nbflow.project import load_project
-from nbflow.store import open_store
+from nbflow.models import RunRecord, RunState, TaskRun, TaskState
+from nbflow.project import Project, load_project
+from nbflow.store import Store, open_store
 from nbflow.times import now, parse_time
 from nbflow.widgets import views
 from nbflow.widgets.form import ParamsForm
 from nbflow.widgets.schedules import SchedulesTab
+
+if TYPE_CHECKING:
+    from nbflow.run.background import BackgroundRun
+
+# what the graph and table were last drawn from: the view, the run's id and state, and each task's state and try
+Signature = tuple[str, str | None, RunState | None, tuple[tuple[str, TaskState, int], ...]]
 
 LIVE, STATUS = "live", "status"
 _UNSEEN = object()  # no look at the store yet
@@ -47,24 +54,26 @@ def panel(path: str | Path = ".", **options: Any) -> Panel:
     return Panel(path, **options)
 
 
-class Panel(widgets.VBox):
+class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type information: VBox is Any
     """The widget `nbflow.panel` returns. `follow=False` leaves out the polling thread (call `refresh()`)."""
 
-    def __init__(self, path: str | Path = ".", *, poll_interval: float = 0.75, follow: bool = True):
+    def __init__(self, path: str | Path = ".", *, poll_interval: float = 0.75, follow: bool = True) -> None:
         super().__init__(layout=widgets.Layout(width="100%"))
         self.path, self.poll_interval = path, poll_interval
-        self.project = self.store = self.pipeline = None
+        self.project: Project | None = None
+        self.store: Store | None = None
+        self.pipeline: Pipeline | None = None
         self.status: dict[str, dict[str, Any]] = {}  # history.status of every task
         self.states: dict[str, str | None] = {}  # what the graph shows: task -> state
-        self.shown_run = None  # the RunRow on the graph (None: status only)
+        self.shown_run: RunRecord | None = None  # the run on the graph (None: status only)
         self.shown_tasks: list[TaskRun] = []
-        self.handle = None  # the BackgroundRun started from this panel
+        self.handle: BackgroundRun | None = None  # the run started from this panel
         self.view = LIVE
         self.svg = ""
         self._opened_at = now()
         self._followed: set[str] = set()  # runs seen going on, shown in the live view once they end
-        self._newest: Any = _UNSEEN  # (id, state) of the newest run at the last look; None: no run
-        self._signature: tuple | None = None
+        self._newest: object = _UNSEEN  # (id, state) of the newest run at the last look; None: no run
+        self._signature: Signature | None = None
         self._lock = threading.RLock()
         self._wake, self._stop = threading.Event(), threading.Event()
         self._updating = False
@@ -72,7 +81,7 @@ class Panel(widgets.VBox):
         self._outputs: dict[str, TaskRun] = {}
         self._build()
         self.reload()
-        self._thread = None
+        self._thread: threading.Thread | None = None
         if follow:
             self._thread = threading.Thread(target=self._follow, name="nbflow-panel", daemon=True)
             self._thread.start()
@@ -173,7 +182,7 @@ class Panel(widgets.VBox):
         self.zoom.observe(lambda _: self._user(self._show_svg), "value")  # a user's zoom stays
         self.history.observe(lambda change: self._user(self.show, change["new"]), "value")
 
-    def _user(self, action, *args, **kwargs) -> None:
+    def _user(self, action: Callable[..., object], *args: Any, **kwargs: Any) -> None:
         """Run `action` for a user's change, not for the panel's own updates of its widgets."""
         if not self._updating:
             action(*args, **kwargs)
@@ -204,7 +213,7 @@ class Panel(widgets.VBox):
             except NbflowError as exc:
                 self.pipeline = None
                 self.say(str(exc), "error")
-            names = list(self.pipeline.tasks) if self.pipeline else []
+            names: list[str] = list(self.pipeline.tasks) if self.pipeline else []
             root = self.project.root if self.project else self.path
             self.header.value = (
                 f"<div style='font-family:{palette.FONT};font-size:14px'><b>nbflow</b> · "
@@ -254,9 +263,9 @@ class Panel(widgets.VBox):
                 redraw = True
             self._newest = key
             self._show_history(runs)
-            run = self._run_to_show(newest)
+            run = self._run_to_show(self.store, newest)
             tasks = self.store.task_runs(run.id) if run else []
-            signature = (
+            signature: Signature = (
                 self.view,
                 run.id if run else None,
                 run.state if run else None,
@@ -275,21 +284,24 @@ class Panel(widgets.VBox):
             )
             self.schedules.poll()  # a schedule added, fired, paused or removed anywhere
 
-    def _check_alive(self, row) -> None:
+    def _check_alive(self, row: RunRecord) -> None:
         """A run whose process died stays `running` in the store until someone looks: look."""
         if self.store is not None and not self.store.is_alive(row):
             self.store.mark_dead_runs()
 
-    def _run_to_show(self, newest):
+    def _run_to_show(self, store: Store, newest: RunRecord | None) -> RunRecord | None:
         if self.view == STATUS:
             return None
         if self.view != LIVE:
-            return self.store.run(self.view)
-        if newest is not None and (newest.id in self._followed or parse_time(newest.started_at) >= self._opened_at):
+            return store.run(self.view)
+        if newest is None:
+            return None
+        started = parse_time(newest.started_at)
+        if newest.id in self._followed or (started is not None and started >= self._opened_at):
             return newest
         return None
 
-    def _show_history(self, runs) -> None:
+    def _show_history(self, runs: list[RunRecord]) -> None:
         options = [
             ("Live: status now, and the newest run as it goes", LIVE),
             ("Status now (default parameters)", STATUS),
@@ -300,7 +312,7 @@ class Panel(widgets.VBox):
 
     # -- drawing --------------------------------------------------------------------------------------------------
 
-    def _draw(self, run, tasks: list[TaskRun]) -> None:
+    def _draw(self, run: RunRecord | None, tasks: list[TaskRun]) -> None:
         self.shown_run, self.shown_tasks = run, tasks
         if self.pipeline is None:
             self.graph.value = self.table.value = ""
@@ -326,8 +338,8 @@ class Panel(widgets.VBox):
         self._show_svg()
         if not self.pipeline.tasks:
             self.caption.value = views.message(
-                f"No task notebooks under {self.project.root}: a notebook is a task when its `parameters` cell "
-                "assigns `inputs`, `outputs` or `upstream`. Reload after adding some."
+                f"No task notebooks under {self.pipeline.project.root}: a notebook is a task when its `parameters` "
+                "cell assigns `inputs`, `outputs` or `upstream`. Reload after adding some."
             )
         elif run is None:
             self.caption.value = views.message(
@@ -345,7 +357,7 @@ class Panel(widgets.VBox):
                 )
             )
             self.table.value = views.run_table(tasks)
-        self._list_outputs(run, tasks)
+        self._list_outputs(self.pipeline, run, tasks)
 
     def _show_svg(self) -> None:
         if self.svg:
@@ -366,10 +378,11 @@ class Panel(widgets.VBox):
 
     # -- outputs --------------------------------------------------------------------------------------------------
 
-    def _list_outputs(self, run, tasks: list[TaskRun]) -> None:
+    def _list_outputs(self, pipeline: Pipeline, run: RunRecord | None, tasks: list[TaskRun]) -> None:
         if run is None:  # the status view: each task's most recent run
+            assert self.store is not None  # the panel draws what it read from its store
             last = self.store.last_task_runs()
-            tasks = [last[name] for name in self.pipeline.tasks if name in last]
+            tasks = [last[name] for name in pipeline.tasks if name in last]
         self._outputs = {t.name: t for t in tasks if t.output_notebook or t.error}
         options = list(self._outputs)
         if options != list(self.output_task.options):
@@ -379,8 +392,8 @@ class Panel(widgets.VBox):
 
     def show_output(self, task: str | None) -> None:
         """Show a task's executed notebook (rendered by nbconvert) and, for a failed task, its error."""
-        row = self._outputs.get(task)
-        if row is None:
+        row = self._outputs.get(task) if task is not None else None
+        if task is None or row is None:
             self.output.value = views.message("No executed notebook to show: choose a task that ran.")
             return
         path = row.output_notebook
@@ -390,7 +403,7 @@ class Panel(widgets.VBox):
         notebook = views.read_notebook(path) if path else None
         if row.error:
             parts.append(views.error_html(task, row.error, notebook, row.state))
-        if notebook is not None:
+        if path is not None and notebook is not None:
             try:
                 parts.append(views.notebook_html(path))
             except Exception as exc:
@@ -417,7 +430,7 @@ class Panel(widgets.VBox):
             params = self.form.changed()
             targets = list(self.tasks_select.value) or None
             selected = set(self.pipeline.select(targets))
-            known = set(self.project.params).union(*(self.pipeline.specs[t].params for t in selected))
+            known = set(self.pipeline.project.params).union(*(self.pipeline.specs[t].params for t in selected))
             params = {k: v for k, v in params.items() if k in known}  # a parameter only other tasks use: not this run's
             self.handle = start_run(
                 self.pipeline,

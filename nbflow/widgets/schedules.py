@@ -13,13 +13,21 @@ import html
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
 from nbflow.errors import NbflowError
 from nbflow.params import parse_assignments
 from nbflow.widgets import views
+
+if TYPE_CHECKING:
+    from nbflow.graph import Pipeline
+    from nbflow.project import Project
+    from nbflow.store import Store
+
+    Context = tuple[Project | None, Store | None, Pipeline | None]
 
 CRON, EVERY = "cron", "every"
 _HINTS = {CRON: "0 17 * * *  (minute hour day month weekday)", EVERY: "10m, 30s, 2h, 1d or 1h30m"}
@@ -60,7 +68,7 @@ def _badge(label: str, fill: str, border: str) -> str:
     )
 
 
-def scheduler_line(holder: dict[str, Any] | None, root: Any) -> str:
+def scheduler_line(holder: dict[str, Any] | None, root: Path | str) -> str:
     if holder:
         return views.message(
             f"A scheduler is running (pid {holder.get('pid')} on {holder.get('host')}): "
@@ -74,10 +82,10 @@ def scheduler_line(holder: dict[str, Any] | None, root: Any) -> str:
     )
 
 
-class SchedulesTab(widgets.VBox):
+class SchedulesTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type information: VBox is Any
     """`context()` gives the panel's (project, store, pipeline); any may be None while the project is invalid."""
 
-    def __init__(self, context: Callable[[], tuple[Any, Any, Any]]):
+    def __init__(self, context: Callable[[], Context]) -> None:
         super().__init__(layout=widgets.Layout(width="100%"))
         from nbflow.schedule import local_zone_name
 
@@ -172,7 +180,7 @@ class SchedulesTab(widgets.VBox):
 
     # -- reading -----------------------------------------------------------------------------------------------
 
-    def set_pipeline(self, pipeline: Any) -> None:
+    def set_pipeline(self, pipeline: Pipeline | None) -> None:
         names = list(pipeline.tasks) if pipeline is not None else []
         if names != list(self.targets.options):
             self.targets.value = tuple(v for v in self.targets.value if v in names)
@@ -232,7 +240,7 @@ class SchedulesTab(widgets.VBox):
 
     # -- changing ----------------------------------------------------------------------------------------------
 
-    def _act(self, action: Callable[[Any], str], failed: str) -> None:
+    def _act(self, action: Callable[[Project], str], failed: str) -> None:
         """Call the API; show its outcome, or its error, in the tab; then read the schedules again."""
         project, _, _ = self.context()
         if project is None:
@@ -250,7 +258,7 @@ class SchedulesTab(widgets.VBox):
     def add(self) -> None:
         from nbflow.schedule import add_schedule
 
-        def action(project: Any) -> str:
+        def action(project: Project) -> str:
             text = self.when.value.strip()
             if not text:
                 raise ValueError(
@@ -280,7 +288,7 @@ class SchedulesTab(widgets.VBox):
 
         name = self.chosen.value
 
-        def action(project: Any) -> str:
+        def action(project: Project) -> str:
             if get_schedule(project, name)["paused"]:
                 entry = resume_schedule(project, name)
                 return f"Schedule {name} resumed; next fire: {views.local_time(entry['next_fire'])} local time."
@@ -295,7 +303,7 @@ class SchedulesTab(widgets.VBox):
 
         name = self.chosen.value
 
-        def action(project: Any) -> str:
+        def action(project: Project) -> str:
             remove_schedule(project, name)
             return f"Schedule {name} removed (its past runs stay in the history)."
 

@@ -40,9 +40,10 @@ def framed_svg(svg: str, zoom: str = "Fit", max_height: int = 560) -> str:
         size += f' width="{width:.0f}" height="{height:.0f}"'
     else:
         size = f'width="{width * scale:.0f}" height="{height * scale:.0f}"'
-    opening = _SVG_OPEN.search(body).group(0)
-    cleaned = re.sub(r'\s(width|height|style)="[^"]*"', "", opening)
-    body = body.replace(opening, cleaned[:-1].rstrip("/") + f" {size}>", 1)
+    opening = _SVG_OPEN.search(body)
+    if opening is not None:  # text with no <svg> tag has no size to set: it is framed as it is
+        cleaned = re.sub(r'\s(width|height|style)="[^"]*"', "", opening.group(0))
+        body = body.replace(opening.group(0), cleaned[:-1].rstrip("/") + f" {size}>", 1)
     return (
         f'<div class="nbflow-graph" style="overflow:auto;max-height:{max_height}px;border:1px solid #e2e8f0;'
         f'border-radius:8px;padding:8px;background:#ffffff;box-sizing:border-box;width:100%">{body}</div>'
@@ -178,11 +179,13 @@ def error_html(task: str, error: TaskError, notebook: Mapping[str, Any] | None, 
     return "".join(parts)
 
 
-def read_notebook(path: Path) -> dict | None:
+def read_notebook(path: Path) -> dict[str, Any] | None:
+    """The notebook's JSON; None when the file is missing or holds no JSON object."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return notebook if isinstance(notebook, dict) else None
 
 
 def notebook_html(path: Path) -> str:
@@ -190,7 +193,10 @@ def notebook_html(path: Path) -> str:
     import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(str(path), as_version=4))
+    # nbformat's read and nbconvert's exporter constructors carry no annotations
+    notebook = nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
+    exporter = HTMLExporter(template_name="lab")  # type: ignore[no-untyped-call]
+    body, _ = exporter.from_notebook_node(notebook)
     return (
         f'<iframe title="{html.escape(Path(path).name)}" sandbox="allow-scripts allow-popups" '
         f'style="width:100%;height:640px;border:1px solid #e2e8f0;border-radius:8px;background:#fff" '
