@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import overload
 
 
 def now() -> datetime:
@@ -10,7 +11,12 @@ def now() -> datetime:
     return datetime.now(timezone.utc).astimezone()
 
 
+@overload
+def iso(moment: datetime) -> str: ...
+@overload
+def iso(moment: None) -> None: ...
 def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 to the millisecond, with the offset."""
     return moment.isoformat(timespec="milliseconds") if moment else None
 
 

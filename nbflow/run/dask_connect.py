@@ -40,7 +40,7 @@ def scheduler_address(address: str | None) -> str:
 
     configured = dask.config.get("scheduler-address", None)
     if configured:
-        return configured
+        return str(configured)
     raise UsageError(
         "--executor dask needs the scheduler's address: --dask-address tcp://HOST:8786 (or the "
         f"DASK_SCHEDULER_ADDRESS environment variable). {HELP}."
@@ -87,7 +87,7 @@ def _probe(address: str, timeout: float) -> tuple[str, str] | None:
     """None when a Dask server at `address` completes a handshake in time, else (kind, detail)."""
     import asyncio
 
-    from distributed.comm import connect as open_comm
+    from distributed.comm.core import connect as open_comm
     from distributed.security import Security
 
     async def handshake() -> None:

@@ -35,7 +35,7 @@ log = logging.getLogger("nbflow.kernel")
 logging.getLogger("nbflow").addHandler(logging.NullHandler())
 
 
-class ThrottledManager(NotebookExecutionManager):
+class ThrottledManager(NotebookExecutionManager):  # type: ignore[misc]  # papermill ships no types
     """papermill's manager for the cells as they run, saving the notebook at most every SAVE_EVERY_S seconds and
     spending at most SAVE_SHARE of the time saving (a 10,000-cell notebook would otherwise be written 20,000
     times)."""
@@ -49,7 +49,7 @@ class ThrottledManager(NotebookExecutionManager):
             self._interval = max(SAVE_EVERY_S, (time.monotonic() - started) / SAVE_SHARE)
 
 
-class NbflowClient(PapermillNotebookClient):
+class NbflowClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill ships no types
     """papermill's client, keeping at most OUTPUT_LIMIT_BYTES of output per cell, then one note saying how much
     was dropped; and stopping its channels when done, which nbclient leaves to whoever owns the kernel."""
 
@@ -87,7 +87,7 @@ class NbflowClient(PapermillNotebookClient):
         return None
 
 
-class NbflowEngine(NBClientEngine):
+class NbflowEngine(NBClientEngine):  # type: ignore[misc]  # papermill ships no types
     """papermill's nbclient engine with nbflow's client, and the cells' saves throttled."""
 
     @classmethod

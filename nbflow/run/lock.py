@@ -33,6 +33,7 @@ class ProjectLock:
                 f"another run holds the project's lock ({self.holder()}); wait for it to finish, "
                 "or cancel it, then run again."
             )
+        assert self._fd is not None  # try_acquire() succeeded
         os.ftruncate(self._fd, 0)
         os.write(self._fd, f"{run_id} {os.getpid()}\n".encode())
 
@@ -48,9 +49,3 @@ class ProjectLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
-
-    def __enter__(self) -> ProjectLock:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()

@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 from jupyter_client.connect import KernelConnectionInfo
-from jupyter_client.provisioning import LocalProvisioner
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Instance, Unicode
 
 from nbflow.run.forkserver import ForkServer

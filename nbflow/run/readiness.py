@@ -13,8 +13,8 @@ from queue import Empty
 from typing import Any
 
 import zmq
-from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.blocking import BlockingKernelClient
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_core.utils import ensure_async, run_sync
 
 IOPUB_SETTLE_S = 0.05

@@ -193,9 +193,8 @@ def notebook_html(path: Path) -> str:
     import nbformat
     from nbconvert import HTMLExporter
 
-    # nbformat's read and nbconvert's exporter constructors carry no annotations
-    notebook = nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
-    exporter = HTMLExporter(template_name="lab")  # type: ignore[no-untyped-call]
+    notebook = nbformat.read(str(path), as_version=4)
+    exporter = HTMLExporter(template_name="lab")
     body, _ = exporter.from_notebook_node(notebook)
     return (
         f'<iframe title="{html.escape(Path(path).name)}" sandbox="allow-scripts allow-popups" '
