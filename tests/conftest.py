@@ -11,6 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from nbflow import processes
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpus"
 
@@ -62,18 +64,9 @@ def needs_corpus() -> None:
         pytest.skip(f"the shared notebook corpus is not here ({CORPUS}); it lives beside the repository in ../shared")
 
 
-def proc_stat(pid: int) -> list[str]:
-    """The fields of /proc/PID/stat after the command name: state, parent pid, ... (OSError once it is gone)."""
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().rsplit(")", 1)[1].split()
-
-
 def alive(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    try:
-        return proc_stat(pid)[0] != "Z"
-    except OSError:
-        return False
+    """The process exists and is not a zombie (nbflow's own check, by psutil)."""
+    return processes.alive(pid)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Reading declarations from a notebook's `parameters` cell (SPEC section 1)."""
+"""Reading declarations from a notebook's `parameters` cell."""
 
 from __future__ import annotations
 

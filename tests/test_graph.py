@@ -1,4 +1,4 @@
-"""Building the graph from declarations, and every problem the resolver reports (SPEC section 2)."""
+"""Building the graph from declarations, and every problem the resolver reports."""
 
 from __future__ import annotations
 

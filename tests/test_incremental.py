@@ -1,4 +1,4 @@
-"""Incremental runs: what makes a task up to date, and what makes it run again (SPEC section 3)."""
+"""Incremental runs: what makes a task up to date, and what makes it run again."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Project root discovery, nbflow.toml settings and notebook discovery (SPEC section 2)."""
+"""Project root discovery, nbflow.toml settings and notebook discovery."""
 
 from __future__ import annotations
 
@@ -68,3 +68,15 @@ def test_notebooks_globs_narrow_the_pipeline(project):
         write_notebook(project / rel, None)
     found = [p.relative_to(project).as_posix() for p in discover(load_project(project))]
     assert found == ["pipeline/a.ipynb", "pipeline/deep/b.ipynb"]
+
+
+def test_a_command_run_where_no_settings_file_marks_a_root_says_which_folder_it_took(tmp_path):
+    from conftest import run_cli, write_notebook
+
+    sub = tmp_path / "analysis" / "step"
+    write_notebook(sub / "a.ipynb", 'outputs = ["a.txt"]')
+    result = run_cli("graph", str(sub))
+    assert result.returncode == 0
+    assert f"no nbflow.toml (nor a pyproject.toml with [tool.nbflow]) in {sub} or any folder above it" in result.stderr
+    (tmp_path / "nbflow.toml").write_text("")
+    assert "no nbflow.toml" not in run_cli("graph", str(sub)).stderr

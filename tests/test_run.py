@@ -1,4 +1,4 @@
-"""`nbflow run` with real kernels: order, parallelism, parameters, injection, and the run record (SPEC 3, 5)."""
+"""`nbflow run` with real kernels: order, parallelism, parameters, injection, and the run record."""
 
 from __future__ import annotations
 

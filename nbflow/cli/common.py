@@ -4,6 +4,7 @@ and JSON are printed."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -43,3 +44,17 @@ def local_time(stamp: str | None) -> str:
 
 def seconds(value: float | None) -> str:
     return f"{value:.1f}s" if value is not None else "-"
+
+
+def note_root(path: str | None) -> None:
+    """Say which folder became the project root when no settings file marks one: a command run from a subfolder
+    would otherwise silently treat that subfolder as the whole project."""
+    from nbflow.project import find_root
+
+    root, config_file = find_root(path)
+    if config_file is None:
+        print(
+            f"nbflow: no nbflow.toml (nor a pyproject.toml with [tool.nbflow]) in {root} or any folder above it, so "
+            "that folder is the project root; put an nbflow.toml in the folder you mean as the root.",
+            file=sys.stderr,
+        )

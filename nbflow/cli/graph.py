@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nbflow.cli.common import add_path
+from nbflow.cli.common import add_path, note_root
 from nbflow.errors import EXIT_INVALID
 
 
@@ -13,6 +13,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from nbflow import preflight, render
     from nbflow.graph import load
 
+    note_root(args.path)
     pipeline = load(args.path)
     preflight.check(pipeline)  # what would stop a run is reported here too, before anyone runs it
     if args.format == "json":

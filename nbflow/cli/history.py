@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nbflow.cli.common import add_path, local_time, print_json, seconds
+from nbflow.cli.common import add_path, local_time, note_root, print_json, seconds
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -12,6 +12,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from nbflow.graph import load
     from nbflow.store import open_store
 
+    note_root(args.path)
     pipeline = load(args.path)
     preflight.check(pipeline)
     store = open_store(pipeline.project.store_dir)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nbflow.cli.common import add_params, add_path, parse_params, seconds
+from nbflow.cli.common import add_params, add_path, note_root, parse_params, seconds
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -18,6 +18,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from nbflow.run.forkserver import start_spare
 
         start_spare()  # its imports run while this process reads the pipeline
+    note_root(args.path)
     pipeline = load(args.path)
     params = parse_params(args.param)
     if args.dry_run:

@@ -1,1 +1,2 @@
-"""Execution: the scheduling loop (`runner`), the executor interface (`jobs`) and its executors."""
+"""Execution: a run prepared (`prepare`), driven by the one scheduling loop (`loop`) through an executor (`jobs`,
+`executors`: `local`, `dask`), from start to end (`start`); the dry run (`plan`)."""

@@ -1,4 +1,4 @@
-"""`nbflow.panel(path)`: the pipeline in a notebook (SPEC section 6).
+"""`nbflow.panel(path)`: the pipeline in a notebook.
 
 The graph with each task coloured by its state, run controls (all, or the selected tasks with their upstream;
 force; the parameters form; cancel), the task table, the run history, each task's executed notebook, and the
