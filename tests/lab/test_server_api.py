@@ -421,10 +421,8 @@ async def test_task_names_with_a_slash_reach_their_executed_notebook(
     jp_root_dir, api, http_server_client, jp_auth_header, jp_base_url
 ):
     (jp_root_dir / "nbflow.toml").write_text("")
-    write_notebook(jp_root_dir / "sales" / "clean.ipynb", 'outputs = ["s.txt"]', "print('sales')")
-    write_notebook(jp_root_dir / "stock" / "clean.ipynb", 'outputs = ["t.txt"]', "print('stock')")
-    for folder, name in (("sales", "s.txt"), ("stock", "t.txt")):
-        (jp_root_dir / folder / name).write_text("")  # outputs must exist after the run; the notebooks print only
+    write_notebook(jp_root_dir / "sales" / "clean.ipynb", 'outputs = ["s.txt"]', "open(outputs[0], 'w')")
+    write_notebook(jp_root_dir / "stock" / "clean.ipynb", 'outputs = ["t.txt"]', "open(outputs[0], 'w')")
     status, data = await api("GET", "pipeline")
     assert [t["name"] for t in data["tasks"]] == ["sales/clean", "stock/clean"]
     status, started = await api("POST", "runs", body={"targets": ["sales/clean"]})
