@@ -84,13 +84,16 @@ class TaskError:
     """Why a task did not succeed, as the store keeps it and every interface shows it.
 
     `cell_index` counts the cells of the executed notebook (the injected parameters cell included); None where no
-    cell is to blame (a timeout between cells, an output that was not written, an upstream failure).
+    cell is to blame (a timeout between cells, an output that was not written, an upstream failure). `source_cell`
+    is the same cell as the user sees it in the source notebook (its index there) and `source_line` its first line.
     """
 
     ename: str
     evalue: str
     cell_index: int | None = None
     traceback: list[str] = field(default_factory=list)
+    source_cell: int | None = None
+    source_line: str | None = None
 
     # -- named constructors: one per way a task can end badly --------------------------------------------------
 
@@ -145,10 +148,16 @@ class TaskError:
             str(data.get("evalue", "")),
             data.get("cell_index"),
             list(data.get("traceback") or []),
+            data.get("source_cell"),
+            data.get("source_line"),
         )
 
     def __str__(self) -> str:
-        where = f" in cell {self.cell_index}" if self.cell_index is not None else ""
+        if self.source_cell is not None:
+            first = f" (`{self.source_line}`)" if self.source_line else ""
+            where = f" in cell {self.source_cell}{first}"
+        else:
+            where = f" in cell {self.cell_index}" if self.cell_index is not None else ""
         return f"{self.ename}{where}: {self.evalue}"
 
 

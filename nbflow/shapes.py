@@ -36,12 +36,15 @@ class Shape(BaseModel):
 
 class TaskErrorEntry(Shape):
     """Why a task did not succeed. `cell_index` counts the executed notebook's cells, the injected parameters cell
-    included; null where no cell is to blame."""
+    included; null where no cell is to blame. `source_cell` is that cell's index in the source notebook (as the user
+    sees it), `source_line` its first line."""
 
     ename: str
     evalue: str
     cell_index: int | None
     traceback: list[str]
+    source_cell: int | None = None
+    source_line: str | None = None
 
 
 class TaskRunEntry(Shape):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -173,3 +174,23 @@ def test_kernels_started_ahead_never_exceed_j(project, marker):
     assert handle.wait(timeout=120).state == "succeeded"
     assert most == 3  # slow's own kernel and two waiting ones
     assert wait_for_none(marker) == []
+
+
+def test_the_failing_cell_is_named_as_the_user_sees_it_in_the_source_notebook(project):
+    """papermill counts the cell it injects; the user's notebook has no such cell."""
+    write_notebook(
+        project / "deep.ipynb",
+        'outputs = ["d.txt"]',
+        "a = 1",
+        "b = 2",
+        "# the check\nassert a > b, 'a is not above b'",
+        markdown="# Deep",
+    )
+    error = nbflow.load(project).run().tasks["deep"].error
+    # source: markdown 0, parameters 1, a 2, b 3, the check 4; executed: the injected cell is 2
+    assert (error.cell_index, error.source_cell, error.source_line) == (5, 4, "# the check")
+    assert str(error) == "AssertionError in cell 4 (`# the check`): a is not above b"
+    executed = json.loads(next((project / ".nbflow" / "runs").glob("*/deep.ipynb")).read_text())["cells"]
+    banners = [c for c in executed if "papermill-error-cell-tag" in c["metadata"].get("tags", [])]
+    cells = [c for c in executed if c not in banners]  # papermill's red banners are not counted
+    assert banners and "assert a > b" in "".join(cells[error.cell_index]["source"])

@@ -92,7 +92,7 @@ def test_an_infinite_loop_is_stopped_by_the_timeout(project):
     started = time.monotonic()
     result = run_cli("run", str(project), "--timeout", "3")
     assert result.returncode == 1 and time.monotonic() - started < 40
-    assert "spin: TaskTimeout in cell 2" in result.stderr
+    assert "spin: TaskTimeout in cell 1 (`while True:`)" in result.stderr
 
 
 def test_finished_tasks_survive_a_killed_run_and_are_not_rerun(project):

@@ -134,14 +134,15 @@ def test_history_commands_json_shapes(project):
         "error",
         "output_notebook",
     }
-    assert bad["error"]["ename"] == "ZeroDivisionError" and bad["error"]["cell_index"] == 3
+    assert bad["error"]["ename"] == "ZeroDivisionError" and bad["error"]["cell_index"] == 3  # in the executed file
+    assert (bad["error"]["source_cell"], bad["error"]["source_line"]) == (2, "1 / 0")  # in the user's notebook
     assert any("1 / 0" in line for line in bad["error"]["traceback"])
     assert bad["output_notebook"] == f".nbflow/runs/{detail['id']}/bad.ipynb"
     status = json.loads(run_cli("status", str(project), "--json").stdout)["tasks"]
     assert {t["name"]: t["status"] for t in status} == {"a": "up_to_date", "bad": "failed"}
     assert set(status[0]) == {"name", "status", "reasons", "last_run", "last_state", "duration_s"}
     text = run_cli("show", "latest", str(project))
-    assert "ZeroDivisionError in cell 3: division by zero" in text.stdout
+    assert "ZeroDivisionError in cell 2 (`1 / 0`): division by zero" in text.stdout
 
 
 def test_plain_progress_lines_when_not_a_terminal(project):

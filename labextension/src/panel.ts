@@ -31,6 +31,19 @@ interface IParamField {
   changed(): boolean;
 }
 
+/** Where an error happened, as the Python side words it: the cell as the user sees it in the source notebook
+ * (its index and first line), else the executed notebook's cell. */
+function cellNamed(error: {
+  cell_index?: number | null;
+  source_cell?: number | null;
+  source_line?: string | null;
+}): string {
+  if (error.source_cell !== null && error.source_cell !== undefined) {
+    return ` in cell ${error.source_cell}${error.source_line ? ` (\`${error.source_line}\`)` : ''}`;
+  }
+  return error.cell_index !== null && error.cell_index !== undefined ? ` in cell ${error.cell_index}` : '';
+}
+
 /** A task's state (or, with `words`, a run's) as a small coloured label. */
 function badge(state: string, words = label): HTMLElement {
   const node = h('span', { class: 'nbflow-badge' }, words(state));
@@ -346,9 +359,7 @@ export class NbflowPanel extends Widget {
     }
     const params = Object.entries(run.params ?? {});
     const rows = run.tasks.map(task => {
-      const error = task.error
-        ? `${task.error.ename}${task.error.cell_index !== null && task.error.cell_index !== undefined ? ` in cell ${task.error.cell_index}` : ''}: ${task.error.evalue}`
-        : '';
+      const error = task.error ? `${task.error.ename}${cellNamed(task.error)}: ${task.error.evalue}` : '';
       const cells: (Node | string)[] = [];
       if (task.output_notebook && isFinished(task.state) && task.state !== 'skipped') {
         const open = h(

@@ -81,13 +81,16 @@ export interface TaskRunEntry {
 }
 /**
  * Why a task did not succeed. `cell_index` counts the executed notebook's cells, the injected parameters cell
- * included; null where no cell is to blame.
+ * included; null where no cell is to blame. `source_cell` is that cell's index in the source notebook (as the user
+ * sees it), `source_line` its first line.
  */
 export interface TaskErrorEntry {
   ename: string;
   evalue: string;
   cell_index: number | null;
   traceback: string[];
+  source_cell: number | null;
+  source_line: string | null;
 }
 /**
  * `status --json`.

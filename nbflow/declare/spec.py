@@ -50,7 +50,7 @@ class TaskSpec:
     always_run: bool = False  # never skipped as up to date (state the file hashes cannot see)
     check: str | None = None  # a command (or `python:module:function`) whose output joins the fingerprint
     code_cells: tuple[str, ...] = field(default=(), repr=False)
-    parameters_cell_index: int = 0
+    parameters_source: str = field(default="", repr=False)  # the `parameters` cell as written
 
 
 def paths_of(declared: PathsDeclared) -> list[str]:
@@ -216,7 +216,7 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
         always_run=options.get("always_run", False),
         check=options.get("check"),
         code_cells=code_cells,
-        parameters_cell_index=index,
+        parameters_source=source,
     )
 
 

@@ -121,7 +121,7 @@ def injected_parameters(pipeline: Pipeline, task: Task, task_params: Mapping[str
         return portable_value(declared, filled)
 
     injected = {k: v for k, v in task.params.items() if k in pipeline.params or k in task_params}
-    parameters_cell = task.spec.code_cells[task.spec.parameters_cell_index]
+    parameters_cell = task.spec.parameters_source
     for name in ("inputs", "outputs"):
         declared = getattr(task.spec, name)
         # an explicitly empty declaration is injected too, so the notebook sees what the pipeline sees

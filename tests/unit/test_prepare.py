@@ -185,3 +185,10 @@ def test_the_run_hands_each_job_its_injected_values_and_the_notebooks_folder(pro
     assert job.parameters == {"scale": 4, "inputs": [], "outputs": ["../a.txt"]}
     assert job.cwd == str(project / "sub") and job.notebook == str(project / "sub" / "a.ipynb")
     assert (project / "a.txt").read_text() == "a\n"  # written where the notebook, run in sub/, opens it
+
+
+def test_an_explicitly_empty_declaration_after_a_markdown_cell_is_injected(project):
+    write_notebook(project / "a.ipynb", 'inputs = []\noutputs = ["a.txt"]', markdown="# A task")
+    pipeline = nbflow.load(project)
+    task = pipeline.tasks["a"]
+    assert injected_parameters(pipeline, task, {})["inputs"] == []
