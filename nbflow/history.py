@@ -38,11 +38,7 @@ def task_entry(task: TaskRun, root: Path) -> TaskRunEntry:
         finished_at=task.finished_at,
         duration_s=task.duration_s,
         attempts=task.attempts,
-        error=TaskErrorEntry(
-            ename=error.ename, evalue=error.evalue, cell_index=error.cell_index, traceback=error.traceback
-        )
-        if error
-        else None,
+        error=TaskErrorEntry(**error.to_json()) if error else None,
         output_notebook=task.output_notebook.relative_to(root).as_posix() if task.output_notebook else None,
     )
 

@@ -130,7 +130,7 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
         state = TaskState.CANCELLED
     else:
         state = TaskState.FAILED if error is not None else TaskState.SUCCEEDED
-    if error is not None and error.cell_index is not None:
+    if error is not None:
         _name_source_cell(error, job.output_notebook)
     return JobResult(state, started, iso(now()), error, control.pid)
 
@@ -139,20 +139,22 @@ def _name_source_cell(error: TaskError, executed: str) -> None:
     """Name the failing cell as the user sees it in the source notebook: papermill counts the cell it injected
     after the parameters cell, which the source does not have. The executed notebook (written at the error) says
     where that cell is; the red banners papermill adds to it at an error are not counted."""
+    index = error.cell_index
+    if index is None:
+        return
     try:
         cells = [
             c
             for c in json.loads(Path(executed).read_text(encoding="utf-8"))["cells"]
             if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])
         ]
-        cell = cells[error.cell_index]
+        cell = cells[index]
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return
     injected = [i for i, c in enumerate(cells) if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
-    assert error.cell_index is not None
-    if error.cell_index in injected:
+    if index in injected:
         return  # the injected cell itself failed: it has no place in the source
-    error.source_cell = error.cell_index - sum(1 for i in injected if i < error.cell_index)
+    error.source_cell = index - sum(1 for i in injected if i < index)
     source = cell.get("source", "")
     lines = ("".join(source) if isinstance(source, list) else str(source)).strip().splitlines()
     error.source_line = lines[0][:80] if lines else None
