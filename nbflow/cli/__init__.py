@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from nbflow import __version__
-from nbflow.cli import graph, history, run, schedule
+from nbflow.cli import adopt, graph, history, run, schedule
 from nbflow.errors import EXIT_INTERRUPTED, EXIT_INVALID, NbflowError
 
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nbflow {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (graph, run, history, schedule):
+    for group in (graph, run, history, schedule, adopt):
         group.add_commands(commands)
     return parser
 
