@@ -32,10 +32,23 @@ class Document:
     notebook: nbformat.NotebookNode
     text_format: str | None  # jupytext's format of a `.py` file ("percent", "light", ...); None for `.ipynb`
 
+    def name_kernel(self, name: str) -> bool:
+        """Give a notebook that names no kernel the kernelspec `name` (a text notebook: in its jupytext header), as
+        Ploomber chose one for it at each run; False when it names one already."""
+        metadata = self.notebook.metadata
+        if isinstance(metadata.get("kernelspec"), dict) and metadata["kernelspec"].get("name"):
+            return False
+        display = "Python 3" if name == "python3" else name
+        metadata["kernelspec"] = {"display_name": display, "language": "python", "name": name}
+        header = metadata.get("jupytext")
+        if isinstance(header, dict) and header.get("notebook_metadata_filter") == "-all":
+            header["notebook_metadata_filter"] = "kernelspec,-all"  # a file without a header gets one for this only
+        return True
+
     def render(self) -> str:
         """The file's text as it would be written now."""
         if self.text_format is None:
-            return nbformat.writes(self.notebook) + "\n"  # as nbformat.write ends the file
+            return str(nbformat.writes(self.notebook)) + "\n"  # as nbformat.write ends the file
         import jupytext
 
         return str(jupytext.writes(self.notebook, fmt="py:percent"))
@@ -75,7 +88,8 @@ def tagged_cell(notebook: nbformat.NotebookNode, tag: str) -> int | None:
 
 
 def new_code_cell(source: str, tag: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_code_cell(source, metadata={"tags": [tag]})
+    cell: nbformat.NotebookNode = nbformat.v4.new_code_cell(source, metadata={"tags": [tag]})
+    return cell
 
 
 def literal(value: Any, indent: int = 0) -> str:
@@ -119,21 +133,28 @@ def assigned_value(stmt: ast.stmt) -> Any:
 
 
 def edit_parameters(source: str, head: dict[str, Any], drop: set[str], values: dict[str, Any]) -> str:
-    """The parameters cell rewritten: `head` assigned first (in order), the statements assigning a name in `drop`
-    removed, those assigning a name in `values` given that value where they stand (the rest appended), every other
-    line kept as written. SyntaxError when the cell is not Python."""
+    """The parameters cell rewritten: `head` assigned first (in order); the statements assigning a name in `drop`
+    removed, with the comment lines right above them; those assigning a name in `values` given that value where
+    they stand (the rest appended); every other line kept as written. SyntaxError when the cell is not Python."""
     lines = source.replace("\r\n", "\n").split("\n")
     replaced: dict[int, str | None] = {}  # first line of a statement -> its new text (None: removed)
     covered: set[int] = set()
     remaining = dict(values)
     for stmt in ast.parse(source).body:
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+        targets = (
+            stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+        )
         names = {t.id for t in targets if isinstance(t, ast.Name)}
         if len(names) != 1 or len(targets) != 1:
             continue
         (name,) = names
         if name in drop or name in head:
             replaced[stmt.lineno - 1] = None
+            # the comment lines right above a removed statement describe it: they go with it
+            above = stmt.lineno - 2
+            while above >= 0 and lines[above].lstrip().startswith("#") and above not in covered:
+                covered.add(above)
+                above -= 1
         elif name in remaining:
             replaced[stmt.lineno - 1] = f"{name} = {literal(remaining.pop(name))}"
         else:

@@ -51,7 +51,7 @@ _OTHER_SOURCES = {
 }
 _NOTEBOOK_CLASSES = {"NotebookRunner", "ScriptRunner"}
 # Task keys this import reads; the others are named in the notes as ignored
-_READ_KEYS = {"source", "product", "name", "upstream", "params", "grid", "class", "product_class"}
+_READ_KEYS = {"source", "product", "name", "upstream", "params", "grid", "class", "product_class", "kernelspec_name"}
 _GLOB = re.compile(r"[*?\[]")
 _GRID_PLACEHOLDER = re.compile(r"\[\[\s*(\w+)\s*\]\]")
 
@@ -70,7 +70,7 @@ class Products:
     notebook: str | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: one per task of the spec
 class TaskImport:
     """What the import does with one task of pipeline.yaml."""
 
@@ -84,6 +84,7 @@ class TaskImport:
     grid: dict[str, list[Any]] | None = None
     notes: list[str] = field(default_factory=list)
     summary: str = ""  # what it declares, in a few words
+    kernel_named: str | None = None  # the kernelspec written into a file that named none
     new_text: str | None = None
 
     @property
@@ -98,8 +99,13 @@ class TaskImport:
         names = list(self.grid)
         combos = [dict(zip(names, values)) for values in itertools.product(*self.grid.values())]
         if "[[" in self.name:
-            return [(_GRID_PLACEHOLDER.sub(lambda m, c=c: str(c.get(m.group(1), "")), self.name), c) for c in combos]
+            return [(_render(self.name, combo), combo) for combo in combos]
         return [(f"{self.name}{i}", c) for i, c in enumerate(combos)]
+
+
+def _render(template: str, values: dict[str, Any]) -> str:
+    """Ploomber's `[[name]]` placeholders filled (as its grids name their tasks)."""
+    return _GRID_PLACEHOLDER.sub(lambda match: str(values.get(match.group(1), "")), template)
 
 
 @dataclass
@@ -141,6 +147,13 @@ def plan_import(path: str | Path | None) -> Plan:
         notes.append(
             "Ploomber's `nb` products are not outputs in nbflow: it keeps each executed notebook itself, under "
             ".nbflow/runs/RUN_ID/TASK.ipynb (`nbflow show RUN_ID` lists them)."
+        )
+    named = [t for t in tasks if t.kernel_named]
+    if named:
+        kernels = ", ".join(sorted({str(t.kernel_named) for t in named}))
+        notes.append(
+            f"{len(named)} task file(s) named no kernel; they now name {kernels}, the kernel Ploomber picked for "
+            "them at each build (in a jupytext header for a script)."
         )
     if spec.env_file is not None:
         notes.append(
@@ -357,11 +370,12 @@ def _convert(spec: Spec, task: TaskImport, by_name: dict[str, TaskImport]) -> No
                 task.outcome, task.reason = Outcome.NOT_CONVERTED, f"its upstream {ref!r} matches no task"
                 return
             parts = []
-            for owner in dict.fromkeys(by_name[m] for m in matches):
-                expression, uses_helpers = _fan_in(task, owner, ref, [m for m in matches if by_name[m] is owner], inputs)
+            for matched in dict.fromkeys(by_name[m] for m in matches):
+                names = [m for m in matches if by_name[m] is matched]
+                expression, uses_helpers = _fan_in(task, matched, ref, names, inputs)
                 helpers |= uses_helpers
                 parts.append(expression)
-                _order_after(task, owner, after)
+                _order_after(task, matched, after)
             compat[ref] = parts[0] if len(parts) == 1 else "{" + ", ".join(f"**{p}" for p in parts) + "}"
             continue
         owner = by_name.get(ref)
@@ -385,9 +399,9 @@ def _convert(spec: Spec, task: TaskImport, by_name: dict[str, TaskImport]) -> No
     changed_defaults = {k: v for k, v in params.items() if k in assigned and _literal_or_none(assigned[k]) != v}
     if task.grid:
         head["grid"] = task.grid
-        for key, values in task.grid.items():
+        for key, choices in task.grid.items():
             if key not in assigned and key not in params:
-                params[key] = values[0]
+                params[key] = choices[0]
     try:
         new_source = edit_parameters(source, head, {"upstream", "product", "inputs", "outputs", "grid"}, params)
     except SyntaxError as exc:  # checked above; kept for the type checker's sake
@@ -395,6 +409,9 @@ def _convert(spec: Spec, task: TaskImport, by_name: dict[str, TaskImport]) -> No
         return
     notebook.cells[index].source = new_source
     notebook.cells.insert(index + 1, new_code_cell(_compat_source(task, compat, helpers), COMPAT_TAG))
+    kernel = str(task.entry.data.get("kernelspec_name") or "python3")
+    if task.document.name_kernel(kernel):
+        task.kernel_named = kernel
     task.new_text = task.document.render()
     task.summary = _summary(inputs, outputs, after, params)
     _notes(spec, task, changed_defaults)
@@ -526,9 +543,13 @@ def _summary(inputs: dict[str, str], outputs: dict[str, str], after: list[str], 
 def _notes(spec: Spec, task: TaskImport, changed: dict[str, Any]) -> None:
     assert task.document is not None and task.file is not None
     if task.name != task.nbflow_name:
-        task.notes.append(f"nbflow names it {task.nbflow_name!r} (after its file); the compat cell keeps Ploomber's")
+        task.notes.append(
+            f"nbflow names it {task.nbflow_name!r} (after its file); its readers' `upstream` dicts keep {task.name!r}"
+        )
     if task.document.text_format not in (None, "percent"):
-        task.notes.append(f"rewritten from jupytext's {task.document.text_format} format to the percent format nbflow reads")
+        task.notes.append(
+            f"rewritten from jupytext's {task.document.text_format} format to the percent format nbflow reads"
+        )
     for key, value in changed.items():
         task.notes.append(f"`{key}` now defaults to {literal(value)}, the value pipeline.yaml gave it")
     if task.file.parent != spec.path.parent:

@@ -41,7 +41,7 @@ class Lined(dict):  # type: ignore[type-arg]
     line: int = 0
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types: SafeLoader is Any
     pass
 
 
@@ -113,7 +113,7 @@ def _load_yaml(path: Path, display: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{display}: cannot be read ({exc}).") from exc
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader: builds plain values only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{display}, line {mark.line + 1}, column {mark.column + 1}" if mark else display

@@ -32,8 +32,10 @@ def cmd_import_ploomber(args: argparse.Namespace) -> int:
         print(f"  {task.outcome.value:<17}{task.name:<{width}}{where}" + (f": {task.summary}" if task.summary else ""))
         for note in task.notes:
             print(f"  {'':<17}{'':<{width}}- {note}")
-    for path in settings.uncovered:
-        print(f"note: {shown(settings.path)}'s `notebooks` does not cover {path}; add it, or nbflow will not see it")
+    for left_out in settings.uncovered:
+        print(
+            f"note: {shown(settings.path)}'s `notebooks` does not cover {left_out}; add it, or nbflow will not see it"
+        )
     for note in plan.notes:
         print(f"note: {note}")
 
@@ -45,8 +47,8 @@ def cmd_import_ploomber(args: argparse.Namespace) -> int:
     if args.dry_run:
         for path, text in changes.items():
             before = path.read_text(encoding="utf-8").splitlines(keepends=True)
-            name = shown(path)
-            print("".join(difflib.unified_diff(before, text.splitlines(keepends=True), name, name)), end="")
+            label = shown(path)
+            print("".join(difflib.unified_diff(before, text.splitlines(keepends=True), label, label)), end="")
         if settings.text is not None:
             print(f"--- /dev/null\n+++ {shown(settings.path)}")
             print("".join(f"+{line}\n" for line in settings.text.splitlines()), end="")
@@ -99,7 +101,5 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help="the Ploomber project's folder or its pipeline.yaml (default: the current folder)",
     )
-    ploomber.add_argument(
-        "--dry-run", action="store_true", help="print what would change (as diffs) and write nothing"
-    )
+    ploomber.add_argument("--dry-run", action="store_true", help="print what would change (as diffs) and write nothing")
     ploomber.set_defaults(handler=cmd_import_ploomber)
