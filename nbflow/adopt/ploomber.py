@@ -51,7 +51,18 @@ _OTHER_SOURCES = {
 }
 _NOTEBOOK_CLASSES = {"NotebookRunner", "ScriptRunner"}
 # Task keys this import reads; the others are named in the notes as ignored
-_READ_KEYS = {"source", "product", "name", "upstream", "params", "grid", "class", "product_class", "kernelspec_name"}
+_READ_KEYS = {
+    "source",
+    "product",
+    "name",
+    "upstream",
+    "params",
+    "grid",
+    "class",
+    "product_class",
+    "kernelspec_name",
+    "local_execution",
+}
 _GLOB = re.compile(r"[*?\[]")
 _GRID_PLACEHOLDER = re.compile(r"\[\[\s*(\w+)\s*\]\]")
 
@@ -552,7 +563,7 @@ def _notes(spec: Spec, task: TaskImport, changed: dict[str, Any]) -> None:
         )
     for key, value in changed.items():
         task.notes.append(f"`{key}` now defaults to {literal(value)}, the value pipeline.yaml gave it")
-    if task.file.parent != spec.path.parent:
+    if task.file.parent != spec.path.parent and not task.entry.data.get("local_execution"):
         where = os.path.relpath(task.file.parent, spec.root)
         task.notes.append(
             f"runs in its own folder ({where}/) under nbflow, where Ploomber ran it in the project folder: paths the "
