@@ -16,7 +16,8 @@ import nbformat
 import pytest
 from conftest import run_cli
 
-from nbflow.adopt.ploomber import COMPAT_TAG, Outcome, grids_supported, plan_import
+from nbflow.adopt.ploomber import grids_supported, plan_import
+from nbflow.adopt.ploomber_tasks import COMPAT_TAG, Outcome
 
 PIPELINE = """\
 tasks:

@@ -12,7 +12,8 @@ from nbflow.errors import EXIT_INVALID
 
 def cmd_import_ploomber(args: argparse.Namespace) -> int:
     from nbflow.adopt import writing
-    from nbflow.adopt.ploomber import Outcome, plan_import
+    from nbflow.adopt.ploomber import plan_import
+    from nbflow.adopt.ploomber_tasks import Outcome
 
     plan = plan_import(args.path)
     spec = plan.spec
