@@ -291,6 +291,10 @@ def test_other_tasks_are_listed_as_not_converted_with_the_reason(tmp_path):
                 product: {nb: "out/{{now}}.ipynb"}
               - source: use.py
                 product: {nb: use.ipynb, out: use.txt}
+              - source: typo.py
+                product: {nb: typo.ipynb, out: typo.txt}
+              - source: after_typo.py
+                product: {nb: after_typo.ipynb}
             """
         )
     )
@@ -298,6 +302,10 @@ def test_other_tasks_are_listed_as_not_converted_with_the_reason(tmp_path):
         (tmp_path / name).write_text('# %% tags=["parameters"]\nupstream = None\nproduct = None\n\n# %%\npass\n')
     (tmp_path / "use.py").write_text(
         '# %% tags=["parameters"]\nupstream = ["fetch", "fit-small"]\nproduct = None\n\n# %%\npass\n'
+    )
+    (tmp_path / "typo.py").write_text('# %% tags=["parameters"]\nupstream = ["fecth"]\nproduct = None\n\n# %%\npass\n')
+    (tmp_path / "after_typo.py").write_text(
+        '# %% tags=["parameters"]\nupstream = ["typo"]\nproduct = None\n\n# %%\npass\n'
     )
     plan = plan_import(tmp_path)
     outcome = {t.name: (t.outcome, t.reason) for t in plan.tasks}
@@ -313,6 +321,10 @@ def test_other_tasks_are_listed_as_not_converted_with_the_reason(tmp_path):
     assert any("'fetch', which is not converted" in note for note in use.notes)
     assert 'inputs = {"fetch": "raw.csv", "fit-small.model": "small.pkl"}' in (use.new_text or "")
     assert 'upstream = ["fit"]' in (use.new_text or "")
+    assert outcome["typo"][0] is Outcome.NOT_CONVERTED and "'fecth' is no task" in outcome["typo"][1]
+    # a task after one that is not converted is converted, without naming it in its `upstream`
+    after_typo = next(t for t in plan.tasks if t.name == "after_typo")
+    assert after_typo.outcome is Outcome.CONVERTED and "upstream = [" not in (after_typo.new_text or "")
 
 
 GRID_PIPELINE = """\

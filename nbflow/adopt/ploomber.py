@@ -66,6 +66,11 @@ def plan_import(path: str | Path | None) -> Plan:
     spec = read_spec(path)
     tasks = read_tasks(spec)
     by_name = {instance: task for task in tasks for instance, _ in task.instances}
+    # every task that cannot be converted is known before any other names it in its `upstream`
+    for task in tasks:
+        problem = _problem(spec, task, by_name) if task.outcome is Outcome.CONVERTED else None
+        if problem:
+            task.outcome, task.reason = Outcome.NOT_CONVERTED, problem
     for task in tasks:
         if task.outcome is Outcome.CONVERTED:
             _convert(spec, task, by_name)
@@ -99,25 +104,39 @@ def _glob_of(path: str) -> str:
     return re.sub(r"(?<!\{)\{\w+\}(?!\})", "*", path).replace("{{", "{").replace("}}", "}")
 
 
+def _parameters_cell(task: TaskImport) -> tuple[int, str]:
+    assert task.document is not None
+    index = tagged_cell(task.document.notebook, PARAMETERS_TAG)
+    assert index is not None
+    return index, task.document.notebook.cells[index].source
+
+
+def _problem(spec: Spec, task: TaskImport, by_name: dict[str, TaskImport]) -> str | None:
+    """Why the task cannot be converted after all: its parameters cell, or an upstream name naming no task."""
+    try:
+        assigned = assigned_names(_parameters_cell(task)[1])
+    except SyntaxError as exc:
+        return f"its parameters cell is not Python (line {exc.lineno}: {exc.msg})"
+    refs = _upstream_refs(spec, task, assigned)
+    if isinstance(refs, str):
+        return refs
+    for ref in refs:
+        if _GLOB.search(ref) and not any(fnmatch.fnmatchcase(name, ref) for name in by_name):
+            return f"its upstream {ref!r} matches no task"
+        if not _GLOB.search(ref) and ref not in by_name:
+            return f"its upstream {ref!r} is no task of {spec.path.name}"
+    return None
+
+
 def _convert(spec: Spec, task: TaskImport, by_name: dict[str, TaskImport]) -> None:
-    """Work out the task's new parameters cell and the cell rebuilding Ploomber's dicts."""
+    """Work out the task's new parameters cell and the cell rebuilding Ploomber's dicts (`_problem` found none)."""
     assert task.document is not None and task.file is not None
     notebook = task.document.notebook
-    index = tagged_cell(notebook, PARAMETERS_TAG)
-    assert index is not None
+    index, source = _parameters_cell(task)
     folder = task.file.parent
-    source = notebook.cells[index].source
-    try:
-        assigned = assigned_names(source)
-    except SyntaxError as exc:
-        task.outcome = Outcome.NOT_CONVERTED
-        task.reason = f"its parameters cell is not Python (line {exc.lineno}: {exc.msg})"
-        return
-
+    assigned = assigned_names(source)
     upstream_refs = _upstream_refs(spec, task, assigned)
-    if isinstance(upstream_refs, str):
-        task.outcome, task.reason = Outcome.NOT_CONVERTED, upstream_refs
-        return
+    assert isinstance(upstream_refs, list)
     inputs: dict[str, str] = {}
     after: list[str] = []  # nbflow names of the tasks to run first
     compat: dict[str, str] = {}  # Ploomber's upstream name -> the expression of its product
@@ -125,9 +144,6 @@ def _convert(spec: Spec, task: TaskImport, by_name: dict[str, TaskImport]) -> No
     for ref in upstream_refs:
         if _GLOB.search(ref):
             matches = [name for name in by_name if fnmatch.fnmatchcase(name, ref)]
-            if not matches:
-                task.outcome, task.reason = Outcome.NOT_CONVERTED, f"its upstream {ref!r} matches no task"
-                return
             parts = []
             for matched in dict.fromkeys(by_name[m] for m in matches):
                 names = [m for m in matches if by_name[m] is matched]
@@ -137,10 +153,7 @@ def _convert(spec: Spec, task: TaskImport, by_name: dict[str, TaskImport]) -> No
                 _order_after(task, matched, after)
             compat[ref] = parts[0] if len(parts) == 1 else "{" + ", ".join(f"**{p}" for p in parts) + "}"
             continue
-        owner = by_name.get(ref)
-        if owner is None:
-            task.outcome, task.reason = Outcome.NOT_CONVERTED, f"its upstream {ref!r} is no task of {spec.path.name}"
-            return
+        owner = by_name[ref]
         values = dict(owner.instances)[ref]
         compat[ref] = _upstream_inputs(task, owner, ref, values, inputs)
         _order_after(task, owner, after)
@@ -161,12 +174,8 @@ def _convert(spec: Spec, task: TaskImport, by_name: dict[str, TaskImport]) -> No
         for key, choices in task.grid.items():
             if key not in assigned and key not in params:
                 params[key] = choices[0]
-    try:
-        new_source = edit_parameters(source, head, {"upstream", "product", "inputs", "outputs", "grid"}, params)
-    except SyntaxError as exc:  # checked above; kept for the type checker's sake
-        task.outcome, task.reason = Outcome.NOT_CONVERTED, f"its parameters cell is not Python ({exc.msg})"
-        return
-    notebook.cells[index].source = new_source
+    drop = {"upstream", "product", "inputs", "outputs", "grid"}
+    notebook.cells[index].source = edit_parameters(source, head, drop, params)
     notebook.cells.insert(index + 1, new_code_cell(_compat_source(task, compat, helpers), COMPAT_TAG))
     kernel = str(task.entry.data.get("kernelspec_name") or "python3")
     if task.document.name_kernel(kernel):

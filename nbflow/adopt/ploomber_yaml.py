@@ -8,6 +8,7 @@ not converted. Relative paths in the spec are relative to the project root, as P
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -199,9 +200,11 @@ def read_spec(path: str | Path | None) -> Spec:
         raise UsageError(f"{display}, line {line}: `meta:` must be a mapping, not {type(meta).__name__}.")
     unknown = sorted(set(meta) - _META)
     if unknown:
+        close = difflib.get_close_matches(unknown[0], _META, n=1)
+        hint = f"did you mean `{close[0]}`? " if close else ""
         raise UsageError(
-            f"{display}, line {getattr(meta, 'line', line)}: unknown `meta` key `{unknown[0]}` (Ploomber knows "
-            f"{', '.join(sorted(_META))})."
+            f"{display}, line {getattr(meta, 'line', line)}: unknown `meta` key `{unknown[0]}`; {hint}Ploomber "
+            f"knows {', '.join(sorted(_META))}."
         )
     for key in ("source_loader", "import_tasks_from"):
         if meta.get(key):
