@@ -54,6 +54,8 @@ _GRID_PLACEHOLDER = re.compile(r"\[\[\s*(\w+)\s*\]\]")
 
 
 class Outcome(str, Enum):
+    """What the import does with a task: writes its declarations, finds them written before, or leaves it."""
+
     CONVERTED = "converted"
     ALREADY = "already imported"
     NOT_CONVERTED = "not converted"
