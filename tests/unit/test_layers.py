@@ -46,6 +46,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "nbflow.layout",
         ),
     ),
+    # `nbflow import ploomber`: reads a Ploomber project and writes declarations, with the graph layer's checks
+    ("adopt", ("nbflow.adopt",)),
     ("run", ("nbflow.run",)),
     ("schedules", ("nbflow.schedule", "nbflow.scheduler", "nbflow.alerts")),
     ("history", ("nbflow.history", "nbflow.shapes")),
