@@ -99,8 +99,8 @@ class LiveProgress:
         table.add_column("elapsed", justify="right")
         table.add_column("", overflow="fold")
         for name, result in (self.run.tasks if self.run else {}).items():
-            note = describe_error(result) if result.state in ("failed", "upstream_failed") else ""
-            if result.state == "running" and result.attempts > 1:
+            note = describe_error(result) if result.state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED) else ""
+            if result.state is TaskState.RUNNING and result.attempts > 1:
                 note = f"attempt {result.attempts}"
             table.add_row(name, f"[{STYLES.get(result.state, '')}]{result.state}[/]", _elapsed(result), note)
         return table

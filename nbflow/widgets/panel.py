@@ -249,7 +249,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
                 return
             runs = self.store.runs(limit=HISTORY)
             newest = runs[0] if runs else None
-            if newest is not None and newest.state == "running":
+            if newest is not None and newest.state is RunState.RUNNING:
                 self._followed.add(newest.id)
                 self._check_alive(newest)
             key = (newest.id, newest.state) if newest else None
@@ -257,7 +257,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
                 key != self._newest
                 and self._newest is not _UNSEEN
                 and self.pipeline is not None
-                and (newest is None or newest.state != "running")
+                and (newest is None or newest.state is not RunState.RUNNING)
             ):
                 self.status = judge_status(self.pipeline, self.store)  # a run ended: statuses moved
                 redraw = True
@@ -274,9 +274,9 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
             if redraw or signature != self._signature:
                 self._signature = signature
                 self._draw(run, tasks)
-            elif run is not None and run.state == "running":
+            elif run is not None and run.state is RunState.RUNNING:
                 self.table.value = views.run_table(tasks)  # elapsed times move
-            own = self.handle is not None and not self.handle.done and self.handle.run.state == "running"
+            own = self.handle is not None and not self.handle.done and self.handle.run.state is RunState.RUNNING
             self.cancel_button.disabled = not own
             self.cancel_button.button_style = "danger" if own else ""
             self.cancel_button.tooltip = (

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nbflow import palette
-from nbflow.models import TaskError
+from nbflow.models import TaskError, TaskState
 from nbflow.palette import FONT, LABEL_COLOR, TEXT_COLOR
 from nbflow.times import duration
 
@@ -161,7 +161,7 @@ def failing_cell(notebook: Mapping[str, Any]) -> tuple[int, str] | None:
     return None
 
 
-def error_html(task: str, error: TaskError, notebook: Mapping[str, Any] | None, state: str = "failed") -> str:
+def error_html(task: str, error: TaskError, notebook: Mapping[str, Any] | None, state: str = TaskState.FAILED) -> str:
     """A failed task's error: the exception, the failing cell's code and the traceback."""
     parts = [
         f'<div style="font-family:{FONT};font-size:13px;border:1px solid #fca5a5;background:#fef2f2;'
