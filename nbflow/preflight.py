@@ -5,12 +5,15 @@ so no task fails at its start after others have run.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterable
 
 from nbflow import paths
 from nbflow.errors import PipelineError, Problem
 from nbflow.graph import Pipeline, did_you_mean
+
+NATIVE_KERNEL = "python3"
 
 
 def problems(pipeline: Pipeline, selected: Iterable[str] | None = None) -> list[Problem]:
@@ -61,9 +64,10 @@ def _near(path: str) -> str:
 def unknown_kernels(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
     """Tasks whose kernelspec is not installed where this process would start it."""
     wanted = {pipeline.tasks[name].spec.kernel for name in selected}
-    if not wanted:
+    if wanted <= {NATIVE_KERNEL} and importlib.util.find_spec("ipykernel") is not None:
+        # jupyter_client always offers the kernel of the Python it runs in, as `python3`, where ipykernel is
+        # installed: the usual case is known without importing jupyter_client (a large part of a no-op run's time)
         return []
-    # jupyter_client's import is paid only here, by commands that check before running
     from jupyter_client.kernelspec import KernelSpecManager
 
     installed = sorted(KernelSpecManager().find_kernel_specs())
