@@ -196,9 +196,13 @@ def test_a_run_started_from_the_button_completes_and_the_panel_follows_it(projec
         assert node_fills(panel.svg)["second"] == palette.STYLES["succeeded"].fill
         wait_for(lambda: panel.cancel_button.disabled, what="the cancel button to be disabled")
         # The executed notebook, rendered by nbconvert inside the panel.
-        panel.output_task.value = "second"
-        panel.output_button.click()
-        assert "<iframe" in panel.output.value and "upper" in panel.output.value and "second.txt" in panel.output.value
+        panel.outputs.task.value = "second"
+        panel.outputs.button.click()
+        assert (
+            "<iframe" in panel.outputs.view.value
+            and "upper" in panel.outputs.view.value
+            and "second.txt" in panel.outputs.view.value
+        )
         # Again, nothing changed: both skipped as up to date; with force, both run.
         panel.run_button.click()
         assert panel.handle.wait(timeout=300).state == "succeeded"
@@ -266,12 +270,12 @@ def test_a_failed_task_shows_its_error_and_failing_cell(ran):
     panel = Panel(project, follow=False)
     try:
         panel.show(run_id)
-        assert list(panel.output_task.options) == ["a", "b", "c", "d"]
+        assert list(panel.outputs.task.options) == ["a", "b", "c", "d"]
         panel.show_output("c")  # it never ran: why
-        assert "c upstream failed" in panel.output.value and "upstream task b failed" in panel.output.value
-        assert "<iframe" not in panel.output.value
+        assert "c upstream failed" in panel.outputs.view.value and "upstream task b failed" in panel.outputs.view.value
+        assert "<iframe" not in panel.outputs.view.value
         panel.show_output("b")
-        shown = panel.output.value
+        shown = panel.outputs.view.value
         assert "b failed" in shown and "ValueError" in shown and "no good: xxx" in shown
         assert "raise ValueError(f&#x27;no good: {text}&#x27;)" in shown  # the failing cell's code
         assert "<iframe" in shown and panel.tabs.selected_index == 3

@@ -36,6 +36,7 @@ from nbflow.store import Store, open_store
 from nbflow.times import now, parse_time
 from nbflow.widgets import views
 from nbflow.widgets.form import ParamsForm
+from nbflow.widgets.outputs import OutputsTab
 from nbflow.widgets.schedules import SchedulesTab
 
 if TYPE_CHECKING:
@@ -47,6 +48,10 @@ Signature = tuple[str, str | None, RunState | None, tuple[tuple[str, TaskState, 
 LIVE, STATUS = "live", "status"
 _UNSEEN = object()  # no look at the store yet
 HISTORY = 30  # runs listed
+
+
+TAB_TITLES = ("Tasks", "Parameters", "History", "Outputs", "Schedules")
+OUTPUTS_TAB = TAB_TITLES.index("Outputs")
 
 
 def panel(path: str | Path = ".", **options: Any) -> Panel:
@@ -78,7 +83,6 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         self._wake, self._stop = threading.Event(), threading.Event()
         self._updating = False
         self._zoom_chosen = False
-        self._outputs: dict[str, TaskRun] = {}
         self._build()
         self.reload()
         self._thread: threading.Thread | None = None
@@ -126,11 +130,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         self.table = W.HTML()
         self.form = ParamsForm()
         self.history = W.Select(rows=10, layout=W.Layout(width="auto", min_width="50%", max_width="100%"))
-        self.output_task = W.Dropdown(
-            description="task", layout=W.Layout(width="360px"), style={"description_width": "40px"}
-        )
-        self.output_button = W.Button(description="Show executed notebook", icon="file", layout=W.Layout(width="auto"))
-        self.output = W.HTML()
+        self.outputs = OutputsTab(on_shown=lambda: setattr(self.tabs, "selected_index", OUTPUTS_TAB))
         self.schedules = SchedulesTab(lambda: (self.project, self.store, self.pipeline))
         side = W.VBox(
             [
@@ -147,11 +147,11 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
                 self.table,
                 self.form,
                 self.history,
-                W.VBox([W.HBox([self.output_task, self.output_button]), self.output]),
+                self.outputs,
                 self.schedules,
             ]
         )
-        for i, title in enumerate(["Tasks", "Parameters", "History", "Outputs", "Schedules"]):
+        for i, title in enumerate(TAB_TITLES):
             self.tabs.set_title(i, title)
         self.children = [
             self.header,
@@ -176,7 +176,6 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         self.cancel_button.on_click(lambda _: self.cancel())
         self.reload_button.on_click(lambda _: self.reload())
         self.clear_button.on_click(lambda _: setattr(self.tasks_select, "value", ()))
-        self.output_button.on_click(lambda _: self.show_output(self.output_task.value))
         self.tasks_select.observe(self._on_selection, "value")
         self.focus.observe(lambda _: self._user(self.refresh, redraw=True), "value")
         self.zoom.observe(lambda _: self._user(self._show_svg), "value")  # a user's zoom stays
@@ -383,37 +382,15 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
             assert self.store is not None  # the panel draws what it read from its store
             last = self.store.last_task_runs()
             tasks = [last[name] for name in pipeline.tasks if name in last]
-        self._outputs = {t.name: t for t in tasks if t.output_notebook or t.error}
-        options = list(self._outputs)
-        if options != list(self.output_task.options):
-            value = self.output_task.value if self.output_task.value in options else (options[0] if options else None)
-            self._set(self.output_task, options=options, value=value)
-        self.output_button.disabled = not options
+        self._updating = True  # choosing a task for the list is not the user's choice
+        try:
+            self.outputs.set_tasks(tasks)
+        finally:
+            self._updating = False
 
     def show_output(self, task: str | None) -> None:
         """Show a task's executed notebook (rendered by nbconvert) and, for a failed task, its error."""
-        row = self._outputs.get(task) if task is not None else None
-        if task is None or row is None:
-            self.output.value = views.message("No executed notebook to show: choose a task that ran.")
-            return
-        path = row.output_notebook
-        parts = [
-            views.message(f"{task}: {palette.label(row.state)} in run {row.run_id}" + (f" · {path}" if path else ""))
-        ]
-        notebook = views.read_notebook(path) if path else None
-        if row.error:
-            parts.append(views.error_html(task, row.error, notebook, row.state))
-        if path is not None and notebook is not None:
-            try:
-                parts.append(views.notebook_html(path))
-            except Exception as exc:
-                parts.append(views.message(f"nbconvert could not render {path}: {exc}", "error"))
-        elif path:
-            parts.append(views.message(f"{path} is not there (yet).", "error"))
-        self.output.value = "".join(parts)
-        if self.output_task.value != task:
-            self._set(self.output_task, value=task)
-        self.tabs.selected_index = 3
+        self.outputs.show(task)
 
     # -- running --------------------------------------------------------------------------------------------------
 
