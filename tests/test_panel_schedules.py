@@ -104,11 +104,11 @@ def test_add_pause_resume_and_remove_a_schedule_from_the_panel(pipeline):
 @pytest.mark.parametrize(
     "form, says",
     [
-        (dict(name="bad", when="61 * * * *"), "not a cron expression"),
-        (dict(name="bad", when="0 17 * *"), "not a cron expression"),
+        (dict(name="bad", when="61 * * * *"), "cron expression '61 * * * *': not valid"),
+        (dict(name="bad", when="0 17 * *"), "cron expression '0 17 * *': not valid"),
         (dict(name="bad", when="", kind="every"), "give the interval"),
         (dict(name="bad", when="ten minutes", kind="every"), "give a number and a unit"),
-        (dict(name="bad", when="0 17 * * *", tz="Mars/Olympus"), "unknown time zone"),
+        (dict(name="bad", when="0 17 * * *", tz="Mars/Olympus"), "time zone 'Mars/Olympus': unknown"),
         (dict(name="bad", when="0 17 * * *", params="nosuch=1"), "nosuch"),
         (dict(name="bad", when="0 17 * * *", params="region north"), "is not NAME=VALUE"),
         (dict(name="bad", when="0 17 * * *", params="day={tomorrow}"), "{tomorrow}"),

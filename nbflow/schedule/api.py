@@ -123,7 +123,7 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
                 fill_value(value, current_time())
             except (PlaceholderError, ValueError) as exc:
                 raise UsageError(
-                    f"-p {name} {value!r}: a schedule's values may use {{date}} and {{datetime}} (the "
+                    f"parameter `{name}` = {value!r}: a schedule's values may use {{date}} and {{datetime}} (the "
                     f"fire time) and no other placeholder ({exc}); write a literal brace as {{{{ or }}}}."
                 ) from exc
         checked[str(name)] = value
@@ -176,7 +176,7 @@ def add_schedule(
     try:
         check_name(name)
         if (cron is None) == (every is None):
-            raise UsageError("give a schedule either --cron EXPRESSION or --every INTERVAL (one of them).")
+            raise UsageError("give a schedule either a cron expression or an interval (one of them).")
         every_s = None
         if every is not None:
             every_s = check_every(float(every), every) if isinstance(every, (int, float)) else parse_every(every)
@@ -186,7 +186,7 @@ def add_schedule(
         chosen = list(targets or [])
         checked = check_params(params)
         if on_failure_webhook and not re.match(r"https?://", on_failure_webhook):
-            raise UsageError(f"--on-failure-webhook {on_failure_webhook!r}: give an http:// or https:// URL.")
+            raise UsageError(f"webhook {on_failure_webhook!r}: give an http:// or https:// URL.")
         if check:
             check_against_pipeline(resolved, chosen, checked)
         created = (now or current_time()).replace(microsecond=0)
@@ -205,7 +205,7 @@ def add_schedule(
             on_failure_webhook=on_failure_webhook,
         )
         if not rows.insert_schedule(store, record, replace=replace):
-            raise UsageError(f"a schedule named {name!r} exists already; remove it first, or add again with --replace.")
+            raise UsageError(f"a schedule named {name!r} exists already; remove it first, or replace it.")
         result = read_schedule(store, name).to_json(now)
     finally:
         store.close()

@@ -37,13 +37,13 @@ def parse_every(text: str) -> float:
     compact = str(text).replace(" ", "").lower()
     parts = _EVERY_PART.findall(compact)
     if not parts or "".join(n + u for n, u in parts) != compact:
-        raise UsageError(f"--every {text!r}: give a number and a unit: 30s, 10m, 2h, 1d (or a sum such as 1h30m).")
+        raise UsageError(f"interval {text!r}: give a number and a unit: 30s, 10m, 2h, 1d (or a sum such as 1h30m).")
     return check_every(sum(float(number) * _UNITS[unit] for number, unit in parts), text)
 
 
 def check_every(seconds: float, given: Any = None) -> float:
     if seconds < MIN_EVERY:
-        raise UsageError(f"--every {given if given is not None else seconds!r}: the interval must be at least 1s.")
+        raise UsageError(f"interval {given if given is not None else seconds!r}: it must be at least 1s.")
     return seconds
 
 
@@ -67,7 +67,7 @@ def check_cron(expression: str) -> str:
         croniter(expression)
     except (CroniterError, ValueError, KeyError) as exc:
         raise UsageError(
-            f"--cron {expression!r}: not a cron expression ({_cron_reason(expression, exc)}); give five fields, "
+            f"cron expression {expression!r}: not valid ({_cron_reason(expression, exc)}); give five fields, "
             "minute hour day-of-month month day-of-week, e.g. '0 17 * * *' (17:00 every day) or '*/15 * * * 1-5'."
         ) from None
     return expression
@@ -91,7 +91,7 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise UsageError(
-            f"--tz {name!r}: unknown time zone; give an IANA name such as Europe/Paris, America/New_York or UTC."
+            f"time zone {name!r}: unknown; give an IANA name such as Europe/Paris, America/New_York or UTC."
         ) from exc
 
 
