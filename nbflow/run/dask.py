@@ -44,7 +44,7 @@ from nbflow.errors import UsageError
 from nbflow.models import TaskError, TaskState
 from nbflow.run.dask_connect import CONNECT_TIMEOUT, QUICK_CONNECT, connect, import_distributed, scheduler_address
 from nbflow.run.dask_worker import WorkerDied, WorkerResult, run_on_worker, stop_on_worker, worker_ready
-from nbflow.run.jobs import Executor, ExecutorOptions, Job, JobResult
+from nbflow.run.jobs import Executor, ExecutorOptions, Job, JobResult, StopReason
 from nbflow.times import iso, now
 from nbflow.version import __version__
 
@@ -71,7 +71,7 @@ class _Submitted:
     key: str
     result: Future[JobResult]  # what the runner waits on
     dask_future: Any = None
-    stop_reason: str | None = None
+    stop_reason: StopReason | None = None
     forgotten: bool = False  # its marker is off the scheduler
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -141,7 +141,7 @@ class DaskExecutor(Executor):
         entry.dask_future.add_done_callback(lambda future: self._done(entry, future))
         return entry.result
 
-    def stop(self, job: Job, reason: str) -> None:
+    def stop(self, job: Job, reason: StopReason) -> None:
         with self._lock:
             entry = self._jobs.get((job.task, job.attempt))
         if entry is None or entry.result.done():
@@ -172,7 +172,7 @@ class DaskExecutor(Executor):
                 pass
         for entry in entries:
             if not entry.result.done():
-                self._resolve(entry, _stopped(entry.stop_reason or "cancelled"))
+                self._resolve(entry, _stopped(entry.stop_reason or StopReason.CANCELLED))
         if connected:
             self._forget_markers([e for e in entries if not e.forgotten])
             try:
@@ -219,7 +219,7 @@ class DaskExecutor(Executor):
                 file=sys.stderr,
             )
 
-    def _stop(self, entry: _Submitted, reason: str) -> None:
+    def _stop(self, entry: _Submitted, reason: StopReason) -> None:
         """Kill the job's kernel wherever it runs; a job that runs nowhere yet is cancelled instead."""
         try:
             answers = self.client.run(stop_on_worker, entry.key, reason)
@@ -313,10 +313,10 @@ def _failed(exc: BaseException, told: str | None = None, traceback_lines: list[s
     return JobResult(TaskState.FAILED, stamp, stamp, error)
 
 
-def _stopped(reason: str) -> JobResult:
+def _stopped(reason: StopReason) -> JobResult:
     """A job stopped before it ran anywhere."""
     stamp = iso(now())
-    if reason == "timeout":
+    if reason is StopReason.TIMEOUT:
         error = TaskError.timeout("the task ran past its timeout before a Dask worker started it")
         return JobResult(TaskState.FAILED, stamp, stamp, error)
     error = TaskError.cancelled("the run was cancelled before a Dask worker started the task")

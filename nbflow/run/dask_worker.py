@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.models import TaskError, TaskState
-from nbflow.run.jobs import Job, JobResult
+from nbflow.run.jobs import Job, JobResult, StopReason
 from nbflow.times import iso, now
 from nbflow.version import __version__
 
@@ -73,7 +73,7 @@ def worker_ready() -> dict[str, str]:
     return {"nbflow": __version__, "python": sys.version.split()[0]}
 
 
-def stop_on_worker(key: str, reason: str) -> bool:
+def stop_on_worker(key: str, reason: StopReason) -> bool:
     """Run on each worker by `DaskExecutor.stop`: kill the kernel of that job if it runs here."""
     with _running_lock:
         control = _running.get(key)
@@ -144,7 +144,7 @@ def _watch(worker: Any, key: str, control: Any, finished: threading.Event) -> No
         except Exception:
             return  # a worker whose state is not readable so: rely on explicit stops
         if state in ("cancelled", "released", "forgotten") or _closing(worker):
-            control.stop("cancelled")
+            control.stop(StopReason.CANCELLED)
             return
 
 

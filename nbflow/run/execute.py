@@ -19,7 +19,7 @@ from typing import Any
 from nbflow import processes
 from nbflow.declare.reading import NOTEBOOK_SUFFIX, ipynb_text
 from nbflow.models import TaskError, TaskState
-from nbflow.run.jobs import Job, JobResult
+from nbflow.run.jobs import Job, JobResult, StopReason
 from nbflow.run.kernels import KernelPool, shutdown_kernel, start_kernel
 from nbflow.times import iso, now
 
@@ -34,7 +34,7 @@ class KernelControl:
     def __init__(self, on_pid: Callable[[int], None] | None = None):
         self._lock = threading.Lock()
         self.pid: int | None = None
-        self.stop_reason: str | None = None
+        self.stop_reason: StopReason | None = None
         self.cell_index: int | None = None  # the cell being executed (in the executed notebook)
         self._on_pid = on_pid
 
@@ -52,7 +52,7 @@ class KernelControl:
         """nbclient's `on_cell_start` hook: remember which cell a kill would interrupt."""
         self.cell_index = cell_index
 
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: StopReason) -> None:
         """Kill the kernel now (or as soon as it is attached); the first reason given is the one kept."""
         with self._lock:
             if self.stop_reason is None:
@@ -126,7 +126,7 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
             if km is not None:
                 pool.retire(km) if pool else shutdown_kernel(km)
         break
-    if control.stop_reason == "cancelled":
+    if control.stop_reason is StopReason.CANCELLED:
         state = TaskState.CANCELLED
     else:
         state = TaskState.FAILED if error is not None else TaskState.SUCCEEDED
@@ -173,9 +173,9 @@ def _source(notebook: str) -> Any:
 def _dead_kernel_error(control: KernelControl) -> TaskError:
     cell_index = control.cell_index
     where = f" while running cell {cell_index}" if cell_index is not None else ""
-    if control.stop_reason == "timeout":
+    if control.stop_reason is StopReason.TIMEOUT:
         return TaskError.timeout(f"the task ran past its timeout; its kernel was stopped{where}", cell_index)
-    if control.stop_reason == "cancelled":
+    if control.stop_reason is StopReason.CANCELLED:
         return TaskError.cancelled(f"the run was cancelled{where}", cell_index)
     return TaskError.dead_kernel(
         f"the kernel died{where} (killed by a signal, out of memory, or the notebook exited the process, e.g. "

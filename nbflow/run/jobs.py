@@ -11,9 +11,20 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from nbflow.models import TaskError, TaskState
+
+
+class StopReason(str, Enum):
+    """Why the loop stops a running job."""
+
+    TIMEOUT = "timeout"  # its wall-clock limit passed
+    CANCELLED = "cancelled"  # the run is cancelled, failed fast or interrupted
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 @dataclass(frozen=True)
@@ -75,8 +86,8 @@ class Executor(abc.ABC):
         executed notebook and the kernel's log are at the job's paths on this machine."""
 
     @abc.abstractmethod
-    def stop(self, job: Job, reason: str) -> None:
-        """Stop a running job now (its kernel is killed); `reason` is "timeout" or "cancelled"."""
+    def stop(self, job: Job, reason: StopReason) -> None:
+        """Stop a running job now (its kernel is killed)."""
 
     def prepare(self, upcoming: list[Job]) -> None:  # noqa: B027 (optional hook: doing nothing is right)
         """A hint: these jobs (at most `capacity`, soonest first) are likely to be submitted next; an executor may

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from nbflow.run.execute import KernelControl, execute_job, import_papermill
-from nbflow.run.jobs import Executor, ExecutorOptions, Job, JobResult
+from nbflow.run.jobs import Executor, ExecutorOptions, Job, JobResult, StopReason
 from nbflow.run.kernels import KernelPool, import_kernel_client
 
 
@@ -48,7 +48,7 @@ class LocalExecutor(Executor):
             self._kernels.claim(job)
         return threads.submit(execute_job, job, control, self._kernels)
 
-    def stop(self, job: Job, reason: str) -> None:
+    def stop(self, job: Job, reason: StopReason) -> None:
         control = self._controls.get((job.task, job.attempt))
         if control is not None:
             control.stop(reason)

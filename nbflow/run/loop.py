@@ -19,7 +19,7 @@ import networkx as nx
 from nbflow import fingerprint, paths
 from nbflow.graph import Task
 from nbflow.models import Run, RunState, TaskError, TaskRun, TaskState
-from nbflow.run.jobs import Executor, Job, JobResult
+from nbflow.run.jobs import Executor, Job, JobResult, StopReason
 from nbflow.run.prepare import Prepared, injected_parameters
 from nbflow.store import Store
 from nbflow.times import iso, now
@@ -86,7 +86,7 @@ class Runner:
                 waited: list[Future[Any]] = [*self._running, self._cancel]
                 done, _ = wait(waited, timeout=self._next_deadline(), return_when=FIRST_COMPLETED)
                 if self._cancel.done() and not self._stopping:
-                    self._stop_all("cancelled")
+                    self._stop_all(StopReason.CANCELLED)
                 self._enforce_timeouts()
                 for future in done:
                     if future is self._cancel:
@@ -100,11 +100,11 @@ class Runner:
                     if state.ok and not self._stopping:
                         ready.extend(self._release(job.task, waiting))
                     elif state is TaskState.FAILED and self.fail_fast and not self._stopping:
-                        self._stop_all("cancelled")
+                        self._stop_all(StopReason.CANCELLED)
         except KeyboardInterrupt:
             if not self._cancel.done():
                 self._cancel.set_result(None)
-            self._stop_all("cancelled")
+            self._stop_all(StopReason.CANCELLED)
             self._drain()
         finally:
             self._close_run()
@@ -234,10 +234,10 @@ class Runner:
         moment = time.monotonic()
         for future, (job, deadline) in self._running.items():
             if deadline is not None and moment >= deadline:
-                self.executor.stop(job, "timeout")
+                self.executor.stop(job, StopReason.TIMEOUT)
                 self._running[future] = (job, None)  # stopped once: now wait for it to report back
 
-    def _stop_all(self, reason: str) -> None:
+    def _stop_all(self, reason: StopReason) -> None:
         """Stop every running job; from now on nothing new starts and no failure is retried."""
         self._stopping = True
         for job, _ in self._running.values():
