@@ -56,7 +56,8 @@ class KernelControl:
         """Kill the kernel now (or as soon as it is attached); the first reason given is the one kept."""
         with self._lock:
             if self.stop_reason is None:
-                self.stop_reason = reason
+                # a reason sent to a Dask worker arrives as its plain value
+                self.stop_reason = StopReason(reason)
             pid = self.pid
         if pid is not None:
             _kill(pid)
