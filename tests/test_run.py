@@ -227,3 +227,11 @@ def test_piping_into_a_reader_that_stops_early_is_quiet(project):
     result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
     assert result.stdout.count("\n") == 1
     assert "Broken pipe" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unknown_executor_is_refused_naming_the_known_ones(project):
+    task(project / "a.ipynb", 'outputs = ["a.txt"]')
+    result = run_cli("run", str(project), "--executor", "kubernetes")
+    assert result.returncode == 2
+    assert "unknown executor 'kubernetes' (known: local, dask" in result.stderr
+    assert not (project / "a.txt").exists()

@@ -88,7 +88,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="start each task's kernel only when the task starts (by default kernels for the next "
         "tasks start while others run; each kernel still serves one task only)",
     )
-    run.add_argument("--executor", choices=["local", "dask"], default="local", help="where tasks run")
+    run.add_argument(
+        "--executor",
+        default="local",
+        metavar="NAME",
+        help="where tasks run: local (default), dask, or an executor another package registers in the "
+        "nbflow.executors entry-point group",
+    )
     run.add_argument(
         "--dask-address",
         metavar="ADDR",
