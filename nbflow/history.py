@@ -17,16 +17,20 @@ from nbflow.shapes import RunDetail, RunSummary, TaskErrorEntry, TaskRunEntry, T
 from nbflow.store import Store
 
 
+def _run_fields(row: RunRecord) -> dict[str, Any]:
+    """What every shape of a run starts with."""
+    return {
+        "id": row.id,
+        "trigger": row.trigger,
+        "state": row.state,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "duration_s": row.duration_s,
+    }
+
+
 def summary(row: RunRecord) -> RunSummary:
-    return RunSummary(
-        id=row.id,
-        trigger=row.trigger,
-        state=row.state,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        duration_s=row.duration_s,
-        counts={TaskState(state): n for state, n in row.counts.items()},
-    )
+    return RunSummary(**_run_fields(row), counts={TaskState(state): n for state, n in row.counts.items()})
 
 
 def task_entry(task: TaskRun, root: Path) -> TaskRunEntry:
@@ -48,12 +52,7 @@ def detail(store: Store, run_id: str) -> RunDetail | None:
     if row is None:
         return None
     return RunDetail(
-        id=row.id,
-        trigger=row.trigger,
-        state=row.state,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        duration_s=row.duration_s,
+        **_run_fields(row),
         params=row.params,
         tasks=[task_entry(t, store.root) for t in store.task_runs(run_id)],
     )
