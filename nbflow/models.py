@@ -73,12 +73,6 @@ class TaskStatus(_Text):
     FAILED = "failed"
 
 
-def count_states(states: Iterable[str]) -> dict[str, int]:
-    """`{state: n}` in the enum's order, for the run lists of every interface."""
-    seen = list(states)
-    return {state.value: seen.count(state) for state in TaskState if state in seen}
-
-
 @dataclass
 class TaskError:
     """Why a task did not succeed, as the store keeps it and every interface shows it.

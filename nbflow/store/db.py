@@ -141,13 +141,10 @@ class Store:
                 (run_id, task, attempt, str(state), started_at, finished_at, self._column("error", error)),
             )
 
-    def runs(self, limit: int | None = None, trigger: str | None = None) -> list[RunRecord]:
-        """Runs, newest first (of one trigger, where given)."""
-        where, args = ("WHERE trigger = ?", [trigger]) if trigger else ("", [])
-        sql = f"SELECT * FROM runs {where} ORDER BY started_at DESC, id DESC" + (
-            f" LIMIT {int(limit)}" if limit else ""
-        )
-        rows = self.db.execute(sql, args).fetchall()
+    def runs(self, limit: int | None = None) -> list[RunRecord]:
+        """Runs, newest first."""
+        sql = "SELECT * FROM runs ORDER BY started_at DESC, id DESC" + (f" LIMIT {int(limit)}" if limit else "")
+        rows = self.db.execute(sql).fetchall()
         counts: dict[str, dict[str, int]] = {}
         if rows:
             ids = [r["id"] for r in rows]
@@ -184,10 +181,7 @@ class Store:
         return {r["task"]: self._task_run(r) for r in rows}
 
     def running_runs(self) -> list[RunRecord]:
-        return self.runs_in(RunState.RUNNING)
-
-    def runs_in(self, state: RunState, trigger: str | None = None) -> list[RunRecord]:
-        return [r for r in self.runs(trigger=trigger) if r.state is state]
+        return [r for r in self.runs() if r.state is RunState.RUNNING]
 
     def is_alive(self, run: RunRecord) -> bool:
         """The process that runs `run` is still there (by pid and start time: pids are reused)."""
