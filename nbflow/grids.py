@@ -21,7 +21,7 @@ from nbflow.params import parse_value
 # would flood the store and the interfaces.
 MAX_INSTANCES = 10_000
 
-_FILE_UNSAFE = re.compile(r"[^A-Za-z0-9._\-\[\]=,+@]")
+_FILE_UNSAFE = re.compile(r'[\x00-\x1f\\:*?"<>|]')  # what some filesystem or shell cannot hold or quote simply
 _MAX_FILE_STEM = 180  # bytes: room for `.attempt-N.ipynb` within the 255 most filesystems allow
 _SELECTOR = re.compile(r"(?P<task>[^\[\]]+)\[(?P<values>[^\[\]]*)\]")
 _RANGE = re.compile(r"(?P<start>[^.]+)\.\.(?P<end>[^/]+)(?:/(?P<step>\d+)(?P<unit>[dw]?))?")
@@ -70,8 +70,8 @@ def parse_selector(text: str) -> Selector:
 
 
 def notebook_file_name(instance: str) -> str:
-    """The executed notebook's file name for a task or instance: `/` becomes `__`, other characters unsafe in
-    file names `_`; a very long name is cut and given a hash of the whole so it stays unique."""
+    """The executed notebook's file name for a task or instance: `/` becomes `__`, control characters and those
+    Windows filesystems refuse `_`; a very long name is cut and given a hash of the whole so it stays unique."""
     stem = _FILE_UNSAFE.sub("_", instance.replace("/", "__"))
     if len(stem.encode()) > _MAX_FILE_STEM:
         digest = hashlib.sha256(instance.encode()).hexdigest()[:12]

@@ -276,6 +276,7 @@ class Scheduler:
                 trigger=schedule.trigger,
                 targets=schedule.targets or None,
                 params=params,
+                grid=schedule.grid_for(slot),
                 **self.run_options,
             )
         except Exception as exc:  # the pipeline or the schedule became invalid, or a bug: later firings go on

@@ -214,6 +214,7 @@ class ScheduleEntry(Shape):
     tz: str
     targets: list[str]
     params: dict[str, Any]
+    grid: dict[str, str] = {}  # each firing's run grid: name -> values as `nbflow run -g` reads them
     paused: bool
     next_fire: str | None
     last_fired: str | None
@@ -314,6 +315,10 @@ class ScheduleRequest(ParamsRequest):
     tz: str | None = Field(None, description="a string: an IANA time zone such as Europe/Paris, or null")
     on_failure_command: str | None = Field(None, description="a string: a shell command run when a run fails")
     on_failure_webhook: str | None = Field(None, description="a string: an http:// or https:// URL")
+    grid_text: dict[str, str] = Field(
+        default_factory=dict,
+        description='an object of text: each firing\'s run grid, {name: "north,south"} or {name: "2026-11-01..{date}"}',
+    )
 
     @field_validator("cron", "every", "tz", "on_failure_command", "on_failure_webhook", mode="after")
     @classmethod

@@ -17,7 +17,7 @@ def test_a_background_run_can_be_followed_and_cancelled(project):
     handle = start_run(nbflow.load(project), trigger="api")
     assert handle.id and handle.run.tasks["slow"].state in ("pending", "running")
     with pytest.raises(LockedError):
-        start_run(nbflow.load(project))
+        start_run(nbflow.load(project), no_wait=True)  # it would wait for `slow`
     handle.cancel()
     run = handle.wait(timeout=60)
     assert run is not None and run.state == "cancelled" and run.tasks["slow"].state == "cancelled"

@@ -116,16 +116,29 @@ def test_history_commands_json_shapes(project):
         "started_at",
         "finished_at",
         "duration_s",
+        "grid",
         "counts",
     }
     assert runs[0]["trigger"] == "cli" and runs[0]["state"] == "failed"
     assert runs[0]["counts"] == {"succeeded": 1, "failed": 1}
     assert when(runs[0]["started_at"]).utcoffset() is not None
     detail = json.loads(run_cli("show", runs[0]["id"][:12], str(project), "--json").stdout)
-    assert set(detail) == {"id", "trigger", "state", "started_at", "finished_at", "duration_s", "params", "tasks"}
+    assert set(detail) == {
+        "id",
+        "trigger",
+        "state",
+        "started_at",
+        "finished_at",
+        "duration_s",
+        "grid",
+        "params",
+        "tasks",
+    }
     bad = next(t for t in detail["tasks"] if t["name"] == "bad")
     assert set(bad) == {
         "name",
+        "task",
+        "grid",
         "state",
         "started_at",
         "finished_at",
@@ -140,7 +153,7 @@ def test_history_commands_json_shapes(project):
     assert bad["output_notebook"] == f".nbflow/runs/{detail['id']}/bad.ipynb"
     status = json.loads(run_cli("status", str(project), "--json").stdout)["tasks"]
     assert {t["name"]: t["status"] for t in status} == {"a": "up_to_date", "bad": "failed"}
-    assert set(status[0]) == {"name", "status", "reasons", "last_run", "last_state", "duration_s"}
+    assert set(status[0]) == {"name", "task", "grid", "status", "reasons", "last_run", "last_state", "duration_s"}
     text = run_cli("show", "latest", str(project))
     assert "ZeroDivisionError in cell 2 (`1 / 0`): division by zero" in text.stdout
 

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from conftest import write_notebook
 
+from nbflow.errors import UsageError
 from nbflow.project import load_project
 from nbflow.run import background
 from nbflow.schedule import add_schedule, list_schedules, pause_schedule, read_schedule, resume_schedule
@@ -331,6 +332,29 @@ def test_schedules_due_together_on_disjoint_tasks_run_side_by_side(project, cloc
     assert {t: r.state for t, r in recorded.items()} == {"schedule:a": "succeeded", "schedule:b": "succeeded"}
     a, b = recorded["schedule:a"], recorded["schedule:b"]
     assert a.started_at < b.finished_at and b.started_at < a.finished_at  # they overlapped
+
+
+def test_a_schedule_runs_a_grid_with_the_fire_date_in_its_values(project, clock, schedulers):
+    write_notebook(
+        project / "daily.ipynb",
+        'day = "2026-11-01"\nregion = "all"\noutputs = ["out/{day}_{region}.txt"]',
+        "open(outputs[0], 'w').write(day)",
+    )
+    add_schedule(project, "s", every="1m", grid={"day": "2026-11-20..{date}/2d", "region": "north,south"}, now=clock())
+    assert list_schedules(project, now=clock())[0]["grid"] == {"day": "2026-11-20..{date}/2d", "region": "north,south"}
+    scheduler = schedulers(clock)
+    clock.advance(minutes=1)
+    [firing] = scheduler.tick()
+    assert scheduler.wait_idle(timeout=120)
+    [run] = runs(project)
+    assert run.state == "succeeded" and run.grid == {
+        "day": ["2026-11-20", "2026-11-22", "2026-11-24"],
+        "region": ["north", "south"],
+    }
+    written = sorted(p.name for p in (project / "out").iterdir())
+    assert written == [f"{d}_{r}.txt" for d in ("2026-11-20", "2026-11-22", "2026-11-24") for r in ("north", "south")]
+    with pytest.raises(UsageError, match="-g day"):
+        add_schedule(project, "bad", every="1m", grid={"day": "2026-11-30..2026-11-01"})
 
 
 def test_a_firing_that_shares_a_task_with_a_run_from_elsewhere_waits_for_it_then_judges_it(project, clock, schedulers):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli, write_notebook
-from test_lock_and_signals import alive
+from test_signals import alive
 
 from nbflow.schedule import scheduler_status
 from nbflow.store import Store

@@ -16,21 +16,24 @@ from conftest import run_cli, write_notebook
 from nbflow.store import Store
 
 
-def slow_grid(project: Path, sleep: float) -> None:
+def slow_grid(project: Path) -> None:
+    """Instances that sleep as long as their run's SLEEP says: the sleep is no parameter, so two runs of one
+    instance have the same values and so share it."""
     write_notebook(
         project / "report.ipynb",
         'region = "north"\ngrid = {"region": ["north", "south"]}\nstamp = "a"\noutputs = ["out/{region}.txt"]',
-        f"import time; time.sleep({sleep})",
+        "import os, time; time.sleep(float(os.environ.get('SLEEP', '0')))",
         "open(outputs[0], 'w').write(stamp)",
     )
 
 
-def start(project: Path, *args: str) -> subprocess.Popen:
+def start(project: Path, *args: str, sleep: float = 0) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "nbflow", "run", str(project), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "SLEEP": str(sleep)},
     )
 
 
@@ -61,26 +64,29 @@ def running_instance(project: Path, name: str) -> str | None:
 
 
 def test_runs_on_disjoint_instances_go_at_once(project):
-    slow_grid(project, sleep=3)
-    north = start(project, "-t", "report[region=north]")
+    slow_grid(project)
+    north = start(project, "-t", "report[region=north]", sleep=30)
     wait_for(lambda: running_instance(project, "report[region=north]"))
     south = start(project, "-t", "report[region=south]")
     assert south.wait(timeout=120) == 0, south.stderr.read()
     assert north.poll() is None  # the second run finished while the first still ran: they went side by side
-    assert north.wait(timeout=120) == 0
-    assert sorted(p.name for p in (project / "out").iterdir()) == ["north.txt", "south.txt"]
+    north.send_signal(signal.SIGINT)
+    assert north.wait(timeout=60) == 130
+    assert sorted(p.name for p in (project / "out").iterdir()) == ["south.txt"]
 
 
 def test_a_shared_instance_waits_for_the_other_run_then_is_judged(project):
-    slow_grid(project, sleep=4)
-    first = start(project, "-t", "report[region=north]")
+    slow_grid(project)
+    first = start(project, "-t", "report[region=north]", sleep=12)
     first_id = wait_for(lambda: running_instance(project, "report[region=north]"))
     second = start(project)  # both instances: north is the first run's, south is free
     second_id = wait_for(
         lambda: next((r for r, t in task_states(project).items() if t.get("report[region=north]") == "waiting"), None)
     )
-    assert task_states(project)[second_id]["report[region=south]"] in ("running", "succeeded")
     shown = json.loads(run_cli("show", second_id, str(project), "--json").stdout)
+    # the free instance goes on meanwhile: it is done while the first run still holds north
+    wait_for(lambda: task_states(project)[second_id]["report[region=south]"] == "succeeded")
+    assert task_states(project)[first_id]["report[region=north]"] == "running"
     assert first.wait(timeout=120) == 0
     out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
@@ -98,8 +104,8 @@ def test_a_shared_instance_waits_for_the_other_run_then_is_judged(project):
 
 
 def test_no_wait_exits_3_naming_the_run_and_instance_and_records_nothing(project):
-    slow_grid(project, sleep=4)
-    first = start(project, "-t", "report[region=north]")
+    slow_grid(project)
+    first = start(project, "-t", "report[region=north]", sleep=30)
     first_id = wait_for(lambda: running_instance(project, "report[region=north]"))
     result = run_cli("run", str(project), "--no-wait")
     assert result.returncode == 3
@@ -108,12 +114,13 @@ def test_no_wait_exits_3_naming_the_run_and_instance_and_records_nothing(project
     assert list(task_states(project)) == [first_id]  # the refused run left no trace
     # a run that needs only what is free goes at once, even told not to wait
     assert run_cli("run", str(project), "-t", "report[region=south]", "--no-wait").returncode == 0
-    assert first.wait(timeout=120) == 0
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=60) == 130
 
 
 def test_a_run_killed_while_holding_instances_does_not_block_the_next(project):
-    slow_grid(project, sleep=60)
-    doomed = start(project, "-t", "report[region=north]")
+    slow_grid(project)
+    doomed = start(project, "-t", "report[region=north]", sleep=60)
     doomed_id = wait_for(lambda: running_instance(project, "report[region=north]"))
     waiter = start(project, "-t", "report[region=north]", "-p", "stamp", "b")
     wait_for(lambda: any(t.get("report[region=north]") == "waiting" for t in task_states(project).values()))

@@ -258,6 +258,9 @@ export interface ScheduleEntry {
   params: {
     [k: string]: unknown;
   };
+  grid: {
+    [k: string]: string;
+  };
   paused: boolean;
   next_fire: string | null;
   last_fired: string | null;
@@ -356,4 +359,10 @@ export interface ScheduleRequest {
    * a string: an http:// or https:// URL
    */
   on_failure_webhook?: string | null;
+  /**
+   * an object of text: each firing's run grid, {name: "north,south"} or {name: "2026-11-01..{date}"}
+   */
+  grid_text?: {
+    [k: string]: string;
+  };
 }

@@ -22,6 +22,16 @@ def add_params(parser: argparse.ArgumentParser, text: str) -> None:
     parser.add_argument("-p", "--param", action="append", nargs=2, metavar=("NAME", "VALUE"), help=text)
 
 
+GRID_HELP = (
+    "run every selected task that uses NAME once per value: a comma list (north,south), or a range of dates "
+    "(2026-11-01..2026-11-30, step /7d) or numbers (1..10)"
+)
+
+
+def add_grid(parser: argparse.ArgumentParser, text: str = GRID_HELP) -> None:
+    parser.add_argument("-g", "--grid", action="append", nargs=2, metavar=("NAME", "VALUES"), help=text)
+
+
 def parse_params(pairs: list[list[str]] | None) -> dict[str, Any]:
     """`-p NAME VALUE` pairs -> values, each read as papermill's `-p` reads it."""
     from nbflow.params import parse_value

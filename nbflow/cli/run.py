@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nbflow.cli.common import add_params, add_path, note_root, parse_params, seconds
+from nbflow.cli.common import GRID_HELP, add_grid, add_params, add_path, note_root, parse_params, seconds
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -80,15 +80,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "set a parameter for every task that assigns NAME, or TASK.NAME for one task; VALUE is "
         "read as papermill reads it (int, float, True/False, None, else text)",
     )
-    run.add_argument(
-        "-g",
-        "--grid",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUES"),
-        help="run every selected task that uses NAME once per value: a comma list (north,south), or a range of "
-        "dates (2026-11-01..2026-11-30, step /7d) or numbers (1..10); each instance is skipped when up to date",
-    )
+    add_grid(run, GRID_HELP + "; each instance is skipped when up to date")
     run.add_argument("-j", "--workers", type=int, metavar="N", help="tasks at the same time (default: CPU count)")
     run.add_argument("--force", action="store_true", help="rerun every selected task, up to date or not")
     run.add_argument("--dry-run", action="store_true", help="say what would run and why, run nothing")

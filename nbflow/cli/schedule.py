@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from nbflow.cli.common import add_params, add_path, parse_params, print_json
+from nbflow.cli.common import add_grid, add_params, add_path, parse_params, print_json
 
 if TYPE_CHECKING:
     from nbflow.project import Project
@@ -35,7 +35,8 @@ def _scheduler_line(project: Project) -> str:
 
 def _describe(entry: dict[str, Any]) -> str:
     when = f"cron {entry['cron']}" if entry["cron"] else f"every {entry['every']}"
-    return f"{when} ({entry['tz']})"
+    grid = "".join(f", -g {name} {text}" for name, text in entry.get("grid", {}).items())
+    return f"{when} ({entry['tz']}){grid}"
 
 
 def cmd_schedule_add(args: argparse.Namespace) -> int:
@@ -51,6 +52,7 @@ def cmd_schedule_add(args: argparse.Namespace) -> int:
         tz=args.tz,
         targets=args.target,
         params=parse_params(args.param),
+        grid=dict(args.grid or []),
         on_failure_command=args.on_failure_command,
         on_failure_webhook=args.on_failure_webhook,
         paused=args.paused,
@@ -195,6 +197,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="run this task and its upstream (repeatable; default: every task)",
     )
     add_params(add, "a parameter for each run, as for `nbflow run`; VALUE may use {date} and {datetime}")
+    add_grid(add, "each run's grid, as `nbflow run -g` takes it; VALUES may use {date} and {datetime}")
     add.add_argument(
         "--on-failure-command",
         metavar="CMD",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.errors import PipelineError, UsageError
+from nbflow.grids import parse_grid_values
 from nbflow.params import PlaceholderError, placeholders
 from nbflow.project import Project, load_project
 from nbflow.schedule.model import (
@@ -130,7 +131,19 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return checked
 
 
-def check_against_pipeline(project: Project, targets: Iterable[str], params: Mapping[str, Any]) -> None:
+def check_grid(grid: Mapping[str, str] | None) -> dict[str, str]:
+    """A run grid's values as text per name (`north,south`, `2026-11-01..{date}`), placeholders as for
+    parameters; each read now, so a mistake shows when the schedule is added, not when it fires."""
+    checked = {str(name): str(text) for name, text in (grid or {}).items()}
+    for name, text in checked.items():
+        check_params({f"-g {name}": text})
+        parse_grid_values(name, fill_value(text, current_time()))
+    return checked
+
+
+def check_against_pipeline(
+    project: Project, targets: Iterable[str], params: Mapping[str, Any], grid: Mapping[str, str] | None = None
+) -> None:
     """Refuse targets and parameters the pipeline would refuse (typos), as `nbflow run` would, with the values of
     a firing now; an input missing today is not refused (it may be there by the time the schedule fires)."""
     # The pipeline (networkx, the run layer) is read only when a schedule is added, not to list schedules.
@@ -138,9 +151,11 @@ def check_against_pipeline(project: Project, targets: Iterable[str], params: Map
     from nbflow.run.prepare import prepare
 
     now = current_time()
-    sample = Schedule("check", None, 60.0, "UTC", list(targets), dict(params), False, now, now, None).params_for(now)
+    schedule = Schedule(
+        "check", None, 60.0, "UTC", list(targets), dict(params), False, now, now, None, grid=dict(grid or {})
+    )
     try:
-        prepare(load(project.root), list(targets) or None, sample)
+        prepare(load(project.root), list(targets) or None, schedule.params_for(now), schedule.grid_for(now))
     except PipelineError as exc:
         if any(p.kind != "missing-source" for p in exc.problems):
             raise
@@ -163,6 +178,7 @@ def add_schedule(
     tz: str | None = None,
     targets: Iterable[str] | None = None,
     params: Mapping[str, Any] | None = None,
+    grid: Mapping[str, str] | None = None,
     on_failure_command: str | None = None,
     on_failure_webhook: str | None = None,
     paused: bool = False,
@@ -171,7 +187,8 @@ def add_schedule(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Add a schedule and return its JSON shape. `every` is `"10m"`-style text or seconds; string parameter values
-    may use `{date}` / `{datetime}`. With `check`, targets and parameters are checked against the pipeline."""
+    may use `{date}` / `{datetime}`, and so may `grid` (each firing's run grid: name -> values as `-g` text). With
+    `check`, targets, parameters and grid are checked against the pipeline."""
     resolved, store = _open(project)
     try:
         check_name(name)
@@ -185,10 +202,11 @@ def add_schedule(
         zone(tz)
         chosen = list(targets or [])
         checked = check_params(params)
+        checked_grid = check_grid(grid)
         if on_failure_webhook and not re.match(r"https?://", on_failure_webhook):
             raise UsageError(f"webhook {on_failure_webhook!r}: give an http:// or https:// URL.")
         if check:
-            check_against_pipeline(resolved, chosen, checked)
+            check_against_pipeline(resolved, chosen, checked, checked_grid)
         created = (now or current_time()).replace(microsecond=0)
         record = ScheduleRecord(
             name,
@@ -203,6 +221,7 @@ def add_schedule(
             last_fired=None,
             on_failure_command=on_failure_command,
             on_failure_webhook=on_failure_webhook,
+            grid=checked_grid,
         )
         if not rows.insert_schedule(store, record, replace=replace):
             raise UsageError(f"a schedule named {name!r} exists already; remove it first, or replace it.")

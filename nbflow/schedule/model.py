@@ -19,6 +19,7 @@ import tzlocal
 from croniter import CroniterError, croniter
 
 from nbflow.errors import UsageError
+from nbflow.grids import parse_grid_values
 from nbflow.params import fill
 from nbflow.store.schedules import ScheduleRecord
 
@@ -208,6 +209,12 @@ class Schedule(ScheduleRecord):
             for name, value in self.params.items()
         }
 
+    def grid_for(self, slot: datetime) -> dict[str, list[Any]]:
+        """The run grid at this slot: each name's values text, `{date}` and `{datetime}` filled, then read as
+        `nbflow run -g` reads it."""
+        local = slot.astimezone(self.zone)
+        return {name: parse_grid_values(name, fill_value(text, local)) for name, text in self.grid.items()}
+
     def to_json(self, now: datetime | None = None) -> dict[str, Any]:
         """The shape of `nbflow schedule list --json`, times in the schedule's zone."""
         try:
@@ -222,6 +229,7 @@ class Schedule(ScheduleRecord):
             "tz": self.tz,
             "targets": list(self.targets),
             "params": dict(self.params),
+            "grid": dict(self.grid),
             "paused": self.paused,
             "next_fire": _local_iso(fire, tz),
             "last_fired": _local_iso(self.last_fired, tz),

@@ -109,6 +109,7 @@ class Schedules:
             tz=request.tz,
             targets=request.targets,
             params=params,
+            grid=request.grid_text,
             on_failure_command=request.on_failure_command,
             on_failure_webhook=request.on_failure_webhook,
         )

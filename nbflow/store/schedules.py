@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,6 +34,7 @@ _COLUMNS = (
     "last_fired",
     "on_failure_command",
     "on_failure_webhook",
+    "grid",
 )
 
 
@@ -53,6 +54,7 @@ class ScheduleRecord:
     last_fired: datetime | None
     on_failure_command: str | None = None
     on_failure_webhook: str | None = None
+    grid: dict[str, str] = field(default_factory=dict)  # the run grid of each firing: name -> values as text
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ def insert_schedule(store: Store, record: ScheduleRecord, replace: bool = False)
         "last_fired": _utc(record.last_fired),
         "on_failure_command": record.on_failure_command or None,
         "on_failure_webhook": record.on_failure_webhook or None,
+        "grid": json.dumps(record.grid, sort_keys=True),
     }
     with store.transaction() as db:
         if db.execute("SELECT 1 FROM schedules WHERE name = ?", (record.name,)).fetchone():
@@ -210,6 +213,7 @@ def _schedule(row: sqlite3.Row) -> ScheduleRecord:
         last_fired=datetime.fromisoformat(row["last_fired"]) if row["last_fired"] else None,
         on_failure_command=row["on_failure_command"],
         on_failure_webhook=row["on_failure_webhook"],
+        grid=json.loads(row["grid"] or "{}"),
     )
 
 

@@ -120,6 +120,7 @@ MIGRATIONS = [
     );
     CREATE INDEX claims_run ON claims(run_id);
     CREATE INDEX runs_state ON runs(state);
+    ALTER TABLE schedules ADD COLUMN grid TEXT NOT NULL DEFAULT '{}';
     """,
 ]
 
