@@ -323,7 +323,9 @@ def _resolve(
     graph = _link(project, tasks, problems)
     if problems:
         raise PipelineError(problems)
-    order = list(nx.lexicographical_topological_sort(graph))
+    # ties broken by task name, then by the instance's place in its grid (n=2 before n=10)
+    rank = {name: (task.base, i) for i, (name, task) in enumerate(tasks.items())}
+    order = list(nx.lexicographical_topological_sort(graph, key=rank.__getitem__))
     return Pipeline(
         project, dict(specs), {n: tasks[n] for n in order}, graph, dict(pipeline_params), run_grid, conflicts
     )
@@ -426,15 +428,19 @@ def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> 
         if via is not None and via not in graph.edges[source, target]["via"]:
             graph.edges[source, target]["via"].append(via)
 
+    # sorted, so the outputs a glob or a folder may name are found by bisection: linking stays near linear in the
+    # number of instances even where every instance of a grid is read through a glob
     output_keys = sorted(writers)
     for name, task in tasks.items():
         for path in task.input_paths:
             if paths.is_glob(path):  # every task whose outputs it matches, or whose folder may hold matches
-                for out in output_keys:
-                    is_folder = out in folder_writers
-                    if paths.may_hold_matches(out, path) if is_folder else paths.matches(path, out):
+                for out in paths.starting_with(paths.literal_prefix(path), output_keys):
+                    if out not in folder_writers and paths.matches(path, out):
                         for writer in writers[out]:
-                            add_edge(writer, name, path, through_folder=is_folder)
+                            add_edge(writer, name, path)
+                for out, writer in folder_writers.items():
+                    if paths.may_hold_matches(out, path):
+                        add_edge(writer, name, path, through_folder=True)
                 continue
             key = path.rstrip("/") or "/"
             for writer in writers.get(key, ()):
@@ -445,11 +451,9 @@ def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> 
                     add_edge(folder_writers[parent], name, path, through_folder=True)
                 key, parent = parent, os.path.dirname(parent)
             if path.endswith("/"):  # an input folder depends on whoever writes inside it
-                prefix = path
-                for out in output_keys:
-                    if out.startswith(prefix):
-                        for writer in writers[out]:
-                            add_edge(writer, name, path)
+                for out in paths.starting_with(path, output_keys):
+                    for writer in writers[out]:
+                        add_edge(writer, name, path)
         for upstream in task.spec.upstream:
             if upstream not in instances:
                 problems.append(
@@ -495,11 +499,10 @@ def _check_folder_ownership(
     problems: list[Problem],
 ) -> None:
     """A folder output belongs to its task: another task declaring an output inside it is an error."""
+    ordered = sorted(writers)
     for folder, owner in folder_writers.items():
-        for out, names in writers.items():
-            if not paths.under(out, folder):
-                continue
-            for other in names:
+        for out in paths.starting_with(folder.rstrip("/") + "/", ordered):
+            for other in writers[out]:
                 if other != owner:
                     problems.append(
                         Problem(

@@ -6,6 +6,7 @@ way for the paths tasks declare (to link tasks) and for the files on disk (to in
 
 from __future__ import annotations
 
+import bisect
 import os
 
 from wcmatch import glob as wcglob
@@ -19,6 +20,21 @@ def is_folder(path: str) -> bool:
 
 def is_glob(path: str) -> bool:
     return bool(wcglob.is_magic(path, flags=_FLAGS))
+
+
+def literal_prefix(pattern: str) -> str:
+    """The text before a glob's first wildcard: every path it matches starts with it."""
+    cut = min((i for i in (pattern.find(c) for c in "*?[\\") if i >= 0), default=len(pattern))
+    return pattern[:cut]
+
+
+def starting_with(prefix: str, ordered: list[str]) -> list[str]:
+    """The paths of the sorted list `ordered` that start with `prefix`, found by bisection."""
+    start = bisect.bisect_left(ordered, prefix)
+    end = start
+    while end < len(ordered) and ordered[end].startswith(prefix):
+        end += 1
+    return ordered[start:end]
 
 
 def glob_base(pattern: str) -> str:

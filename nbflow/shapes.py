@@ -285,6 +285,9 @@ class RunRequest(ParamsRequest):
     """`POST runs`."""
 
     force: bool = Field(False, description="true or false: run the selected tasks even if they are up to date")
+    no_wait: bool = Field(
+        False, description="true or false: answer 409 rather than wait where another run holds a task instance"
+    )
     grid: dict[str, list[Any]] = Field(
         default_factory=dict, description="an object: {name: [values]}, every selected task using a name run per value"
     )

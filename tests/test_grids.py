@@ -52,7 +52,7 @@ def test_a_grid_runs_one_instance_per_value_in_parallel_and_fans_in(project):
     regional_pipeline(project, sleep=1.5)
     raw(project, "2026-11-01")
     pipe = nbflow.load(project)
-    assert pipe.instances["report"] == [f"report[region={r}]" for r in sorted(REGIONS)]
+    assert pipe.instances["report"] == [f"report[region={r}]" for r in REGIONS]  # in the grid's order
     assert set(pipe.graph.predecessors("summary")) == set(pipe.instances["report"])
 
     run = pipe.run(workers=4)

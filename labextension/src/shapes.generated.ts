@@ -303,6 +303,10 @@ export interface RunRequest {
    */
   force?: boolean;
   /**
+   * true or false: answer 409 rather than wait where another run holds a task instance
+   */
+  no_wait?: boolean;
+  /**
    * an object: {name: [values]}, every selected task using a name run per value
    */
   grid?: {

@@ -83,6 +83,7 @@ class Runs:
                 params=params,
                 grid=grid,
                 force=request.force,
+                no_wait=request.no_wait,
             )
             self.handles[handle.id] = handle
             for run_id in [r for r, h in self.handles.items() if h.done and r != handle.id]:

@@ -22,6 +22,7 @@ SHAPE = {
     "tz",
     "targets",
     "params",
+    "grid",
     "paused",
     "next_fire",
     "last_fired",

@@ -58,7 +58,7 @@ async def test_a_run_started_from_the_api_runs_in_the_background_and_is_recorded
 
     status, runs = await api("GET", "runs")
     assert status == 200 and runs[0]["id"] == run_id and runs[0]["counts"] == {"succeeded": 2}
-    assert set(runs[0]) == {"id", "trigger", "state", "started_at", "finished_at", "duration_s", "counts"}
+    assert set(runs[0]) == {"id", "trigger", "state", "started_at", "finished_at", "duration_s", "grid", "counts"}
 
     status, data = await api("GET", "pipeline")
     assert {t["name"]: t["status"]["last_state"] for t in data["tasks"]} == {"a": "succeeded", "b": "succeeded"}
@@ -107,7 +107,7 @@ async def test_a_run_started_from_the_api_runs_in_the_background_and_is_recorded
         ({"params_text": {"n": 1}}, "`params_text` must be an object of text values"),
         ({"params": {"n": 1}, "params_text": {"n": "2"}}, "parameter `n` is given in both `params` and `params_text`"),
         ({"force": "yes"}, "`force` must be true or false"),
-        ({"target": ["a"]}, "unknown field(s) target; known: targets, params, params_text, force."),
+        ({"target": ["a"]}, "unknown field(s) target; known: targets, params, params_text, force, no_wait, grid, grid_text."),
         ([1, 2], "the request body must be a JSON object"),
         ("null", "the request body must be a JSON object"),
         ("{not json", "the request body is not valid JSON"),
@@ -159,20 +159,26 @@ async def test_a_missing_source_is_a_400_naming_it(jp_root_dir, api):
     assert status == 400 and any("raw.csv does not exist" in p for p in data["problems"])
 
 
-async def test_a_second_run_is_409_and_a_run_can_be_cancelled(jp_root_dir, api):
+async def test_a_second_run_waits_or_is_409_told_not_to_and_a_run_can_be_cancelled(jp_root_dir, api):
     (jp_root_dir / "nbflow.toml").write_text("")
     write_notebook(jp_root_dir / "slow.ipynb", 'outputs = ["s.txt"]', "import time\ntime.sleep(120)")
     status, started = await api("POST", "runs", body={})
     assert status == 202
     run_id = started["id"]
 
-    status, data = await api("POST", "runs", body={"force": True})
-    assert status == 409 and "lock" in data["message"]
-
     # the server stays responsive while the run goes on, and shows it as the active run
     status, data = await api("GET", "pipeline")
     assert status == 200 and data["active_run"] == run_id
     await _wait_task_state(api, run_id, "slow", "running")
+
+    status, data = await api("POST", "runs", body={"force": True, "no_wait": True})
+    assert status == 409 and f"slow (run {run_id} has slow)" in data["message"]
+    status, second = await api("POST", "runs", body={"force": True})
+    assert status == 202
+    await _wait_task_state(api, second["id"], "slow", "waiting")
+    status, data = await api("POST", "runs", second["id"], "cancel")
+    assert status == 202
+    assert (await wait_for_run(api, second["id"], timeout=60))["state"] == "cancelled"
 
     status, data = await api("POST", "runs", run_id, "cancel")
     assert status == 202 and data["cancelling"] is True
