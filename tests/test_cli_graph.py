@@ -27,6 +27,8 @@ def test_json_is_the_spec_shape(chain):
         "tasks": [
             {
                 "name": "extract",
+                "task": "extract",
+                "grid": {},
                 "notebook": "extract.ipynb",
                 "inputs": [],
                 "outputs": ["data/2026-11-24/raw.csv"],
@@ -35,6 +37,8 @@ def test_json_is_the_spec_shape(chain):
             },
             {
                 "name": "clean",
+                "task": "clean",
+                "grid": {},
                 "notebook": "steps/clean.ipynb",
                 "inputs": ["data/2026-11-24/raw.csv"],
                 "outputs": ["data/2026-11-24/clean.csv"],
@@ -43,6 +47,8 @@ def test_json_is_the_spec_shape(chain):
             },
             {
                 "name": "report",
+                "task": "report",
+                "grid": {},
                 "notebook": "report.ipynb",
                 "inputs": ["data/2026-11-24/clean.csv"],
                 "outputs": [],
