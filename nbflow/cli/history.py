@@ -24,8 +24,9 @@ Line = tuple[str, "dict[str, Any] | str"]
 
 
 def _print_lines(lines: list[Line], row: Any) -> None:
-    """The lines, their names in one column; `row(entry)` is what follows an entry's name."""
-    width = max((len(name) for name, _ in lines), default=4)
+    """The lines, their names in one column; `row(entry)` is what follows an entry's name, and a line with nothing
+    after its name is a note, left out of the column's width."""
+    width = max((len(name) for name, entry in lines if entry != ""), default=4)
     for name, entry in lines:
         print(f"{name:<{width}}  {entry}".rstrip() if isinstance(entry, str) else f"{name:<{width}}  {row(entry)}")
 
@@ -34,6 +35,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from nbflow import history, preflight
     from nbflow.graph import load
     from nbflow.models import TaskStatus
+    from nbflow.render.scene import in_grid_order
     from nbflow.render.summary import counts_text
     from nbflow.store import open_store
 
@@ -48,7 +50,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     lines: list[Line] = []
     notes: list[str] = []
     for task, names in pipeline.instances.items():
-        entries = [judged[n] for n in names]
+        entries = [judged[n] for n in in_grid_order(pipeline, names)]
         if len(entries) == 1:
             lines.append((names[0], entries[0]))
             continue

@@ -49,15 +49,34 @@ class Group:
         return f"{len(self.instances)} instances" + (f" ({' × '.join(self.varies)})" if self.varies else "")
 
 
+def in_grid_order(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
+    """Instances of one task in the order of their grid's values as declared (`n=2` before `n=10`, regions as
+    listed), not in the order of their names."""
+    names = list(names)
+    if len(names) < 2:
+        return names
+    base = pipeline.tasks[names[0]].base
+    declared = {**pipeline.specs[base].grid, **pipeline.run_grid}
+    position = {key: {format_value(v): i for i, v in enumerate(values)} for key, values in declared.items()}
+
+    def place(name: str) -> tuple[int, ...]:
+        grid = pipeline.tasks[name].grid
+        return tuple(position.get(key, {}).get(format_value(value), -1) for key, value in grid.items())
+
+    return sorted(names, key=place)
+
+
 def groups(pipeline: Pipeline, only: Iterable[str] | None = None) -> dict[str, Group]:
-    """The nodes of a drawing of the instances in `only` (all when None) by name, in task order."""
+    """The nodes of a drawing of the instances in `only` (all when None) by name, in task order; each node's
+    instances in grid order."""
     keep = None if only is None else set(only)
     by_task: dict[str, list[str]] = {}
     for name, task in pipeline.tasks.items():
         if keep is None or name in keep:
             by_task.setdefault(task.base, []).append(name)
     found: dict[str, Group] = {}
-    for base, names in by_task.items():
+    for base, unordered in by_task.items():
+        names = in_grid_order(pipeline, unordered)
         first = pipeline.tasks[names[0]]
         varies = [key for key in first.grid if len({format_value(pipeline.tasks[n].grid.get(key)) for n in names}) > 1]
         group = Group(base if len(names) > 1 else names[0], base, first.notebook, names, varies)

@@ -13,6 +13,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from nbflow.graph import Pipeline
+from nbflow.render.scene import in_grid_order
 
 
 class TaskChooser(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type information: VBox is Any
@@ -84,9 +85,10 @@ class TaskChooser(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
 
     def _open_instances(self) -> None:
         """Below the list: the instances of the chosen grid tasks, for choosing some of them."""
-        instances = self.pipeline.instances if self.pipeline else {}
+        pipeline = self.pipeline
+        instances = pipeline.instances if pipeline else {}
         grids = [task for task in self.tasks.value if len(instances.get(task, [])) > 1]
-        names = [name for task in grids for name in instances[task]]
+        names = [name for task in grids for name in in_grid_order(pipeline, instances[task])] if pipeline else []
         self._quietly(self.instances, options=names, value=tuple(v for v in self.instances.value if v in names))
         self.instances.rows = min(8, max(len(names), 2))
         self.instances_box.layout.display = "" if grids else "none"
