@@ -33,6 +33,7 @@ from nbflow.graph import Pipeline, load
 from nbflow.history import status as judge_status
 from nbflow.models import RunRecord, RunState, TaskRun, TaskState
 from nbflow.project import Project, load_project
+from nbflow.render.scene import in_grid_order
 from nbflow.render.summary import grid_text
 from nbflow.run.prepare import split_params
 from nbflow.store import Store, open_store
@@ -352,7 +353,9 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
             self.caption.value = views.message(
                 "Each task's status now, judged with the default parameters (as `nbflow status`)."
             )
-            self.table.value = views.status_table(self.pipeline.tasks, self.status)
+            instances = self.pipeline.instances.values()
+            order = [name for names in instances for name in in_grid_order(self.pipeline, names)]
+            self.table.value = views.status_table(order, self.status)
         else:
             took = views.seconds(run.duration_s) if run.finished_at else "going on"
             self.caption.value = views.message(
