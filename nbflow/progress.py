@@ -128,7 +128,7 @@ class LiveProgress:
                     f"{task} ({len(results)})",
                     f"[{STYLES.get(urgent, '')}]{counts_text((r.state for r in results), str)}[/]",
                     "",
-                    "",
+                    next((_note(r) for r in results if r.state is TaskState.WAITING), ""),  # which run it waits for
                 )
             )
             failed = [r for r in results if r.state is TaskState.FAILED]
