@@ -1,15 +1,42 @@
-"""`nbflow status`, `nbflow runs` and `nbflow show`: what is up to date, the runs so far, and one run in detail."""
+"""`nbflow status`, `nbflow runs` and `nbflow show`: what is up to date, the runs so far, and one run in detail.
+
+A grid task's instances are listed under a line of their own counting them by state; a run over a run grid shows
+a table of states, a row per value and a column per task. Past a few instances, only the ones that need a look are
+listed (`--json` always lists every instance).
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
 from nbflow.cli.common import add_path, local_time, note_root, print_json, seconds
+
+if TYPE_CHECKING:
+    from nbflow.render.summary import PartitionTable
+
+LISTED = 12  # a grid task with more instances than this lists in `status` only those not up to date, this many
+SHOWN = 40  # a run with more instances than this (or with a run grid) lists in `show` only those that did not
+# succeed or skip
+
+# A line of a listing: what it names, then its entry (a row of values) or, for a task's line, its counts.
+Line = tuple[str, "dict[str, Any] | str"]
+
+
+def _print_lines(lines: list[Line], row: Any) -> None:
+    """The lines, their names in one column; `row(entry)` is what follows an entry's name, and a line with nothing
+    after its name is a note, left out of the column's width."""
+    width = max((len(name) for name, entry in lines if entry != ""), default=4)
+    for name, entry in lines:
+        print(f"{name:<{width}}  {entry}".rstrip() if isinstance(entry, str) else f"{name:<{width}}  {row(entry)}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from nbflow import history, preflight
     from nbflow.graph import load
+    from nbflow.models import TaskStatus
+    from nbflow.render.scene import in_grid_order
+    from nbflow.render.summary import counts_text
     from nbflow.store import open_store
 
     note_root(args.path)
@@ -20,16 +47,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"tasks": list(judged.values())})
         return 0
-    width = max((len(n) for n in judged), default=4)
-    for name, entry in judged.items():
+    lines: list[Line] = []
+    notes: list[str] = []
+    for task, names in pipeline.instances.items():
+        entries = [judged[n] for n in in_grid_order(pipeline, names)]
+        if len(entries) == 1:
+            lines.append((names[0], entries[0]))
+            continue
+        lines.append((task, f"{len(entries)} instances: {counts_text((e['status'] for e in entries), str)}"))
+        listed = entries if len(entries) <= LISTED else [e for e in entries if e["status"] != TaskStatus.UP_TO_DATE]
+        lines += [(f"  {e['name']}", e) for e in listed[:LISTED]]
+        if len(listed) > LISTED:
+            lines.append((f"  ... and {len(listed) - LISTED} more not up to date", ""))
+        if len(listed) < len(entries):
+            notes.append(task)
+
+    def row(entry: dict[str, Any]) -> str:
         last = f"last {entry['last_state']} {seconds(entry['duration_s'])}" if entry["last_run"] else ""
-        print(f"{name:<{width}}  {entry['status']:<10}  {last:<22}  {'; '.join(entry['reasons'])}".rstrip())
+        return f"{entry['status']:<10}  {last:<22}  {'; '.join(entry['reasons'])}".rstrip()
+
+    _print_lines(lines, row)
+    if notes:
+        print(f"({', '.join(notes)}: the instances up to date are not listed; `nbflow status --json` lists each.)")
     return 0
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from nbflow import history
     from nbflow.project import load_project
+    from nbflow.render.summary import grid_text
     from nbflow.store import open_store
 
     store = open_store(load_project(args.path).store_dir)
@@ -41,9 +87,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print("no runs yet: `nbflow run` starts one")
     for run in runs:
         counts = ", ".join(f"{n} {state}" for state, n in sorted(run["counts"].items()))
+        grid = f"  grid: {grid_text(run['grid'])}" if run["grid"] else ""
         print(
             f"{run['id']}  {run['trigger']:<12}  {run['state']:<11}  {local_time(run['started_at'])}  "
-            f"{seconds(run['duration_s']):>7}  {counts}"
+            f"{seconds(run['duration_s']):>7}  {counts}{grid}"
         )
     return 0
 
@@ -51,8 +98,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from nbflow import history
     from nbflow.errors import UsageError
-    from nbflow.models import TaskError
+    from nbflow.models import TaskError, TaskState
     from nbflow.project import load_project
+    from nbflow.render.summary import counts_text, grid_text, partition_table
     from nbflow.store import open_store
 
     store = open_store(load_project(args.path).store_dir)
@@ -74,15 +122,50 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(record.message)
     if detail["params"]:
         print("params: " + ", ".join(f"{k}={v!r}" for k, v in detail["params"].items()))
-    width = max((len(t["name"]) for t in detail["tasks"]), default=4)
-    for task in detail["tasks"]:
+    if detail["grid"]:
+        print(f"grid: {grid_text(detail['grid'])}")
+        print(_partition_lines(partition_table(detail["grid"], store.task_runs(run_id))) + "\n")
+    tasks = detail["tasks"]
+    # the table of a run grid, or a long run: only the instances that need a look are listed
+    every = len(tasks) <= SHOWN and not detail["grid"]
+    listed = tasks if every else [t for t in tasks if not TaskState(t["state"]).ok]
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for entry in tasks:
+        by_task.setdefault(entry["task"], []).append(entry)
+    chosen = {id(e) for e in listed}
+    lines: list[Line] = []
+    for task, entries in by_task.items():
+        shown = [e for e in entries if id(e) in chosen]
+        if len(entries) > 1 and shown:
+            lines.append((f"  {task}", f"{len(entries)} instances: {counts_text((e['state'] for e in entries), str)}"))
+            lines += [(f"    {e['name']}", e) for e in shown]
+        elif shown:
+            lines.append((f"  {shown[0]['name']}", shown[0]))
+
+    def row(entry: dict[str, Any]) -> str:
+        line = f"{entry['state']:<15}  {seconds(entry['duration_s']):>7}  {entry['output_notebook'] or ''}".rstrip()
+        return line + (f"\n      {TaskError.from_json(entry['error'])}" if entry["error"] else "")
+
+    _print_lines(lines, row)
+    if len(listed) < len(tasks):
         print(
-            f"  {task['name']:<{width}}  {task['state']:<15}  {seconds(task['duration_s']):>7}  "
-            f"{task['output_notebook'] or ''}".rstrip()
+            f"{len(tasks) - len(listed)} of {len(tasks)} instances succeeded or were up to date and are not listed; "
+            f"`nbflow show {detail['id']} --json` lists each with its executed notebook."
         )
-        if task["error"]:
-            print(f"  {'':<{width}}  {TaskError.from_json(task['error'])}")
     return 0
+
+
+def _partition_lines(table: PartitionTable | None) -> str:
+    """The partition x task table as text: a row per value of the run grid, a column per task it varies."""
+    if table is None:
+        return ""
+    header = [", ".join(table.names), *table.tasks]
+    rows = [[table.row_label(i), *(table.cell_text(i, t) for t in table.tasks)] for i in range(len(table.rows))]
+    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
+    lines = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    if table.once:
+        lines.append("  once for the whole run: " + ", ".join(f"{t.name} {t.state}" for t in table.once))
+    return "\n".join(lines)
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

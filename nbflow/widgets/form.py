@@ -1,11 +1,14 @@
-"""The pipeline parameters as a form: one typed widget per parameter the tasks declare.
+"""The pipeline parameters as a form: one typed widget per parameter the tasks declare, and a run grid.
 
 The defaults are what a run uses without `-p`: `[params]` in nbflow.toml, else the notebook's literal. Only the
-values a user changed are passed to a run, so every notebook keeps its own default for the rest.
+values a user changed are passed to a run, so every notebook keeps its own default for the rest. The run grid (a
+parameter's name and its values as text, read as `nbflow run -g NAME VALUES` reads them) makes the run one
+instance per value of every selected task using that name: a backfill.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +16,9 @@ import ipywidgets as widgets
 
 from nbflow.errors import UsageError
 from nbflow.graph import Pipeline
+from nbflow.grids import parse_grid_values
 from nbflow.params import parse_literal
+from nbflow.render.summary import grid_text
 
 
 def declared_params(pipeline: Pipeline) -> dict[str, tuple[Any, str | None]]:
@@ -45,6 +50,35 @@ class ParamsForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no typ
         )
         self.reset_button.on_click(lambda _: self.reset())
         self.reset_row = widgets.HBox([self.reset_button])
+        style = {"description_width": "140px"}
+        self.grid_name = widgets.Combobox(
+            description="run grid: name",
+            placeholder="a parameter, e.g. report_date",
+            ensure_option=False,
+            style=style,
+            layout=widgets.Layout(width="420px"),
+        )
+        self.grid_values = widgets.Text(
+            description="values",
+            placeholder="2026-11-01..2026-11-30 (step /7d) or north,south",
+            style=style,
+            layout=widgets.Layout(width="420px"),
+        )
+        self.grid_note = widgets.HTML()
+        self.grid_box = widgets.VBox(
+            [
+                widgets.HTML(
+                    "<b>Run grid</b> <span style='color:#64748b'>(optional: one run, each selected task using the "
+                    "name once per value; instances already up to date are skipped)</span>"
+                ),
+                self.grid_name,
+                self.grid_values,
+                self.grid_note,
+            ],
+            layout=widgets.Layout(margin="10px 0 0 0"),
+        )
+        self.grid_name.observe(lambda _: self._show_grid(), "value")
+        self.grid_values.observe(lambda _: self._show_grid(), "value")
         self.set_pipeline(pipeline)
 
     def set_pipeline(self, pipeline: Pipeline | None) -> None:
@@ -55,7 +89,7 @@ class ParamsForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no typ
         self.declared = declared
         previous = self.changed(strict=False)
         for child in self.children:
-            if child is not self.reset_row:
+            if child is not self.reset_row and child is not self.grid_box:
                 child.close()
         self.fields, self.defaults, self.kinds = {}, {}, {}
         rows: list[widgets.Widget] = []
@@ -89,7 +123,8 @@ class ParamsForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no typ
             rows.append(field)
         if not rows:
             rows.append(widgets.HTML("<i>No task declares an ordinary parameter.</i>"))
-        self.children = [*rows, self.reset_row]
+        self.grid_name.options = list(declared)
+        self.children = [*rows, self.reset_row, self.grid_box]
 
     def reset(self) -> None:
         for name, field in self.fields.items():
@@ -111,3 +146,26 @@ class ParamsForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no typ
             else:
                 values[name] = field.value
         return values
+
+    def grid(self) -> dict[str, list[Any]]:
+        """The run grid ({} when no name is given); UsageError says what is wrong with the values."""
+        name, text = self.grid_name.value.strip(), self.grid_values.value.strip()
+        if not name:
+            if text:
+                raise UsageError(f"run grid: values {text!r} given without a name; name the parameter they are for.")
+            return {}
+        if not text:
+            raise UsageError(f"run grid: `{name}` has no values; write a comma list (a,b,c) or a range (A..B).")
+        return {name: parse_grid_values(name, text)}
+
+    def _show_grid(self) -> None:
+        """What the run grid will run over, or what is wrong with it, as it is typed."""
+        if not self.grid_name.value.strip() and not self.grid_values.value.strip():
+            self.grid_note.value = ""
+            return
+        try:
+            grid = self.grid()
+        except UsageError as exc:
+            self.grid_note.value = f"<span style='color:#b91c1c'>{html.escape(str(exc))}</span>"
+            return
+        self.grid_note.value = f"<span style='color:#15803d'>runs over {html.escape(grid_text(grid))}</span>"

@@ -1,8 +1,9 @@
 """`nbflow.panel(path)`: the pipeline in a notebook.
 
-The graph with each task coloured by its state, run controls (all, or the selected tasks with their upstream;
-force; the parameters form; cancel), the task table, the run history, each task's executed notebook, and the
-schedules (`nbflow.widgets.schedules`).
+The graph with each task coloured by its state (a grid task one node counting its instances by state), run
+controls (all, or the selected tasks or instances with their upstream, `nbflow.widgets.chooser`; force; the
+parameters form with a run grid; cancel), the task table (for a run over a run grid, its partition x task table
+first), the run history, each task's executed notebook, and the schedules (`nbflow.widgets.schedules`).
 
 Live state comes from the store, whoever started the run: a daemon thread reads the newest runs every
 `poll_interval` seconds (two small SQLite queries) and redraws only when a state changed. A run started from the
@@ -32,9 +33,13 @@ from nbflow.graph import Pipeline, load
 from nbflow.history import status as judge_status
 from nbflow.models import RunRecord, RunState, TaskRun, TaskState
 from nbflow.project import Project, load_project
+from nbflow.render.scene import in_grid_order
+from nbflow.render.summary import grid_text
+from nbflow.run.prepare import split_params
 from nbflow.store import Store, open_store
 from nbflow.times import now, parse_time
 from nbflow.widgets import views
+from nbflow.widgets.chooser import TaskChooser
 from nbflow.widgets.form import ParamsForm
 from nbflow.widgets.outputs import OutputsTab
 from nbflow.widgets.schedules import SchedulesTab
@@ -83,6 +88,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         self._wake, self._stop = threading.Event(), threading.Event()
         self._updating = False
         self._zoom_chosen = False
+        self._run_pipelines: dict[str, Pipeline] = {}  # runs over a run grid: the pipeline with their instances
         self._build()
         self.reload()
         self._thread: threading.Thread | None = None
@@ -112,14 +118,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         self.note = W.HTML()
         self.caption = W.HTML()
         self.graph = W.HTML(layout=W.Layout(width="100%"))
-        self.tasks_select = W.SelectMultiple(rows=12, layout=W.Layout(width="100%"))
-        self.clear_button = W.Button(description="Clear selection", layout=W.Layout(width="100%"))
-        self.focus = W.Checkbox(
-            description="focus on the selection",
-            indent=False,
-            layout=W.Layout(width="100%"),
-            tooltip="draw only the selected tasks, their upstream and their downstream",
-        )
+        self.chooser = TaskChooser(on_change=lambda: self._on_selection())
+        self.tasks_select, self.focus = self.chooser.tasks, self.chooser.focus
         self.zoom = W.Dropdown(
             options=list(views.ZOOMS),
             value="Fit",
@@ -133,13 +133,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         self.outputs = OutputsTab(on_shown=lambda: setattr(self.tabs, "selected_index", OUTPUTS_TAB))
         self.schedules = SchedulesTab(lambda: (self.project, self.store, self.pipeline))
         side = W.VBox(
-            [
-                W.HTML("<b>Tasks</b> <span style='color:#64748b'>(ctrl/shift-click to select)</span>"),
-                self.tasks_select,
-                self.clear_button,
-                self.focus,
-                self.zoom,
-            ],
+            [self.chooser, self.zoom],
             layout=W.Layout(width="240px", min_width="200px", margin="0 0 0 10px", overflow="hidden"),
         )
         self.tabs = W.Tab(
@@ -175,8 +169,6 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
         self.reload_button.on_click(lambda _: self.reload())
-        self.clear_button.on_click(lambda _: setattr(self.tasks_select, "value", ()))
-        self.tasks_select.observe(self._on_selection, "value")
         self.focus.observe(lambda _: self._user(self.refresh, redraw=True), "value")
         self.zoom.observe(lambda _: self._user(self._show_svg), "value")  # a user's zoom stays
         self.history.observe(lambda change: self._user(self.show, change["new"]), "value")
@@ -212,14 +204,16 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
             except NbflowError as exc:
                 self.pipeline = None
                 self.say(str(exc), "error")
-            names: list[str] = list(self.pipeline.tasks) if self.pipeline else []
+            tasks, instances = (len(self.pipeline.instances), len(self.pipeline.tasks)) if self.pipeline else (0, 0)
+            counted = f"{tasks} task(s)" + (f" ({instances} instances)" if instances != tasks else "")
             root = self.project.root if self.project else self.path
             self.header.value = (
                 f"<div style='font-family:{palette.FONT};font-size:14px'><b>nbflow</b> · "
-                f"{html.escape(str(root))} · {len(names)} task(s) · drawn with "
+                f"{html.escape(str(root))} · {counted} · drawn with "
                 f"{'Graphviz' if render.has_graphviz() else 'the built-in layout'}</div>"
             )
-            self._set(self.tasks_select, options=names, value=tuple(v for v in self.tasks_select.value if v in names))
+            self._run_pipelines.clear()
+            self.chooser.set_pipeline(self.pipeline)
             self.form.set_pipeline(self.pipeline)
             self.schedules.set_pipeline(self.pipeline)
             self.run_button.disabled = self.pipeline is None
@@ -274,7 +268,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
                 self._signature = signature
                 self._draw(run, tasks)
             elif run is not None and run.state is RunState.RUNNING:
-                self.table.value = views.run_table(tasks)  # elapsed times move
+                self.table.value = views.run_tables(run.grid, tasks)  # elapsed times move
             own = self.handle is not None and not self.handle.done and self.handle.run.state is RunState.RUNNING
             self.cancel_button.disabled = not own
             self.cancel_button.button_style = "danger" if own else ""
@@ -311,25 +305,40 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
 
     # -- drawing --------------------------------------------------------------------------------------------------
 
+    def _pipeline_for(self, run: RunRecord | None) -> Pipeline:
+        """What a run is drawn on: the pipeline, made again with the run's grid for a run over one (its instances
+        are not the pipeline's); the pipeline itself where that no longer resolves (notebooks changed since)."""
+        assert self.pipeline is not None
+        if run is None or not run.grid:
+            return self.pipeline
+        if run.id not in self._run_pipelines:
+            params, task_params = split_params(run.params)
+            try:
+                self._run_pipelines[run.id] = self.pipeline.with_params(params, task_params, run.grid)
+            except NbflowError:
+                self._run_pipelines[run.id] = self.pipeline
+        return self._run_pipelines[run.id]
+
     def _draw(self, run: RunRecord | None, tasks: list[TaskRun]) -> None:
         self.shown_run, self.shown_tasks = run, tasks
         if self.pipeline is None:
             self.graph.value = self.table.value = ""
             return
+        drawn = self._pipeline_for(run)
         notes: dict[str, str] = {}
         if run is not None and self.view != LIVE:  # a run from the history: only its own tasks have a state
-            states: dict[str, str | None] = {name: None for name in self.pipeline.tasks}
+            states: dict[str, str | None] = {name: None for name in drawn.tasks}
         else:
-            states = {name: self.status.get(name, {}).get("status") for name in self.pipeline.tasks}
+            states = {name: self.status.get(name, {}).get("status") for name in drawn.tasks}
         for task in tasks:
-            if task.name in self.pipeline.tasks:
+            if task.name in drawn.tasks:
                 states[task.name] = task.state
                 took = views.seconds(task.duration_s)
                 tries = f" · try {task.attempts}" if task.attempts > 1 else ""
                 notes[task.name] = palette.label(task.state) + (f" · {took}" if took else "") + tries
-        selected = set(self.tasks_select.value)
-        only = render.neighbourhood(self.pipeline, selected) if self.focus.value and selected else None
-        self.svg = render.draw_svg(self.pipeline, {k: v for k, v in states.items() if v}, notes, only=only)
+        selected = self.chooser.targets
+        only = render.neighbourhood(drawn, selected) if self.focus.value and selected else None
+        self.svg = render.draw_svg(drawn, {k: v for k, v in states.items() if v}, notes, only=only)
         self.states = states  # after the drawing: whoever sees the new states sees them drawn
         if not self._zoom_chosen:
             self._zoom_chosen = True
@@ -344,18 +353,21 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
             self.caption.value = views.message(
                 "Each task's status now, judged with the default parameters (as `nbflow status`)."
             )
-            self.table.value = views.status_table(self.pipeline.tasks, self.status)
+            instances = self.pipeline.instances.values()
+            order = [name for names in instances for name in in_grid_order(self.pipeline, names)]
+            self.table.value = views.status_table(order, self.status)
         else:
             took = views.seconds(run.duration_s) if run.finished_at else "going on"
             self.caption.value = views.message(
                 f"Run {run.id} ({run.trigger}), {run.state}: started {views.local_time(run.started_at)}, {took}"
+                + (f", over {grid_text(run.grid)}" if run.grid else "")
                 + (
                     "; the tasks it did not run show their status now"
-                    if self.view == LIVE and len(tasks) < len(self.pipeline.tasks)
+                    if self.view == LIVE and len(tasks) < len(drawn.tasks)
                     else ""
                 )
             )
-            self.table.value = views.run_table(tasks)
+            self.table.value = views.run_tables(run.grid, tasks)
         self._list_outputs(self.pipeline, run, tasks)
 
     def _show_svg(self) -> None:
@@ -370,7 +382,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
             self.refresh(redraw=True)
 
     def _on_selection(self, *_: Any) -> None:
-        chosen = len(self.tasks_select.value)
+        chosen = len(self.chooser.targets)
         self.run_button.description = f"Run {chosen} selected + upstream" if chosen else "Run all"
         if self.focus.value and not self._updating:
             self.refresh(redraw=True)
@@ -395,26 +407,28 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
     # -- running --------------------------------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Start a run in the background: the selected tasks and their upstream (else all), the changed
-        parameters, force as ticked. A reason it cannot start (an invalid pipeline or parameter, another run
-        holding the project's lock) is shown in the panel."""
+        """Start a run in the background: the selected tasks or instances and their upstream (else all), the
+        changed parameters, the run grid, force as ticked. A reason it cannot start (an invalid pipeline,
+        parameter or grid, a missing source) is shown in the panel."""
         from nbflow.run.background import start_run
 
         try:
             self.reload()
             if self.pipeline is None:
                 return
-            params = self.form.changed()
-            targets = list(self.tasks_select.value) or None
+            params, grid = self.form.changed(), self.form.grid()
+            targets = self.chooser.targets or None
             selected = set(self.pipeline.select(targets))
             bases = {self.pipeline.tasks[t].base for t in selected}
             known = set(self.pipeline.project.params).union(*(self.pipeline.specs[t].params for t in bases))
-            params = {k: v for k, v in params.items() if k in known}  # a parameter only other tasks use: not this run's
+            # a parameter only other tasks use is not this run's; one the run grid varies takes the grid's values
+            params = {k: v for k, v in params.items() if k in known and k not in grid}
             self.handle = start_run(
                 self.pipeline,
                 trigger="api",
                 targets=targets,
                 params=params,
+                grid=grid,
                 force=self.force.value,
                 on_event=lambda *_: self._wake.set(),
             )
@@ -423,6 +437,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
             return
         self._followed.add(self.handle.id)
         what = f"{len(targets)} selected task(s) and their upstream" if targets else "all tasks"
+        if grid:
+            what += f", over {grid_text(grid)}"
         shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
         self.say(
             f"Run {self.handle.id} started: {what}"

@@ -1,4 +1,5 @@
-"""The HTML the panel shows: the framed drawing, the task table, a run's label, an executed notebook and its error.
+"""The HTML the panel shows: the framed drawing, the task tables (a grid task's instances under a row counting
+them), the partition x task table of a run over a run grid, a run's label, an executed notebook and its error.
 
 Pure functions of plain data (the store's rows, `history.status`), so they are tested without a widget.
 """
@@ -16,6 +17,8 @@ from typing import Any
 from nbflow import palette
 from nbflow.models import TaskError, TaskState
 from nbflow.palette import FONT, LABEL_COLOR, TEXT_COLOR
+from nbflow.render import summary
+from nbflow.render.summary import PartitionTable, counts_text, grid_text, most_urgent, short_word
 from nbflow.times import duration
 
 ZOOMS = {"Fit": None, "50%": 0.5, "75%": 0.75, "100%": 1.0, "125%": 1.25, "150%": 1.5, "200%": 2.0}
@@ -55,14 +58,19 @@ def default_zoom(svg: str) -> str:
     return "Fit" if width <= 1100 else "100%"
 
 
-def swatch(state: str | None) -> str:
-    """A task's state or status as a small coloured label."""
+def swatch(state: str | None, text: str | None = None) -> str:
+    """A task's state or status as a small coloured label (saying `text`, else the state's words)."""
     look = palette.style(state)
     return (
         f'<span style="display:inline-block;padding:0 8px;line-height:18px;font-size:12px;border-radius:9px;'
         f"background:{look.fill};border:1px {'dashed' if look.dashed else 'solid'} {look.border};"
-        f'white-space:nowrap">{html.escape(palette.label(state) or "-")}</span>'
+        f'white-space:nowrap">{html.escape(text or palette.label(state) or "-")}</span>'
     )
+
+
+def counts_swatch(states: list[Any]) -> str:
+    """Several instances' states counted (`4 ok · 1 failed`), in the look of the most urgent."""
+    return swatch(most_urgent(states), counts_text(states) or "-")
 
 
 def seconds(value: float | None) -> str:
@@ -102,46 +110,102 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     )
 
 
+def _by_task(items: Iterable[Any], task_of: Any) -> dict[str, list[Any]]:
+    """Items by the task they are instances of, in the order each task first comes."""
+    grouped: dict[str, list[Any]] = {}
+    for item in items:
+        grouped.setdefault(task_of(item), []).append(item)
+    return grouped
+
+
+def _task_row(task: str, states: list[Any], width: int) -> list[str]:
+    """The row above a grid task's instances: its name, how many, and their states counted."""
+    return [f"<b>{html.escape(task)}</b> ({len(states)})", counts_swatch(states), *([""] * (width - 2))]
+
+
+def _instance_name(name: str, indented: bool) -> str:
+    return f'<span style="padding-left:14px">{html.escape(name)}</span>' if indented else html.escape(name)
+
+
 def run_table(tasks: Iterable[Any]) -> str:
-    """One row per task run (store rows): state, duration (elapsed while running), attempts, error line."""
+    """One row per task run (store rows): state, duration (elapsed while running), attempts, error line; a grid
+    task's instances under a row counting them."""
     rows = []
-    for task in tasks:
-        elapsed = task.duration_s if task.finished_at else duration(task.started_at, None)
-        rows.append(
-            [
-                html.escape(task.name),
-                swatch(task.state),
-                seconds(elapsed),
-                str(task.attempts) if task.attempts else "",
-                html.escape(error_line(task.error)),
-            ]
-        )
+    for task, instances in _by_task(tasks, lambda t: t.task).items():
+        several = len(instances) > 1
+        if several:
+            rows.append(_task_row(task, [t.state for t in instances], 5))
+        for instance in instances:
+            elapsed = instance.duration_s if instance.finished_at else duration(instance.started_at, None)
+            rows.append(
+                [
+                    _instance_name(instance.name, several),
+                    swatch(instance.state),
+                    seconds(elapsed),
+                    str(instance.attempts) if instance.attempts else "",
+                    html.escape(error_line(instance.error)),
+                ]
+            )
     return table(["task", "state", "duration", "attempts", "error"], rows)
 
 
 def status_table(order: Iterable[str], status: Mapping[str, Mapping[str, Any]]) -> str:
-    """One row per task as `nbflow status` judges it: status, last run and duration, why it is not up to date."""
+    """One row per task as `nbflow status` judges it: status, last run and duration, why it is not up to date; a
+    grid task's instances under a row counting them."""
     rows = []
-    for name in order:
-        entry = status.get(name, {})
-        why = "; ".join(entry.get("reasons") or [])
-        rows.append(
-            [
-                html.escape(name),
-                swatch(entry.get("status")),
-                html.escape(entry.get("last_run") or ""),
-                seconds(entry.get("duration_s")),
-                html.escape(why),
-            ]
-        )
+    for task, names in _by_task(order, lambda n: status.get(n, {}).get("task") or n).items():
+        several = len(names) > 1
+        if several:
+            rows.append(_task_row(task, [status.get(n, {}).get("status") for n in names], 5))
+        for name in names:
+            entry = status.get(name, {})
+            rows.append(
+                [
+                    _instance_name(name, several),
+                    swatch(entry.get("status")),
+                    html.escape(entry.get("last_run") or ""),
+                    seconds(entry.get("duration_s")),
+                    html.escape("; ".join(entry.get("reasons") or [])),
+                ]
+            )
     return table(["task", "status", "last run", "duration", "why"], rows)
+
+
+def run_tables(grid: Mapping[str, list[Any]], tasks: list[Any]) -> str:
+    """A run's task table; for a run over a run grid (`grid`), its partition x task table of states first."""
+    by_values = summary.partition_table(grid, tasks)
+    return (partition_table(by_values) if by_values else "") + run_table(tasks)
+
+
+def partition_table(grid: PartitionTable) -> str:
+    """A run over a run grid: a row per value, a column per task it varies, each cell the state of that task's
+    instance for that value (its instances counted, where the task has a grid of its own); hover names them."""
+    rows = []
+    for row in range(len(grid.rows)):
+        cells = [html.escape(grid.row_label(row))]
+        for task in grid.tasks:
+            instances = grid.cells.get((row, task), [])
+            states = [t.state for t in instances]
+            shown = short_word(states[0]) if len(states) == 1 else counts_text(states) or "-"
+            names = "&#10;".join(html.escape(f"{t.name}: {t.state}") for t in instances)
+            cells.append(f'<span title="{names}">{swatch(most_urgent(states), shown)}</span>')
+        rows.append(cells)
+    once = ""
+    if grid.once:
+        said = ", ".join(f"{t.name} {palette.label(t.state)}" for t in grid.once)
+        once = message(f"Once for the whole run: {said}.")
+    header = [html.escape(", ".join(grid.names)), *(html.escape(t) for t in grid.tasks)]
+    return table(header, rows) + once
 
 
 def run_label(row: Any) -> str:
     """A run in one line, for the history list."""
     counts = ", ".join(f"{n} {palette.label(s)}" for s, n in sorted(row.counts.items()))
     took = seconds(row.duration_s) if row.finished_at else "going on"
-    return f"{local_time(row.started_at)}  {palette.run_label(row.state):<11} {row.trigger:<8} {took:>8}  ({counts})"
+    grid = f"  grid {grid_text(row.grid)}" if row.grid else ""
+    return (
+        f"{local_time(row.started_at)}  {palette.run_label(row.state):<11} {row.trigger:<8} {took:>8}  ({counts}){grid}"
+    )
 
 
 def message(text: str, kind: str = "info") -> str:
