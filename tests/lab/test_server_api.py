@@ -107,7 +107,10 @@ async def test_a_run_started_from_the_api_runs_in_the_background_and_is_recorded
         ({"params_text": {"n": 1}}, "`params_text` must be an object of text values"),
         ({"params": {"n": 1}, "params_text": {"n": "2"}}, "parameter `n` is given in both `params` and `params_text`"),
         ({"force": "yes"}, "`force` must be true or false"),
-        ({"target": ["a"]}, "unknown field(s) target; known: targets, params, params_text, force, no_wait, grid, grid_text."),
+        (
+            {"target": ["a"]},
+            "unknown field(s) target; known: targets, params, params_text, force, no_wait, grid, grid_text.",
+        ),
         ([1, 2], "the request body must be a JSON object"),
         ("null", "the request body must be a JSON object"),
         ("{not json", "the request body is not valid JSON"),
