@@ -357,6 +357,38 @@ def test_a_schedule_runs_a_grid_with_the_fire_date_in_its_values(project, clock,
         add_schedule(project, "bad", every="1m", grid={"day": "2026-11-30..2026-11-01"})
 
 
+def test_a_backfill_and_a_schedule_firing_on_other_days_both_run_at_once(project, clock, schedulers):
+    write_notebook(
+        project / "daily.ipynb",
+        'day = "2026-11-01"\noutputs = ["out/{day}.txt"]',
+        "import time; time.sleep(2)",
+        "open(outputs[0], 'w').write(day)",
+    )
+    add_schedule(project, "daily", every="1m", params={"day": "{date}"}, now=clock())
+    scheduler = schedulers(clock)
+    backfill = subprocess.Popen(
+        [sys.executable, "-m", "nbflow", "run", str(project), "-g", "day", "2026-11-01..2026-11-04", "-j", "1"]
+    )
+    try:
+        wait_until(lambda: any(r.state == "running" for r in runs(project)), timeout=60)
+        clock.advance(minutes=1)
+        [firing] = scheduler.tick()
+        assert firing.outcome == "started"
+        assert scheduler.wait_idle(timeout=120)
+        assert backfill.poll() is None  # the firing ran and finished while the backfill still went on
+        assert backfill.wait(timeout=120) == 0
+    finally:
+        backfill.kill()
+    assert sorted(p.name for p in (project / "out").iterdir()) == [
+        "2026-11-01.txt",
+        "2026-11-02.txt",
+        "2026-11-03.txt",
+        "2026-11-04.txt",
+        "2026-11-24.txt",
+    ]
+    assert {r.state for r in runs(project)} == {"succeeded"}
+
+
 def test_a_firing_that_shares_a_task_with_a_run_from_elsewhere_waits_for_it_then_judges_it(project, clock, schedulers):
     stamp_notebook(project, "slow", sleep=4)
     add_schedule(project, "s", every="1m", targets=["slow"], now=clock())
