@@ -11,6 +11,7 @@ mtime so a big unchanged input is not read again.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ Relative = Callable[[str], str]
 CheckRunner = Callable[[str, Path], CheckResult]
 
 
+@functools.lru_cache(maxsize=4096)  # every instance of a grid has its task's code: hashed once
 def code_hash(code_cells: tuple[str, ...], kernel: str) -> str:
     digest = hashlib.sha256(f"kernel={kernel}\n".encode())
     for source in code_cells:

@@ -7,6 +7,7 @@ way for the paths tasks declare (to link tasks) and for the files on disk (to in
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 
 from wcmatch import glob as wcglob
@@ -18,6 +19,7 @@ def is_folder(path: str) -> bool:
     return path.endswith("/")
 
 
+@functools.lru_cache(maxsize=65536)  # asked of every declared path while linking and judging, many times each
 def is_glob(path: str) -> bool:
     return bool(wcglob.is_magic(path, flags=_FLAGS))
 
@@ -48,14 +50,32 @@ def glob_base(pattern: str) -> str:
     return "/".join(fixed) or "/"
 
 
+@functools.lru_cache(maxsize=4096)
+def _matcher(pattern: str) -> wcglob.WcMatcher[str]:
+    return wcglob.compile(pattern, flags=_FLAGS)
+
+
 def matches(pattern: str, path: str) -> bool:
     """`path` (absolute, normalised) is one the glob `pattern` names."""
-    return bool(wcglob.globmatch(path, pattern, flags=_FLAGS))
+    return bool(_matcher(pattern).match(path))
 
 
 def expand(pattern: str) -> list[str]:
-    """The files on disk the glob matches now, sorted (hidden files only where the pattern names them)."""
-    return sorted(os.path.normpath(p) for p in wcglob.glob(pattern, flags=_FLAGS))
+    """The files on disk the glob matches now, sorted (hidden files only where the pattern names them).
+
+    The files under the glob's fixed folder are listed once and matched with the compiled pattern: walking the
+    pattern part by part costs far more where many globs look into one big folder (every day of a backfill reading
+    its reports)."""
+    base = glob_base(pattern)
+    if "**" not in pattern and pattern.count("/") == base.count("/") + 1:  # wildcards in the file name only
+        try:
+            names = [entry.path for entry in os.scandir(base) if entry.is_file()]
+        except OSError:
+            return []
+    else:
+        names = [os.path.join(folder, name) for folder, _, files in os.walk(base) for name in files]
+    matcher = _matcher(pattern)
+    return sorted(os.path.normpath(path) for path in names if matcher.match(path))
 
 
 def under(path: str, folder: str) -> bool:
