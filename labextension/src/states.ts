@@ -16,6 +16,39 @@ export function label(state: string): string {
   return STYLES[state]?.label ?? state.replace(/_/g, ' ');
 }
 
+// Where a count of instances must be short (a node, a cell): the palette's words for the longer ones, cut.
+const SHORT_LABELS: { readonly [state: string]: string } = {
+  succeeded: 'ok',
+  skipped: 'skipped',
+  waiting: 'waiting'
+};
+
+/** The short words for a state, where a count of instances must fit a node: "3 ok · 1 failed". */
+export function shortLabel(state: string): string {
+  return SHORT_LABELS[state] ?? label(state);
+}
+
+// One mark per state, so a cell too small for words still says more than its colour.
+const SYMBOLS: { readonly [state: string]: string } = {
+  succeeded: '✓',
+  up_to_date: '✓',
+  skipped: '=',
+  failed: '✗',
+  upstream_failed: '↑',
+  running: '●',
+  waiting: '‖',
+  pending: '·',
+  cancelled: '–',
+  interrupted: '!',
+  stale: '~',
+  never_run: ' '
+};
+
+/** A one-character mark for a state (in a partition's cells and their legend). */
+export function symbolOf(state: string): string {
+  return SYMBOLS[state] ?? '?';
+}
+
 /** The words for a run's state. */
 export function runLabel(state: string): string {
   return RUN_LABELS[state] ?? label(state);
