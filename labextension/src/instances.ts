@@ -5,19 +5,13 @@
  */
 import { IInstance, countsText } from './groups';
 import { breakable, display, errorText, h, seconds } from './dom';
-import { label, paintBadge } from './states';
+import { badge } from './states';
 
 export interface IInstanceActions {
   openNotebook(): void;
   openExecuted(instance: IInstance): void;
   run(instance: IInstance): void;
   close(): void;
-}
-
-function badge(state: string): HTMLElement {
-  const node = h('span', { class: 'nbflow-badge' }, label(state));
-  paintBadge(node, state);
-  return node;
 }
 
 /** The list; `title` names what it lists ("report", "report for 2026-11-02"). */

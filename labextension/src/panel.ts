@@ -1,7 +1,7 @@
 /**
  * The nbflow side panel: the graph with live task states (a grid task one node, its instances counted, listed on
- * demand: `instances.ts`), run / cancel, parameters, a run grid, force, the run shown in detail (a run over a run
- * grid as a partition of values x tasks: `partition.ts`), the run history, and the schedules (`schedules.ts`). It
+ * demand: `instances.ts`), run / cancel, parameters, a run grid, force, the run shown in detail (`rundetail.ts`; a
+ * run over a run grid as a partition of values x tasks), the run history, and the schedules (`schedules.ts`). It
  * polls the server: every second while a run is going (started here or anywhere else: the CLI, a schedule, a
  * kernel), every few seconds when idle.
  */
@@ -10,23 +10,14 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { IPipeline, IRunDetail, IRunSummary, ITask, cancelRun, getPipeline, getRun, getRuns, startRun } from './api';
-import { breakable, clearErrorIn, display, errorText, h, keepingScroll, seconds, showErrorIn, when } from './dom';
+import { clearErrorIn, display, h, keepingScroll, seconds, showErrorIn, when } from './dom';
 import { INodeView, drawGraph } from './graph';
-import {
-  ITaskGroup,
-  cellKey,
-  countsText,
-  groupTasks,
-  instanceInRun,
-  partitionOf,
-  runOf,
-  taskEdges,
-  worstState
-} from './groups';
+import { ITaskGroup, cellKey, countsText, groupTasks, partitionOf, runOf, taskEdges, worstState } from './groups';
 import { renderInstances } from './instances';
-import { fitPartition, renderPartition } from './partition';
+import { fitPartition } from './partition';
+import { gridSummary, renderRunDetail } from './rundetail';
 import { SchedulesSection } from './schedules';
-import { isFinished, label, paintBadge, runLabel } from './states';
+import { badge, label, runLabel } from './states';
 
 const LIVE_MS = 1000;
 const IDLE_MS = 5000;
@@ -44,23 +35,6 @@ interface IParamField {
   initial: unknown;
   read(): string; // the value as text (read on the server as `nbflow run -p NAME VALUE` reads it), or throws
   changed(): boolean;
-}
-
-/** A task's state (or, with `words`, a run's) as a small coloured label. */
-function badge(state: string, words = label): HTMLElement {
-  const node = h('span', { class: 'nbflow-badge' }, words(state));
-  paintBadge(node, state);
-  return node;
-}
-
-/** A run's grid in words: each name with its values, a long list as its ends and how many. */
-function gridSummary(grid: { [name: string]: unknown[] }): string {
-  return Object.entries(grid)
-    .map(([name, values]) => {
-      const shown = values.length > 4 ? `${display(values[0])} … ${display(values[values.length - 1])}` : '';
-      return `${name} = ${shown || values.map(display).join(', ')} (${values.length})`;
-    })
-    .join('; ');
 }
 
 /** What the open list of instances shows: a task's, or those of one row of the shown run's partition. */
@@ -453,171 +427,26 @@ export class NbflowPanel extends Widget {
       this.runBox.replaceChildren(h('div', { class: 'nbflow-empty' }, 'No run yet.'));
       return;
     }
-    const head = h(
-      'div',
-      { class: 'nbflow-run-head', title: `run ${run.id}` },
-      badge(run.state, runLabel),
-      ` run ${when(run.started_at)} · ${run.trigger}${run.duration_s !== null ? ' · ' + seconds(run.duration_s) : ''}`
-    );
-    if (this.pinned) {
-      const latest = h('a', { class: 'nbflow-link', href: '#' }, 'show the latest');
-      latest.addEventListener('click', event => {
-        event.preventDefault();
-        this.pinned = false;
-        void this.refresh(false);
-      });
-      head.append(' (', latest, ')');
-    }
-    const params = Object.entries(run.params ?? {});
-    const about: HTMLElement[] = [];
-    if (Object.keys(run.grid ?? {}).length) {
-      about.push(h('div', { class: 'nbflow-run-grid' }, 'grid: ' + gridSummary(run.grid)));
-    }
-    if (params.length) {
-      about.push(
-        h('div', { class: 'nbflow-run-params' }, 'params: ' + params.map(([k, v]) => `${k}=${display(v)}`).join(', '))
-      );
-    }
-    const table = h('table', { class: 'nbflow-tasks' }, h('tbody', {}, ...this.runRows(run)));
-    const partition = partitionOf(run);
-    if (!partition) {
-      this.runBox.replaceChildren(head, ...about, table);
-      return;
-    }
     const expanded = this.expanded;
     const listed =
       expanded?.row !== null && expanded?.run === run.id ? { task: expanded.task, row: expanded.row } : null;
-    const drawn = renderPartition(
-      partition,
-      {
-        openExecuted: instance => this.options.openExecuted(instance.executedRun!, instance.name),
-        list: (task, row) => this.expand(listed?.task === task && listed.row === row ? null : task, row)
+    const { nodes, partition } = renderRunDetail(run, {
+      pinned: this.pinned,
+      showLatest: () => {
+        this.pinned = false;
+        void this.refresh(false);
       },
-      listed
-    );
-    // what failed, said once: the instances downstream of it are marked in the partition
-    const errors = run.tasks.filter(t => t.state === 'failed' && t.error).map(t => this.errorLine(run, t));
-    const list = this.expanded?.row !== null && this.expanded?.row !== undefined ? this.instancesList() : null;
-    const every = h(
-      'details',
-      { class: 'nbflow-run-instances' },
-      h('summary', {}, `every instance (${run.tasks.length})`),
-      table
-    );
-    every.open = this.everyOpen; // drawn again with every poll: stays as the user left it
-    every.addEventListener('toggle', () => (this.everyOpen = every.open));
-    const failures = errors.length ? [h('div', { class: 'nbflow-partition-errors' }, ...errors)] : [];
-    keepingScroll(this.runBox, ['.nbflow-partition-scroll', '.nbflow-instances-scroll'], () =>
-      this.runBox.replaceChildren(head, ...about, drawn, ...(list ? [list] : []), ...failures, every)
-    );
-    fitPartition(drawn);
-  }
-
-  /** A failed instance of a run in one paragraph: its name, a link to its executed notebook, its error. */
-  private errorLine(run: IRunDetail, task: IRunDetail['tasks'][number]): HTMLElement {
-    const line = h(
-      'div',
-      { class: 'nbflow-partition-error', 'data-task': task.name },
-      h('span', { class: 'nbflow-task-name' }, ...breakable(task.name))
-    );
-    if (task.output_notebook) {
-      const open = h(
-        'a',
-        { class: 'nbflow-link nbflow-open-executed', href: '#', title: 'Open the executed notebook, read-only' },
-        'open'
-      );
-      open.addEventListener('click', event => {
-        event.preventDefault();
-        this.options.openExecuted(run.id, task.name);
-      });
-      line.append(' (', open, ')');
-    }
-    line.append(h('div', { class: 'nbflow-task-error nbflow-pre' }, errorText(task.error)));
-    return line;
-  }
-
-  /** The rows of a run's table, a task after another: a plain task's row, or a grid task's name (its grid's names
-   * and its instances counted) over a row per instance, named by its values. */
-  private runRows(run: IRunDetail): HTMLElement[] {
-    const byTask = new Map<string, IRunDetail['tasks']>();
-    for (const task of run.tasks) {
-      byTask.set(task.task, [...(byTask.get(task.task) ?? []), task]);
-    }
-    return [...byTask.entries()].flatMap(([name, entries]) => {
-      if (entries.length === 1 && entries[0].name === name) {
-        return this.taskRows(run, entries[0], breakable(name));
-      }
-      const names = [...new Set(entries.flatMap(e => Object.keys(e.grid ?? {})))];
-      const instances = entries.map(e => instanceInRun(e, run.id));
-      const head = h(
-        'tr',
-        { class: 'nbflow-task-group-row', 'data-group': name },
-        h(
-          'td',
-          { colspan: '4' },
-          h('span', { class: 'nbflow-task-group-name' }, name),
-          ` (${names.join(', ')}) · ${countsText(instances, true)}`
-        )
-      );
-      const rows = entries.flatMap(e => this.taskRows(run, e, names.map(n => display(e.grid?.[n])).join(', ')));
-      return [head, ...rows];
+      openExecuted: (id, instance) => this.options.openExecuted(id, instance),
+      listed,
+      list: (task, row) => this.expand(listed?.task === task && listed.row === row ? null : task, row),
+      instances: listed ? this.instancesList() : null,
+      everyOpen: this.everyOpen,
+      toggleEvery: open => (this.everyOpen = open)
     });
-  }
-
-  /** A task instance of a run as rows of its table: its name (or what `shown` says), state, duration, a link to its executed
-   * notebook, and its error under it. */
-  private taskRows(
-    run: IRunDetail,
-    task: IRunDetail['tasks'][number],
-    shown: (Node | string)[] | string
-  ): HTMLElement[] {
-    const error = errorText(task.error);
-    const cells: (Node | string)[] = [];
-    if (task.output_notebook && isFinished(task.state) && task.state !== 'skipped') {
-      const open = h(
-        'a',
-        {
-          class: 'nbflow-link nbflow-open-executed',
-          href: '#',
-          title: `Open the executed notebook, read-only (${task.output_notebook})`
-        },
-        'open'
-      );
-      open.addEventListener('click', event => {
-        event.preventDefault();
-        this.options.openExecuted(run.id, task.name);
-      });
-      cells.push(open);
-    }
-    const row = h(
-      'tr',
-      { 'data-task': task.name },
-      h(
-        'td',
-        { class: 'nbflow-task-name' + (typeof shown === 'string' ? ' nbflow-task-instance' : ''), title: task.name },
-        ...(typeof shown === 'string' ? [shown] : shown)
-      ),
-      h('td', {}, badge(task.state)),
-      h(
-        'td',
-        {},
-        task.state === 'skipped' ? '' : seconds(task.duration_s) + (task.attempts > 1 ? ` ×${task.attempts}` : '')
-      ),
-      h('td', {}, ...cells)
+    keepingScroll(this.runBox, ['.nbflow-partition-scroll', '.nbflow-instances-scroll'], () =>
+      this.runBox.replaceChildren(...nodes)
     );
-    if (task.attempts > 1) {
-      row.title = `${task.attempts} attempts`;
-    }
-    return error
-      ? [
-          row,
-          h(
-            'tr',
-            { class: 'nbflow-task-error-row' },
-            h('td', { class: 'nbflow-task-error nbflow-pre', colspan: '4' }, error)
-          )
-        ]
-      : [row];
+    fitPartition(partition);
   }
 
   private renderParams(): void {

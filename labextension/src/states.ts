@@ -3,6 +3,7 @@
  * words come from `palette.generated.ts`, generated from nbflow/palette.py, so a state looks the same here as in
  * the notebook panel and the SVG drawings.
  */
+import { h } from './dom';
 import { FINISHED_TASK_STATES, IStateStyle, RUN_LABELS, STYLES, TEXT_COLOR, UNKNOWN } from './palette.generated';
 
 export { TEXT_COLOR };
@@ -66,4 +67,11 @@ export function paintBadge(node: HTMLElement, state: string): void {
   node.style.background = look.fill;
   node.style.border = `1px ${look.dashed ? 'dashed' : 'solid'} ${look.border}`;
   node.style.color = TEXT_COLOR;
+}
+
+/** A task's state (or, with `words`, a run's) as a small coloured label. */
+export function badge(state: string, words = label): HTMLElement {
+  const node = h('span', { class: 'nbflow-badge' }, words(state));
+  paintBadge(node, state);
+  return node;
 }
