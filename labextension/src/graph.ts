@@ -1,12 +1,13 @@
 /**
  * The pipeline graph as SVG, laid out by dagre: left to right, as nbflow's other drawings go, or top to bottom when
  * the panel is too narrow for that. Each task is a box in its state's colours with its name (whole, on one line),
- * what it shows (its state, its duration), a run button and, once it ran, a link to its executed notebook. Edges
- * curve only between the layers of boxes and pass a layer straight, where dagre kept room for them.
+ * what it shows (its state and duration, or a grid task's instances counted by state), a run button and, once it
+ * ran, a link to its executed notebook (for a grid task: a button listing its instances). Edges curve only between
+ * the layers of boxes and pass a layer straight, where dagre kept room for them.
  */
 import dagre, { EdgeLabel, GraphLabel, NodeLabel } from '@dagrejs/dagre';
 
-import { IPipeline } from './api';
+import { IEdge } from './api';
 import { TEXT_COLOR, styleOf } from './states';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -14,23 +15,35 @@ const NODE_H = 40;
 const TEXT_X = 8;
 const ICONS_W = 30; // the run button and the executed-notebook link, one above the other at the right
 const MIN_W = 64;
+const STACK = 3; // how far a grid task's cards lie apart
 const NODE_GAP = 12;
 const LAYER_GAP = 32;
 const PAD = 6;
 const MIN_SCALE = 0.8; // drawn smaller than this the words are hard to read: the box scrolls instead
 
-/** What a node shows: its state (colour), a second line, a tooltip, and whether an executed notebook exists. */
+/** The tasks (one node each, a grid task too) and the edges between them. */
+export interface IGraph {
+  nodes: string[];
+  edges: IEdge[];
+}
+
+/** What a node shows: its state (colour), a second line, a tooltip, whether an executed notebook exists, whether
+ * it stands for several instances (`grouped`: its second button lists them) and whether that list is open. */
 export interface INodeView {
   state: string;
   detail: string;
   title: string;
   executed: boolean;
+  grouped: boolean;
+  expanded: boolean;
+  count: number;
 }
 
 export interface IGraphActions {
   open(task: string): void;
   run(task: string): void;
   openExecuted(task: string): void;
+  expand(task: string): void;
 }
 
 type Direction = 'LR' | 'TB';
@@ -55,7 +68,7 @@ interface ILayout {
   width: number;
   height: number;
   boxes: Map<string, IBox>;
-  routes: IPoint[][]; // in the order of pipeline.edges
+  routes: IPoint[][]; // in the order of graph.edges
 }
 
 function el<K extends keyof SVGElementTagNameMap>(
@@ -98,7 +111,7 @@ function layersOf(boxes: Iterable<IBox>, direction: Direction): [number, number]
   return layers;
 }
 
-function layout(pipeline: IPipeline, widths: Map<string, number>, direction: Direction, align?: Alignment): ILayout {
+function layout(pipeline: IGraph, widths: Map<string, number>, direction: Direction, align?: Alignment): ILayout {
   const graph = new dagre.graphlib.Graph<GraphLabel, NodeLabel, EdgeLabel>();
   graph.setGraph({
     rankdir: direction,
@@ -110,8 +123,8 @@ function layout(pipeline: IPipeline, widths: Map<string, number>, direction: Dir
     marginy: PAD
   });
   graph.setDefaultEdgeLabel(() => ({}));
-  for (const task of pipeline.tasks) {
-    graph.setNode(task.name, { width: widths.get(task.name) ?? MIN_W, height: NODE_H });
+  for (const name of pipeline.nodes) {
+    graph.setNode(name, { width: widths.get(name) ?? MIN_W, height: NODE_H });
   }
   for (const edge of pipeline.edges) {
     graph.setEdge(edge.from, edge.to);
@@ -119,9 +132,9 @@ function layout(pipeline: IPipeline, widths: Map<string, number>, direction: Dir
   dagre.layout(graph);
 
   const boxes = new Map<string, IBox>();
-  for (const task of pipeline.tasks) {
-    const node = graph.node(task.name);
-    boxes.set(task.name, { x: node.x! - node.width / 2, y: node.y! - node.height / 2, w: node.width, h: node.height });
+  for (const name of pipeline.nodes) {
+    const node = graph.node(name);
+    boxes.set(name, { x: node.x! - node.width / 2, y: node.y! - node.height / 2, w: node.width, h: node.height });
   }
   const layers = layersOf(boxes.values(), direction);
   const along = (p: IPoint) => (direction === 'LR' ? p.x : p.y);
@@ -164,7 +177,7 @@ function layout(pipeline: IPipeline, widths: Map<string, number>, direction: Dir
 let last: { key: string; layout: ILayout } | null = null;
 
 /** Left to right where that fits `available`; else top to bottom in the alignment that fits (or is narrowest). */
-function fitted(pipeline: IPipeline, widths: Map<string, number>, available: number): ILayout {
+function fitted(pipeline: IGraph, widths: Map<string, number>, available: number): ILayout {
   const key = JSON.stringify([[...widths], pipeline.edges.map(e => [e.from, e.to]), available]);
   if (last?.key === key) {
     return last.layout;
@@ -202,21 +215,29 @@ function pathOf(points: IPoint[], direction: Direction): string {
 }
 
 export function drawGraph(
-  pipeline: IPipeline,
+  pipeline: IGraph,
   views: Map<string, INodeView>,
   available: number,
   actions: IGraphActions,
   fontFamily = 'sans-serif'
 ): SVGSVGElement {
-  const viewOf = (name: string, notebook: string): INodeView =>
-    views.get(name) ?? { state: 'never_run', detail: '', title: notebook, executed: false };
+  const viewOf = (name: string): INodeView =>
+    views.get(name) ?? {
+      state: 'never_run',
+      detail: '',
+      title: name,
+      executed: false,
+      grouped: false,
+      expanded: false,
+      count: 1
+    };
   const nameWidth = textWidth(`600 12px ${fontFamily}`);
   const detailWidth = textWidth(`10px ${fontFamily}`);
   const widths = new Map(
-    pipeline.tasks.map(task => {
-      const view = viewOf(task.name, task.notebook);
-      const text = Math.max(nameWidth(task.name), detailWidth(view.detail));
-      return [task.name, Math.max(MIN_W, Math.ceil(text) + TEXT_X + ICONS_W)];
+    pipeline.nodes.map(name => {
+      const view = viewOf(name);
+      const text = Math.max(nameWidth(name), detailWidth(view.detail));
+      return [name, Math.max(MIN_W, Math.ceil(text) + TEXT_X + ICONS_W + (view.grouped ? STACK : 0))];
     })
   );
   const placed = fitted(pipeline, widths, available);
@@ -247,31 +268,57 @@ export function drawGraph(
       `${edge.from} → ${edge.to}` + (edge.via.length ? `: ${edge.via.join(', ')}` : ' (upstream)');
   });
 
-  for (const task of pipeline.tasks) {
-    const at = placed.boxes.get(task.name)!;
-    const view = viewOf(task.name, task.notebook);
+  for (const task of pipeline.nodes) {
+    const at = placed.boxes.get(task)!;
+    const view = viewOf(task);
     const look = styleOf(view.state);
     const group = el(
       'g',
       {
-        class: 'nbflow-node',
+        class: 'nbflow-node' + (view.expanded ? ' nbflow-expanded' : ''),
         transform: `translate(${at.x},${at.y})`,
-        'data-task': task.name,
-        'data-state': view.state
+        'data-task': task,
+        'data-state': view.state,
+        'data-grouped': String(view.grouped),
+        'data-instances': view.count
       },
       svg
     );
     el('title', {}, group).textContent = view.detail ? `${view.title}\n${view.detail}` : view.title;
+    const click = () => (view.grouped ? actions.expand(task) : actions.open(task));
+    // a grid task is drawn as a stack of cards, within its box: the front one a little lower and narrower
+    const [front, shift] = view.grouped ? [{ x: 0, y: STACK, w: at.w - STACK, h: at.h - STACK }, STACK] : [at, 0];
+    if (view.grouped) {
+      const back = el(
+        'rect',
+        {
+          x: STACK,
+          y: 0,
+          width: at.w - STACK,
+          height: at.h - STACK,
+          rx: 6,
+          ry: 6,
+          fill: look.fill,
+          stroke: look.border,
+          'stroke-width': 1.2,
+          class: 'nbflow-node-stack'
+        },
+        group
+      );
+      back.addEventListener('click', click);
+    }
     const box = el(
       'rect',
       {
-        width: at.w,
-        height: at.h,
+        x: 0,
+        y: shift,
+        width: front.w,
+        height: front.h,
         rx: 6,
         ry: 6,
         fill: look.fill,
         stroke: look.border,
-        'stroke-width': look.strong ? 2.4 : 1.2,
+        'stroke-width': look.strong || view.expanded ? 2.4 : 1.2,
         class: 'nbflow-node-box' + (view.state === 'running' ? ' nbflow-running' : '')
       },
       group
@@ -279,25 +326,48 @@ export function drawGraph(
     if (look.dashed) {
       box.setAttribute('stroke-dasharray', '4 3');
     }
-    box.addEventListener('click', () => actions.open(task.name));
-    const name = el('text', { x: TEXT_X, y: 17, fill: TEXT_COLOR, class: 'nbflow-node-name' }, group);
-    name.textContent = task.name;
-    name.addEventListener('click', () => actions.open(task.name));
-    const detail = el('text', { x: TEXT_X, y: 32, fill: TEXT_COLOR, class: 'nbflow-node-detail' }, group);
+    box.addEventListener('click', click);
+    const name = el('text', { x: TEXT_X, y: 17 + shift / 2, fill: TEXT_COLOR, class: 'nbflow-node-name' }, group);
+    name.textContent = task;
+    name.addEventListener('click', click);
+    const detail = el('text', { x: TEXT_X, y: 32 + shift / 2, fill: TEXT_COLOR, class: 'nbflow-node-detail' }, group);
     detail.textContent = view.detail;
-    detail.addEventListener('click', () => actions.open(task.name));
+    detail.addEventListener('click', click);
 
-    const run = el('g', { class: 'nbflow-node-run', transform: `translate(${at.w - 22},3)` }, group);
-    el('title', {}, run).textContent = `Run ${task.name} and its upstream`;
+    const right = front.w - 22;
+    const run = el('g', { class: 'nbflow-node-run', transform: `translate(${right},${3 + shift})` }, group);
+    el('title', {}, run).textContent = view.grouped
+      ? `Run every instance of ${task} and its upstream`
+      : `Run ${task} and its upstream`;
     el('rect', { width: 18, height: 16, fill: 'transparent' }, run);
     el('path', { d: 'M 5 2 L 15 8 L 5 14 z', fill: TEXT_COLOR }, run);
     run.addEventListener('click', event => {
       event.stopPropagation();
-      actions.run(task.name);
+      actions.run(task);
     });
-    if (view.executed) {
-      const out = el('g', { class: 'nbflow-node-output', transform: `translate(${at.w - 22},21)` }, group);
-      el('title', {}, out).textContent = `Open the executed notebook of ${task.name} (read-only)`;
+    if (view.grouped) {
+      const list = el('g', { class: 'nbflow-node-expand', transform: `translate(${right},${20 + shift / 2})` }, group);
+      el('title', {}, list).textContent = view.expanded
+        ? `Close the list of the instances of ${task}`
+        : `List the ${view.count} instances of ${task}`;
+      el('rect', { width: 18, height: 16, fill: 'transparent' }, list);
+      el(
+        'path',
+        {
+          d: view.expanded ? 'M 4 11 L 9 6 L 14 11' : 'M 4 6 L 9 11 L 14 6',
+          fill: 'none',
+          stroke: TEXT_COLOR,
+          'stroke-width': 1.6
+        },
+        list
+      );
+      list.addEventListener('click', event => {
+        event.stopPropagation();
+        actions.expand(task);
+      });
+    } else if (view.executed) {
+      const out = el('g', { class: 'nbflow-node-output', transform: `translate(${right},21)` }, group);
+      el('title', {}, out).textContent = `Open the executed notebook of ${task} (read-only)`;
       el('rect', { width: 18, height: 17, fill: 'transparent' }, out);
       el(
         'path',
@@ -311,7 +381,7 @@ export function drawGraph(
       );
       out.addEventListener('click', event => {
         event.stopPropagation();
-        actions.openExecuted(task.name);
+        actions.openExecuted(task);
       });
     }
   }

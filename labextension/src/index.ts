@@ -106,7 +106,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
             );
             return null;
           }
-          name = task.name;
+          name = task.task; // every instance of a grid task
         }
         return panel.run([name]);
       }

@@ -1,17 +1,23 @@
 /**
- * The nbflow side panel: the graph with live task states, run / cancel, parameters, force, the run shown in
- * detail, the run history, and the schedules (`schedules.ts`). It polls the server: every second while a run is going (started here or anywhere
- * else: the CLI, a schedule, a kernel), every few seconds when idle.
+ * The nbflow side panel: the graph with live task states (a grid task one node, its instances counted, listed on
+ * demand: `instances.ts`), run / cancel, parameters, a run grid, force, the run shown in detail (`rundetail.ts`; a
+ * run over a run grid as a partition of values x tasks), the run history, and the schedules (`schedules.ts`). It
+ * polls the server: every second while a run is going (started here or anywhere else: the CLI, a schedule, a
+ * kernel), every few seconds when idle.
  */
 import { PathExt } from '@jupyterlab/coreutils';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { IPipeline, IRunDetail, IRunSummary, ITask, cancelRun, getPipeline, getRun, getRuns, startRun } from './api';
-import { clearErrorIn, h, when, showErrorIn } from './dom';
+import { clearErrorIn, display, h, keepingScroll, seconds, showErrorIn, when } from './dom';
 import { INodeView, drawGraph } from './graph';
+import { ITaskGroup, cellKey, countsText, groupTasks, partitionOf, runOf, taskEdges, worstState } from './groups';
+import { renderInstances } from './instances';
+import { fitPartition } from './partition';
+import { gridSummary, renderRunDetail } from './rundetail';
 import { SchedulesSection } from './schedules';
-import { isFinished, label, paintBadge, runLabel } from './states';
+import { badge, label, runLabel } from './states';
 
 const LIVE_MS = 1000;
 const IDLE_MS = 5000;
@@ -31,35 +37,11 @@ interface IParamField {
   changed(): boolean;
 }
 
-/** Where an error happened, as the Python side words it: the cell as the user sees it in the source notebook
- * (its index and first line), else the executed notebook's cell. */
-function cellNamed(error: {
-  cell_index?: number | null;
-  source_cell?: number | null;
-  source_line?: string | null;
-}): string {
-  if (error.source_cell !== null && error.source_cell !== undefined) {
-    return ` in cell ${error.source_cell}${error.source_line ? ` (\`${error.source_line}\`)` : ''}`;
-  }
-  return error.cell_index !== null && error.cell_index !== undefined ? ` in cell ${error.cell_index}` : '';
-}
-
-/** A task's state (or, with `words`, a run's) as a small coloured label. */
-function badge(state: string, words = label): HTMLElement {
-  const node = h('span', { class: 'nbflow-badge' }, words(state));
-  paintBadge(node, state);
-  return node;
-}
-
-function seconds(value: number | null | undefined): string {
-  if (value === null || value === undefined) {
-    return '';
-  }
-  return value < 60 ? `${value.toFixed(1)}s` : `${Math.floor(value / 60)}m${Math.round(value % 60)}s`;
-}
-
-function display(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
+/** What the open list of instances shows: a task's, or those of one row of the shown run's partition. */
+interface IExpanded {
+  task: string;
+  row: string | null;
+  run: string | null; // the run whose partition the row is of
 }
 
 export class NbflowPanel extends Widget {
@@ -96,11 +78,41 @@ export class NbflowPanel extends Widget {
     this.errorBox.hidden = true;
     this.problemsBox = h('div', { class: 'nbflow-problems' });
     this.graphBox = h('div', { class: 'nbflow-graph-box' });
+    this.instancesBox = h('div', { class: 'nbflow-instances-box' });
     this.runBox = h('div', { class: 'nbflow-run' });
     this.paramsForm = h('div', { class: 'nbflow-params-form' });
     this.historyBox = h('div', { class: 'nbflow-history' });
 
     const paramsSection = h('details', { class: 'nbflow-params' }, h('summary', {}, 'Parameters'), this.paramsForm);
+    this.gridNames = h('datalist', { id: 'nbflow-grid-names' });
+    this.gridName = h('input', {
+      type: 'text',
+      class: 'jp-mod-styled nbflow-grid-name',
+      list: 'nbflow-grid-names',
+      placeholder: 'name',
+      title: 'A parameter the tasks assign (or put in a path), such as report_date'
+    });
+    this.gridValues = h('input', {
+      type: 'text',
+      class: 'jp-mod-styled nbflow-grid-values',
+      placeholder: '2026-11-01..2026-11-07 or a,b,c',
+      title: 'A comma list, or a range of dates (2026-11-01..2026-11-30) or whole numbers (1..10), step /7d or /2'
+    });
+    this.gridTitle = h('summary', {}, 'Run grid');
+    for (const input of [this.gridName, this.gridValues]) {
+      input.addEventListener('input', () => this.updateGridSummary());
+    }
+    const gridSection = h(
+      'details',
+      { class: 'nbflow-grid-section' },
+      this.gridTitle,
+      h(
+        'div',
+        { class: 'nbflow-hint' },
+        'The next run makes every selected task that uses the name one instance per value (a backfill).'
+      ),
+      h('div', { class: 'nbflow-grid-fields' }, this.gridName, h('span', {}, '='), this.gridValues, this.gridNames)
+    );
     const historySection = h(
       'details',
       { class: 'nbflow-history-section', open: '' },
@@ -114,8 +126,10 @@ export class NbflowPanel extends Widget {
       this.errorBox,
       this.problemsBox,
       this.graphBox,
+      this.instancesBox,
       this.runBox,
       paramsSection,
+      gridSection,
       historySection,
       this.schedules.node
     );
@@ -123,7 +137,7 @@ export class NbflowPanel extends Widget {
   }
 
   /** The path (relative to the server root) of a task's notebook. */
-  notebookPath(task: ITask): string {
+  notebookPath(task: { notebook: string }): string {
     return this.pipeline?.root ? PathExt.join(this.pipeline.root, task.notebook) : task.notebook;
   }
 
@@ -136,18 +150,27 @@ export class NbflowPanel extends Widget {
     return this.pipeline?.tasks.find(t => PathExt.normalize(this.notebookPath(t)) === clean) ?? null;
   }
 
-  /** Start a run of `targets` (null: all) and their upstream, with the form's parameters and force. */
-  async run(targets: string[] | null): Promise<string | null> {
+  /** Start a run of `targets` (null: all) and their upstream, with the form's parameters and force, over `grid` or
+   * else the form's run grid. */
+  async run(targets: string[] | null, grid?: { [name: string]: unknown[] }): Promise<string | null> {
     let params: { [key: string]: string };
+    let gridText: { [name: string]: string };
     try {
       params = this.readParams();
+      gridText = grid ? {} : this.readGrid();
     } catch (error) {
       this.showError(String((error as Error).message ?? error));
       return null;
     }
     this.runAllButton.disabled = true;
     try {
-      const started = await startRun({ targets, params_text: params, force: this.force.checked });
+      const started = await startRun({
+        targets,
+        params_text: params,
+        force: this.force.checked,
+        grid: grid ?? {},
+        grid_text: gridText
+      });
       this.clearError();
       this.pinned = false;
       this.followed = started.id;
@@ -188,12 +211,12 @@ export class NbflowPanel extends Widget {
       const wasLive = this.isLive();
       if (full || !this.pipeline || !wasLive || this.tick % 3 === 0) {
         this.pipeline = await getPipeline();
-        this.schedules.setTasks(this.pipeline.tasks.map(t => t.name));
+        this.schedules.setTasks([...new Set(this.pipeline.tasks.map(t => t.task))]);
         await this.schedules.refresh(); // its errors show in its own section
       }
       this.runs = await getRuns(20);
-      // One run at a time holds the project's lock, so a run going on is the newest one.
-      const active = this.runs[0]?.state === 'running' ? this.runs[0].id : null;
+      // Runs sharing no instance go side by side: the one followed is the newest going on.
+      const active = this.runs.find(r => r.state === 'running')?.id ?? null;
       this.activeId = active;
       if (active && active !== this.followed) {
         this.followed = active; // a run started anywhere: follow it
@@ -244,7 +267,9 @@ export class NbflowPanel extends Widget {
       return;
     }
     const where = pipeline.root ? `/${pipeline.root}` : 'the server root';
-    this.projectLabel.textContent = `${pipeline.tasks.length} task(s) in ${where}`;
+    const tasks = new Set(pipeline.tasks.map(t => t.task)).size;
+    const instances = tasks === pipeline.tasks.length ? '' : ` (${pipeline.tasks.length} instances)`;
+    this.projectLabel.textContent = `${tasks} task(s)${instances} in ${where}`;
     if (pipeline.problems.length) {
       this.problemsBox.replaceChildren(
         h('div', { class: 'nbflow-problems-title' }, 'The pipeline has problems; fix them and it reloads:'),
@@ -263,64 +288,72 @@ export class NbflowPanel extends Widget {
       this.problemsBox.replaceChildren();
     }
     this.drawGraph();
+    this.renderInstances();
     this.renderRun();
     this.renderParams();
     this.renderHistory();
     this.updateButtons();
   }
 
-  private nodeViews(): Map<string, INodeView> {
+  private nodeViews(groups: ITaskGroup[]): Map<string, INodeView> {
     const views = new Map<string, INodeView>();
-    const inRun = new Map((this.shown?.tasks ?? []).map(t => [t.name, t]));
-    for (const task of this.pipeline?.tasks ?? []) {
-      const status = task.status;
-      const reasons = status?.reasons?.length ? `\n  ${status.reasons.join('\n  ')}` : '';
-      const title =
-        `${task.name}: ${this.notebookPath(task)}\nstatus: ${label(status?.status ?? 'unknown')}${reasons}\n` +
-        'Click to open the notebook; ▶ runs it with its upstream.';
-      const ran = inRun.get(task.name);
-      if (ran) {
-        const executed = !!ran.output_notebook && isFinished(ran.state) && ran.state !== 'skipped';
-        const took = ran.state === 'skipped' ? '' : seconds(ran.duration_s);
-        views.set(task.name, {
-          state: ran.state,
-          detail: [label(ran.state), took].filter(Boolean).join(' · '),
-          title,
-          executed
+    this.executedRuns.clear();
+    for (const group of groups) {
+      const path = this.notebookPath(group);
+      if (group.grouped) {
+        views.set(group.task, {
+          state: worstState(group.instances),
+          detail: countsText(group.instances, true),
+          title:
+            `${group.task}: ${path}\n${countsText(group.instances)}\n` +
+            'Click to list its instances; ▶ runs every one of them with its upstream.',
+          executed: false,
+          grouped: true,
+          expanded: this.expanded?.task === group.task && this.expanded.row === null,
+          count: group.instances.length
         });
-        this.executedRuns.set(task.name, executed ? this.shown!.id : null);
-      } else {
-        const state = status?.status ?? 'never_run';
-        const lastRun =
-          status?.last_run &&
-          status.last_state &&
-          !['skipped', 'pending', 'running', 'upstream_failed'].includes(status.last_state)
-            ? status.last_run
-            : null;
-        views.set(task.name, { state, detail: label(state), title, executed: !!lastRun });
-        this.executedRuns.set(task.name, lastRun);
+        continue;
       }
+      const [instance] = group.instances;
+      const reasons = instance.reasons.length ? `\n  ${instance.reasons.join('\n  ')}` : '';
+      const status = this.pipeline?.tasks.find(t => t.name === instance.name)?.status?.status ?? 'unknown';
+      const took = instance.entry ? seconds(instance.duration) : '';
+      views.set(group.task, {
+        state: instance.state,
+        detail: [label(instance.state), took].filter(Boolean).join(' · '),
+        title:
+          `${group.task}: ${path}\nstatus: ${label(status)}${reasons}\n` +
+          'Click to open the notebook; ▶ runs it with its upstream.',
+        executed: !!instance.executedRun,
+        grouped: false,
+        expanded: false,
+        count: 1
+      });
+      this.executedRuns.set(group.task, instance.executedRun);
     }
     return views;
   }
 
   private drawGraph(): void {
     const pipeline = this.pipeline;
+    // grouped again with every drawing: the pipeline may have been reloaded since the last one
+    this.groups = pipeline ? groupTasks(pipeline, this.shown) : [];
     if (!pipeline || !pipeline.tasks.length) {
       this.graphBox.replaceChildren();
       return;
     }
+    const groups = this.groups;
     const width = this.graphBox.clientWidth || this.node.clientWidth || 280;
     const font = getComputedStyle(this.graphBox).fontFamily || 'sans-serif';
     const svg = drawGraph(
-      pipeline,
-      this.nodeViews(),
+      { nodes: groups.map(g => g.task), edges: taskEdges(pipeline) },
+      this.nodeViews(groups),
       width,
       {
         open: name => {
-          const task = pipeline.tasks.find(t => t.name === name);
-          if (task) {
-            this.options.openNotebook(this.notebookPath(task));
+          const group = groups.find(g => g.task === name);
+          if (group) {
+            this.options.openNotebook(this.notebookPath(group));
           }
         },
         run: name => void this.run([name]),
@@ -329,11 +362,63 @@ export class NbflowPanel extends Widget {
           if (run) {
             this.options.openExecuted(run, name);
           }
-        }
+        },
+        expand: name => this.expand(this.expanded?.task === name && this.expanded.row === null ? null : name, null)
       },
       font
     );
     this.graphBox.replaceChildren(svg);
+  }
+
+  /** Open the list of a task's instances (of one row of the shown run's partition, with `row`); null closes it. */
+  private expand(task: string | null, row: string | null): void {
+    this.expanded = task ? { task, row, run: row === null ? null : (this.shown?.id ?? null) } : null;
+    this.drawGraph();
+    this.renderRun();
+    this.renderInstances();
+    const list = this.node.querySelector('.nbflow-instances');
+    if (list instanceof HTMLElement && typeof list.scrollIntoView === 'function') {
+      list.scrollIntoView({ block: 'nearest' });
+    }
+  }
+
+  /** The open list of instances, or null: under the graph for a task's, under the partition for a row's. */
+  private instancesList(): HTMLElement | null {
+    const expanded = this.expanded;
+    const group = expanded && this.groups.find(g => g.task === expanded.task);
+    if (!expanded || !group) {
+      return null;
+    }
+    let instances = group.instances;
+    let title = group.task;
+    if (expanded.row !== null) {
+      const partition = this.shown && this.shown.id === expanded.run ? partitionOf(this.shown) : null;
+      const row = partition?.rows.find(r => r.key === expanded.row);
+      if (!partition || !row) {
+        return null;
+      }
+      instances = partition.cells.get(cellKey(row.key, group.task)) ?? [];
+      title = `${group.task} for ${row.label}`;
+    }
+    return renderInstances(group.task, title, instances, {
+      openNotebook: () => this.options.openNotebook(this.notebookPath(group)),
+      openExecuted: instance => this.options.openExecuted(instance.executedRun!, instance.name),
+      run: instance => {
+        const { targets, grid } = runOf(instance, this.pipeline!);
+        void this.run(targets, Object.keys(grid).length ? grid : undefined);
+      },
+      close: () => this.expand(null, null)
+    });
+  }
+
+  private renderInstances(): void {
+    const list = this.expanded?.row === null ? this.instancesList() : null;
+    if (this.expanded && this.expanded.row === null && !list) {
+      this.expanded = null; // the task is gone from the pipeline
+    }
+    keepingScroll(this.instancesBox, ['.nbflow-instances-scroll'], () =>
+      this.instancesBox.replaceChildren(...(list ? [list] : []))
+    );
   }
 
   private renderRun(): void {
@@ -342,90 +427,43 @@ export class NbflowPanel extends Widget {
       this.runBox.replaceChildren(h('div', { class: 'nbflow-empty' }, 'No run yet.'));
       return;
     }
-    const head = h(
-      'div',
-      { class: 'nbflow-run-head', title: `run ${run.id}` },
-      badge(run.state, runLabel),
-      ` run ${when(run.started_at)} · ${run.trigger}${run.duration_s !== null ? ' · ' + seconds(run.duration_s) : ''}`
-    );
-    if (this.pinned) {
-      const latest = h('a', { class: 'nbflow-link', href: '#' }, 'show the latest');
-      latest.addEventListener('click', event => {
-        event.preventDefault();
+    const expanded = this.expanded;
+    const listed =
+      expanded?.row !== null && expanded?.run === run.id ? { task: expanded.task, row: expanded.row } : null;
+    const { nodes, partition } = renderRunDetail(run, {
+      pinned: this.pinned,
+      showLatest: () => {
         this.pinned = false;
         void this.refresh(false);
-      });
-      head.append(' (', latest, ')');
-    }
-    const params = Object.entries(run.params ?? {});
-    const rows = run.tasks.map(task => {
-      const error = task.error ? `${task.error.ename}${cellNamed(task.error)}: ${task.error.evalue}` : '';
-      const cells: (Node | string)[] = [];
-      if (task.output_notebook && isFinished(task.state) && task.state !== 'skipped') {
-        const open = h(
-          'a',
-          {
-            class: 'nbflow-link nbflow-open-executed',
-            href: '#',
-            title: `Open the executed notebook, read-only (${task.output_notebook})`
-          },
-          'open'
-        );
-        open.addEventListener('click', event => {
-          event.preventDefault();
-          this.options.openExecuted(run.id, task.name);
-        });
-        cells.push(open);
-      }
-      const row = h(
-        'tr',
-        { 'data-task': task.name },
-        h('td', { class: 'nbflow-task-name' }, task.name),
-        h('td', {}, badge(task.state)),
-        h(
-          'td',
-          {},
-          task.state === 'skipped' ? '' : seconds(task.duration_s) + (task.attempts > 1 ? ` ×${task.attempts}` : '')
-        ),
-        h('td', {}, ...cells)
-      );
-      if (task.attempts > 1) {
-        row.title = `${task.attempts} attempts`;
-      }
-      return error
-        ? [
-            row,
-            h(
-              'tr',
-              { class: 'nbflow-task-error-row' },
-              h('td', { class: 'nbflow-task-error nbflow-pre', colspan: '4' }, error)
-            )
-          ]
-        : [row];
+      },
+      openExecuted: (id, instance) => this.options.openExecuted(id, instance),
+      listed,
+      list: (task, row) => this.expand(listed?.task === task && listed.row === row ? null : task, row),
+      instances: listed ? this.instancesList() : null,
+      everyOpen: this.everyOpen,
+      toggleEvery: open => (this.everyOpen = open)
     });
-    this.runBox.replaceChildren(
-      head,
-      ...(params.length
-        ? [
-            h(
-              'div',
-              { class: 'nbflow-run-params' },
-              'params: ' + params.map(([k, v]) => `${k}=${display(v)}`).join(', ')
-            )
-          ]
-        : []),
-      h('table', { class: 'nbflow-tasks' }, h('tbody', {}, ...rows.flat()))
+    keepingScroll(this.runBox, ['.nbflow-partition-scroll', '.nbflow-instances-scroll'], () =>
+      this.runBox.replaceChildren(...nodes)
     );
+    fitPartition(partition);
   }
 
   private renderParams(): void {
-    const tasks = this.pipeline?.tasks ?? [];
     const byName = new Map<string, { task: string; value: unknown }[]>();
-    for (const task of tasks) {
+    const seen = new Set<string>();
+    for (const task of this.pipeline?.tasks ?? []) {
+      if (seen.has(task.task)) {
+        continue; // a grid task's instances differ only in their grid values
+      }
+      seen.add(task.task);
       for (const [name, value] of Object.entries(task.params)) {
-        byName.set(name, [...(byName.get(name) ?? []), { task: task.name, value }]);
+        if (!(name in (task.grid ?? {}))) {
+          byName.set(name, [...(byName.get(name) ?? []), { task: task.task, value }]);
+        }
       }
     }
+    this.gridNames.replaceChildren(...[...byName.keys()].sort().map(name => h('option', { value: name })));
     const rows: { key: string; value: unknown; note: string }[] = [];
     for (const [name, uses] of [...byName.entries()].sort()) {
       const same = uses.every(u => JSON.stringify(u.value) === JSON.stringify(uses[0].value));
@@ -490,6 +528,25 @@ export class NbflowPanel extends Widget {
     );
   }
 
+  /** The form's run grid as text, sent as `grid_text` (read on the server as `nbflow run -g NAME VALUES`). */
+  private readGrid(): { [name: string]: string } {
+    const [name, values] = [this.gridName.value.trim(), this.gridValues.value.trim()];
+    if (!name && !values) {
+      return {};
+    }
+    if (!name || !values) {
+      throw new Error(
+        `Run grid: give both a name and its values (for example report_date = 2026-11-01..2026-11-07), or neither.`
+      );
+    }
+    return { [name]: values };
+  }
+
+  private updateGridSummary(): void {
+    const [name, values] = [this.gridName.value.trim(), this.gridValues.value.trim()];
+    this.gridTitle.textContent = name && values ? `Run grid: ${name} = ${values}` : 'Run grid';
+  }
+
   private readParams(): { [key: string]: string } {
     const params: { [key: string]: string } = {};
     for (const field of this.paramFields) {
@@ -522,6 +579,9 @@ export class NbflowPanel extends Widget {
           badge(run.state, runLabel),
           ` ${when(run.started_at)} · ${run.trigger}` + (run.duration_s !== null ? ` · ${seconds(run.duration_s)}` : '')
         ),
+        ...(Object.keys(run.grid ?? {}).length
+          ? [h('div', { class: 'nbflow-counts nbflow-history-grid' }, 'grid: ' + gridSummary(run.grid))]
+          : []),
         h('div', { class: 'nbflow-counts' }, counts)
       );
       row.addEventListener('click', () => {
@@ -536,10 +596,10 @@ export class NbflowPanel extends Widget {
 
   private updateButtons(): void {
     this.cancelButton.disabled = !this.isLive();
-    this.runAllButton.disabled =
-      !this.pipeline || !!this.pipeline.problems.length || !this.pipeline.tasks.length || this.isLive();
+    this.runAllButton.disabled = !this.pipeline || !!this.pipeline.problems.length || !this.pipeline.tasks.length;
+    // runs go side by side; an instance another run holds waits for it
     this.runAllButton.title = this.isLive()
-      ? 'A run is going on: wait for it, or cancel it'
+      ? 'Run every task (what is up to date is skipped); what the run going on holds waits for it'
       : 'Run every task (what is up to date is skipped)';
   }
 
@@ -564,6 +624,7 @@ export class NbflowPanel extends Widget {
   protected onResize(msg: Widget.ResizeMessage): void {
     super.onResize(msg);
     this.drawGraph();
+    fitPartition(this.runBox.querySelector('.nbflow-partition'));
   }
 
   dispose(): void {
@@ -592,6 +653,14 @@ export class NbflowPanel extends Widget {
   private paramsForm: HTMLElement;
   private historyBox: HTMLElement;
   private schedules: SchedulesSection;
+  private instancesBox: HTMLElement;
+  private gridName: HTMLInputElement;
+  private gridValues: HTMLInputElement;
+  private gridNames: HTMLDataListElement;
+  private gridTitle: HTMLElement;
+  private groups: ITaskGroup[] = [];
+  private expanded: IExpanded | null = null;
+  private everyOpen = false;
   private paramFields: IParamField[] = [];
   private paramsSignature = '';
   private executedRuns = new Map<string, string | null>();
