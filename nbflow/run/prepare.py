@@ -1,6 +1,6 @@
 """A run before it starts: its parameters and grid split and checked, its task instances selected, its sources
-checked, and what papermill injects into each instance. Nothing runs here, so every mistake is reported before any
-kernel starts.
+and secrets checked, and what papermill injects into each instance. Nothing runs here, so every mistake is reported
+before any kernel starts.
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbflow import paths, preflight
-from nbflow.declare import PathsDeclared
-from nbflow.errors import UsageError
+from nbflow.declare import PathsDeclared, paths_of
+from nbflow.errors import PipelineError, Problem, UsageError
 from nbflow.graph import Pipeline, Task, did_you_mean
+from nbflow.masking import secrets_in
+from nbflow.params import placeholders
+from nbflow.project import Project
 
 
 @dataclass
@@ -64,7 +67,8 @@ def prepare(
     pipeline_params, task_params = split_params(params)
     run_grid = {name: list(values) for name, values in (grid or {}).items()}
     targets = list(targets) if targets else None
-    problems = [
+    problems = _secrets_given(pipeline.project, pipeline_params, task_params, run_grid)
+    problems += [
         f"-g {name}: it is also set with -p {name}; give a name either one value (-p) or several (-g)."
         for name in run_grid
         if name in pipeline_params
@@ -107,8 +111,75 @@ def prepare(
     problems += [f"-g: {why}." for t in sorted(bases) for why in resolved.grid_conflicts.get(t, {}).values()]
     if problems:
         raise UsageError.listing(problems)
-    preflight.check(resolved, selected)
+    found = preflight.problems(resolved, selected) + _secret_problems(resolved, selected)
+    if found:
+        raise PipelineError(found)
     return Prepared(resolved, selected, task_params)
+
+
+def _settings_file(project: Project) -> str:
+    return project.relative(project.config_file) if project.config_file else "nbflow.toml"
+
+
+def _secrets_given(
+    project: Project,
+    pipeline_params: Mapping[str, Any],
+    task_params: Mapping[str, Mapping[str, Any]],
+    run_grid: Mapping[str, Any],
+) -> list[str]:
+    """A value given for a secret (-p, -p TASK.NAME, -g) is refused: a command line ends up in shell histories and
+    process lists, and a schedule or a request would keep it."""
+    given = [(f"-p {name}", name) for name in pipeline_params]
+    given += [(f"-p {task}.{name}", name) for task, names in task_params.items() for name in names]
+    given += [(f"-g {name}", name) for name in run_grid]
+    return [
+        f"{option}: `{name}` is a secret, read from the environment variable {project.secrets[name]} "
+        f"({_settings_file(project)} [secrets]), so it takes no value here; set {project.secrets[name]} in the "
+        "environment nbflow runs in instead."
+        for option, name in given
+        if name in project.secrets
+    ]
+
+
+def _secret_problems(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
+    """Secrets the selected tasks read whose environment variable is not set, and paths that would hold a
+    secret (a path is shown and stored as it is)."""
+    project = pipeline.project
+    where = _settings_file(project)
+    missing: dict[tuple[str, str], list[str]] = {}  # (secret, variable) -> the tasks reading it
+    for name in selected:
+        task = pipeline.tasks[name]
+        for param, variable in secrets_in(task.params).items():
+            if variable in os.environ:
+                continue
+            readers = missing.setdefault((param, variable), [])
+            if task.base not in readers:
+                readers.append(task.base)
+    found = [
+        Problem(
+            "missing-secret",
+            f"{where}: [secrets] reads `{param}` from the environment variable {variable}, which is not set "
+            f"({', '.join(tasks)} {'assigns' if len(tasks) == 1 else 'assign'} `{param}`); set {variable} in the "
+            "environment nbflow runs in (export it in the shell, or in the scheduler's service), then run again.",
+        )
+        for (param, variable), tasks in missing.items()
+    ]
+    for base in dict.fromkeys(pipeline.tasks[name].base for name in selected):
+        spec = pipeline.specs[base]
+        for template in paths_of(spec.inputs) + paths_of(spec.outputs):
+            try:
+                used = [n for n in placeholders(template) if n in project.secrets]
+            except ValueError:
+                continue  # an invalid template: reported when it is filled
+            found += [
+                Problem(
+                    "secret-in-path",
+                    f"{project.relative(spec.notebook)}: parameters cell: the path {template!r} uses {{{name}}}, "
+                    f"a secret ({where} [secrets]); paths are shown and stored, so a secret cannot be one of them.",
+                )
+                for name in used
+            ]
+    return found
 
 
 def injected_parameters(pipeline: Pipeline, task: Task, task_params: Mapping[str, Any]) -> dict[str, Any]:
