@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbflow import paths, preflight
-from nbflow.declare import PathsDeclared, paths_of
+from nbflow.declare import PathsDeclared
 from nbflow.errors import PipelineError, Problem, UsageError
 from nbflow.graph import Pipeline, Task, did_you_mean
 from nbflow.masking import secrets_in
-from nbflow.params import placeholders
 from nbflow.project import Project
 
 
@@ -111,7 +110,7 @@ def prepare(
     problems += [f"-g: {why}." for t in sorted(bases) for why in resolved.grid_conflicts.get(t, {}).values()]
     if problems:
         raise UsageError.listing(problems)
-    found = preflight.problems(resolved, selected) + _secret_problems(resolved, selected)
+    found = preflight.problems(resolved, selected) + _missing_secrets(resolved, selected)
     if found:
         raise PipelineError(found)
     return Prepared(resolved, selected, task_params)
@@ -141,11 +140,9 @@ def _secrets_given(
     ]
 
 
-def _secret_problems(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
-    """Secrets the selected tasks read whose environment variable is not set, and paths that would hold a
-    secret (a path is shown and stored as it is)."""
-    project = pipeline.project
-    where = _settings_file(project)
+def _missing_secrets(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
+    """Secrets the selected tasks read whose environment variable is not set."""
+    where = _settings_file(pipeline.project)
     missing: dict[tuple[str, str], list[str]] = {}  # (secret, variable) -> the tasks reading it
     for name in selected:
         task = pipeline.tasks[name]
@@ -155,7 +152,7 @@ def _secret_problems(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
             readers = missing.setdefault((param, variable), [])
             if task.base not in readers:
                 readers.append(task.base)
-    found = [
+    return [
         Problem(
             "missing-secret",
             f"{where}: [secrets] reads `{param}` from the environment variable {variable}, which is not set "
@@ -164,22 +161,6 @@ def _secret_problems(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
         )
         for (param, variable), tasks in missing.items()
     ]
-    for base in dict.fromkeys(pipeline.tasks[name].base for name in selected):
-        spec = pipeline.specs[base]
-        for template in paths_of(spec.inputs) + paths_of(spec.outputs):
-            try:
-                used = [n for n in placeholders(template) if n in project.secrets]
-            except ValueError:
-                continue  # an invalid template: reported when it is filled
-            found += [
-                Problem(
-                    "secret-in-path",
-                    f"{project.relative(spec.notebook)}: parameters cell: the path {template!r} uses {{{name}}}, "
-                    f"a secret ({where} [secrets]); paths are shown and stored, so a secret cannot be one of them.",
-                )
-                for name in used
-            ]
-    return found
 
 
 def injected_parameters(pipeline: Pipeline, task: Task, task_params: Mapping[str, Any]) -> dict[str, Any]:
