@@ -115,7 +115,7 @@ def load_project(start: str | Path | None = None) -> Project:
     project.params = check("params", isinstance(settings.get("params"), dict), "a table of name = value") or {}
     secrets = check("secrets", isinstance(settings.get("secrets"), dict), 'a table of name = "env:VARIABLE"') or {}
     problems += _secret_problems(where, secrets, project.params)
-    project.secrets = {name: variable_of(source) or "" for name, source in secrets.items()}
+    project.secrets = {name: variable for name, source in secrets.items() if (variable := variable_of(source))}
     project.params = {**project.params, **{name: Secret(variable) for name, variable in project.secrets.items()}}
     workers = settings.get("workers")
     project.workers = check(
@@ -141,6 +141,7 @@ def load_project(start: str | Path | None = None) -> Project:
 
 
 def _secret_problems(where: str, secrets: dict[str, Any], params: dict[str, Any]) -> list[Problem]:
+    """Each `[secrets]` entry must be a parameter name read from `env:VARIABLE`, and no `[params]` entry too."""
     problems = []
     for name, source in secrets.items():
         if not name.isidentifier():
