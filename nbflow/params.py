@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nbflow.errors import UsageError
+from nbflow.masking import Secret
 
 # NAME, or TASK.NAME for one task's parameter (as `-p` takes it); task names come from notebook file names.
 _ASSIGNED_NAME = re.compile(r"(?:[^\s=.][^\s=]*\.)?[A-Za-z_][A-Za-z0-9_]*")
@@ -104,6 +105,12 @@ def fill(template: str, values: Mapping[str, Any]) -> str:
         raise PlaceholderError(
             f"{template!r} uses {{{missing[0]}}}, which is no parameter of this task and not in [params] of "
             f"nbflow.toml; add `{missing[0]} = ...` to the parameters cell or to [params]"
+        )
+    secret = [n for n in names if isinstance(values[n], Secret)]
+    if secret:
+        raise PlaceholderError(
+            f"{template!r} uses {{{secret[0]}}}, a secret ([secrets] in nbflow.toml); paths are shown and stored, "
+            "so a secret's value cannot be part of one"
         )
     try:
         return template.format_map(values)

@@ -18,6 +18,7 @@ from nbflow.declare.reading import (
     read_notebook_json,
 )
 from nbflow.errors import PipelineError, Problem
+from nbflow.masking import Secret, variable_of
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,7 +26,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 STORE_DIR = ".nbflow"
-_SETTINGS = {"notebooks", "params", "workers", "timeout", "retries", "outputs_outside_root", "kernel"}
+_SETTINGS = {"notebooks", "params", "secrets", "workers", "timeout", "retries", "outputs_outside_root", "kernel"}
 
 
 @dataclass
@@ -34,7 +35,9 @@ class Project:
     config_file: Path | None = None
     notebooks: list[str] | None = None  # globs relative to the root; None: every notebook under it
     kernel: str = "python3"  # the kernelspec of a notebook that names none
+    # `[params]`, and each secret as its `Secret` (the mask): the values in force before a run's own
     params: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # `[secrets]`: parameter name -> environment variable
     workers: int | None = None
     timeout: float | None = None
     retries: int | None = None
@@ -110,6 +113,10 @@ def load_project(start: str | Path | None = None) -> Project:
         and notebooks
     )
     project.params = check("params", isinstance(settings.get("params"), dict), "a table of name = value") or {}
+    secrets = check("secrets", isinstance(settings.get("secrets"), dict), 'a table of name = "env:VARIABLE"') or {}
+    problems += _secret_problems(where, secrets, project.params)
+    project.secrets = {name: variable for name, source in secrets.items() if (variable := variable_of(source))}
+    project.params = {**project.params, **{name: Secret(variable) for name, variable in project.secrets.items()}}
     workers = settings.get("workers")
     project.workers = check(
         "workers", isinstance(workers, int) and not isinstance(workers, bool) and workers > 0, "a whole number > 0"
@@ -131,6 +138,31 @@ def load_project(start: str | Path | None = None) -> Project:
     if problems:
         raise PipelineError(problems)
     return project
+
+
+def _secret_problems(where: str, secrets: dict[str, Any], params: dict[str, Any]) -> list[Problem]:
+    """Each `[secrets]` entry must be a parameter name read from `env:VARIABLE`, and no `[params]` entry too."""
+    problems = []
+    for name, source in secrets.items():
+        if not name.isidentifier():
+            problems.append(Problem("config", f"{where}: [secrets] `{name}` is no parameter name (a Python name)."))
+        elif variable_of(source) is None:
+            problems.append(
+                Problem(
+                    "config",
+                    f"{where}: [secrets] `{name}` = {source!r}: a secret names the environment variable it is read "
+                    f'from, as `{name} = "env:VARIABLE"` (letters, digits and _).',
+                )
+            )
+        if name in params:
+            problems.append(
+                Problem(
+                    "config",
+                    f"{where}: `{name}` is set in both [params] and [secrets]; a secret's value comes from its "
+                    "environment variable only, so remove it from [params].",
+                )
+            )
+    return problems
 
 
 def _hidden(relative_parts: tuple[str, ...]) -> bool:

@@ -9,13 +9,18 @@ What differs from papermill's own engine, and only that, is overridden here:
   does every engine argument;
 - saving: papermill writes the whole notebook at every cell's start and end; nbflow at most every SAVE_EVERY_S
   seconds while cells run (`ThrottledManager`), and once at the end however the run ended;
-- output: at most OUTPUT_LIMIT_BYTES per cell (`NbflowClient`).
+- output: at most OUTPUT_LIMIT_BYTES per cell (`NbflowClient`);
+- secrets: parameters among which are secrets are injected here (`inject_parameters`), a secret's assignment
+  reading the kernel's environment instead of a literal; every message the kernel sends is masked before it is
+  kept.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nbformat import v4
@@ -23,7 +28,10 @@ from nbformat.validator import get_validator
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.iorw import write_ipynb
-from papermill.utils import remove_args
+from papermill.parameterize import parameterize_notebook
+from papermill.utils import find_first_tagged_cell_index, remove_args
+
+from nbflow.masking import MASK, mask, secrets_in
 
 ENGINE = "nbflow"
 OUTPUT_LIMIT_BYTES = 10 * 1024 * 1024  # per cell: a cell printing gigabytes must not fill memory or the notebook
@@ -49,9 +57,47 @@ class ThrottledManager(NotebookExecutionManager):  # type: ignore[misc]  # paper
             self._interval = max(SAVE_EVERY_S, (time.monotonic() - started) / SAVE_SHARE)
 
 
+class SecretsUnsupported(Exception):
+    """A notebook whose kernel nbflow cannot inject a secret into (nbflow reads secrets in Python kernels)."""
+
+
+def inject_parameters(nb: Any, parameters: Mapping[str, Any], kernel_name: str) -> Any:
+    """papermill's injected parameters cell, where each secret (a `Secret`) is read from the kernel's environment
+    instead of assigned a literal; the notebook's metadata lists the secrets by the mask. The notebook holds no
+    secret's value, and still runs by hand where the variables are set."""
+    language = nb.metadata.get("language_info", {}).get("name") or nb.metadata.get("kernelspec", {}).get("language")
+    secrets = secrets_in(parameters)
+    if (language or "python") != "python":
+        raise SecretsUnsupported(
+            f"the secrets {', '.join(secrets)} can be injected into Python kernels only, and this notebook's kernel "
+            f"runs {language}; read the environment variables in the notebook itself instead"
+        )
+    literals = {name: value for name, value in parameters.items() if name not in secrets}
+    nb = parameterize_notebook(nb, literals, kernel_name=kernel_name, engine_name=ENGINE)
+    cell = nb.cells[find_first_tagged_cell_index(nb, "injected-parameters")]
+    lines = [
+        "# Secrets ([secrets] in nbflow.toml), read from the kernel's environment: their values are not kept here",
+        "import os",
+        *(f"{name} = os.environ[{json.dumps(variable)}]" for name, variable in secrets.items()),
+    ]
+    cell.source = cell.source.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
+    nb.metadata.papermill["parameters"] = {name: MASK if name in secrets else v for name, v in parameters.items()}
+    return nb
+
+
 class NbflowClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill ships no types
     """papermill's client, keeping at most OUTPUT_LIMIT_BYTES of output per cell, then one note saying how much
-    was dropped; and stopping its channels when done, which nbclient leaves to whoever owns the kernel."""
+    was dropped; masking the secrets' values in everything the kernel sends; and stopping its channels when done,
+    which nbclient leaves to whoever owns the kernel."""
+
+    def __init__(self, *args: Any, secret_values: Iterable[str] = (), **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._secret_values = list(secret_values)
+
+    def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+        if self._secret_values:  # outputs, errors, display updates and widget state alike
+            msg = {**msg, "content": mask(msg["content"], self._secret_values)}
+        return super().process_message(msg, cell, cell_index)
 
     def reset_execution_trackers(self) -> None:
         super().reset_execution_trackers()
@@ -91,12 +137,21 @@ class NbflowEngine(NBClientEngine):  # type: ignore[misc]  # papermill ships no 
     """papermill's nbclient engine with nbflow's client, and the cells' saves throttled."""
 
     @classmethod
-    def execute_notebook(cls, nb: Any, kernel_name: str, output_path: str | None = None, **kwargs: Any) -> Any:
+    def execute_notebook(
+        cls,
+        nb: Any,
+        kernel_name: str,
+        output_path: str | None = None,
+        with_secrets: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         # The manager papermill makes here saves at the notebook's start and end; papermill writes the notebook
         # itself once the engine returns (with the error, when a cell raised), so that manager gets no path. The
         # cells save through ThrottledManager, and a run that raises (its kernel died, or never answered) is
         # written here, as far as it got.
         try:
+            if with_secrets:  # parameters among which are secrets: injected here, not by papermill
+                nb = inject_parameters(nb, with_secrets, kernel_name)
             return super().execute_notebook(nb, kernel_name, output_path=None, save_cells_to=output_path, **kwargs)
         except BaseException:
             if output_path:

@@ -3,7 +3,8 @@
 papermill's own `cwd` changes the whole process's directory, which is not thread-safe; instead nbflow starts the
 kernel itself with that folder as its working directory (taken warm from the `KernelPool`, or started on the spot)
 and hands it to the `nbflow` papermill engine (`nbflow.run.engine`). Holding the kernel lets a timeout or a
-Ctrl-C kill it from another thread. Errors come back as data (a `TaskError`), never raised.
+Ctrl-C kill it from another thread. Errors come back as data (a `TaskError`), never raised. Secrets are injected
+by the engine as code reading the kernel's environment; their values are masked in what the run leaves behind.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nbflow import processes
+from nbflow import masking, processes
 from nbflow.declare.reading import NOTEBOOK_SUFFIX, ipynb_text
 from nbflow.models import TaskError, TaskState
 from nbflow.run.jobs import Job, JobResult, StopReason
@@ -91,6 +92,9 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
     from nbflow.run.readiness import KernelStartTimeout
 
     os.makedirs(os.path.dirname(job.output_notebook), exist_ok=True)
+    # papermill injects the parameters, unless secrets are among them: the engine does then (`inject_parameters`)
+    with_secrets = job.parameters if masking.secrets_in(job.parameters) else None
+    values = list(job.environment.values())
     started = iso(now())
     error = None
     for start_try in range(1, KERNEL_START_TRIES + 1):
@@ -101,7 +105,7 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
             papermill.execute_notebook(
                 _source(job.notebook),
                 job.output_notebook,
-                parameters=job.parameters,
+                parameters=None if with_secrets else job.parameters,
                 engine_name=ENGINE,
                 kernel_name=job.kernel,
                 progress_bar=False,
@@ -109,6 +113,8 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
                 start_timeout=job.start_timeout,
                 km=km,
                 on_cell_start=control.cell_started,
+                with_secrets=with_secrets,
+                secret_values=values,
             )
         except PapermillExecutionError as exc:
             error = TaskError.in_cell(exc.ename, exc.evalue, exc.cell_index, _short_traceback(exc.traceback))
@@ -133,6 +139,9 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
         state = TaskState.FAILED if error is not None else TaskState.SUCCEEDED
     if error is not None:
         _name_source_cell(error, job.output_notebook)
+    if values:
+        error = TaskError.from_json(masking.mask(error.to_json(), values)) if error is not None else None
+        masking.mask_file(job.kernel_log, values)  # what the kernel wrote to its own output, past the notebook
     return JobResult(state, started, iso(now()), error, control.pid)
 
 

@@ -10,7 +10,7 @@ import abc
 import os
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -36,9 +36,12 @@ class Job:
     output_notebook: str  # absolute path where the executed notebook is written
     cwd: str  # the kernel's working directory: the notebook's folder
     kernel: str
-    parameters: dict[str, Any]  # injected by papermill after the `parameters` cell
+    parameters: dict[str, Any]  # injected by papermill after the `parameters` cell (a secret as its `Secret`)
     attempt: int = 1
     start_timeout: float = 60.0
+    # set in the kernel's environment: the values of the secrets among the parameters, which the kernel reads
+    # from there; a job carries them to wherever it runs, and never shows them
+    environment: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def kernel_log(self) -> str:

@@ -71,8 +71,9 @@ def start_kernel(job: Job, forks: ForkServer | None = None) -> Any:
         km.provisioner = ForkProvisioner(
             kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km, server=forks, log_path=job.kernel_log
         )
+    environment = {"env": {**os.environ, **job.environment}} if job.environment else {}
     with open(job.kernel_log, "ab") as log:
-        run_sync(km.start_kernel)(cwd=job.cwd, stdout=log, stderr=log)
+        run_sync(km.start_kernel)(cwd=job.cwd, stdout=log, stderr=log, **environment)
     return km
 
 

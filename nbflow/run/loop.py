@@ -17,7 +17,7 @@ from typing import Any
 
 import networkx as nx
 
-from nbflow import fingerprint, paths
+from nbflow import fingerprint, masking, paths
 from nbflow.graph import Task
 from nbflow.grids import notebook_file_name
 from nbflow.models import Run, RunState, TaskError, TaskRun, TaskState
@@ -160,14 +160,16 @@ class Runner:
     def _job(self, name: str, attempt: int) -> Job:
         task = self.pipeline.tasks[name]
         output = self.runs_dir / notebook_file_name(name)
+        parameters = injected_parameters(self.pipeline, task, self.task_params.get(name, {}))
         return Job(
             task=name,
             notebook=str(task.spec.notebook),
             output_notebook=str(output),
             cwd=str(task.spec.notebook.parent),
             kernel=task.spec.kernel,
-            parameters=injected_parameters(self.pipeline, task, self.task_params.get(name, {})),
+            parameters=parameters,
             attempt=attempt,
+            environment=masking.environment(parameters),
         )
 
     def _submit(self, name: str, attempt: int) -> None:

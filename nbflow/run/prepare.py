@@ -1,6 +1,6 @@
 """A run before it starts: its parameters and grid split and checked, its task instances selected, its sources
-checked, and what papermill injects into each instance. Nothing runs here, so every mistake is reported before any
-kernel starts.
+and secrets checked, and what papermill injects into each instance. Nothing runs here, so every mistake is reported
+before any kernel starts.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from typing import Any
 
 from nbflow import paths, preflight
 from nbflow.declare import PathsDeclared
-from nbflow.errors import UsageError
+from nbflow.errors import PipelineError, Problem, UsageError
 from nbflow.graph import Pipeline, Task, did_you_mean
+from nbflow.masking import secrets_in
+from nbflow.project import Project
 
 
 @dataclass
@@ -64,7 +66,8 @@ def prepare(
     pipeline_params, task_params = split_params(params)
     run_grid = {name: list(values) for name, values in (grid or {}).items()}
     targets = list(targets) if targets else None
-    problems = [
+    problems = _secrets_given(pipeline.project, pipeline_params, task_params, run_grid)
+    problems += [
         f"-g {name}: it is also set with -p {name}; give a name either one value (-p) or several (-g)."
         for name in run_grid
         if name in pipeline_params
@@ -107,8 +110,57 @@ def prepare(
     problems += [f"-g: {why}." for t in sorted(bases) for why in resolved.grid_conflicts.get(t, {}).values()]
     if problems:
         raise UsageError.listing(problems)
-    preflight.check(resolved, selected)
+    found = preflight.problems(resolved, selected) + _missing_secrets(resolved, selected)
+    if found:
+        raise PipelineError(found)
     return Prepared(resolved, selected, task_params)
+
+
+def _settings_file(project: Project) -> str:
+    return project.relative(project.config_file) if project.config_file else "nbflow.toml"
+
+
+def _secrets_given(
+    project: Project,
+    pipeline_params: Mapping[str, Any],
+    task_params: Mapping[str, Mapping[str, Any]],
+    run_grid: Mapping[str, Any],
+) -> list[str]:
+    """A value given for a secret (-p, -p TASK.NAME, -g) is refused: a command line ends up in shell histories and
+    process lists, and a schedule or a request would keep it."""
+    given = [(f"-p {name}", name) for name in pipeline_params]
+    given += [(f"-p {task}.{name}", name) for task, names in task_params.items() for name in names]
+    given += [(f"-g {name}", name) for name in run_grid]
+    return [
+        f"{option}: `{name}` is a secret, read from the environment variable {project.secrets[name]} "
+        f"({_settings_file(project)} [secrets]), so it takes no value here; set {project.secrets[name]} in the "
+        "environment nbflow runs in instead."
+        for option, name in given
+        if name in project.secrets
+    ]
+
+
+def _missing_secrets(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
+    """Secrets the selected tasks read whose environment variable is not set."""
+    where = _settings_file(pipeline.project)
+    missing: dict[tuple[str, str], list[str]] = {}  # (secret, variable) -> the tasks reading it
+    for name in selected:
+        task = pipeline.tasks[name]
+        for param, variable in secrets_in(task.params).items():
+            if variable in os.environ:
+                continue
+            readers = missing.setdefault((param, variable), [])
+            if task.base not in readers:
+                readers.append(task.base)
+    return [
+        Problem(
+            "missing-secret",
+            f"{where}: [secrets] reads `{param}` from the environment variable {variable}, which is not set "
+            f"({', '.join(tasks)} {'assigns' if len(tasks) == 1 else 'assign'} `{param}`); set {variable} in the "
+            "environment nbflow runs in (export it in the shell, or in the scheduler's service), then run again.",
+        )
+        for (param, variable), tasks in missing.items()
+    ]
 
 
 def injected_parameters(pipeline: Pipeline, task: Task, task_params: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Delivery never raises: a command that fails or a webhook that does not answer is logged, and the scheduler goes
 on. The payload is the same for both (the command gets it as JSON on its standard input, and as environment
-variables); it carries `text`, a one-line summary, so chat webhooks (Slack, Mattermost, Teams) show it as is.
+variables); it carries `text`, a one-line summary, so chat webhooks (Slack, Mattermost, Teams) show it as is. The
+values of the project's secrets are masked in it, wherever an error message may have quoted one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from nbflow.errors import NbflowError
+from nbflow.masking import mask
 from nbflow.models import TaskError, TaskState
+from nbflow.project import load_project
 from nbflow.store import Store
 from nbflow.version import __version__
 
@@ -51,7 +55,7 @@ def payload(store: Store, schedule: str, run_id: str, project_root: Path) -> dic
             detail += f" (and {len(failed) - 1} more failed task{'s' if len(failed) > 2 else ''})"
     else:
         detail = (row.message if row else None) or "no task failed"
-    return {
+    body = {
         "schedule": schedule,
         "run_id": run_id,
         "state": state,
@@ -64,6 +68,17 @@ def payload(store: Store, schedule: str, run_id: str, project_root: Path) -> dic
         "upstream_failed": upstream_failed,
         "text": f"nbflow: scheduled run {run_id} of {schedule!r} {state}: {detail}",
     }
+    masked: dict[str, Any] = mask(body, _secret_values(project_root))
+    return masked
+
+
+def _secret_values(project_root: Path) -> list[str]:
+    """The values of the project's secrets in this process's environment (none where its settings do not read)."""
+    try:
+        secrets = load_project(project_root).secrets
+    except NbflowError:
+        return []
+    return [os.environ[variable] for variable in secrets.values() if variable in os.environ]
 
 
 def run_command(command: str, body: dict[str, Any], cwd: Path, timeout: float = COMMAND_TIMEOUT) -> bool:

@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "nbflow.times",
             "nbflow.processes",
             "nbflow.paths",
+            "nbflow.masking",
             "nbflow.version",
         ),
     ),
