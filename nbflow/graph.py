@@ -297,10 +297,11 @@ def _resolve(
     unused = sorted(set(project.params) - used_params)
     for key in unused:
         where = project.relative(project.config_file) if project.config_file else "nbflow.toml"
+        table = "[secrets]" if key in project.secrets else "[params]"
         problems.append(
             Problem(
                 "config",
-                f"{where}: [params] sets `{key}`, but no task notebook assigns it in its "
+                f"{where}: {table} sets `{key}`, but no task notebook assigns it in its "
                 "parameters cell and no path uses {" + key + "}; remove it or fix its name.",
             )
         )
