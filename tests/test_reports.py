@@ -48,7 +48,7 @@ def report_notebook(project: Path, *, fail: bool = False) -> Path:
         "print('scratch work nobody should see')",
         "print('a noisy log line')",
         "from IPython.display import HTML, display\n"
-        "display(HTML('<div id=\"chart\"></div><script>document.getElementById(\"chart\").textContent = 1</script>'))",
+        'display(HTML(\'<div id="chart"></div><script>document.getElementById("chart").textContent = 1</script>\'))',
         "import ipywidgets\nipywidgets.IntSlider(value=7, description='threshold')",
     )
     tag(path, {2: ["show-input"], 3: ["remove-cell"], 4: ["remove-output"]})
@@ -185,8 +185,8 @@ def test_a_report_that_cannot_be_written_fails_its_task_saying_why(project):
             "`grid`: the report 'r.html' does not use {region}, so every instance would write the same file",
         ),
         ('report = "r.pdf"', "`report` is 'r.pdf': nbflow writes reports as HTML only"),
-        ('report = "reports/"', "`report` is 'reports/', a folder; it must name one file"),
-        ('report = "r.txt"', "`report` is 'r.txt'; nbflow writes reports as HTML: end the path with .html"),
+        ('outputs = ["o.txt"]\nreport = "reports/"', "line 2: `report` is 'reports/', a folder; it must name one"),
+        ('outputs = ["o.txt"]\nreport = "r.txt"', "`report` is 'r.txt'; nbflow writes reports as HTML: end the path"),
         ('day = "d"\nreport = f"{day}.html"', "line 2: `report` must be a Python literal (a string)"),
     ],
 )
@@ -203,3 +203,10 @@ def test_a_report_has_one_writer(project):
     with pytest.raises(PipelineError) as caught:
         nbflow.load(project)
     assert "r.html is declared as an output by a (a.ipynb) and b (b.ipynb)" in str(caught.value)
+
+
+def test_a_notebook_using_report_as_a_variable_of_its_own_is_left_alone(project):
+    write_notebook(project / "weekly.ipynb", 'report = "weekly"\nrows = 10')  # a papermill parameter, not a path
+    write_notebook(project / "scratch.ipynb", None, "report = make_report()")  # no parameters cell at all
+    write_notebook(project / "task.ipynb", 'outputs = ["o.txt"]')
+    assert list(nbflow.load(project).tasks) == ["task"]

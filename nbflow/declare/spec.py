@@ -20,13 +20,16 @@ from nbflow.grids import MAX_INSTANCES
 from nbflow.params import PlaceholderError, placeholders
 from nbflow.paths import is_glob
 
-DECLARATIONS = ("inputs", "outputs", "upstream", "report")
-REPORT_SUFFIXES = (".html", ".htm")
+DECLARATIONS = ("inputs", "outputs", "upstream")
 GRID = "grid"  # read from a task's cell only: one instance per value (it alone does not make a notebook a task)
+# a declaration too, but a name notebooks often give a variable of their own: it makes a notebook a task only when it
+# names an .html (or .pdf) file; a notebook assigning it anything else is left alone, unless declaring something else
+REPORT = "report"
+REPORT_SUFFIXES = (".html", ".htm")
 PathsDeclared = dict[str, str] | list[str] | str
 
 # Used only when the cell does not parse: a line that starts by assigning a declaration makes it a task.
-_DECLARATION_LINE = re.compile(r"^\s*(inputs|outputs|upstream|report)\s*(:[^=]*)?=(?!=)", re.MULTILINE)
+_DECLARATION_LINE = re.compile(r"^\s*(inputs|outputs|upstream)\s*(:[^=]*)?=(?!=)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,7 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
     lines = source.replace("\r\n", "\n").replace("\r", "\n").encode().split(b"\n")
     declared: dict[str, tuple[Any, int]] = {}
     grid: tuple[Any, int] | None = None
+    report: tuple[Any, int] | None = None
     params: dict[str, Param] = {}
     problems: list[str] = []
     for stmt in tree.body:
@@ -196,13 +200,15 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
         if name == GRID:
             grid = (value if literal else _Expression(text), stmt.lineno)
             continue
+        if name == REPORT:
+            report = (value if literal else _Expression(text), stmt.lineno)
+            continue
         if name in DECLARATIONS:
             if not literal:
-                shapes = "a string" if name == "report" else "a dict, a list or a string"
                 problems.append(
-                    f"{where}, line {stmt.lineno}: `{name}` must be a Python literal ({shapes}) so nbflow can "
-                    f"read it without running the notebook, but it is `{text}`. Write the paths out; use {{name}} "
-                    "placeholders for the parts that vary."
+                    f"{where}, line {stmt.lineno}: `{name}` must be a Python literal (a dict, a list "
+                    f"or a string) so nbflow can read it without running the notebook, but it is "
+                    f"`{text}`. Write the paths out; use {{name}} placeholders for the parts that vary."
                 )
                 continue
             declared[name] = (value, stmt.lineno)
@@ -211,14 +217,14 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
 
     # `x = None` is ploomber's placeholder convention: it declares nothing, so such notebooks are not tasks.
     declared = {k: v for k, v in declared.items() if v[0] is not None}
-    if not declared and not problems:
+    if not declared and not problems and not _names_a_report(report):
         return None
 
     inputs = _check_paths("inputs", declared.get("inputs"), where, problems)
     outputs = _check_paths("outputs", declared.get("outputs"), where, problems)
     upstream = _check_upstream(declared.get("upstream"), where, problems)
-    report = _check_report(declared.get("report"), where, problems)
-    grid_values = _check_grid(grid, params, paths_of(outputs), report, where, problems)
+    report_template = _check_report(report, where, problems)
+    grid_values = _check_grid(grid, params, paths_of(outputs), report_template, where, problems)
     options = _check_options(nb["metadata"].get("nbflow"), display, problems)
     if problems:
         return Problem("declaration", "\n    ".join(problems))
@@ -236,7 +242,7 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
         retries=options.get("retries"),
         always_run=options.get("always_run", False),
         check=options.get("check"),
-        report=report,
+        report=report_template,
         code_cells=code_cells,
         parameters_source=source,
     )
@@ -321,12 +327,28 @@ def _check_upstream(declared: tuple[Any, int] | None, where: str, problems: list
     return tuple(names)
 
 
+def _names_a_report(declared: tuple[Any, int] | None) -> bool:
+    """`report` names an HTML or PDF file, as a literal or as an expression ending like one (an f-string, which is
+    then reported as no literal)."""
+    value = declared[0] if declared else None
+    if not isinstance(value, str):
+        return False
+    text = value.rstrip("\"'") if isinstance(value, _Expression) else value
+    return text.lower().endswith((*REPORT_SUFFIXES, ".pdf"))
+
+
 def _check_report(declared: tuple[Any, int] | None, where: str, problems: list[str]) -> str | None:
     """`report`: one HTML file's path (placeholders allowed), which nbflow writes itself after a success."""
-    if declared is None:
+    if declared is None or declared[0] is None:
         return None
     value, line = declared
     at = f"{where}, line {line}: `report`"
+    if isinstance(value, _Expression):
+        problems.append(
+            f"{at} must be a Python literal (a string) so nbflow can read it without running the notebook, but it "
+            f"is `{value}`. Write the path out; use {{name}} placeholders for the parts that vary."
+        )
+        return None
     if not isinstance(value, str) or not value.strip():
         problems.append(
             f'{at} must be the path of an HTML file, e.g. "../reports/{{report_date}}.html", not {value!r}.'
