@@ -3,8 +3,8 @@
 A task with a `grid`, or using a name of the run's grid, becomes one instance per value (the product, for several
 names), each a node of its own: `daily_report[region=north]`. A task without either is one node named as the task.
 Edge A -> B when a path B reads is a path A writes (after normalising both to absolute paths), lies under a folder
-A writes, or is a folder holding what A writes; or when B's `upstream` names A. All problems are collected before
-anything fails, so a user fixes them in one pass.
+A writes, or is a folder holding what A writes; or when B's `upstream` names A. A task's report counts as one of
+the paths it writes. All problems are collected before anything fails, so a user fixes them in one pass.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Task:
     outputs: PathsDeclared
     base: str = ""  # the task's name (its notebook's); the same as `name` without a grid
     grid: dict[str, Any] = field(default_factory=dict)  # this instance's grid values, in the grid's order
+    report: str | None = None  # absolute, normalised: the HTML nbflow writes from the executed notebook
     # the instances that `upstream` names (set while linking): their last successes join the fingerprint
     upstream_tasks: list[Task] = field(default_factory=list, repr=False, compare=False)
 
@@ -55,7 +56,8 @@ class Task:
 
     @property
     def output_paths(self) -> list[str]:
-        return paths_of(self.outputs)
+        """Every path the task writes: its outputs, then its report (which nbflow writes after a success)."""
+        return paths_of(self.outputs) + ([self.report] if self.report else [])
 
 
 @dataclass
@@ -292,6 +294,7 @@ def _resolve(
                 map_paths(spec.outputs, fill_path),
                 base=base,
                 grid=chosen,
+                report=fill_path(spec.report) if spec.report else None,
             )
 
     unused = sorted(set(project.params) - used_params)
@@ -310,12 +313,13 @@ def _resolve(
         root = str(project.root).rstrip("/") + "/"
         for task in tasks.values():
             for path in task.output_paths:
+                what = "report" if path == task.report else "output"
                 if not (path.rstrip("/") + "/").startswith(root):
                     problems.append(
                         Problem(
                             "output-outside-root",
                             (
-                                f"{task.notebook}: parameters cell: the output {path} lies outside the project root "
+                                f"{task.notebook}: parameters cell: the {what} {path} lies outside the project root "
                                 f"{project.root}; write it inside the project, or allow it with "
                                 "`outputs_outside_root = true` in nbflow.toml."
                             ),
@@ -345,15 +349,16 @@ def _instance_grid(
     path), then the rest of its own grid, where a value set from outside narrows a name to that value."""
     grid: dict[str, list[Any]] = {}
     if run_grid:
-        templates = paths_of(spec.inputs) + paths_of(spec.outputs)
+        templates = paths_of(spec.inputs) + spec.written
         used = set(spec.params).union(*(_names_in(t) for t in templates))
         for name, values in run_grid.items():
             if name not in used:
                 continue
-            fixed = [path for path in paths_of(spec.outputs) if name not in _names_in(path)]
+            fixed = [path for path in spec.written if name not in _names_in(path)]
             if fixed:
+                what = "report" if fixed[0] == spec.report else "output"
                 conflicts.setdefault(base, {})[name] = (
-                    f"{display} uses `{name}`, but its output {fixed[0]!r} does not use {{{name}}}, so one instance "
+                    f"{display} uses `{name}`, but its {what} {fixed[0]!r} does not use {{{name}}}, so one instance "
                     f"per value would write that one file; put {{{name}}} in the path, or leave {base} out of the run"
                 )
                 continue

@@ -1,4 +1,5 @@
-"""Run history and task status as the interfaces show them: the JSON of `runs`, `show` and `status`.
+"""Run history, task status and reports as the interfaces show them: the JSON of `runs`, `show`, `status` and
+`reports`.
 
 The CLI, the widgets and the server all read runs through here, so each shape is built once, through its model in
 `nbflow.shapes`. The functions named after a shape return its model; `run_summary`, `run_detail` and `status`
@@ -7,14 +8,26 @@ return the same as JSON-ready dicts. Paths are shown relative to the project roo
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from nbflow import fingerprint
 from nbflow.graph import Pipeline
+from nbflow.grids import Selector
 from nbflow.models import RunRecord, TaskRun, TaskState
-from nbflow.shapes import RunDetail, RunSummary, TaskErrorEntry, TaskRunEntry, TaskStatusEntry
+from nbflow.shapes import (
+    ReportEntry,
+    ReportList,
+    RunDetail,
+    RunSummary,
+    TaskErrorEntry,
+    TaskRunEntry,
+    TaskStatusEntry,
+)
 from nbflow.store import Store
+from nbflow.store.reports import reports as stored_reports
 
 
 def _run_fields(row: RunRecord) -> dict[str, Any]:
@@ -77,6 +90,34 @@ def task_statuses(pipeline: Pipeline, store: Store) -> dict[str, TaskStatusEntry
         )
         for name, judged in fingerprint.status(pipeline, store).items()
     }
+
+
+def reports(store: Store, selectors: Sequence[Selector] = (), *, every: bool = False) -> ReportList:
+    """The latest report of each instance (with `every`, each one a run kept), of the tasks or instances the
+    selectors name (all without one), by task and instance, each instance's newest first."""
+    root = store.root
+    entries: list[ReportEntry] = []
+    seen: set[str] = set()
+    for report in stored_reports(store, every=every):
+        if selectors and not any(s.matches(report.task, report.grid) for s in selectors):
+            continue
+        entries.append(
+            ReportEntry(
+                name=report.instance,
+                task=report.task,
+                grid=report.grid,
+                run_id=report.run_id,
+                params=report.params,
+                written_at=report.written_at,
+                path=Path(os.path.relpath(report.path, root)).as_posix(),
+                exists=report.path.is_file(),
+                run_copy=Path(os.path.relpath(report.copy, root)).as_posix(),
+                run_copy_exists=report.copy.is_file(),
+                latest=report.instance not in seen,
+            )
+        )
+        seen.add(report.instance)
+    return ReportList(entries)
 
 
 def find_run(store: Store, run_id: str) -> str | None:

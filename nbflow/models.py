@@ -121,6 +121,11 @@ class TaskError:
         return cls("OutputNotWritten", "declared output not written by this run: " + ", ".join(paths))
 
     @classmethod
+    def report_not_written(cls, path: str, reason: str) -> TaskError:
+        """The notebook ran, but its report could not be written; the last good report is left as it was."""
+        return cls("ReportNotWritten", f"the report {path} could not be written: {reason}")
+
+    @classmethod
     def upstream_failed(cls, upstream: str) -> TaskError:
         return cls("UpstreamFailed", f"upstream task {upstream} failed")
 

@@ -1,9 +1,10 @@
 """The JSON nbflow shows and the request bodies its REST API takes, as pydantic models.
 
-`runs --json`, `show --json`, `status --json`, `graph --format json` and every answer of the REST API are built
-or checked through these models, and the server reads request bodies with them. The JupyterLab extension's types
-are generated from their JSON schema (`python -m nbflow.shapes | node labextension/scripts/shapes.mjs >
-labextension/src/shapes.generated.ts`), so the Python and the TypeScript side cannot drift apart unnoticed.
+`runs --json`, `show --json`, `status --json`, `reports --json`, `graph --format json` and every answer of the REST
+API are built or checked through these models, and the server reads request bodies with them. The JupyterLab
+extension's types are generated from their JSON schema (`python -m nbflow.shapes | node
+labextension/scripts/shapes.mjs > labextension/src/shapes.generated.ts`), so the Python and the TypeScript side
+cannot drift apart unnoticed.
 
 Kept apart from `nbflow.models`, which every layer imports, so a command that shows no JSON does not load pydantic.
 """
@@ -204,6 +205,29 @@ class ExecutedNotebook(Shape):
     notebook: NotebookJson
 
 
+class ReportEntry(Shape):
+    """A report a run wrote for a task instance (`reports --json`, `GET reports`). `path` is where the task declares
+    it, which holds the instance's latest report; `run_copy` the run's own copy, which stays; both relative to the
+    project root, each with whether the file is still there. `params` are the values the run used, `grid` the
+    instance's grid values; `latest`: no later run wrote this instance's report."""
+
+    name: str
+    task: str
+    grid: dict[str, Any] = {}
+    run_id: str
+    params: dict[str, Any]
+    written_at: str
+    path: str
+    exists: bool
+    run_copy: str
+    run_copy_exists: bool
+    latest: bool
+
+
+class ReportList(RootModel[list[ReportEntry]]):
+    """Reports by task and instance, each instance's newest first."""
+
+
 class ScheduleEntry(Shape):
     """A schedule (`schedule list --json`, `GET schedules`); times are ISO 8601 in the schedule's zone, `targets`
     empty for every task, `next_fire` null while paused."""
@@ -355,6 +379,7 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     RunStarted,
     RunCancelling,
     ExecutedNotebook,
+    ReportEntry,
     SchedulesView,
 )
 REQUESTS: tuple[type[BaseModel], ...] = (RunRequest, ScheduleRequest)

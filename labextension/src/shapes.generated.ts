@@ -31,6 +31,7 @@ export interface NbflowShapes {
   RunStarted: RunStarted;
   RunCancelling: RunCancelling;
   ExecutedNotebook: ExecutedNotebook;
+  ReportEntry: ReportEntry;
   SchedulesView: SchedulesView;
   RunRequest: RunRequest;
   ScheduleRequest: ScheduleRequest;
@@ -232,6 +233,29 @@ export interface NotebookJson {
     [k: string]: unknown;
   }[];
   [k: string]: unknown;
+}
+/**
+ * A report a run wrote for a task instance (`reports --json`, `GET reports`). `path` is where the task declares
+ * it, which holds the instance's latest report; `run_copy` the run's own copy, which stays; both relative to the
+ * project root, each with whether the file is still there. `params` are the values the run used, `grid` the
+ * instance's grid values; `latest`: no later run wrote this instance's report.
+ */
+export interface ReportEntry {
+  name: string;
+  task: string;
+  grid: {
+    [k: string]: unknown;
+  };
+  run_id: string;
+  params: {
+    [k: string]: unknown;
+  };
+  written_at: string;
+  path: string;
+  exists: boolean;
+  run_copy: string;
+  run_copy_exists: boolean;
+  latest: boolean;
 }
 /**
  * `GET schedules`: the schedules, the scheduler that fires them (null: none runs, nothing fires), whether this

@@ -1,7 +1,8 @@
 """One notebook -> its TaskSpec: what its `parameters` cell declares, read statically.
 
-Nothing in the notebook runs: the cell is parsed with `ast`, and `inputs`, `outputs`, `upstream` and `grid` must
-be literals. `nbflow.declare.reading` turns the file (an `.ipynb`, or a jupytext text notebook) into cells first.
+Nothing in the notebook runs: the cell is parsed with `ast`, and `inputs`, `outputs`, `upstream`, `report` and
+`grid` must be literals. `nbflow.declare.reading` turns the file (an `.ipynb`, or a jupytext text notebook) into
+cells first.
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ from nbflow.declare.reading import Unreadable, read_notebook
 from nbflow.errors import Problem
 from nbflow.grids import MAX_INSTANCES
 from nbflow.params import PlaceholderError, placeholders
+from nbflow.paths import is_glob
 
 DECLARATIONS = ("inputs", "outputs", "upstream")
 GRID = "grid"  # read from a task's cell only: one instance per value (it alone does not make a notebook a task)
+# a declaration too, but a name notebooks often give a variable of their own: it makes a notebook a task only when it
+# names an .html (or .pdf) file; a notebook assigning it anything else is left alone, unless declaring something else
+REPORT = "report"
+REPORT_SUFFIXES = (".html", ".htm")
 PathsDeclared = dict[str, str] | list[str] | str
 
 # Used only when the cell does not parse: a line that starts by assigning a declaration makes it a task.
@@ -53,8 +59,14 @@ class TaskSpec:
     grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # parameter name -> values, in the cell's order
     always_run: bool = False  # never skipped as up to date (state the file hashes cannot see)
     check: str | None = None  # a command (or `python:module:function`) whose output joins the fingerprint
+    report: str | None = None  # the HTML file nbflow writes from the executed notebook after a success
     code_cells: tuple[str, ...] = field(default=(), repr=False)
     parameters_source: str = field(default="", repr=False)  # the `parameters` cell as written
+
+    @property
+    def written(self) -> list[str]:
+        """The path templates of everything the task writes: its outputs, then its report."""
+        return paths_of(self.outputs) + ([self.report] if self.report else [])
 
 
 def paths_of(declared: PathsDeclared) -> list[str]:
@@ -164,6 +176,7 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
     lines = source.replace("\r\n", "\n").replace("\r", "\n").encode().split(b"\n")
     declared: dict[str, tuple[Any, int]] = {}
     grid: tuple[Any, int] | None = None
+    report: tuple[Any, int] | None = None
     params: dict[str, Param] = {}
     problems: list[str] = []
     for stmt in tree.body:
@@ -187,6 +200,9 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
         if name == GRID:
             grid = (value if literal else _Expression(text), stmt.lineno)
             continue
+        if name == REPORT:
+            report = (value if literal else _Expression(text), stmt.lineno)
+            continue
         if name in DECLARATIONS:
             if not literal:
                 problems.append(
@@ -201,13 +217,14 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
 
     # `x = None` is ploomber's placeholder convention: it declares nothing, so such notebooks are not tasks.
     declared = {k: v for k, v in declared.items() if v[0] is not None}
-    if not declared and not problems:
+    if not declared and not problems and not _names_a_report(report):
         return None
 
     inputs = _check_paths("inputs", declared.get("inputs"), where, problems)
     outputs = _check_paths("outputs", declared.get("outputs"), where, problems)
     upstream = _check_upstream(declared.get("upstream"), where, problems)
-    grid_values = _check_grid(grid, params, outputs, where, problems)
+    report_template = _check_report(report, where, problems)
+    grid_values = _check_grid(grid, params, paths_of(outputs), report_template, where, problems)
     options = _check_options(nb["metadata"].get("nbflow"), display, problems)
     if problems:
         return Problem("declaration", "\n    ".join(problems))
@@ -225,6 +242,7 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
         retries=options.get("retries"),
         always_run=options.get("always_run", False),
         check=options.get("check"),
+        report=report_template,
         code_cells=code_cells,
         parameters_source=source,
     )
@@ -309,6 +327,48 @@ def _check_upstream(declared: tuple[Any, int] | None, where: str, problems: list
     return tuple(names)
 
 
+def _names_a_report(declared: tuple[Any, int] | None) -> bool:
+    """`report` names an HTML or PDF file, as a literal or as an expression ending like one (an f-string, which is
+    then reported as no literal)."""
+    value = declared[0] if declared else None
+    if not isinstance(value, str):
+        return False
+    text = value.rstrip("\"'") if isinstance(value, _Expression) else value
+    return text.lower().endswith((*REPORT_SUFFIXES, ".pdf"))
+
+
+def _check_report(declared: tuple[Any, int] | None, where: str, problems: list[str]) -> str | None:
+    """`report`: one HTML file's path (placeholders allowed), which nbflow writes itself after a success."""
+    if declared is None or declared[0] is None:
+        return None
+    value, line = declared
+    at = f"{where}, line {line}: `report`"
+    if isinstance(value, _Expression):
+        problems.append(
+            f"{at} must be a Python literal (a string) so nbflow can read it without running the notebook, but it "
+            f"is `{value}`. Write the path out; use {{name}} placeholders for the parts that vary."
+        )
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.append(
+            f'{at} must be the path of an HTML file, e.g. "../reports/{{report_date}}.html", not {value!r}.'
+        )
+        return None
+    if value.endswith("/") or is_glob(value):
+        problems.append(f"{at} is {value!r}, a {'folder' if value.endswith('/') else 'glob'}; it must name one file.")
+        return None
+    if value.lower().endswith(".pdf"):
+        problems.append(
+            f"{at} is {value!r}: nbflow writes reports as HTML only (nbconvert's PDF export needs a browser it "
+            "downloads itself); name an .html file and print it to PDF from a browser where a PDF is needed."
+        )
+        return None
+    if not value.lower().endswith(REPORT_SUFFIXES):
+        problems.append(f"{at} is {value!r}; nbflow writes reports as HTML: end the path with .html.")
+        return None
+    return value
+
+
 class _Expression(str):
     """The source text of a `grid` that is no literal (reported only when the notebook is a task)."""
 
@@ -316,12 +376,13 @@ class _Expression(str):
 def _check_grid(
     declared: tuple[Any, int] | None,
     params: dict[str, Param],
-    outputs: PathsDeclared,
+    outputs: list[str],
+    report: str | None,
     where: str,
     problems: list[str],
 ) -> dict[str, tuple[Any, ...]]:
     """`grid`: a dict of parameters the cell assigns -> non-empty lists of distinct values, whose names every
-    output path uses (so two instances never write one file)."""
+    output path and the report's path use (so two instances never write one file)."""
     if declared is None or declared[0] is None:
         return {}
     value, line = declared
@@ -357,7 +418,8 @@ def _check_grid(
         size *= len(values)
     if size > MAX_INSTANCES:
         problems.append(f"{at} makes {size:,} instances; at most {MAX_INSTANCES:,} are allowed. Make it smaller.")
-    for path in paths_of(outputs) if grid else []:
+    written = [("output", path) for path in outputs] + ([("report", report)] if report else [])
+    for what, path in written if grid else []:
         try:
             used = set(placeholders(path))
         except (ValueError, PlaceholderError):
@@ -365,8 +427,9 @@ def _check_grid(
         missing = [name for name in grid if name not in used]
         if missing:
             problems.append(
-                f"{at}: the output {path!r} does not use {{{missing[0]}}}, so every instance would write the same "
-                f"file; put {{{missing[0]}}} in the path (every output must use every name of the grid)."
+                f"{at}: the {what} {path!r} does not use {{{missing[0]}}}, so every instance would write the same "
+                f"file; put {{{missing[0]}}} in the path (every output and the report must use every name of the "
+                "grid)."
             )
     return grid
 

@@ -18,6 +18,7 @@ from typing import Any
 import networkx as nx
 
 from nbflow import fingerprint, masking, paths
+from nbflow.declare import paths_of
 from nbflow.graph import Task
 from nbflow.grids import notebook_file_name
 from nbflow.models import Run, RunState, TaskError, TaskRun, TaskState
@@ -25,6 +26,7 @@ from nbflow.run.claims import POLL_S, Claims
 from nbflow.run.jobs import Executor, Job, JobResult, StopReason
 from nbflow.run.prepare import Prepared, injected_parameters
 from nbflow.store import Store
+from nbflow.store.reports import Report, record_report
 from nbflow.times import iso, now
 
 EventHook = Callable[[Run, TaskRun], None]
@@ -178,9 +180,10 @@ class Runner:
         output = Path(job.output_notebook)
         if attempt > 1 and output.exists():  # keep every attempt's notebook
             output.rename(output.with_name(f"{output.stem}.attempt-{attempt - 1}.ipynb"))
-        # what the outputs are before the attempt, to tell afterwards that this attempt wrote them
-        self._outputs_before[name] = {path: paths.signature(path) for path in task.output_paths}
-        for path in task.output_paths:  # so a notebook can simply open its outputs (or write into its folders)
+        # what the outputs are before the attempt, to tell afterwards that this attempt wrote them (the report is
+        # nbflow's to write, after a success)
+        self._outputs_before[name] = {path: paths.signature(path) for path in paths_of(task.outputs)}
+        for path in paths_of(task.outputs):  # so a notebook can simply open its outputs (or write into its folders)
             os.makedirs(path if path.endswith("/") else os.path.dirname(path), exist_ok=True)
         timeout = self._option(task, "timeout")
         future = self.executor.submit(job)
@@ -200,10 +203,13 @@ class Runner:
         state, error = result.state, result.error
         if state is TaskState.SUCCEEDED:
             before = self._outputs_before[name]
-            unwritten = [p for p in task.output_paths if paths.signature(p) in (None, before[p])]
+            unwritten = [p for p in before if paths.signature(p) in (None, before[p])]
             if unwritten:
                 state = TaskState.FAILED
                 error = TaskError.output_not_written(self.pipeline.project.relative(p) for p in unwritten)
+            elif task.report:
+                error = self._write_report(job, task)
+                state = TaskState.FAILED if error else state
         self.store.record_attempt(self.run.id, name, job.attempt, state, result.started_at, result.finished_at, error)
         if state is TaskState.FAILED and job.attempt <= self._option(task, "retries", 0) and not self._stopping:
             raise _Retry
@@ -216,6 +222,24 @@ class Runner:
                 if self.run.tasks[downstream].state is TaskState.PENDING:
                     self._set(downstream, TaskState.UPSTREAM_FAILED, error=TaskError.upstream_failed(name))
         return state
+
+    def _write_report(self, job: Job, task: Task) -> TaskError | None:
+        """Write a succeeded instance's report, first as the run's copy, then at its declared path; the error that
+        fails the task when either cannot be written (the declared path then keeps the last good report)."""
+        from nbflow.run.report import ReportError, write_report  # nbconvert: imported only where there are reports
+
+        assert task.report is not None
+        copy = self.runs_dir / (Path(notebook_file_name(task.name)).stem + ".html")
+        try:
+            write_report(Path(job.output_notebook), task.name, [copy, Path(task.report)], task.spec.notebook.parent)
+        except ReportError as exc:
+            return TaskError.report_not_written(self.pipeline.project.relative(task.report), str(exc))
+        params = self._fingerprints[task.name]["params"]
+        record_report(
+            self.store,
+            Report(self.run.id, task.name, task.base, task.grid, params, Path(task.report), copy, iso(now())),
+        )
+        return None
 
     def _prewarm(self, queue: list[str]) -> None:
         upcoming = self._upcoming(queue)[: self.executor.capacity]  # no executor prepares further ahead than that

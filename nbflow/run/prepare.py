@@ -195,6 +195,8 @@ def injected_parameters(pipeline: Pipeline, task: Task, task_params: Mapping[str
 
     injected = {k: v for k, v in task.params.items() if k in pipeline.params or k in task_params or k in task.grid}
     parameters_cell = task.spec.parameters_source
+    if task.spec.report and task.report:  # where nbflow writes the report, as the notebook may link to it
+        injected["report"] = portable_path(task.spec.report, task.report)
     for name in ("inputs", "outputs"):
         declared = getattr(task.spec, name)
         # an explicitly empty declaration is injected too, so the notebook sees what the pipeline sees

@@ -1,5 +1,5 @@
-"""The REST API under `/nbflow/api/`: JSON in, JSON out, every handler behind Jupyter Server's authentication and
-authorization on the resource `nbflow`.
+"""The REST API under `/nbflow/api/`: JSON in, JSON out (and a report's HTML), every handler behind Jupyter
+Server's authentication and authorization on the resource `nbflow`.
 
 Reading needs `read`; starting and cancelling runs `execute`; adding, pausing, resuming and removing schedules
 `write`, and `execute` as well for a schedule that runs a command when it fails (as a terminal would). Bodies are
@@ -29,6 +29,7 @@ from nbflow.shapes import (
     ErrorBody,
     ExecutedNotebook,
     PipelineProblems,
+    ReportList,
     RunCancelling,
     RunDetail,
     RunList,
@@ -164,6 +165,41 @@ class NotebookHandler(NbflowHandler):
         return await self.call(self.service.runs.executed_notebook, run_id, task)
 
 
+class ReportsHandler(NbflowHandler):
+    """GET reports: the latest report of each instance; `?all=true` every version kept, `?task=NAME` (repeated)
+    only those tasks' or instances'."""
+
+    @tornado.web.authenticated
+    @authorized("read")
+    @answers()
+    async def get(self) -> ReportList:
+        every = self.get_argument("all", "false")
+        if every not in ("true", "false", "1", "0"):
+            raise ApiError(400, f"all must be true or false, not {every!r}.")
+        return await self.call(self.service.reports.listing, self.get_arguments("task"), every in ("true", "1"))
+
+
+class ReportHtmlHandler(NbflowHandler):
+    """GET reports/RUN_ID/INSTANCE: the HTML page, confined as Jupyter confines the files it serves (its scripts
+    run in a unique origin, which cannot use the server's cookies); errors are JSON, as everywhere."""
+
+    @property
+    def content_security_policy(self) -> str:
+        # Jupyter's page policy, without the API's `default-src 'none'`, which would block the report's own styles
+        policy: str = super(APIHandler, self).content_security_policy
+        return policy + "; sandbox allow-scripts"
+
+    @tornado.web.authenticated
+    @authorized("read")
+    async def get(self, run_id: str, instance: str) -> None:
+        try:
+            html = await self.call(self.service.reports.html, run_id, instance)
+        except Exception as exc:
+            self.send(*self.failure(exc))
+            return
+        self.finish(html, set_content_type="text/html; charset=utf-8")
+
+
 class SchedulesHandler(NbflowHandler):
     @tornado.web.authenticated
     @authorized("read")
@@ -232,6 +268,8 @@ def handlers(service: NbflowService, pool: ThreadPoolExecutor) -> list[tuple[str
         (rf"{API}/runs/([^/]+)", RunHandler, kwargs),
         (rf"{API}/runs/([^/]+)/cancel", CancelHandler, kwargs),
         (rf"{API}/runs/([^/]+)/tasks/(.+)/notebook", NotebookHandler, kwargs),
+        (rf"{API}/reports", ReportsHandler, kwargs),
+        (rf"{API}/reports/([^/]+)/(.+)", ReportHtmlHandler, kwargs),
         (rf"{API}/schedules", SchedulesHandler, kwargs),
         (rf"{API}/schedules/([^/]+)", ScheduleHandler, kwargs),
         (rf"{API}/schedules/([^/]+)/(pause|resume)", ScheduleActionHandler, kwargs),

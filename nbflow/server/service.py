@@ -1,5 +1,5 @@
-"""What the REST API does, without HTTP: the served project (`paths`), its runs (`runs`) and its schedules with
-the scheduler the server may host (`schedules`), put together for the handlers.
+"""What the REST API does, without HTTP: the served project (`paths`), its runs (`runs`), its reports (`reports`) and
+its schedules with the scheduler the server may host (`schedules`), put together for the handlers.
 
 Everything here is plain blocking Python, called from the handlers in a thread pool so the server stays responsive.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nbflow.server.paths import ServedProject
+from nbflow.server.reports import Reports
 from nbflow.server.runs import Runs
 from nbflow.server.schedules import HostedScheduler, Schedules
 
@@ -21,6 +22,7 @@ class NbflowService:
         self.served = ServedProject(root, project)
         self.hosted = HostedScheduler(self.served, host_scheduler)
         self.runs = Runs(self.served, self.hosted)
+        self.reports = Reports(self.served)
         self.schedules = Schedules(self.served, self.hosted)
 
     def shutdown(self, timeout: float = 30) -> None:

@@ -122,6 +122,22 @@ MIGRATIONS = [
     CREATE INDEX runs_state ON runs(state);
     ALTER TABLE schedules ADD COLUMN grid TEXT NOT NULL DEFAULT '{}';
     """,
+    # 7: the reports runs wrote (`nbflow.store.reports`): one row per instance and run, each with the run's own
+    # copy, so earlier versions stay readable after the declared path is written again; paths relative to the root
+    """
+    CREATE TABLE reports (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        instance TEXT NOT NULL,
+        task TEXT NOT NULL,
+        grid TEXT NOT NULL DEFAULT '{}',
+        params TEXT NOT NULL DEFAULT '{}',
+        path TEXT NOT NULL,
+        copy TEXT NOT NULL,
+        written_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, instance)
+    );
+    CREATE INDEX reports_latest ON reports(instance, written_at);
+    """,
 ]
 
 

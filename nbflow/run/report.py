@@ -1,0 +1,96 @@
+"""Reports: a succeeded task's executed notebook as an HTML page for people who never open Jupyter (nbconvert).
+
+A code cell shows its outputs only, unless tagged `show-input`; cells tagged `remove-cell` are left out, and so is
+the cell papermill injects the parameters in; `remove-output` and `remove-input` drop a cell's outputs or its code.
+Outputs are kept as nbconvert keeps them: images, HTML with its scripts (plotly's, for one), and the ipywidgets
+state saved in the notebook. Each file is written beside its place and renamed into it, so a reader never sees half
+a report and a write that fails leaves the previous report as it was.
+
+nbconvert takes long to import: the run loop imports this module only when a task has a report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import TagRemovePreprocessor
+
+SHOW_INPUT = "show-input"
+REMOVE_CELL = ("remove-cell", "injected-parameters")  # papermill tags the cell it injects `injected-parameters`
+REMOVE_OUTPUT = "remove-output"
+REMOVE_INPUT = "remove-input"
+
+# an exporter is slow to make ready and fast to reuse, but sets filters on itself for each notebook: one at a time
+_converting = threading.Lock()
+
+
+class ReportError(Exception):
+    """The report could not be made or written; the message says why, for the task's error."""
+
+
+class ReportCells(TagRemovePreprocessor):
+    """nbconvert's removal by tags, with a code cell's input hidden unless it is tagged `show-input`."""
+
+    def preprocess_cell(self, cell: Any, resources: Any, index: int) -> tuple[Any, Any]:
+        cell, resources = super().preprocess_cell(cell, resources, index)  # type: ignore[no-untyped-call]
+        if cell.cell_type == "code" and SHOW_INPUT not in cell.get("metadata", {}).get("tags", []):
+            cell.metadata["transient"] = {"remove_source": True}  # as `remove_input_tags` marks a cell
+        return cell, resources
+
+
+def write_report(executed: Path, title: str, places: Sequence[Path], images_from: Path) -> None:
+    """Convert the executed notebook and write it at each of `places`, in order, each made at once by a rename.
+    Markdown cells' relative images are looked up from `images_from` (the source notebook's folder) and embedded."""
+    try:
+        notebook = nbformat.read(executed, as_version=4)
+    except (OSError, ValueError) as exc:  # nbformat's read errors are ValueErrors
+        raise ReportError(f"the executed notebook {executed} cannot be read ({exc})") from None
+    resources: dict[str, Any] = {"metadata": {"name": title, "path": str(images_from)}}
+    try:
+        with _converting:
+            html, _ = _exporter().from_notebook_node(notebook, resources)
+    except Exception as exc:  # nbconvert raises many kinds (a template, a filter, an output it cannot render)
+        raise ReportError(f"nbconvert could not convert the executed notebook: {type(exc).__name__}: {exc}") from None
+    for place in places:
+        try:
+            _write_at_once(place, html)
+        except OSError as exc:
+            raise ReportError(f"{place}: {exc.strerror or exc}") from None
+
+
+def _write_at_once(place: Path, text: str) -> None:
+    place.parent.mkdir(parents=True, exist_ok=True)
+    temporary = place.with_name(f".{place.name}.{uuid.uuid4().hex[:12]}.tmp")  # same folder: the rename is atomic
+    try:
+        with open(temporary, "x", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(temporary, place)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+@functools.cache
+def _exporter() -> HTMLExporter:
+    exporter = HTMLExporter(
+        template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True
+    )
+    exporter.register_preprocessor(
+        ReportCells(  # type: ignore[no-untyped-call]
+            remove_cell_tags=set(REMOVE_CELL),
+            remove_all_outputs_tags={REMOVE_OUTPUT},
+            remove_input_tags={REMOVE_INPUT},
+        ),
+        enabled=True,
+    )
+    return exporter
