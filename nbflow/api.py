@@ -25,16 +25,22 @@ class Pipeline(graph.Pipeline):
         params: Mapping[str, Any] | None = None,
         workers: int | None = None,
         force: bool = False,
+        grid: Mapping[str, Iterable[Any]] | None = None,
         **options: Any,
     ) -> Run:
-        """Run the targets (default: all) and their upstream; blocks until done. Options are `run_pipeline`'s."""
-        return run_pipeline(self, targets=targets, params=params, workers=workers, force=force, **options)
+        """Run the targets (default: all) and their upstream; blocks until done. `grid` runs every selected task
+        that uses a name once per value (`{"report_date": ["2026-11-01", ...]}`). Options are `run_pipeline`'s."""
+        return run_pipeline(self, targets=targets, params=params, workers=workers, force=force, grid=grid, **options)
 
     def plan(
-        self, targets: Iterable[str] | None = None, params: Mapping[str, Any] | None = None, force: bool = False
+        self,
+        targets: Iterable[str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        force: bool = False,
+        grid: Mapping[str, Iterable[Any]] | None = None,
     ) -> list[Step]:
-        """What `run` would do with each task, and why, without running anything."""
-        return plan(self, targets, params, force)
+        """What `run` would do with each task instance, and why, without running anything."""
+        return plan(self, targets, params, force, grid)
 
 
 def load(path: str | Path | None = None, params: Mapping[str, Any] | None = None) -> Pipeline:

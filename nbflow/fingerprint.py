@@ -73,20 +73,21 @@ def file_hash(path: str, store: Store) -> str | None:
     return digest.hexdigest()
 
 
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    jsonable: dict[str, Any] = json.loads(json.dumps(values, default=repr, sort_keys=True))
-    return jsonable
+def jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """Parameter values as the store keeps them (JSON; anything JSON cannot hold as its repr)."""
+    loaded: dict[str, Any] = json.loads(json.dumps(values, default=repr, sort_keys=True))
+    return loaded
 
 
 def task_fingerprint(task: Task, store: Store, relative: Relative) -> dict[str, Any]:
     """What decides whether `task` must run: code, parameter values, input contents, named upstream runs."""
     upstream = {}
-    for name in task.spec.upstream:
-        last = store.last_success(name)
-        upstream[name] = last[0] if last else None
+    for other in task.upstream_tasks:  # the instances its `upstream` names
+        last = store.last_success(other.base, jsonable(other.params))
+        upstream[other.name] = last[0] if last else None
     return {
         "code": code_hash(task.spec.code_cells, task.spec.kernel),
-        "params": _jsonable(task.params),
+        "params": jsonable(task.params),
         "inputs": {relative(p): file_hash(p, store) for p in task.input_paths},
         "upstream": upstream,
     }
@@ -101,9 +102,11 @@ def stale_reasons(
     outputs_now: dict[str, str | None],
     previous: dict[str, Any] | None,
     pending_inputs: Collection[str] = (),
+    pending_upstream: Collection[str] = (),
 ) -> list[str]:
     """Why a task must run, in words; empty when it is up to date. Inputs in `pending_inputs` (relative paths an
-    upstream task is about to rewrite) cannot be judged yet and are left out."""
+    upstream task is about to rewrite) and the `upstream` instances in `pending_upstream` (about to run) cannot be
+    judged yet and are left out."""
     if previous is None:
         return ["never run successfully"]
     reasons = []
@@ -122,7 +125,7 @@ def stale_reasons(
         elif old_inputs.get(path) != digest:
             reasons.append(f"input changed: {path}")
     for name, run_id in current["upstream"].items():
-        if previous.get("upstream", {}).get(name) != run_id:
+        if name not in pending_upstream and previous.get("upstream", {}).get(name) != run_id:
             reasons.append(f"upstream {name} ran again")
     old_outputs = previous.get("outputs", {})
     for path, digest in outputs_now.items():
@@ -152,6 +155,7 @@ def judge(
     *,
     force: bool = False,
     pending_inputs: Collection[str] = (),
+    pending_upstream: Collection[str] = (),
     checks: CheckRunner = run_check,
 ) -> Verdict:
     """The task against its last success: up to date (no reasons), or the reasons it must run. A task's `check`
@@ -163,9 +167,11 @@ def judge(
     if force:
         return Verdict(["--force"], current)
     # the success with these parameter values, else the latest (its reasons then name the values that changed)
-    last = store.last_success(task.name, current["params"]) or store.last_success(task.name)
+    # (fingerprints are kept per task and parameter values: each instance of a grid has its own)
+    last = store.last_success(task.base, current["params"]) or store.last_success(task.base)
     previous = last[1] if last else None
-    reasons = stale_reasons(current, output_hashes(task, store, relative), previous, pending_inputs=pending_inputs)
+    outputs = output_hashes(task, store, relative)
+    reasons = stale_reasons(current, outputs, previous, pending_inputs, pending_upstream)
     if check is not None and previous is not None:
         if check.digest is None:
             reasons.append(f"check failed: {check.shown}")
@@ -199,7 +205,7 @@ def status(pipeline: Pipeline, store: Store) -> dict[str, Status]:
         if last is not None and last.state is TaskState.FAILED:
             judged = TaskStatus.FAILED
             reasons = [f"last run failed: {last.error.ename}: {last.error.evalue}"] if last.error else []
-        elif store.last_success(name) is None:
+        elif store.last_success(task.base) is None:
             judged = TaskStatus.NEVER_RUN
         else:
             reasons = judge(task, store, relative, checks=STATUS_CHECKS.run).reasons

@@ -1,5 +1,7 @@
-"""TaskSpecs -> the Pipeline: tasks with their paths filled in, the dependency DiGraph, and every problem.
+"""TaskSpecs -> the Pipeline: task instances with their paths filled in, the dependency DiGraph, and every problem.
 
+A task with a `grid`, or using a name of the run's grid, becomes one instance per value (the product, for several
+names), each a node of its own: `daily_report[region=north]`. A task without either is one node named as the task.
 Edge A -> B when a path B reads is a path A writes (after normalising both to absolute paths), lies under a folder
 A writes, or is a folder holding what A writes; or when B's `upstream` names A. All problems are collected before
 anything fails, so a user fixes them in one pass.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import gc
+import itertools
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,20 +25,29 @@ import networkx as nx
 from nbflow import paths
 from nbflow.declare import PathsDeclared, TaskSpec, map_paths, paths_of, read_spec
 from nbflow.errors import PipelineError, Problem
+from nbflow.grids import Selector, format_value, instance_name, parse_selector
 from nbflow.params import PlaceholderError, fill, placeholders
 from nbflow.project import Project, discover, load_project
 
 
 @dataclass
 class Task:
-    """One task with the parameter values in force and its paths filled in and made absolute."""
+    """One task instance with the parameter values in force and its paths filled in and made absolute; for a task
+    without a grid, the task itself."""
 
-    name: str
+    name: str  # the instance's name: `base`, or `base[name=value,...]`
     spec: TaskSpec
     notebook: str  # relative to the project root
     params: dict[str, Any]  # values in force for the parameters the notebook assigns (expressions left out)
     inputs: PathsDeclared  # absolute, normalised; a folder keeps its trailing "/"
     outputs: PathsDeclared
+    base: str = ""  # the task's name (its notebook's); the same as `name` without a grid
+    grid: dict[str, Any] = field(default_factory=dict)  # this instance's grid values, in the grid's order
+    # the instances that `upstream` names (set while linking): their last successes join the fingerprint
+    upstream_tasks: list[Task] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.base = self.base or self.name
 
     @property
     def input_paths(self) -> list[str]:
@@ -55,31 +67,75 @@ class Pipeline:
     tasks: dict[str, Task]
     graph: nx.DiGraph
     params: dict[str, Any] = field(default_factory=dict)
+    run_grid: dict[str, list[Any]] = field(default_factory=dict)  # the run's own grid (`-g`), name -> values
+    # tasks that assign a name of the run's grid but write a path that does not use it: run once, not per value
+    grid_conflicts: dict[str, dict[str, str]] = field(default_factory=dict)  # task -> {name: the problem, in words}
+
+    @property
+    def instances(self) -> dict[str, list[str]]:
+        """Each task's instance names (one, named as the task, for a task that has no grid), in task order."""
+        grouped: dict[str, list[str]] = {}
+        for name, task in self.tasks.items():
+            grouped.setdefault(task.base, []).append(name)
+        return grouped
+
+    def matching(self, target: str) -> list[str]:
+        """The instances a target names: a task (all of its instances), an instance, or some instances by some of
+        their grid values (`daily_report[region=north]`); empty when it names none."""
+        if target in self.tasks:
+            return [target]
+        selector = parse_selector(target)
+        return [name for name, task in self.tasks.items() if selector.matches(task.base, task.grid)]
+
+    def unknown_target(self, target: str) -> str:
+        """Why `target` selects nothing, in words, with the closest names."""
+        selector = parse_selector(target)
+        if selector.task in self.specs and selector.values:
+            return _no_instance(self, selector, target)
+        return f"target `{target}` names no task{did_you_mean(selector.task, self.specs)}."
 
     def select(self, targets: Iterable[str] | None = None) -> list[str]:
         """The targets and everything upstream of them, in dependency order (all tasks when no target)."""
         if not targets:
             return list(self.tasks)
         targets = list(targets)
-        unknown = [t for t in targets if t not in self.tasks]
+        chosen = {t: self.matching(t) for t in targets}
+        unknown = [t for t, names in chosen.items() if not names]
         if unknown:
-            raise PipelineError(
-                [
-                    Problem("unknown-target", f"target `{t}` names no task{did_you_mean(t, self.tasks)}.")
-                    for t in unknown
-                ]
-            )
-        wanted = set(targets)
-        for target in targets:
-            wanted |= nx.ancestors(self.graph, target)
+            raise PipelineError([Problem("unknown-target", self.unknown_target(t)) for t in unknown])
+        wanted = {name for names in chosen.values() for name in names}
+        for name in list(wanted):
+            wanted |= nx.ancestors(self.graph, name)
         return [name for name in self.tasks if name in wanted]
 
     def with_params(
-        self, params: Mapping[str, Any] | None = None, task_params: Mapping[str, Mapping[str, Any]] | None = None
+        self,
+        params: Mapping[str, Any] | None = None,
+        task_params: Mapping[str, Mapping[str, Any]] | None = None,
+        run_grid: Mapping[str, list[Any]] | None = None,
     ) -> Pipeline:
-        """The same tasks resolved again with other parameter values (placeholders may move edges)."""
+        """The same tasks resolved again with other parameter values or a run grid (placeholders may move edges)."""
         # `replace` keeps the caller's class (the public API's Pipeline adds `run` to this one)
-        return replace(self, **vars(resolve(self.project, self.specs, params, task_params)))
+        return replace(self, **vars(resolve(self.project, self.specs, params, task_params, run_grid=run_grid)))
+
+
+def _no_instance(pipeline: Pipeline, selector: Selector, target: str) -> str:
+    names = pipeline.instances.get(selector.task, [])
+    tasks = [pipeline.tasks[n] for n in names]
+    grid_names = list(tasks[0].grid) if tasks else []
+    unknown = [n for n in selector.values if n not in grid_names]
+    if unknown:
+        varies = ", ".join(grid_names) or "nothing: it has no grid"
+        return f"target `{target}`: {selector.task} has no grid over {unknown[0]!r} (its instances vary {varies})."
+    for name, shown in selector.values.items():
+        values = list(dict.fromkeys(format_value(t.grid[name]) for t in tasks))
+        if shown not in values:
+            return (
+                f"target `{target}`: {selector.task} has no instance with {name}={shown}"
+                f"{did_you_mean(shown, values)}; its values of {name}: {', '.join(values[:10])}"
+                f"{', ...' if len(values) > 10 else ''}."
+            )
+    return f"target `{target}`: no instance of {selector.task} has all of these values."
 
 
 def did_you_mean(name: str, names: Iterable[str]) -> str:
@@ -172,10 +228,13 @@ def resolve(
     params: Mapping[str, Any] | None = None,
     task_params: Mapping[str, Mapping[str, Any]] | None = None,
     problems: list[Problem] | None = None,
+    *,
+    run_grid: Mapping[str, list[Any]] | None = None,
 ) -> Pipeline:
-    """Fill placeholders with the values in force, link tasks by their paths and `upstream`, check the graph."""
+    """Fill placeholders with the values in force, make each task's instances, link them by their paths and
+    `upstream`, check the graph."""
     with _no_cyclic_gc():
-        return _resolve(project, specs, params, task_params, problems)
+        return _resolve(project, specs, params, task_params, problems, dict(run_grid or {}))
 
 
 def _resolve(
@@ -184,36 +243,56 @@ def _resolve(
     params: Mapping[str, Any] | None,
     task_params: Mapping[str, Mapping[str, Any]] | None,
     problems: list[Problem] | None,
+    run_grid: dict[str, list[Any]],
 ) -> Pipeline:
     problems = list(problems or [])
     pipeline_params = {**project.params, **(params or {})}
     task_params = task_params or {}
     tasks: dict[str, Task] = {}
     used_params: set[str] = set()
+    conflicts: dict[str, dict[str, str]] = {}
 
-    for name, spec in specs.items():
+    for base, spec in specs.items():
         values = {p.name: p.value for p in spec.params.values() if p.literal}
-        values.update({k: v for k, v in pipeline_params.items() if k in spec.params})
-        values.update(task_params.get(name, {}))
+        set_outside = {k: v for k, v in pipeline_params.items() if k in spec.params}
+        set_outside.update(task_params.get(base, {}))
+        values.update(set_outside)
         used_params.update(k for k in pipeline_params if k in spec.params)
-        # Placeholders see the task's own values first, then any pipeline parameter.
-        lookup = {**pipeline_params, **values}
         folder = spec.notebook.parent
         display = project.relative(spec.notebook)
+        grid = _instance_grid(base, spec, display, set_outside, run_grid, problems, conflicts)
 
         def absolute(
-            template: str, _folder: Path = folder, _lookup: dict[str, Any] = lookup, _display: str = display
+            template: str, _folder: Path, _lookup: dict[str, Any], _display: str = display, _task: str = base
         ) -> str:
             used_params.update(n for n in placeholders(template) if n in pipeline_params)
             try:
                 return _absolute(_folder, fill(template, _lookup))
             except PlaceholderError as exc:
-                problems.append(Problem("placeholder", f"{_display}: parameters cell: {exc}."))
+                if not any(p.message.startswith(f"{_display}: parameters cell: {exc}") for p in problems):
+                    problems.append(Problem("placeholder", f"{_display}: parameters cell: {exc}."))
                 return _absolute(_folder, template)
 
-        tasks[name] = Task(
-            name, spec, display, values, map_paths(spec.inputs, absolute), map_paths(spec.outputs, absolute)
-        )
+        for combination in itertools.product(*grid.values()):
+            chosen = dict(zip(grid, combination))
+            instance_values = {**values, **chosen}
+            # Placeholders see the instance's own values first, then any pipeline parameter.
+            lookup = {**pipeline_params, **instance_values}
+            name = instance_name(base, chosen)
+
+            def fill_path(template: str, _lookup: dict[str, Any] = lookup, _folder: Path = folder) -> str:
+                return absolute(template, _folder, _lookup)
+
+            tasks[name] = Task(
+                name,
+                spec,
+                display,
+                instance_values,
+                map_paths(spec.inputs, fill_path),
+                map_paths(spec.outputs, fill_path),
+                base=base,
+                grid=chosen,
+            )
 
     unused = sorted(set(project.params) - used_params)
     for key in unused:
@@ -245,12 +324,70 @@ def _resolve(
     if problems:
         raise PipelineError(problems)
     order = list(nx.lexicographical_topological_sort(graph))
-    return Pipeline(project, dict(specs), {n: tasks[n] for n in order}, graph, dict(pipeline_params))
+    return Pipeline(
+        project, dict(specs), {n: tasks[n] for n in order}, graph, dict(pipeline_params), run_grid, conflicts
+    )
+
+
+def _instance_grid(
+    base: str,
+    spec: TaskSpec,
+    display: str,
+    set_outside: Mapping[str, Any],
+    run_grid: Mapping[str, list[Any]],
+    problems: list[Problem],
+    conflicts: dict[str, dict[str, str]],
+) -> dict[str, list[Any]]:
+    """The names and values this task's instances vary: the names of the run's grid it uses (assigns, or puts in a
+    path), then the rest of its own grid, where a value set from outside narrows a name to that value."""
+    grid: dict[str, list[Any]] = {}
+    if run_grid:
+        templates = paths_of(spec.inputs) + paths_of(spec.outputs)
+        used = set(spec.params).union(*(_names_in(t) for t in templates))
+        for name, values in run_grid.items():
+            if name not in used:
+                continue
+            fixed = [path for path in paths_of(spec.outputs) if name not in _names_in(path)]
+            if fixed:
+                conflicts.setdefault(base, {})[name] = (
+                    f"{display} uses `{name}`, but its output {fixed[0]!r} does not use {{{name}}}, so one instance "
+                    f"per value would write that one file; put {{{name}}} in the path, or leave {base} out of the run"
+                )
+                continue
+            grid[name] = list(values)
+    for name, own in spec.grid.items():
+        if name in grid:
+            continue  # the run's values replace the task's own
+        if name not in set_outside:
+            grid[name] = list(own)
+        elif set_outside[name] in own:
+            grid[name] = [set_outside[name]]
+        else:
+            shown = ", ".join(format_value(v) for v in own)
+            problems.append(
+                Problem(
+                    "grid-value",
+                    f"{display}: {name}={format_value(set_outside[name])} is set for this run, but the task's grid "
+                    f"runs {name} over {shown} only; pick one of those, or add the value to the grid.",
+                )
+            )
+            grid[name] = list(own)
+    return grid
+
+
+def _names_in(template: str) -> set[str]:
+    try:
+        return set(placeholders(template))
+    except ValueError:
+        return set()  # an invalid template: reported when it is filled
 
 
 def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> nx.DiGraph:
     graph = nx.DiGraph()
     graph.add_nodes_from(tasks)
+    instances: dict[str, list[str]] = defaultdict(list)
+    for name, task in tasks.items():
+        instances[task.base].append(name)
     writers: dict[str, list[str]] = defaultdict(list)  # path (folders without the "/") -> writing tasks
     folder_writers: dict[str, str] = {}
     for name, task in tasks.items():
@@ -314,17 +451,21 @@ def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> 
                         for writer in writers[out]:
                             add_edge(writer, name, path)
         for upstream in task.spec.upstream:
-            if upstream in tasks:
-                add_edge(upstream, name, None)
-            else:
+            if upstream not in instances:
                 problems.append(
                     Problem(
                         "unknown-upstream",
                         f"{task.notebook}: parameters cell: `upstream` names "
                         f"{upstream!r}, which is no task"
-                        f"{did_you_mean(upstream, tasks)}.",
+                        f"{did_you_mean(upstream, instances)}.",
                     )
                 )
+                continue
+            for other in instances[upstream]:  # an instance follows the instances with the same grid values
+                source = tasks[other]
+                if all(source.grid.get(k, v) == v for k, v in task.grid.items()):
+                    add_edge(other, name, None)
+                    task.upstream_tasks.append(source)
 
     for component in nx.strongly_connected_components(graph):
         if len(component) == 1:

@@ -26,6 +26,7 @@ def _run_fields(row: RunRecord) -> dict[str, Any]:
         "started_at": row.started_at,
         "finished_at": row.finished_at,
         "duration_s": row.duration_s,
+        "grid": row.grid,
     }
 
 
@@ -37,6 +38,8 @@ def task_entry(task: TaskRun, root: Path) -> TaskRunEntry:
     error = task.error
     return TaskRunEntry(
         name=task.name,
+        task=task.task,
+        grid=task.grid,
         state=task.state,
         started_at=task.started_at,
         finished_at=task.finished_at,
@@ -64,6 +67,8 @@ def task_statuses(pipeline: Pipeline, store: Store) -> dict[str, TaskStatusEntry
     return {
         name: TaskStatusEntry(
             name=judged.name,
+            task=pipeline.tasks[name].base,
+            grid=pipeline.tasks[name].grid,
             status=judged.status,
             reasons=judged.reasons,
             last_run=judged.last_run,

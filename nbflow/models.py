@@ -26,6 +26,7 @@ class TaskState(_Text):
     """Where a task stands within one run."""
 
     PENDING = "pending"
+    WAITING = "waiting"  # ready, but another run holds this instance: judged once that run is done with it
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -36,7 +37,7 @@ class TaskState(_Text):
     @property
     def finished(self) -> bool:
         """The task will not change state again in this run."""
-        return self not in (TaskState.PENDING, TaskState.RUNNING)
+        return self not in (TaskState.PENDING, TaskState.WAITING, TaskState.RUNNING)
 
     @property
     def ok(self) -> bool:
@@ -157,9 +158,9 @@ class TaskError:
 
 @dataclass
 class TaskRun:
-    """One task in one run: what the loop sets, the store keeps and every interface shows."""
+    """One task instance in one run: what the loop sets, the store keeps and every interface shows."""
 
-    name: str
+    name: str  # the instance's name (the task's, without a grid)
     state: TaskState = TaskState.PENDING
     started_at: str | None = None
     finished_at: str | None = None
@@ -169,6 +170,11 @@ class TaskRun:
     reasons: list[str] = field(default_factory=list)  # why it ran (or `--force`); empty when skipped
     kernel_pid: int | None = None
     run_id: str | None = None
+    task: str = ""  # the task it is an instance of; the same as `name` without a grid
+    grid: dict[str, Any] = field(default_factory=dict)  # the instance's grid values
+
+    def __post_init__(self) -> None:
+        self.task = self.task or self.name
 
     @property
     def duration_s(self) -> float | None:
@@ -186,6 +192,7 @@ class RunRecord:
     finished_at: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     targets: list[str] = field(default_factory=list)
+    grid: dict[str, list[Any]] = field(default_factory=dict)  # the run's own grid (`-g`): name -> values
     pid: int | None = None
     message: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
@@ -206,6 +213,7 @@ class Run:
     state: RunState = RunState.RUNNING
     started_at: str | None = None
     finished_at: str | None = None
+    grid: dict[str, list[Any]] = field(default_factory=dict)  # the run's own grid (`-g`): name -> values
 
     @property
     def duration_s(self) -> float | None:

@@ -37,6 +37,7 @@ STYLES: dict[str, Style] = {
     "up_to_date": Style("#dcfce7", "#4ade80", "up to date"),
     "stale": Style("#fef3c7", "#d97706", "stale"),
     "pending": Style("#f1f5f9", "#64748b", "pending"),
+    "waiting": Style("#fef9c3", "#a16207", "waiting for another run", dashed=True),
     "running": Style("#bfdbfe", "#1d4ed8", "running", strong=True),
     "succeeded": Style("#86efac", "#15803d", "succeeded"),
     "failed": Style("#fca5a5", "#b91c1c", "failed"),

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 STYLES = {
     TaskState.PENDING: "dim",
+    TaskState.WAITING: "yellow",
     TaskState.RUNNING: "bold cyan",
     TaskState.SUCCEEDED: "green",
     TaskState.SKIPPED: "dim green",

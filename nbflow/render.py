@@ -50,6 +50,8 @@ def to_dict(pipeline: Pipeline, status: Mapping[str, Mapping[str, Any]] | None =
     for name, task in pipeline.tasks.items():
         entry = {
             "name": name,
+            "task": task.base,
+            "grid": _jsonable(task.grid),
             "notebook": task.notebook,
             "inputs": paths(task.input_paths),
             "outputs": paths(task.output_paths),

@@ -10,9 +10,8 @@ Guarantees, and how:
   process is gone. `claim_slot` records the slot as fired, in the transaction that checks the lease and the
   schedule's last fired slot, *before* the run starts: a restart or a second scheduler never fires a slot twice.
 - A slot due while the schedule's previous run is still going becomes a run in state `skipped`, with a message.
-- The project runs one run at a time (its lock): a schedule due while another schedule's run (of this scheduler) is
-  going waits for it and then fires (its slot is claimed only then); when the lock is held by a run from elsewhere
-  (`nbflow run`, JupyterLab), the slot is recorded as a `skipped` run saying which run held the lock.
+- Runs of different schedules (and runs from elsewhere: `nbflow run`, JupyterLab) go side by side; where two
+  need one task instance, the later one waits for it (the run layer's claims), so no firing is lost to another run.
 - After downtime each schedule fires once, for its most recent slot (`Schedule.due_slot`).
 - A run that fails, or a firing that cannot start (the pipeline became invalid: recorded as a `failed` run with the
   reason as its message), sends the schedule's alerts (`nbflow.schedule.alerts`) and changes nothing for later
@@ -35,12 +34,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from nbflow.errors import LockedError, NbflowError
+from nbflow.errors import NbflowError
 from nbflow.graph import load
 from nbflow.models import RunState
 from nbflow.project import Project, load_project
 from nbflow.run.background import BackgroundRun, start_run
-from nbflow.run.lock import ProjectLock
 from nbflow.run.prepare import new_run_id
 from nbflow.schedule import Schedule, current_time, read_schedule, read_schedules, subscribe, unsubscribe
 from nbflow.schedule.alerts import send as send_alerts
@@ -126,7 +124,6 @@ class Scheduler:
         self._lease_state: bool | None = None  # as last logged
         self.next_due: datetime | None = None
         self._handles: dict[str, BackgroundRun] = {}
-        self._waiting: set[str] = set()  # due, waiting for another schedule's run to finish
         self._broken: set[str] = set()
         self._threads: list[threading.Thread] = []
         self._wake = threading.Event()
@@ -234,7 +231,6 @@ class Scheduler:
                 return []
             schedules = [s for s in read_schedules(self.store) if self._usable(s, now)]
             due = sorted(((slot, s) for s in schedules if (slot := s.due_slot(now))), key=lambda pair: pair[0])
-            self._waiting &= {s.name for _, s in due}
             firings = []
             for slot, schedule in due:
                 if self._stopping.is_set():
@@ -271,22 +267,8 @@ class Scheduler:
                 return None
             message = f"slot {_when(slot)} not run: the schedule's previous run {previous_id} was still going"
             return self._record(schedule, slot, Outcome.SKIPPED, message, schedule.params_for(slot))
-        busy = {name: h.id for name, h in self._handles.items() if not h.done}
-        if busy:
-            if schedule.name not in self._waiting:
-                self._waiting.add(schedule.name)
-                other, run_id = next(iter(busy.items()))
-                log.info(
-                    "%s: due at %s; waits for run %s of schedule %s to finish (one run at a time per project)",
-                    schedule.name,
-                    _when(slot),
-                    run_id,
-                    other,
-                )
-            return None
         if not claim_slot(self.store, schedule, slot, self.owner, now.timestamp()):
             return None
-        self._waiting.discard(schedule.name)
         params = schedule.params_for(slot)
         try:
             handle = start_run(
@@ -296,10 +278,6 @@ class Scheduler:
                 params=params,
                 **self.run_options,
             )
-        except LockedError:
-            holder = ProjectLock(self.project.store_dir).holder()
-            message = f"slot {_when(slot)} not run: another run held the project's lock ({holder})"
-            return self._record(schedule, slot, Outcome.SKIPPED, message, params)
         except Exception as exc:  # the pipeline or the schedule became invalid, or a bug: later firings go on
             if not isinstance(exc, NbflowError):
                 log.exception("%s: the run could not start", schedule.name)
@@ -343,7 +321,7 @@ class Scheduler:
             if state is RunState.FAILED:
                 self._alert(name, handle.id)
         finally:
-            self._wake.set()  # a schedule may be waiting for this run to finish
+            self._wake.set()  # its schedule may be due again, now that its run is over
 
     def _alert(self, name: str, run_id: str) -> None:
         try:

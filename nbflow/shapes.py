@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, field_validator, model_validator
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
+from nbflow.grids import parse_grid_values
 from nbflow.models import RunState, TaskState, TaskStatus
 from nbflow.params import parse_value
 
@@ -50,7 +51,9 @@ class TaskErrorEntry(Shape):
 class TaskRunEntry(Shape):
     """One task of one run (`show --json`, `GET runs/ID`); `output_notebook` is relative to the project root."""
 
-    name: str
+    name: str  # the instance's name: `task`, or `task[name=value,...]` for an instance of a grid
+    task: str
+    grid: dict[str, Any] = {}  # the instance's grid values
     state: TaskState
     started_at: str | None
     finished_at: str | None
@@ -69,6 +72,7 @@ class RunSummary(Shape):
     started_at: str
     finished_at: str | None
     duration_s: float | None
+    grid: dict[str, list[Any]] = {}  # the run's own grid (`-g`): name -> values
     counts: dict[TaskState, int]
 
 
@@ -85,6 +89,7 @@ class RunDetail(Shape):
     started_at: str
     finished_at: str | None
     duration_s: float | None
+    grid: dict[str, list[Any]] = {}
     params: dict[str, Any]
     tasks: list[TaskRunEntry]
 
@@ -93,6 +98,8 @@ class TaskStatusEntry(Shape):
     """A task judged outside any run, with the parameter values in force."""
 
     name: str
+    task: str
+    grid: dict[str, Any] = {}
     status: TaskStatus
     reasons: list[str]
     last_run: str | None
@@ -110,6 +117,8 @@ class GraphTask(Shape):
     """A task of `graph --format json`: paths relative to the project root, placeholders filled."""
 
     name: str
+    task: str  # the task it is an instance of (the same as `name` without a grid)
+    grid: dict[str, Any] = {}
     notebook: str
     inputs: list[str]
     outputs: list[str]
@@ -275,6 +284,25 @@ class RunRequest(ParamsRequest):
     """`POST runs`."""
 
     force: bool = Field(False, description="true or false: run the selected tasks even if they are up to date")
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict, description="an object: {name: [values]}, every selected task using a name run per value"
+    )
+    grid_text: dict[str, str] = Field(
+        default_factory=dict,
+        description='an object of text: {name: "a,b,c"} or {name: "2026-11-01..2026-11-30"} (step "/7d"), read as '
+        "`nbflow run -g NAME VALUES` reads it",
+    )
+
+    @model_validator(mode="after")
+    def _each_grid_name_once(self) -> RunRequest:
+        both = sorted(set(self.grid) & set(self.grid_text))
+        if both:
+            raise ValueError(f"grid name `{both[0]}` is given in both `grid` and `grid_text`; give it once.")
+        return self
+
+    def grid_values(self) -> dict[str, list[Any]]:
+        """The run's grid, the text ones read."""
+        return {**self.grid, **{name: parse_grid_values(name, text) for name, text in self.grid_text.items()}}
 
 
 class ScheduleRequest(ParamsRequest):

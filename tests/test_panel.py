@@ -13,7 +13,6 @@ from conftest import run_cli, write_notebook
 
 import nbflow
 from nbflow import palette, render
-from nbflow.run.lock import ProjectLock
 from nbflow.widgets.panel import LIVE, STATUS, Panel
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "notebooks"
@@ -313,17 +312,18 @@ def test_problems_are_shown_not_raised(project):
 
 
 def test_a_run_that_cannot_start_says_why(project):
-    write_notebook(project / "t.ipynb", 'outputs = ["t.txt"]\noptions = {"n": 1}', "open('t.txt', 'w').write('t')")
+    write_notebook(
+        project / "t.ipynb",
+        'inputs = ["in.csv"]\noutputs = ["t.txt"]\noptions = {"n": 1}',
+        "open('t.txt', 'w').write('t')",
+    )
+    (project / "in.csv").write_text("x\n")
     panel = Panel(project, follow=False)
     try:
         assert panel.form.fields["options"].value == "{'n': 1}"  # no widget for a dict: its repr, as text
-        lock = ProjectLock(project / ".nbflow")
-        assert lock.try_acquire()
-        try:
-            panel.run_button.click()
-        finally:
-            lock.release()
-        assert "did not start" in panel.note.value and "lock" in panel.note.value and panel.handle is None
+        (project / "in.csv").unlink()  # gone between loading the panel and pressing run
+        panel.run_button.click()
+        assert "did not start" in panel.note.value and "in.csv" in panel.note.value and panel.handle is None
         panel.form.fields["options"].value = "{'n': "
         panel.run_button.click()
         assert "not a Python literal" in panel.note.value and panel.handle is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -16,7 +17,6 @@ from conftest import write_notebook
 
 from nbflow.project import load_project
 from nbflow.run import background
-from nbflow.run.lock import ProjectLock
 from nbflow.schedule import add_schedule, list_schedules, pause_schedule, read_schedule, resume_schedule
 from nbflow.scheduler import Scheduler
 from nbflow.store import Store, open_store
@@ -317,38 +317,56 @@ def test_only_the_lease_holder_fires_and_another_takes_over(project, clock, sche
     assert [r.trigger for r in runs(project)] == ["schedule:s"] * 3
 
 
-def test_a_project_lock_held_elsewhere_turns_the_firing_into_a_skipped_run(project, clock, schedulers):
-    stamp_notebook(project)
-    add_schedule(project, "s", every="1m", now=clock())
-    scheduler = schedulers(clock)
-    lock = ProjectLock(project / ".nbflow")
-    lock.acquire("20261124T153000000-beef")
-    try:
-        clock.advance(minutes=1)
-        [firing] = scheduler.tick()
-    finally:
-        lock.release()
-    assert firing.outcome == "skipped"
-    assert "another run held the project's lock (run 20261124T153000000-beef, process" in firing.message
-    clock.advance(minutes=1)
-    assert [f.outcome for f in scheduler.tick()] == ["started"]
-
-
-def test_schedules_due_together_run_one_after_the_other(project, clock, schedulers):
-    stamp_notebook(project, "first", sleep=1)
-    stamp_notebook(project, "second")
+def test_schedules_due_together_on_disjoint_tasks_run_side_by_side(project, clock, schedulers):
+    stamp_notebook(project, "first", sleep=3)
+    stamp_notebook(project, "second", sleep=3)
     add_schedule(project, "a", every="1m", targets=["first"], now=clock())
     add_schedule(project, "b", every="1m", targets=["second"], now=clock())
     scheduler = schedulers(clock)
     clock.advance(minutes=1)
-    [first] = scheduler.tick()
-    assert first.schedule == "a" and scheduler.tick() == []  # `b` waits for the project's lock
+    firings = scheduler.tick()
+    assert sorted(f.schedule for f in firings) == ["a", "b"]  # both fire at once: they share no task
     assert scheduler.wait_idle(timeout=120)
-    clock.advance(seconds=5)
-    [second] = scheduler.tick()
-    assert second.schedule == "b" and second.slot == first.slot
+    recorded = {r.trigger: r for r in runs(project)}
+    assert {t: r.state for t, r in recorded.items()} == {"schedule:a": "succeeded", "schedule:b": "succeeded"}
+    a, b = recorded["schedule:a"], recorded["schedule:b"]
+    assert a.started_at < b.finished_at and b.started_at < a.finished_at  # they overlapped
+
+
+def test_a_firing_that_shares_a_task_with_a_run_from_elsewhere_waits_for_it_then_judges_it(project, clock, schedulers):
+    stamp_notebook(project, "slow", sleep=4)
+    add_schedule(project, "s", every="1m", targets=["slow"], now=clock())
+    scheduler = schedulers(clock)
+    elsewhere = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(project)])
+    try:
+        wait_until(lambda: any(r.state == "running" for r in runs(project)), timeout=60)
+        clock.advance(minutes=1)
+        [firing] = scheduler.tick()
+        assert firing.outcome == "started"
+        wait_until(lambda: _state_of(project, firing.run_id, "slow") == "waiting", timeout=60)
+        assert elsewhere.wait(timeout=120) == 0
+    finally:
+        elsewhere.kill()
     assert scheduler.wait_idle(timeout=120)
-    assert [(r.trigger, r.state) for r in runs(project)] == [("schedule:a", "succeeded"), ("schedule:b", "succeeded")]
+    fired = next(r for r in runs(project) if r.id == firing.run_id)
+    assert fired.state == "succeeded"
+    # it judged the task once the other run had built it, with the same values: up to date
+    assert _state_of(project, firing.run_id, "slow") == "skipped"
+
+
+def wait_until(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def _state_of(project, run_id, task):
+    store = Store(project / ".nbflow")
+    try:
+        return next((t.state for t in store.task_runs(run_id) if t.name == task), None)
+    finally:
+        store.close()
 
 
 def test_a_paused_schedule_does_not_fire_and_resuming_does_not_catch_up(project, clock, schedulers):

@@ -11,6 +11,7 @@ export interface IStateStyle {
 
 export const TASK_STATES = [
   'pending',
+  'waiting',
   'running',
   'succeeded',
   'failed',
@@ -40,6 +41,7 @@ export const STYLES: { readonly [state: string]: IStateStyle } = {
   up_to_date: { fill: '#dcfce7', border: '#4ade80', label: 'up to date', dashed: false, strong: false },
   stale: { fill: '#fef3c7', border: '#d97706', label: 'stale', dashed: false, strong: false },
   pending: { fill: '#f1f5f9', border: '#64748b', label: 'pending', dashed: false, strong: false },
+  waiting: { fill: '#fef9c3', border: '#a16207', label: 'waiting for another run', dashed: true, strong: false },
   running: { fill: '#bfdbfe', border: '#1d4ed8', label: 'running', dashed: false, strong: true },
   succeeded: { fill: '#86efac', border: '#15803d', label: 'succeeded', dashed: false, strong: false },
   failed: { fill: '#fca5a5', border: '#b91c1c', label: 'failed', dashed: false, strong: false },

@@ -10,7 +10,8 @@ export type RunState = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'inter
 /**
  * Where a task stands within one run.
  */
-export type TaskState = 'pending' | 'running' | 'succeeded' | 'failed' | 'upstream_failed' | 'skipped' | 'cancelled';
+export type TaskState =
+  'pending' | 'waiting' | 'running' | 'succeeded' | 'failed' | 'upstream_failed' | 'skipped' | 'cancelled';
 /**
  * A task judged outside any run, with the parameter values in force (`nbflow status`).
  */
@@ -47,6 +48,9 @@ export interface RunSummary {
   started_at: string;
   finished_at: string | null;
   duration_s: number | null;
+  grid: {
+    [k: string]: unknown[];
+  };
   counts: {
     [k: string]: number;
   };
@@ -61,6 +65,9 @@ export interface RunDetail {
   started_at: string;
   finished_at: string | null;
   duration_s: number | null;
+  grid: {
+    [k: string]: unknown[];
+  };
   params: {
     [k: string]: unknown;
   };
@@ -71,6 +78,10 @@ export interface RunDetail {
  */
 export interface TaskRunEntry {
   name: string;
+  task: string;
+  grid: {
+    [k: string]: unknown;
+  };
   state: TaskState;
   started_at: string | null;
   finished_at: string | null;
@@ -103,6 +114,10 @@ export interface StatusReport {
  */
 export interface TaskStatusEntry {
   name: string;
+  task: string;
+  grid: {
+    [k: string]: unknown;
+  };
   status: TaskStatus;
   reasons: string[];
   last_run: string | null;
@@ -121,6 +136,10 @@ export interface Graph {
  */
 export interface GraphTask {
   name: string;
+  task: string;
+  grid: {
+    [k: string]: unknown;
+  };
   notebook: string;
   inputs: string[];
   outputs: string[];
@@ -150,6 +169,10 @@ export interface PipelineView {
 }
 export interface PipelineTask {
   name: string;
+  task: string;
+  grid: {
+    [k: string]: unknown;
+  };
   notebook: string;
   inputs: string[];
   outputs: string[];
@@ -276,6 +299,18 @@ export interface RunRequest {
    * true or false: run the selected tasks even if they are up to date
    */
   force?: boolean;
+  /**
+   * an object: {name: [values]}, every selected task using a name run per value
+   */
+  grid?: {
+    [k: string]: unknown[];
+  };
+  /**
+   * an object of text: {name: "a,b,c"} or {name: "2026-11-01..2026-11-30"} (step "/7d"), read as `nbflow run -g NAME VALUES` reads it
+   */
+  grid_text?: {
+    [k: string]: string;
+  };
 }
 /**
  * `POST schedules`: `cron` or `every`, one of them; `tz` defaults to the server machine's zone.

@@ -11,6 +11,7 @@ from nbflow.cli.common import add_params, add_path, note_root, parse_params, sec
 
 def cmd_run(args: argparse.Namespace) -> int:
     from nbflow.api import load
+    from nbflow.grids import parse_grid_values
     from nbflow.models import TaskState
     from nbflow.progress import describe_error, progress_for
 
@@ -21,8 +22,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     note_root(args.path)
     pipeline = load(args.path)
     params = parse_params(args.param)
+    grid = {name: parse_grid_values(name, text) for name, text in args.grid or []}
     if args.dry_run:
-        steps = pipeline.plan(args.target, params, force=args.force)
+        steps = pipeline.plan(args.target, params, force=args.force, grid=grid)
         width = max([24, *(len(step.task) + 1 for step in steps)])
         for step in steps:
             print(f"{step.task:<{width}} {step.action:<24} {'; '.join(step.reasons)}".rstrip())
@@ -33,6 +35,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             params=params,
             workers=args.workers,
             force=args.force,
+            grid=grid,
+            no_wait=args.no_wait,
             fail_fast=args.fail_fast,
             timeout=args.timeout,
             retries=args.retries,
@@ -76,10 +80,25 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "set a parameter for every task that assigns NAME, or TASK.NAME for one task; VALUE is "
         "read as papermill reads it (int, float, True/False, None, else text)",
     )
+    run.add_argument(
+        "-g",
+        "--grid",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUES"),
+        help="run every selected task that uses NAME once per value: a comma list (north,south), or a range of "
+        "dates (2026-11-01..2026-11-30, step /7d) or numbers (1..10); each instance is skipped when up to date",
+    )
     run.add_argument("-j", "--workers", type=int, metavar="N", help="tasks at the same time (default: CPU count)")
     run.add_argument("--force", action="store_true", help="rerun every selected task, up to date or not")
     run.add_argument("--dry-run", action="store_true", help="say what would run and why, run nothing")
     run.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
+    run.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="exit 3 without running anything when another run that is still going holds a task instance this "
+        "run needs (by default that instance waits for it, and the rest goes on)",
+    )
     run.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit per task, in seconds")
     run.add_argument("--retries", type=int, metavar="N", help="rerun a failed task up to N times")
     run.add_argument(

@@ -1,7 +1,7 @@
 """One notebook -> its TaskSpec: what its `parameters` cell declares, read statically.
 
-Nothing in the notebook runs: the cell is parsed with `ast`, and `inputs`, `outputs` and `upstream` must be
-literals. `nbflow.declare.reading` turns the file (an `.ipynb`, or a jupytext text notebook) into cells first.
+Nothing in the notebook runs: the cell is parsed with `ast`, and `inputs`, `outputs`, `upstream` and `grid` must
+be literals. `nbflow.declare.reading` turns the file (an `.ipynb`, or a jupytext text notebook) into cells first.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from typing import Any
 
 from nbflow.declare.reading import Unreadable, read_notebook
 from nbflow.errors import Problem
+from nbflow.grids import MAX_INSTANCES
+from nbflow.params import PlaceholderError, placeholders
 
 DECLARATIONS = ("inputs", "outputs", "upstream")
+GRID = "grid"  # read from a task's cell only: one instance per value (it alone does not make a notebook a task)
 PathsDeclared = dict[str, str] | list[str] | str
 
 # Used only when the cell does not parse: a line that starts by assigning a declaration makes it a task.
@@ -47,6 +50,7 @@ class TaskSpec:
     language: str
     timeout: float | None = None
     retries: int | None = None
+    grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # parameter name -> values, in the cell's order
     always_run: bool = False  # never skipped as up to date (state the file hashes cannot see)
     check: str | None = None  # a command (or `python:module:function`) whose output joins the fingerprint
     code_cells: tuple[str, ...] = field(default=(), repr=False)
@@ -159,6 +163,7 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
 
     lines = source.replace("\r\n", "\n").replace("\r", "\n").encode().split(b"\n")
     declared: dict[str, tuple[Any, int]] = {}
+    grid: tuple[Any, int] | None = None
     params: dict[str, Param] = {}
     problems: list[str] = []
     for stmt in tree.body:
@@ -179,6 +184,9 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
             value, literal = ast.literal_eval(value_node), True
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             value, literal = None, False
+        if name == GRID:
+            grid = (value if literal else _Expression(text), stmt.lineno)
+            continue
         if name in DECLARATIONS:
             if not literal:
                 problems.append(
@@ -199,6 +207,7 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
     inputs = _check_paths("inputs", declared.get("inputs"), where, problems)
     outputs = _check_paths("outputs", declared.get("outputs"), where, problems)
     upstream = _check_upstream(declared.get("upstream"), where, problems)
+    grid_values = _check_grid(grid, params, outputs, where, problems)
     options = _check_options(nb["metadata"].get("nbflow"), display, problems)
     if problems:
         return Problem("declaration", "\n    ".join(problems))
@@ -209,6 +218,7 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
         outputs=outputs,
         upstream=upstream,
         params=params,
+        grid=grid_values,
         kernel=options.get("kernel", kernel),
         language=language,
         timeout=options.get("timeout"),
@@ -297,6 +307,68 @@ def _check_upstream(declared: tuple[Any, int] | None, where: str, problems: list
         problems.append(f"{where}, line {line}: `upstream` must be a task name or a list of task names.")
         return ()
     return tuple(names)
+
+
+class _Expression(str):
+    """The source text of a `grid` that is no literal (reported only when the notebook is a task)."""
+
+
+def _check_grid(
+    declared: tuple[Any, int] | None,
+    params: dict[str, Param],
+    outputs: PathsDeclared,
+    where: str,
+    problems: list[str],
+) -> dict[str, tuple[Any, ...]]:
+    """`grid`: a dict of parameters the cell assigns -> non-empty lists of distinct values, whose names every
+    output path uses (so two instances never write one file)."""
+    if declared is None or declared[0] is None:
+        return {}
+    value, line = declared
+    at = f"{where}, line {line}: `grid`"
+    if isinstance(value, _Expression):
+        problems.append(
+            f"{at} must be a Python literal (a dict of parameter name -> list of values) so nbflow can read it "
+            f"without running the notebook, but it is `{value}`. Write the values out."
+        )
+        return {}
+    if not isinstance(value, dict) or not value:
+        problems.append(f'{at} must be a dict of parameter name -> list of values, e.g. {{"region": ["north"]}}.')
+        return {}
+    grid: dict[str, tuple[Any, ...]] = {}
+    for name, values in value.items():
+        if not isinstance(name, str) or name not in params:
+            known = ", ".join(f"`{p}`" for p in params) or "none"
+            problems.append(
+                f"{at} names {name!r}, which the cell does not assign (its parameters: {known}); a grid varies "
+                "parameters of the notebook: assign it with its default value above the grid."
+            )
+            continue
+        if not isinstance(values, (list, tuple)) or not values:
+            problems.append(f"{at}: the values of {name!r} must be a non-empty list, not {values!r}.")
+            continue
+        repeated = [v for i, v in enumerate(values) if v in values[:i]]
+        if repeated:
+            problems.append(f"{at}: {name!r} lists {repeated[0]!r} more than once; list each value once.")
+            continue
+        grid[name] = tuple(values)
+    size = 1
+    for values in grid.values():
+        size *= len(values)
+    if size > MAX_INSTANCES:
+        problems.append(f"{at} makes {size:,} instances; at most {MAX_INSTANCES:,} are allowed. Make it smaller.")
+    for path in paths_of(outputs) if grid else []:
+        try:
+            used = set(placeholders(path))
+        except (ValueError, PlaceholderError):
+            continue  # the graph reports the template itself
+        missing = [name for name in grid if name not in used]
+        if missing:
+            problems.append(
+                f"{at}: the output {path!r} does not use {{{missing[0]}}}, so every instance would write the same "
+                f"file; put {{{missing[0]}}} in the path (every output must use every name of the grid)."
+            )
+    return grid
 
 
 def _check_options(options: Any, display: str, problems: list[str]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The one scheduling loop: ready tasks go to the executor, completions drive what runs next.
 
 The loop blocks in `concurrent.futures.wait(FIRST_COMPLETED)`, waking only when a task finishes, a timeout falls
-due, or a cancel is asked for; it never polls. It alone decides states and writes them to the store as they happen,
-so a crash loses nothing that finished. It never knows which executor it drives (`nbflow.run.jobs`).
+due, or a cancel is asked for; it polls only while an instance waits for another run that holds it (`claims`).
+It alone decides states and writes them to the store as they happen, so a crash loses nothing that finished. It
+never knows which executor it drives (`nbflow.run.jobs`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import networkx as nx
 
 from nbflow import fingerprint, paths
 from nbflow.graph import Task
+from nbflow.grids import notebook_file_name
 from nbflow.models import Run, RunState, TaskError, TaskRun, TaskState
+from nbflow.run.claims import POLL_S, Claims
 from nbflow.run.jobs import Executor, Job, JobResult, StopReason
 from nbflow.run.prepare import Prepared, injected_parameters
 from nbflow.store import Store
@@ -41,6 +44,7 @@ class Runner:
         executor: Executor,
         run: Run,
         *,
+        claims: Claims | None = None,
         force: bool = False,
         fail_fast: bool = False,
         timeout: float | None = None,
@@ -49,6 +53,7 @@ class Runner:
     ):
         self.pipeline, self.selected, self.task_params = prepared.pipeline, prepared.selected, prepared.task_params
         self.store, self.executor, self.run = store, executor, run
+        self.claims = claims  # None: no other run can hold what this one runs (tests of the loop alone)
         self.force, self.fail_fast = force, fail_fast
         self.timeout, self.retries = timeout, retries
         self.on_event: EventHook = on_event or (lambda run, task: None)
@@ -57,31 +62,36 @@ class Runner:
         self._cancel: Future[None] = Future()
         self._stopping = False  # cancelled, failed fast or interrupted: finish what runs, start nothing
         self._running: dict[Future[JobResult], tuple[Job, float | None]] = {}
+        self._waiting: dict[str, str] = {}  # ready instances another run holds -> that run's id
         self._fingerprints: dict[str, dict[str, Any]] = {}
         self._outputs_before: dict[str, dict[str, paths.Signature | None]] = {}
 
     # -- the loop -----------------------------------------------------------------------------------------------
 
     def execute(self) -> Run:
-        waiting = {name: self.graph.in_degree(name) for name in self.selected}
-        ready = [name for name in self.selected if waiting[name] == 0]  # upstream all finished, not yet judged
+        upstream_left = {name: self.graph.in_degree(name) for name in self.selected}
+        ready = [name for name in self.selected if upstream_left[name] == 0]  # upstream all finished, not yet judged
         queue: list[str] = []  # judged stale, waiting for a free slot
         try:
-            while ready or queue or self._running:
+            while ready or queue or self._running or self._waiting:
+                ready.extend(self._no_longer_held())
                 while ready:  # judging needs no slot: an up-to-date task is skipped at once, freeing its dependants
                     name = ready.pop(0)
+                    if self._held_elsewhere(name):
+                        continue
                     if self._judge(name):
                         queue.append(name)
                     else:
-                        ready.extend(self._release(name, waiting))
+                        ready.extend(self._release(name, upstream_left))
                 if self._stopping:
                     queue.clear()
+                    self._waiting.clear()
                 else:
                     self._prewarm(queue)
                     while queue and len(self._running) < self.executor.capacity:
                         self._submit(queue.pop(0), 1)
                     self._prewarm(queue)  # the submissions changed what comes next
-                if not self._running:
+                if not self._running and not self._waiting:
                     break
                 waited: list[Future[Any]] = [*self._running, self._cancel]
                 done, _ = wait(waited, timeout=self._next_deadline(), return_when=FIRST_COMPLETED)
@@ -98,7 +108,7 @@ class Runner:
                         self._submit(job.task, job.attempt + 1)
                         continue
                     if state.ok and not self._stopping:
-                        ready.extend(self._release(job.task, waiting))
+                        ready.extend(self._release(job.task, upstream_left))
                     elif state is TaskState.FAILED and self.fail_fast and not self._stopping:
                         self._stop_all(StopReason.CANCELLED)
         except KeyboardInterrupt:
@@ -117,6 +127,24 @@ class Runner:
 
     # -- one task -------------------------------------------------------------------------------------------------
 
+    def _held_elsewhere(self, name: str) -> bool:
+        """True when an older run that is still going holds this instance: it waits (state `waiting`)."""
+        holder = self.claims.holder(name) if self.claims else None
+        if holder is None:
+            return False
+        if self._waiting.get(name) != holder.run_id:
+            self.run.tasks[name].reasons = [f"waiting for run {holder.run_id}, which has {holder.instance} to run"]
+            self._set(name, TaskState.WAITING)
+        self._waiting[name] = holder.run_id
+        return True
+
+    def _no_longer_held(self) -> list[str]:
+        """Waiting instances whose holder is done with them (or died): ready to be judged."""
+        free = [name for name in self._waiting if self.claims and self.claims.holder(name) is None]
+        for name in free:
+            del self._waiting[name]
+        return free
+
     def _judge(self, name: str) -> bool:
         """True when the task must run; an up-to-date one is marked skipped here."""
         task = self.pipeline.tasks[name]
@@ -131,7 +159,7 @@ class Runner:
 
     def _job(self, name: str, attempt: int) -> Job:
         task = self.pipeline.tasks[name]
-        output = self.runs_dir / (name.replace("/", "__") + ".ipynb")
+        output = self.runs_dir / notebook_file_name(name)
         return Job(
             task=name,
             notebook=str(task.spec.notebook),
@@ -179,7 +207,7 @@ class Runner:
             raise _Retry
         if state is TaskState.SUCCEEDED:
             outputs = fingerprint.output_hashes(task, self.store, self.pipeline.project.relative)
-            self.store.record_success(name, self.run.id, {**self._fingerprints[name], "outputs": outputs})
+            self.store.record_success(task.base, self.run.id, {**self._fingerprints[name], "outputs": outputs})
         self._set(name, state, finished_at=result.finished_at, error=error)
         if state is TaskState.FAILED:
             for downstream in nx.descendants(self.graph, name):
@@ -208,12 +236,12 @@ class Runner:
                 expected.add(name)
         return upcoming
 
-    def _release(self, name: str, waiting: dict[str, int]) -> list[str]:
+    def _release(self, name: str, upstream_left: dict[str, int]) -> list[str]:
         """Dependants of a finished task whose upstream is now all finished."""
         now_ready = []
         for downstream in self.graph.successors(name):
-            waiting[downstream] -= 1
-            if waiting[downstream] == 0 and self.run.tasks[downstream].state is TaskState.PENDING:
+            upstream_left[downstream] -= 1
+            if upstream_left[downstream] == 0 and self.run.tasks[downstream].state is TaskState.PENDING:
                 now_ready.append(downstream)
         return now_ready
 
@@ -228,6 +256,8 @@ class Runner:
 
     def _next_deadline(self) -> float | None:
         deadlines = [deadline for _, deadline in self._running.values() if deadline is not None]
+        if self._waiting:
+            deadlines.append(time.monotonic() + POLL_S)
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     def _enforce_timeouts(self) -> None:
@@ -262,6 +292,8 @@ class Runner:
         for key, value in fields.items():
             setattr(result, key, value)
         self.store.update_task(self.run.id, name, state=state, reasons=result.reasons, **fields)
+        if state.finished and self.claims:
+            self.claims.release(name)
         self.on_event(self.run, result)
 
     def _close_run(self) -> None:

@@ -36,9 +36,10 @@ def plan(
     targets: Iterable[str] | None = None,
     params: Mapping[str, Any] | None = None,
     force: bool = False,
+    grid: Mapping[str, Iterable[Any]] | None = None,
 ) -> list[Step]:
-    """Each selected task, in the order a run would take them, with what the run would do and why."""
-    prepared = prepare(pipeline, targets, params)
+    """Each selected task instance, in the order a run would take them, with what the run would do and why."""
+    prepared = prepare(pipeline, targets, params, grid)
     resolved = prepared.pipeline
     relative = resolved.project.relative
     store = open_store(resolved.project.store_dir)
@@ -49,7 +50,9 @@ def plan(
             task = resolved.tasks[name]
             running_upstream = [u for u in resolved.graph.predecessors(name) if actions[u] is not Action.SKIP]
             pending = {relative(path) for u in running_upstream for path in resolved.graph.edges[u, name]["via"]}
-            verdict = fingerprint.judge(task, store, relative, force=force, pending_inputs=pending)
+            verdict = fingerprint.judge(
+                task, store, relative, force=force, pending_inputs=pending, pending_upstream=running_upstream
+            )
             if verdict.must_run:
                 action, reasons = Action.RUN, verdict.reasons
             elif running_upstream:

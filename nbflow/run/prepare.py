@@ -1,5 +1,6 @@
-"""A run before it starts: its parameters split and checked, its tasks selected, its sources checked, and what
-papermill injects into each task. Nothing runs here, so every mistake is reported before any kernel starts.
+"""A run before it starts: its parameters and grid split and checked, its task instances selected, its sources
+checked, and what papermill injects into each instance. Nothing runs here, so every mistake is reported before any
+kernel starts.
 """
 
 from __future__ import annotations
@@ -52,15 +53,23 @@ def split_params(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict
     return pipeline_params, task_params
 
 
-def prepare(pipeline: Pipeline, targets: Iterable[str] | None, params: Mapping[str, Any] | None) -> Prepared:
-    """Resolve with the run's parameters, select the tasks, and check every name given; nothing runs yet."""
+def prepare(
+    pipeline: Pipeline,
+    targets: Iterable[str] | None,
+    params: Mapping[str, Any] | None,
+    grid: Mapping[str, Iterable[Any]] | None = None,
+) -> Prepared:
+    """Resolve with the run's parameters and grid, select the instances, and check every name given; nothing runs
+    yet."""
     pipeline_params, task_params = split_params(params)
+    run_grid = {name: list(values) for name, values in (grid or {}).items()}
     targets = list(targets) if targets else None
     problems = [
-        f"target `{t}` names no task{did_you_mean(t, pipeline.tasks)}."
-        for t in targets or []
-        if t not in pipeline.tasks
+        f"-g {name}: it is also set with -p {name}; give a name either one value (-p) or several (-g)."
+        for name in run_grid
+        if name in pipeline_params
     ]
+    problems += [f"-g {name}: no values given." for name, values in run_grid.items() if not values]
     for task, names in task_params.items():
         spec = pipeline.specs.get(task)
         if spec is None:
@@ -75,15 +84,27 @@ def prepare(pipeline: Pipeline, targets: Iterable[str] | None, params: Mapping[s
         ]
     if problems:
         raise UsageError.listing(problems)
-    resolved = pipeline.with_params(pipeline_params, task_params) if params else pipeline
+    resolved = pipeline.with_params(pipeline_params, task_params, run_grid) if params or run_grid else pipeline
+    unknown = [resolved.unknown_target(t) for t in targets or [] if not resolved.matching(t)]
+    if unknown:
+        raise UsageError.listing(unknown)
     selected = resolved.select(targets)
-    known = set(pipeline.project.params).union(*(resolved.specs[t].params for t in selected))
+    bases = {resolved.tasks[name].base for name in selected}
+    known = set(pipeline.project.params).union(*(resolved.specs[t].params for t in bases))
     problems = [
         f"parameter `{name}`: no selected task assigns `{name}` in its parameters cell{did_you_mean(name, known)}; "
         "check the name."
         for name in pipeline_params
         if name not in known
     ]
+    varied = {name for t in selected for name in resolved.tasks[t].grid}
+    problems += [
+        f"-g {name}: no selected task uses `{name}` (assigns it in its parameters cell, or puts {{{name}}} in a "
+        f"path){did_you_mean(name, known)}; check the name."
+        for name in run_grid
+        if name not in varied and not any(name in resolved.grid_conflicts.get(t, {}) for t in bases)
+    ]
+    problems += [f"-g: {why}." for t in sorted(bases) for why in resolved.grid_conflicts.get(t, {}).values()]
     if problems:
         raise UsageError.listing(problems)
     preflight.check(resolved, selected)
@@ -120,7 +141,7 @@ def injected_parameters(pipeline: Pipeline, task: Task, task_params: Mapping[str
         assert isinstance(declared, str) and isinstance(filled, str)
         return portable_value(declared, filled)
 
-    injected = {k: v for k, v in task.params.items() if k in pipeline.params or k in task_params}
+    injected = {k: v for k, v in task.params.items() if k in pipeline.params or k in task_params or k in task.grid}
     parameters_cell = task.spec.parameters_source
     for name in ("inputs", "outputs"):
         declared = getattr(task.spec, name)

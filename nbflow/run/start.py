@@ -1,4 +1,4 @@
-"""One run from start to end: prepared, recorded, locked, executed, closed.
+"""One run from start to end: prepared, recorded with its claims, executed, closed.
 
 This is what `Pipeline.run`, `nbflow run`, the panels, the server and the scheduler all call. It is also the one
 place that cleans up after a run whose process died: reading the store never stops a process, starting a run does.
@@ -6,19 +6,17 @@ place that cleans up after a run whose process died: reading the store never sto
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from nbflow import processes
 from nbflow.graph import Pipeline
 from nbflow.models import Run, TaskRun
+from nbflow.run.claims import Claims, stop_orphan_kernels
 from nbflow.run.executors import make_executor
 from nbflow.run.jobs import Executor, ExecutorOptions
-from nbflow.run.lock import ProjectLock
 from nbflow.run.loop import EventHook, Runner
 from nbflow.run.prepare import new_run_id, prepare
-from nbflow.store import Store, open_store
+from nbflow.store import open_store
 from nbflow.times import iso, now
 
 
@@ -29,6 +27,8 @@ def run_pipeline(
     workers: int | None = None,
     force: bool = False,
     *,
+    grid: Mapping[str, Iterable[Any]] | None = None,
+    no_wait: bool = False,
     fail_fast: bool = False,
     timeout: float | None = None,
     retries: int | None = None,
@@ -41,16 +41,15 @@ def run_pipeline(
 ) -> Run:
     """Run the targets (default: all) and their upstream; blocks until done and returns the Run.
 
-    `executor` names a registered executor (`local`, `dask`, ...), made for this run and closed after it, or is an
-    `Executor` the caller made and closes itself."""
-    prepared = prepare(pipeline, targets, params)
+    `grid` makes the run a grid (name -> values): every selected task using a name runs once per value. Where
+    another run that is still going holds an instance this run needs, that instance waits for it, or, with
+    `no_wait`, the run does not start (LockedError). `executor` names a registered executor (`local`, `dask`, ...),
+    made for this run and closed after it, or is an `Executor` the caller made and closes itself."""
+    prepared = prepare(pipeline, targets, params, grid)
     project = prepared.pipeline.project
     store = open_store(project.store_dir)
-    lock = ProjectLock(project.store_dir)
     run_id = new_run_id()
-    lock.acquire(run_id)
     try:
-        stop_orphan_kernels(store)
         options = ExecutorOptions(
             run_id=run_id,
             workers=workers or project.workers,  # -j, else `workers` in nbflow.toml, else the executor's default
@@ -59,38 +58,41 @@ def run_pipeline(
             on_kernel_pid=lambda job, pid: store.update_task(run_id, job.task, kernel_pid=pid),
         )
         chosen = make_executor(executor, options) if isinstance(executor, str) else executor
-        recorded = prepared.recorded_params
-        run = Run(run_id, trigger, recorded, {name: TaskRun(name) for name in prepared.selected}, started_at=iso(now()))
-        store.create_run(run_id, trigger, recorded, list(targets or []), prepared.selected)
-        runner = Runner(
-            prepared,
-            store,
-            chosen,
-            run,
-            force=force,
-            fail_fast=fail_fast,
-            timeout=timeout,
-            retries=retries,
-            on_event=on_event,
-        )
-        if on_start:
-            on_start(runner)
         try:
+            recorded, run_grid = prepared.recorded_params, prepared.pipeline.run_grid
+            instances = [prepared.pipeline.tasks[name] for name in prepared.selected]
+            tasks = {t.name: TaskRun(t.name, task=t.base, grid=t.grid) for t in instances}
+            run = Run(run_id, trigger, recorded, tasks, started_at=iso(now()), grid=run_grid)
+            claims = Claims.of(store, run_id, prepared.pipeline, prepared.selected)
+            store.create_run(
+                run_id,
+                trigger,
+                recorded,
+                list(targets or []),
+                list(tasks.values()),
+                grid=run_grid,
+                claims=claims.keys,
+                refuse_if_claimed=claims.refuse_if_claimed if no_wait else None,
+            )
+            claims.started()
+            stop_orphan_kernels(store)
+            runner = Runner(
+                prepared,
+                store,
+                chosen,
+                run,
+                claims=claims,
+                force=force,
+                fail_fast=fail_fast,
+                timeout=timeout,
+                retries=retries,
+                on_event=on_event,
+            )
+            if on_start:
+                on_start(runner)
             return runner.execute()
         finally:
             if chosen is not executor:
                 chosen.close()
     finally:
-        lock.release()
         store.close()
-
-
-def stop_orphan_kernels(store: Store) -> list[int]:
-    """Kill the kernels that runs whose process died left running (only those still kernels: pids are reused).
-    Called while holding the project's lock, so no live run owns them."""
-    stopped = []
-    for run_id, task, pid in store.orphan_kernels():
-        if pid != os.getpid() and processes.alive(pid) and processes.is_kernel(pid) and processes.kill_group(pid):
-            stopped.append(pid)
-        store.forget_kernel(run_id, task)
-    return stopped

@@ -12,14 +12,12 @@ import json
 import os
 import signal
 import threading
-from pathlib import Path
 
 from pydantic import ValidationError
 
 from nbflow import history, render
 from nbflow.models import RunState
 from nbflow.run.background import BackgroundRun, start_run
-from nbflow.run.lock import ProjectLock
 from nbflow.server.errors import ApiError
 from nbflow.server.paths import ServedProject, inside
 from nbflow.server.schedules import HostedScheduler
@@ -35,8 +33,6 @@ from nbflow.shapes import (
     RunRequest,
     RunStarted,
 )
-
-FINISHING_WAIT = 60  # seconds a new run waits for one of ours that has recorded its end to release the lock
 
 
 class Runs:
@@ -78,18 +74,15 @@ class Runs:
 
     def start(self, request: RunRequest) -> RunStarted:
         pipeline = self.served.load()
-        params = request.param_values()
+        params, grid = request.param_values(), request.grid_values()
         with self._lock:
-            for previous in self.handles.values():
-                # A run of ours that has recorded its end still holds the lock while its kernels shut down: a
-                # moment; wait for it rather than answer 409 to someone who saw it finish.
-                if not previous.done and previous.run.state.finished:
-                    try:
-                        previous.wait(FINISHING_WAIT)
-                    except BaseException:  # its own error, recorded in the store
-                        pass
             handle = start_run(
-                pipeline, trigger="lab", targets=request.targets or None, params=params, force=request.force
+                pipeline,
+                trigger="lab",
+                targets=request.targets or None,
+                params=params,
+                grid=grid,
+                force=request.force,
             )
             self.handles[handle.id] = handle
             for run_id in [r for r, h in self.handles.items() if h.done and r != handle.id]:
@@ -110,6 +103,7 @@ class Runs:
         project = self.served.project()
         with self.served.store(project) as store:
             row = store.run(run_id)
+            alive = row is not None and store.is_alive(row)
         pid = row.pid if row else None
         if row is None or row.state is not RunState.RUNNING or not pid:
             raise ApiError(409, f"run {run_id} is not running.")
@@ -119,8 +113,8 @@ class Runs:
                 f"run {run_id} was started inside this server by something that did not register it here; it "
                 "cannot be cancelled from the panel.",
             )
-        if not _lock_names(project.store_dir, run_id, pid):
-            raise ApiError(409, f"run {run_id} does not hold the project's lock; it is not running.")
+        if not alive:
+            raise ApiError(409, f"run {run_id}: its process {pid} is gone; the run is not running.")
         try:
             os.kill(pid, signal.SIGINT)  # nbflow run treats it as Ctrl-C: kernels stopped, tasks `cancelled`
         except ProcessLookupError:
@@ -167,18 +161,3 @@ class Runs:
                 handle.wait(timeout)
             except BaseException:  # the run's own error: already recorded in the store
                 pass
-
-
-def _lock_names(store_dir: Path, run_id: str, pid: int) -> bool:
-    """True when the project's lock is held and its file names this run and pid."""
-    lock = ProjectLock(store_dir)
-    try:
-        text = lock.path.read_text().split()
-    except OSError:
-        return False
-    if text != [run_id, str(pid)]:
-        return False
-    if lock.try_acquire():  # nobody holds it after all
-        lock.release()
-        return False
-    return True

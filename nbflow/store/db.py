@@ -10,7 +10,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -84,14 +84,20 @@ class Store:
         trigger: str,
         params: dict[str, Any],
         targets: list[str],
-        tasks: list[str],
+        tasks: list[TaskRun],
         state: RunState = RunState.RUNNING,
+        *,
+        grid: dict[str, list[Any]] | None = None,
+        claims: Mapping[str, list[str]] | None = None,
+        refuse_if_claimed: Callable[[Store], None] | None = None,
     ) -> None:
-        """A new run and its tasks (all `pending`), owned by this process."""
+        """A new run and its task instances (all `pending`), owned by this process, with its `claims` (instance ->
+        keys, see `nbflow.store.claims`). `refuse_if_claimed` is called inside the same transaction, after the
+        claims are in: raising there leaves no trace of the run."""
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO runs (id, trigger, state, started_at, params, targets, pid, pid_started) "
-                "VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs (id, trigger, state, started_at, params, targets, pid, pid_started, grid) "
+                "VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     trigger,
@@ -101,12 +107,19 @@ class Store:
                     _dumps(targets),
                     os.getpid(),
                     processes.start_time(),
+                    _dumps(grid or {}),
                 ),
             )
             db.executemany(
-                "INSERT INTO task_runs (run_id, task, position, state) VALUES (?,?,?,'pending')",
-                [(run_id, task, i) for i, task in enumerate(tasks)],
+                "INSERT INTO task_runs (run_id, task, position, state, base, grid) VALUES (?,?,?,'pending',?,?)",
+                [(run_id, t.name, i, t.task, _dumps(t.grid) if t.grid else None) for i, t in enumerate(tasks)],
             )
+            db.executemany(
+                "INSERT OR IGNORE INTO claims (key, run_id, instance) VALUES (?,?,?)",
+                [(key, run_id, instance) for instance, keys in (claims or {}).items() for key in keys],
+            )
+            if refuse_if_claimed is not None:
+                refuse_if_claimed(self)
 
     def finish_run(self, run_id: str, state: RunState, message: str | None = None) -> None:
         with self.transaction() as db:
@@ -114,6 +127,7 @@ class Store:
                 "UPDATE runs SET state = ?, finished_at = ?, message = COALESCE(?, message) WHERE id = ?",
                 (str(state), iso(now()), message, run_id),
             )
+            db.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
 
     def update_task(self, run_id: str, task: str, **fields: Any) -> None:
         """Set some columns of a task run: `state`, `started_at`, `finished_at`, `attempts`, `error` (a TaskError),
@@ -181,7 +195,8 @@ class Store:
         return {r["task"]: self._task_run(r) for r in rows}
 
     def running_runs(self) -> list[RunRecord]:
-        return [r for r in self.runs() if r.state is RunState.RUNNING]
+        rows = self.db.execute("SELECT id FROM runs WHERE state = ? ORDER BY started_at", (str(RunState.RUNNING),))
+        return [run for row in rows.fetchall() if (run := self.run(row["id"])) is not None]
 
     def is_alive(self, run: RunRecord) -> bool:
         """The process that runs `run` is still there (by pid and start time: pids are reused)."""
@@ -206,9 +221,10 @@ class Store:
             )
             db.execute(
                 "UPDATE task_runs SET state = ?, finished_at = COALESCE(finished_at, ?) "
-                "WHERE run_id = ? AND state IN (?, ?)",
-                (str(TaskState.CANCELLED), stamp, run_id, str(TaskState.PENDING), str(TaskState.RUNNING)),
+                "WHERE run_id = ? AND state IN (?, ?, ?)",
+                (str(TaskState.CANCELLED), stamp, run_id, *(str(s) for s in TaskState if not s.finished)),
             )
+            db.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
 
     def orphan_kernels(self) -> list[tuple[str, str, int]]:
         """(run id, task, kernel pid) of the tasks that were running when their run's process died."""
@@ -289,6 +305,8 @@ class Store:
             reasons=_loads(row["reasons"]) or [],
             kernel_pid=row["kernel_pid"],
             run_id=row["run_id"],
+            task=row["base"] or row["task"],
+            grid=_loads(row["grid"]) or {},
         )
 
 
@@ -301,7 +319,7 @@ def open_store(store_dir: Path) -> Store:
 
 _TASK_COLUMNS = (
     "t.run_id, t.task, t.state, t.started_at, t.finished_at, t.attempts, t.error, t.output_notebook, t.reasons, "
-    "t.kernel_pid"
+    "t.kernel_pid, t.base, t.grid"
 )
 
 
@@ -327,6 +345,7 @@ def _run_record(row: sqlite3.Row, counts: dict[str, int]) -> RunRecord:
         finished_at=row["finished_at"],
         params=_loads(row["params"]) or {},
         targets=_loads(row["targets"]) or [],
+        grid=_loads(row["grid"]) or {},
         pid=row["pid"],
         message=row["message"],
         counts=counts,

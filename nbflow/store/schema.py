@@ -105,6 +105,22 @@ MIGRATIONS = [
     DROP TABLE task_success;
     CREATE INDEX task_successes_latest ON task_successes(task, finished_at);
     """,
+    # 6: task instances (a task's name and grid values beside the instance's name), a run's own grid, and the
+    # claims that let runs go side by side: a run claims every instance it may run (and every path it may write)
+    # as it starts; an instance goes to the oldest running run claiming it, the others wait for it
+    """
+    ALTER TABLE task_runs ADD COLUMN base TEXT;
+    ALTER TABLE task_runs ADD COLUMN grid TEXT;
+    ALTER TABLE runs ADD COLUMN grid TEXT NOT NULL DEFAULT '{}';
+    CREATE TABLE claims (
+        key TEXT NOT NULL,
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        instance TEXT NOT NULL,
+        PRIMARY KEY (key, run_id)
+    );
+    CREATE INDEX claims_run ON claims(run_id);
+    CREATE INDEX runs_state ON runs(state);
+    """,
 ]
 
 

@@ -407,7 +407,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
             params = self.form.changed()
             targets = list(self.tasks_select.value) or None
             selected = set(self.pipeline.select(targets))
-            known = set(self.pipeline.project.params).union(*(self.pipeline.specs[t].params for t in selected))
+            bases = {self.pipeline.tasks[t].base for t in selected}
+            known = set(self.pipeline.project.params).union(*(self.pipeline.specs[t].params for t in bases))
             params = {k: v for k, v in params.items() if k in known}  # a parameter only other tasks use: not this run's
             self.handle = start_run(
                 self.pipeline,

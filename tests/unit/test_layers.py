@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "nbflow.errors",
             "nbflow.models",
             "nbflow.params",
+            "nbflow.grids",
             "nbflow.times",
             "nbflow.processes",
             "nbflow.paths",

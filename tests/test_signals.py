@@ -1,4 +1,4 @@
-"""One run at a time (the lock), Ctrl-C, and a run whose process dies."""
+"""Ctrl-C, and a run whose process dies (runs side by side are in test_side_by_side.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from test_failures import processes_with, wait_for_none
 
 import nbflow
 from nbflow.processes import alive
-from nbflow.run.lock import ProjectLock
 from nbflow.store import Store
 
 
@@ -39,19 +38,6 @@ def start_sleeping_run(project: Path) -> tuple[subprocess.Popen, int]:
         time.sleep(0.2)
     process.kill()
     raise AssertionError("the run never started its kernel: " + process.stderr.read())
-
-
-def test_a_second_run_exits_3_naming_the_first(project):
-    write_notebook(project / "a.ipynb", 'outputs = ["a.txt"]', "open(outputs[0], 'w').write('x')")
-    lock = ProjectLock(project / ".nbflow")
-    lock.acquire("20261126T000000000-beef")
-    try:
-        result = run_cli("run", str(project))
-    finally:
-        lock.release()
-    assert result.returncode == 3
-    assert "another run holds the project's lock (run 20261126T000000000-beef, process" in result.stderr
-    assert run_cli("run", str(project)).returncode == 0
 
 
 def test_ctrl_c_stops_kernels_marks_cancelled_and_exits_130(project):
