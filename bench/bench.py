@@ -1,6 +1,6 @@
 """nbflow against its peers, on the same generated pipelines, in one command.
 
-    python bench/bench.py [--repeat N] [--cases chain10,fanout16,sleep4,cpu10,resolve,memory] [--quick] [--markdown]
+    python bench/bench.py [--repeat N] [--cases chain10,fanout16,grid100,backfill30,...] [--quick] [--markdown]
 
 Method
 - Every case is generated into a temporary folder, one copy per tool, so each tool keeps its own state while doing
@@ -29,6 +29,12 @@ Cases
 - resolve: generated 1,000 / 2,000 / 5,000-notebook pipelines (bench/resolve.py's generator and method):
   `nbflow.load` in-process after a warm-up, and the `nbflow graph --format json` command; the ratio to the
   smallest size shows whether resolution stays linear.
+- grid100: one notebook with a 100-value `grid` (100 trivial instances): nbflow `run --force -j CPUS` and the no-op
+  run, against ploomber's own `grid` of 100 points (`ploomber build --force` with its parallel executor, and the
+  no-op `ploomber build`).
+- backfill30: a copy of the example pipeline (notebooks/) backfilled over 30 days, `nbflow run -g report_date
+  2026-11-01..2026-11-30 -j CPUS`: the backfill from nothing (once: it is hundreds of notebook runs) and its no-op
+  rerun.
 - sleep4: four independent notebooks that each sleep 3 s, nbflow `-j 4` against `-j 1`.
 - memory: peak RSS of the `nbflow graph --format json` process on the largest resolve pipeline, and of the nbflow
   process itself (its own VmHWM, kernels excluded) during a 100-task run.
@@ -53,6 +59,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 
@@ -61,11 +68,12 @@ import nbformat
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from pipelines import chain, fan_out, large, ploomber_chain, ploomber_fan_out  # noqa: E402
+from pipelines import chain, example, fan_out, grid, large, ploomber_chain, ploomber_fan_out, ploomber_grid  # noqa: E402
 
 import nbflow  # noqa: E402
 
 RESULTS = BENCH / "results"
+EXAMPLE = BENCH.parent / "notebooks"
 PEERS_VENV = BENCH / ".peers-venv"
 CPUS = os.cpu_count() or 1
 COMMAND_TIMEOUT = 900  # seconds: a hung tool is reported as failed rather than waited for
@@ -74,7 +82,7 @@ PAPERMILL_CMD = [sys.executable, "-m", "papermill"]
 PEER_ENV = {**os.environ, "PLOOMBER_STATS_ENABLED": "false", "PLOOMBER_VERSION_CHECK_DISABLED": "1"}
 
 NBFLOW, NO_PREWARM, PLOOMBER, PAPERMILL = "nbflow", "nbflow (no prewarm)", "ploomber", "papermill loop"
-CASES = ("chain10", "fanout16", "sleep4", "cpu10", "resolve", "memory")
+CASES = ("chain10", "fanout16", "grid100", "backfill30", "sleep4", "cpu10", "resolve", "memory")
 BURN = "def burn(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n"
 
 
@@ -271,6 +279,8 @@ class Setup:
     warm_up: bool
     cpu_seconds: float
     sizes: list[int]
+    grid_size: int
+    backfill_days: int
     ploomber: Path | None
     no_prewarm: bool
     burn_iterations: int = 0
@@ -365,21 +375,62 @@ def case_chain10(setup: Setup) -> list[Measurement]:
     return [full, noop]
 
 
+def ploomber_parallel(
+    setup: Setup, case: str, make: Callable[..., Path], names: list[str], m: Measurement
+) -> Contender:
+    """ploomber with its parallel executor, probed with one full run; its serial one if that fails (in the note).
+    `make(folder, executor=...)` writes the ploomber project."""
+    parallel = ploomber_contender(setup, case, lambda f: make(f, executor="parallel"), names)
+    try:
+        wall, _ = parallel.run("full")
+    except ToolFailed as exc:
+        m.notes.append(f"ploomber SERIAL: its parallel executor failed ({exc})")
+        return ploomber_contender(setup, f"{case}-serial", lambda f: make(f, executor="serial"), names)
+    progress(m.label, "probe", "ploomber (parallel)", f"{wall:7.2f} s")
+    m.notes.append(f"ploomber parallel ({CPUS} processes)")
+    return parallel
+
+
 def case_fanout16(setup: Setup) -> list[Measurement]:
     names = [f"f{i:02d}" for i in range(16)]
     m = Measurement("fanout16", "fanout16 full (s)", notes=[f"nbflow -j {CPUS}"])
     contenders = nbflow_contenders(setup, "fanout16", lambda f: fan_out(f, 16), names)
     if setup.ploomber:
-        parallel = ploomber_contender(setup, "fanout16", lambda f: ploomber_fan_out(f, 16, executor="parallel"), names)
-        try:
-            wall, _ = parallel.run("full")
-            progress(m.label, "probe", "ploomber (parallel)", f"{wall:7.2f} s")
-            contenders.append(parallel)
-            m.notes.append(f"ploomber parallel ({CPUS} processes)")
-        except ToolFailed as exc:
-            contenders.append(ploomber_contender(setup, "fanout16-serial", lambda f: ploomber_fan_out(f, 16), names))
-            m.notes.append(f"ploomber SERIAL: its parallel executor failed ({exc})")
+        contenders.append(ploomber_parallel(setup, "fanout16", partial(ploomber_fan_out, width=16), names, m))
     return [alternate(m, contenders, "full", setup)]
+
+
+def case_grid100(setup: Setup) -> list[Measurement]:
+    """One notebook's grid of trivial instances against ploomber's grid of as many points, full and no-op."""
+    size = setup.grid_size
+    names = [f"g-{i}" for i in range(size)]
+    full = Measurement("grid100", f"grid{size} full (s)", notes=[f"nbflow -j {CPUS}"])
+    contenders = nbflow_contenders(setup, "grid100", lambda f: grid(f, size), names)
+    if setup.ploomber:
+        contenders.append(ploomber_parallel(setup, "grid100", partial(ploomber_grid, size=size), names, full))
+    alternate(full, contenders, "full", setup)
+    noop = Measurement("grid100", f"grid{size} no-op (s)")
+    alternate(noop, [c for c in contenders if c.noop and c.tool != NO_PREWARM], "noop", setup)
+    return [full, noop]
+
+
+def case_backfill30(setup: Setup) -> list[Measurement]:
+    """The example pipeline backfilled over `backfill_days` days from nothing (one run), then its no-op rerun."""
+    days = [datetime.date(2026, 11, 1) + datetime.timedelta(days=n) for n in range(setup.backfill_days)]
+    folder = example(setup.root / "backfill30" / "nbflow", EXAMPLE)
+    run = [*NBFLOW_CMD, "run", str(folder), "-g", "report_date", f"{days[0]}..{days[-1]}", "-j", str(CPUS)]
+    products = [folder / "data" / "loaded" / f"{day}.json" for day in days]
+    products += [folder / "reports" / f"summary_{day}.html" for day in days]
+    contender = Contender(
+        NBFLOW, folder, full=[run], noop=run, products=products, executed=lambda: newest_nbflow_run(folder)
+    )
+    full = Measurement("backfill30", f"backfill{len(days)} full (s)")
+    attempt(full, contender, "full", "1/1")
+    if full.values:
+        instances = len(contender.executed())
+        full.notes.append(f"{instances} task instances over {len(days)} days, -j {CPUS}; one run, from nothing")
+    noop = Measurement("backfill30", f"backfill{len(days)} no-op (s)")
+    return [full, alternate(noop, [contender], "noop", setup)]
 
 
 def case_sleep4(setup: Setup) -> list[Measurement]:
@@ -528,6 +579,8 @@ CASE_FUNCTIONS = {
     "cpu10": case_cpu10,
     "resolve": case_resolve,
     "memory": case_memory,
+    "grid100": case_grid100,
+    "backfill30": case_backfill30,
 }
 
 
@@ -691,7 +744,7 @@ def plot(measurements: list[Measurement], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     groups = [
-        ("pipelines: median wall time (s)", ("chain10", "fanout16", "cpu10")),
+        ("pipelines: median wall time (s)", ("chain10", "fanout16", "grid100", "backfill30", "cpu10")),
         ("resolve: median time (s)", ("resolve",)),
     ]
     panels = [(title, ms) for title, cases in groups if (ms := [m for m in measurements if m.case in cases])]
@@ -750,7 +803,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a fast smoke run: no warm-up, 1 repetition, 0.25 s CPU tasks, resolve at 200/400/1000",
+        help="a fast smoke run: no warm-up, 1 repetition, 0.25 s CPU tasks, resolve at 200/400/1000, a 20-value grid, "
+        "a 3-day backfill",
     )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for bench/README.md)")
     args = parser.parse_args()
@@ -765,7 +819,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cases = [c for c in CASES if c in args.cases.split(",")]
-    needs_peers = any(c in cases for c in ("chain10", "fanout16", "cpu10"))
+    needs_peers = any(c in cases for c in ("chain10", "fanout16", "grid100", "cpu10"))
     info = machine()
     with tempfile.TemporaryDirectory(prefix="nbflow-bench-") as tmp:
         setup = Setup(
@@ -774,6 +828,8 @@ def main() -> None:
             warm_up=not args.quick,
             cpu_seconds=0.25 if args.quick else 1.0,
             sizes=[200, 400, 1000] if args.quick else [1000, 2000, 5000],
+            grid_size=20 if args.quick else 100,
+            backfill_days=3 if args.quick else 30,
             ploomber=ensure_ploomber() if needs_peers else None,
             no_prewarm=nbflow_run_has("--no-prewarm"),
         )

@@ -1,8 +1,10 @@
-"""Benchmark pipelines, generated with nbformat: chains, fan-outs, and large graphs for resolution."""
+"""Benchmark pipelines, generated with nbformat: chains, fan-outs, grids, large graphs for resolution; and a copy of
+the example pipeline."""
 
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -48,6 +50,27 @@ def fan_out(folder: Path, width: int, work: str = "x = 1") -> Path:
     return folder
 
 
+def grid(folder: Path, size: int, work: str = "x = 1") -> Path:
+    """One notebook with a `size`-value grid over `i`: `size` instances, each writing `data/g-{i}.txt`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nbflow.toml").write_text("")
+    values = list(range(size))
+    write_task(
+        folder / "g.ipynb",
+        f'outputs = ["data/g-{{i}}.txt"]\ni = 0\ngrid = {{"i": {values!r}}}',
+        work,
+        "open(outputs[0], 'w').write(str(i))",
+    )
+    return folder
+
+
+def example(folder: Path, source: Path) -> Path:
+    """A copy of the example pipeline (notebooks/), without anything a run wrote."""
+    generated = shutil.ignore_patterns("data", "reports", ".nbflow", ".ipynb_checkpoints")
+    shutil.copytree(source, folder, ignore=generated)
+    return folder
+
+
 def large(folder: Path, count: int, seed: int = 0) -> Path:
     """`count` notebooks in folders of 50, each reading up to three files written by earlier ones."""
     rng = random.Random(seed)
@@ -76,6 +99,22 @@ def ploomber_chain(folder: Path, length: int, work: str = "x = 1", executor: str
 def ploomber_fan_out(folder: Path, width: int, work: str = "x = 1", executor: str = "serial") -> Path:
     """The same tasks as `fan_out`, as a ploomber project."""
     return _ploomber_project(folder, [(f"f{i:02d}", []) for i in range(width)], work, executor)
+
+
+def ploomber_grid(folder: Path, size: int, work: str = "x = 1", executor: str = "serial") -> Path:
+    """The same grid as `grid`, as a ploomber project in its documented form: one task with a `grid`, whose instances
+    ploomber names `g-0`, `g-1`, ... and whose products it numbers alike (`data/g-0.txt`, `output/g-0.ipynb`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_task(
+        folder / "g.ipynb",
+        "upstream = None\nproduct = None\ni = None",
+        work,
+        "open(product['data'], 'w').write(str(i))",
+    )
+    lines = [f"executor: {executor}", "tasks:", "  - source: g.ipynb", "    name: g-", "    product:"]
+    lines += ["      nb: output/g.ipynb", "      data: data/g.txt", "    grid:", f"      i: {list(range(size))!r}"]
+    (folder / "pipeline.yaml").write_text("\n".join(lines) + "\n")
+    return folder
 
 
 def _ploomber_project(folder: Path, tasks: list[tuple[str, list[str]]], work: str, executor: str) -> Path:
