@@ -129,6 +129,7 @@ def test_targets_select_instances_and_a_parameter_narrows_a_grid(project):
 
 def test_a_backfill_runs_every_day_linked_per_day_and_going_back_reruns_nothing(project):
     regional_pipeline(project)
+    (project / "nbflow.toml").write_text('[params]\nday = "2026-11-01"\n')
     days = [f"2026-11-{d:02d}" for d in range(1, 31)]
     raw(project, *days)
     result = run_cli("run", str(project), "-g", "day", "2026-11-01..2026-11-30", "-t", "summary", "-j", "4")
@@ -136,7 +137,7 @@ def test_a_backfill_runs_every_day_linked_per_day_and_going_back_reruns_nothing(
     [latest] = json.loads(run_cli("runs", str(project), "--json").stdout)
     shown = json.loads(run_cli("show", latest["id"], str(project), "--json").stdout)
     assert len(shown["tasks"]) == 30 * 6 and {t["state"] for t in shown["tasks"]} == {"succeeded"}
-    assert shown["grid"] == {"day": days}
+    assert shown["grid"] == {"day": days} and "day" not in shown["params"]  # the grid, not [params], set it
     for day in days:
         assert json.loads((project / "summary" / f"{day}.json").read_text()) == [
             f"reports/{day}_{r}.txt" for r in sorted(REGIONS)

@@ -32,7 +32,8 @@ class Prepared:
     def recorded_params(self) -> dict[str, Any]:
         """The run's parameters as the store keeps them: pipeline values, then `TASK.NAME` ones."""
         per_task = {f"{t}.{k}": v for t, values in self.task_params.items() for k, v in values.items()}
-        return {**self.pipeline.params, **per_task}
+        grid = self.pipeline.run_grid  # a name the run's grid varies has no one value: the run's `grid` has them
+        return {**{k: v for k, v in self.pipeline.params.items() if k not in grid}, **per_task}
 
 
 def new_run_id() -> str:
