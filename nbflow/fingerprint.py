@@ -46,9 +46,9 @@ def file_hash(path: str, store: Store) -> str | None:
     """SHA-256 of a file's content; of a folder's files' names and contents; of the names and contents of the
     files a glob matches (so adding or removing one changes it). None when a file or folder does not exist."""
     if paths.is_glob(path):
-        digest = hashlib.sha256()
-        for match in paths.expand(path):
-            digest.update(f"{match}\0{file_hash(match, store)}\n".encode())
+        digest, base = hashlib.sha256(), paths.glob_base(path)
+        for match in paths.expand(path):  # names relative to the glob's folder: a moved project stays up to date
+            digest.update(f"{os.path.relpath(match, base)}\0{file_hash(match, store)}\n".encode())
         return digest.hexdigest()
     if path.endswith("/"):
         if not os.path.isdir(path):

@@ -131,7 +131,7 @@ def test_the_example_pipeline_runs_on_the_cluster(example, address):
     result = dask_run(example, address)
     assert result.returncode == 0, result.stdout + result.stderr
     run = last_run(example)
-    assert {t["state"] for t in run["tasks"]} == {"succeeded"} and len(run["tasks"]) == 8
+    assert {t["state"] for t in run["tasks"]} == {"succeeded"} and len(run["tasks"]) == 13  # 5 regions' reports
     assert "2026-11-24" in (example / "reports" / "transactions_2026-11-24_all.html").read_text()
     # Each executed notebook came back to the local store, as a local run's would be.
     for task in run["tasks"]:
@@ -155,7 +155,7 @@ def test_a_failure_on_the_cluster_fails_its_downstream(example, address):
     failed = tasks["quality_check"]
     assert failed["state"] == "failed" and failed["error"]["ename"] == "ValueError"
     assert "above the threshold" in failed["error"]["evalue"] and failed["error"]["cell_index"] is not None
-    assert tasks["warehouse"]["state"] == tasks["daily_report"]["state"] == "upstream_failed"
+    assert tasks["warehouse"]["state"] == tasks["daily_report[region=north]"]["state"] == "upstream_failed"
     assert tasks["clean"]["state"] == "succeeded"
     # the executed notebook keeps the error, like a local run's
     assert "above the threshold" in (example / failed["output_notebook"]).read_text()

@@ -94,7 +94,10 @@ def example(tmp_path) -> Path:
 def test_the_panel_builds_for_the_example_pipeline(example):
     panel = nbflow.panel(example)
     try:
-        names = ["fulfillment", "inventory", "returns", "sales", "clean", "quality_check", "warehouse", "daily_report"]
+        names = [
+            *("fulfillment", "inventory", "returns", "sales", "clean", "quality_check", "warehouse", "daily_report"),
+            "summary",
+        ]
         assert isinstance(panel, Panel) and [v for _, v in panel.tasks_select.options] == names
         assert set(node_fills(panel.svg)) == set(names)
         assert set(panel.states.values()) == {"never_run"}
@@ -104,7 +107,7 @@ def test_the_panel_builds_for_the_example_pipeline(example):
         assert "sales.csv" in panel.svg  # edges are labelled with the files that link them
         assert [value for _, value in panel.history.options] == [LIVE, STATUS]
         fields = panel.form.fields
-        assert set(fields) == {"report_date", "region", "seed", "error_rate", "max_error_rate"}
+        assert set(fields) == {"report_date", "region", "seed", "error_rate", "max_error_rate", "warehouse"}
         assert (type(fields["report_date"]).__name__, fields["report_date"].value) == ("Text", "2026-11-24")
         assert (type(fields["seed"]).__name__, fields["seed"].value) == ("IntText", 42)
         assert (type(fields["error_rate"]).__name__, fields["error_rate"].value) == ("FloatText", 0.03)
@@ -116,7 +119,7 @@ def test_the_panel_builds_for_the_example_pipeline(example):
         panel.focus.value = True  # the drawing narrows to clean, its upstream and downstream
         assert set(node_fills(panel.svg)) == set(names)
         panel.tasks_select.value = ("sales",)
-        assert set(node_fills(panel.svg)) == {"sales", "clean", "quality_check", "warehouse", "daily_report"}
+        assert set(node_fills(panel.svg)) == {"sales", "clean", "quality_check", "warehouse", "daily_report", "summary"}
         assert "Status" in panel.table.value or "status" in panel.table.value
     finally:
         panel.close()
