@@ -85,12 +85,15 @@ def test_a_grid_task_writes_one_report_per_instance_and_reports_lists_the_latest
     write_notebook(
         project / "regional.ipynb",
         'region = "all"\ngrid = {"region": ["north", "south"]}\nreport = "reports/{region}.html"',
-        "print('sales of', region)",
+        "print('sales of', region, 'published at', report)",
     )
     first = nbflow.load(project).run()
     assert first.state == "succeeded", states(first)
-    for region in ("north", "south"):
-        assert f"sales of {region}" in page(project / "reports" / f"{region}.html").get_text()
+    for region in ("north", "south"):  # the notebook sees where its report goes, filled and relative to it
+        assert (
+            f"sales of {region} published at reports/{region}.html"
+            in page(project / "reports" / f"{region}.html").get_text()
+        )
 
     second = nbflow.load(project).run(targets=["regional[region=south]"], force=True)
     assert second.state == "succeeded", states(second)
