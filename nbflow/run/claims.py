@@ -27,6 +27,7 @@ class Claims:
     def __init__(self, store: Store, run_id: str, keys: dict[str, list[str]]):
         self.store, self.run_id, self.keys = store, run_id, keys
         self._contested: set[str] = set()
+        self._released: list[str] = []  # keys of finished instances, not yet deleted from the store
 
     @classmethod
     def of(cls, store: Store, run_id: str, pipeline: Pipeline, selected: Iterable[str]) -> Claims:
@@ -70,9 +71,15 @@ class Claims:
         return None
 
     def release(self, instance: str) -> None:
-        keys = self.keys.pop(instance, None)
-        if keys:
-            release(self.store, self.run_id, keys)
+        """Let other runs have a finished instance, at the next `flush`."""
+        self._released += self.keys.pop(instance, ())
+
+    def flush(self) -> None:
+        """Release the finished instances' keys in one transaction: the loop calls this before it blocks, so a
+        burst of instances judged up to date costs one write, not one each."""
+        if self._released:
+            release(self.store, self.run_id, self._released)
+            self._released = []
 
 
 def _alive(holder: Holder) -> bool:

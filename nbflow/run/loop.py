@@ -95,6 +95,8 @@ class Runner:
                     self._prewarm(queue)  # the submissions changed what comes next
                 if not self._running and not self._waiting:
                     break
+                if self.claims:
+                    self.claims.flush()
                 waited: list[Future[Any]] = [*self._running, self._cancel]
                 done, _ = wait(waited, timeout=self._next_deadline(), return_when=FIRST_COMPLETED)
                 if self._cancel.done() and not self._stopping:
