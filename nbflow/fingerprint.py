@@ -23,7 +23,7 @@ from typing import Any
 from nbflow import paths
 from nbflow.external import STATUS_CHECKS, CheckResult, run_check
 from nbflow.graph import Pipeline, Task
-from nbflow.models import TaskState, TaskStatus
+from nbflow.models import TaskRun, TaskState, TaskStatus
 from nbflow.store import Store
 
 Relative = Callable[[str], str]
@@ -192,6 +192,7 @@ class Status:
     status: TaskStatus
     reasons: list[str] = field(default_factory=list)
     last_run: str | None = None
+    last_instance: str | None = None  # its name in `last_run` (where a run grid named it as an instance)
     last_state: TaskState | None = None
     duration_s: float | None = None
 
@@ -200,9 +201,12 @@ def status(pipeline: Pipeline, store: Store) -> dict[str, Status]:
     """Every task judged with the parameter values in force: up to date, stale (why), never run, or failed."""
     relative = pipeline.project.relative
     last_runs = store.last_task_runs()
+    by_task: dict[str, list[TaskRun]] = {}
+    for entry in last_runs.values():
+        by_task.setdefault(entry.task, []).append(entry)
     result: dict[str, Status] = {}
     for name, task in pipeline.tasks.items():
-        last = last_runs.get(name)
+        last = last_runs.get(name) or _same_values(task, by_task.get(task.base, []))
         reasons: list[str] = []
         if last is not None and last.state is TaskState.FAILED:
             judged = TaskStatus.FAILED
@@ -222,7 +226,16 @@ def status(pipeline: Pipeline, store: Store) -> dict[str, Status]:
             judged,
             reasons,
             last_run=last.run_id if last else None,
+            last_instance=last.name if last else None,
             last_state=last.state if last else None,
             duration_s=last.duration_s if last else None,
         )
     return result
+
+
+def _same_values(task: Task, entries: list[TaskRun]) -> TaskRun | None:
+    """The latest run of an instance of the task with this task's values for its grid names: the instance a run
+    grid made that did this task's work (`clean[report_date=2026-11-24]` for `clean` with that default)."""
+    values = jsonable(task.params)
+    matching = [e for e in entries if e.grid and all(values.get(k) == v for k, v in e.grid.items())]
+    return max(matching, key=lambda e: e.run_id or "") if matching else None  # run ids sort by start time

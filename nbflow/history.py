@@ -85,6 +85,7 @@ def task_statuses(pipeline: Pipeline, store: Store) -> dict[str, TaskStatusEntry
             status=judged.status,
             reasons=judged.reasons,
             last_run=judged.last_run,
+            last_instance=judged.last_instance,
             last_state=judged.last_state,
             duration_s=judged.duration_s,
         )

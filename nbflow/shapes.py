@@ -104,6 +104,7 @@ class TaskStatusEntry(Shape):
     status: TaskStatus
     reasons: list[str]
     last_run: str | None
+    last_instance: str | None = None  # its name in `last_run`: an instance of a backfill that built these values
     last_state: TaskState | None
     duration_s: float | None
 

@@ -142,6 +142,10 @@ def test_a_backfill_runs_every_day_linked_per_day_and_going_back_reruns_nothing(
         assert json.loads((project / "summary" / f"{day}.json").read_text()) == [
             f"reports/{day}_{r}.txt" for r in sorted(REGIONS)
         ]
+    # the plain tasks (the default day, 11-01, from [params]) were built by the backfill's 11-01 instances
+    status = {t["name"]: t for t in json.loads(run_cli("status", str(project), "--json").stdout)["tasks"]}
+    assert status["clean"]["status"] == "up_to_date" and status["clean"]["last_run"] == latest["id"]
+    assert status["clean"]["last_instance"] == "clean[day=2026-11-01]"
     pipe = nbflow.load(project)
     backfill = pipe.with_params(run_grid={"day": days})
     # linked per day: the 11-03 report follows the 11-03 clean only

@@ -153,7 +153,17 @@ def test_history_commands_json_shapes(project):
     assert bad["output_notebook"] == f".nbflow/runs/{detail['id']}/bad.ipynb"
     status = json.loads(run_cli("status", str(project), "--json").stdout)["tasks"]
     assert {t["name"]: t["status"] for t in status} == {"a": "up_to_date", "bad": "failed"}
-    assert set(status[0]) == {"name", "task", "grid", "status", "reasons", "last_run", "last_state", "duration_s"}
+    assert set(status[0]) == {
+        "name",
+        "task",
+        "grid",
+        "status",
+        "reasons",
+        "last_run",
+        "last_instance",
+        "last_state",
+        "duration_s",
+    }
     text = run_cli("show", "latest", str(project))
     assert "ZeroDivisionError in cell 2 (`1 / 0`): division by zero" in text.stdout
 

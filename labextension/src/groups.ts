@@ -16,6 +16,7 @@ export interface IInstance {
   duration: number | null; // seconds, in the shown run
   attempts: number;
   executedRun: string | null; // the run whose executed notebook of it can be opened
+  executedAs: string; // its name in that run (an instance of a backfill that built the same values)
   entry: ITaskRun | null; // its entry in the shown run
   reasons: string[]; // why its status is what it is (outside the run)
 }
@@ -81,6 +82,7 @@ export function instanceInRun(entry: ITaskRun, run: string): IInstance {
     duration: entry.state === 'skipped' ? null : entry.duration_s,
     attempts: entry.attempts,
     executedRun: executed ? run : null,
+    executedAs: entry.name,
     entry,
     reasons: []
   };
@@ -125,6 +127,7 @@ export function groupTasks(pipeline: IPipeline, run: IRunDetail | null): ITaskGr
       duration: null,
       attempts: 0,
       executedRun: lastRun,
+      executedAs: status?.last_instance ?? task.name,
       entry: null,
       reasons: status?.reasons ?? []
     });

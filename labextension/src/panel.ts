@@ -329,7 +329,7 @@ export class NbflowPanel extends Widget {
         expanded: false,
         count: 1
       });
-      this.executedRuns.set(group.task, instance.executedRun);
+      this.executedRuns.set(group.task, instance.executedRun ? [instance.executedRun, instance.executedAs] : null);
     }
     return views;
   }
@@ -358,9 +358,9 @@ export class NbflowPanel extends Widget {
         },
         run: name => void this.run([name]),
         openExecuted: name => {
-          const run = this.executedRuns.get(name);
-          if (run) {
-            this.options.openExecuted(run, name);
+          const executed = this.executedRuns.get(name);
+          if (executed) {
+            this.options.openExecuted(...executed);
           }
         },
         expand: name => this.expand(this.expanded?.task === name && this.expanded.row === null ? null : name, null)
@@ -402,7 +402,7 @@ export class NbflowPanel extends Widget {
     }
     return renderInstances(group.task, title, instances, {
       openNotebook: () => this.options.openNotebook(this.notebookPath(group)),
-      openExecuted: instance => this.options.openExecuted(instance.executedRun!, instance.name),
+      openExecuted: instance => this.options.openExecuted(instance.executedRun!, instance.executedAs),
       run: instance => {
         const { targets, grid } = runOf(instance, this.pipeline!);
         void this.run(targets, Object.keys(grid).length ? grid : undefined);
@@ -663,7 +663,7 @@ export class NbflowPanel extends Widget {
   private everyOpen = false;
   private paramFields: IParamField[] = [];
   private paramsSignature = '';
-  private executedRuns = new Map<string, string | null>();
+  private executedRuns = new Map<string, [run: string, name: string] | null>(); // by task: its executed notebook
   private shownId: string | null = null;
   private followed: string | null = null;
   private activeId: string | null = null;

@@ -67,7 +67,7 @@ export function renderRunDetail(
   const drawn = renderPartition(
     partition,
     {
-      openExecuted: instance => options.openExecuted(instance.executedRun!, instance.name),
+      openExecuted: instance => options.openExecuted(instance.executedRun!, instance.executedAs),
       list: options.list
     },
     options.listed

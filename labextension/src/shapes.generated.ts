@@ -122,6 +122,7 @@ export interface TaskStatusEntry {
   status: TaskStatus;
   reasons: string[];
   last_run: string | null;
+  last_instance: string | null;
   last_state: TaskState | null;
   duration_s: number | null;
 }
