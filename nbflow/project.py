@@ -47,6 +47,11 @@ class Project:
     def store_dir(self) -> Path:
         return self.root / STORE_DIR
 
+    @property
+    def settings_file(self) -> str:
+        """The settings file as messages name it: relative to the root, or `nbflow.toml` where there is none."""
+        return self.relative(self.config_file) if self.config_file else "nbflow.toml"
+
     def relative(self, path: str | Path) -> str:
         """A path as users see it: relative to the root, with `/`; a folder keeps its trailing `/`."""
         shown = Path(os.path.relpath(path, self.root)).as_posix()

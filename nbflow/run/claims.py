@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 from nbflow import processes
 from nbflow.errors import LockedError
-from nbflow.fingerprint import jsonable
 from nbflow.graph import Pipeline
 from nbflow.store import Store
 from nbflow.store.claims import Holder, claim_keys, holders, release
@@ -34,7 +33,7 @@ class Claims:
         keys = {}
         for name in selected:
             task = pipeline.tasks[name]
-            keys[name] = claim_keys(task.base, params_key(jsonable(task.params)), task.output_paths)
+            keys[name] = claim_keys(task.base, params_key(task.params), task.output_paths)
         return cls(store, run_id, keys)
 
     def started(self) -> None:

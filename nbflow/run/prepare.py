@@ -117,10 +117,6 @@ def prepare(
     return Prepared(resolved, selected, task_params)
 
 
-def _settings_file(project: Project) -> str:
-    return project.relative(project.config_file) if project.config_file else "nbflow.toml"
-
-
 def _secrets_given(
     project: Project,
     pipeline_params: Mapping[str, Any],
@@ -134,7 +130,7 @@ def _secrets_given(
     given += [(f"-g {name}", name) for name in run_grid]
     return [
         f"{option}: `{name}` is a secret, read from the environment variable {project.secrets[name]} "
-        f"({_settings_file(project)} [secrets]), so it takes no value here; set {project.secrets[name]} in the "
+        f"({project.settings_file} [secrets]), so it takes no value here; set {project.secrets[name]} in the "
         "environment nbflow runs in instead."
         for option, name in given
         if name in project.secrets
@@ -143,7 +139,7 @@ def _secrets_given(
 
 def _missing_secrets(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
     """Secrets the selected tasks read whose environment variable is not set."""
-    where = _settings_file(pipeline.project)
+    where = pipeline.project.settings_file
     missing: dict[tuple[str, str], list[str]] = {}  # (secret, variable) -> the tasks reading it
     for name in selected:
         task = pipeline.tasks[name]
