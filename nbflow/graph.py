@@ -76,10 +76,7 @@ class Pipeline:
     @property
     def instances(self) -> dict[str, list[str]]:
         """Each task's instance names (one, named as the task, for a task that has no grid), in task order."""
-        grouped: dict[str, list[str]] = {}
-        for name, task in self.tasks.items():
-            grouped.setdefault(task.base, []).append(name)
-        return grouped
+        return instances_by_task(self.tasks)
 
     def matching(self, target: str) -> list[str]:
         """The instances a target names: a task (all of its instances), an instance, or some instances by some of
@@ -119,6 +116,13 @@ class Pipeline:
         """The same tasks resolved again with other parameter values or a run grid (placeholders may move edges)."""
         # `replace` keeps the caller's class (the public API's Pipeline adds `run` to this one)
         return replace(self, **vars(resolve(self.project, self.specs, params, task_params, run_grid=run_grid)))
+
+
+def instances_by_task(tasks: Mapping[str, Task]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for name, task in tasks.items():
+        grouped.setdefault(task.base, []).append(name)
+    return grouped
 
 
 def _no_instance(pipeline: Pipeline, selector: Selector, target: str) -> str:
@@ -253,6 +257,7 @@ def _resolve(
     tasks: dict[str, Task] = {}
     used_params: set[str] = set()
     conflicts: dict[str, dict[str, str]] = {}
+    unfilled: set[str] = set()
 
     for base, spec in specs.items():
         values = {p.name: p.value for p in spec.params.values() if p.literal}
@@ -264,17 +269,6 @@ def _resolve(
         display = project.relative(spec.notebook)
         grid = _instance_grid(base, spec, display, set_outside, run_grid, problems, conflicts)
 
-        def absolute(
-            template: str, _folder: Path, _lookup: dict[str, Any], _display: str = display, _task: str = base
-        ) -> str:
-            used_params.update(n for n in placeholders(template) if n in pipeline_params)
-            try:
-                return _absolute(_folder, fill(template, _lookup))
-            except PlaceholderError as exc:
-                if not any(p.message.startswith(f"{_display}: parameters cell: {exc}") for p in problems):
-                    problems.append(Problem("placeholder", f"{_display}: parameters cell: {exc}."))
-                return _absolute(_folder, template)
-
         for combination in itertools.product(*grid.values()):
             chosen = dict(zip(grid, combination))
             instance_values = {**values, **chosen}
@@ -282,8 +276,16 @@ def _resolve(
             lookup = {**pipeline_params, **instance_values}
             name = instance_name(base, chosen)
 
-            def fill_path(template: str, _lookup: dict[str, Any] = lookup, _folder: Path = folder) -> str:
-                return absolute(template, _folder, _lookup)
+            def fill_path(
+                template: str, _lookup: dict[str, Any] = lookup, _folder: Path = folder, _display: str = display
+            ) -> str:
+                used_params.update(n for n in placeholders(template) if n in pipeline_params)
+                try:
+                    return _absolute(_folder, fill(template, _lookup))
+                except PlaceholderError as exc:  # the same for every instance: reported once, below
+                    problems.append(Problem("placeholder", f"{_display}: parameters cell: {exc}."))
+                    unfilled.add(_absolute(_folder, template).rstrip("/"))
+                    return _absolute(_folder, template)
 
             tasks[name] = Task(
                 name,
@@ -299,7 +301,7 @@ def _resolve(
 
     unused = sorted(set(project.params) - used_params)
     for key in unused:
-        where = project.relative(project.config_file) if project.config_file else "nbflow.toml"
+        where = project.settings_file
         table = "[secrets]" if key in project.secrets else "[params]"
         problems.append(
             Problem(
@@ -325,9 +327,9 @@ def _resolve(
                             ),
                         )
                     )
-    graph = _link(project, tasks, problems)
+    graph = _link(project, tasks, problems, unfilled)
     if problems:
-        raise PipelineError(problems)
+        raise PipelineError(list(dict.fromkeys(problems)))  # each instance of a task finds its task's mistakes
     # ties broken by task name, then by the instance's place in its grid (n=2 before n=10)
     rank = {name: (task.base, i) for i, (name, task) in enumerate(tasks.items())}
     order = list(nx.lexicographical_topological_sort(graph, key=rank.__getitem__))
@@ -390,12 +392,12 @@ def _names_in(template: str) -> set[str]:
         return set()  # an invalid template: reported when it is filled
 
 
-def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> nx.DiGraph:
+def _link(project: Project, tasks: dict[str, Task], problems: list[Problem], unfilled: set[str]) -> nx.DiGraph:
+    """The edges, and the problems of outputs; `unfilled` are the paths whose template could not be filled (already
+    reported: every instance of their task shares them, which is no second writer)."""
     graph = nx.DiGraph()
     graph.add_nodes_from(tasks)
-    instances: dict[str, list[str]] = defaultdict(list)
-    for name, task in tasks.items():
-        instances[task.base].append(name)
+    instances = instances_by_task(tasks)
     writers: dict[str, list[str]] = defaultdict(list)  # path (folders without the "/") -> writing tasks
     folder_writers: dict[str, str] = {}
     for name, task in tasks.items():
@@ -416,7 +418,7 @@ def _link(project: Project, tasks: dict[str, Task], problems: list[Problem]) -> 
                 folder_writers[key] = name
     _check_folder_ownership(project, tasks, writers, folder_writers, problems)
     for path, names in writers.items():
-        if len(names) > 1:
+        if len(names) > 1 and path not in unfilled:
             listed = " and ".join(f"{n} ({tasks[n].notebook})" for n in names)
             problems.append(
                 Problem(

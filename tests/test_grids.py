@@ -228,3 +228,11 @@ def test_run_grid_mistakes_are_exit_2_with_the_reason(project):
     assert result.returncode == 2 and "give a name either one value (-p) or several (-g)" in result.stderr
     with pytest.raises(UsageError, match="no selected task uses `nope`"):
         nbflow.load(project).run(targets=["summary"], grid={"nope": [1]})
+
+
+def test_a_placeholder_mistake_in_a_grid_task_is_reported_once_not_per_instance(project):
+    write_notebook(project / "t.ipynb", 'x = 1\ngrid = {"x": [1, 2, 3]}\noutputs = ["o_{x}_{nope}.txt"]', "pass")
+    with pytest.raises(PipelineError) as caught:
+        nbflow.load(project)
+    assert [p.kind for p in caught.value.problems] == ["placeholder"]
+    assert "uses {nope}, which is no parameter of this task" in str(caught.value)
