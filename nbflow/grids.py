@@ -7,6 +7,7 @@ names, so the CLI's `-t`, the store's rows and every interface agree on them.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import hashlib
 import re
@@ -89,10 +90,12 @@ def parse_grid_values(name: str, text: str) -> list[Any]:
         values = [parse_value(part.strip()) for part in text.split(",") if part.strip()]
         if not values:
             raise UsageError(f"-g {name}: no values given; write a comma list (a,b,c) or a range (A..B).")
-        duplicates = sorted({format_value(v) for v in values if values.count(v) > 1})
+        _bounded(name, values)
+        shown = collections.Counter(format_value(v) for v in values)  # as instance names show them: one each
+        duplicates = sorted(text for text, count in shown.items() if count > 1)
         if duplicates:
             raise UsageError(f"-g {name}: {', '.join(duplicates)} given more than once; list each value once.")
-        return _bounded(name, values)
+        return values
     start, end, step, unit = match.group("start", "end", "step", "unit")
     size = int(step) if step else 1
     if size < 1:
