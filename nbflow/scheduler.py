@@ -49,7 +49,6 @@ from nbflow.store.schedules import (
     acquire_lease,
     claim_slot,
     release_lease,
-    running_runs,
 )
 
 log = logging.getLogger("nbflow.scheduler")
@@ -293,7 +292,7 @@ class Scheduler:
 
     def _running_elsewhere(self, schedule: Schedule) -> str | None:
         """A run of this schedule still going in a live process (another scheduler, or an earlier one here)."""
-        return next((run.id for run in running_runs(self.store, schedule.trigger) if self.store.is_alive(run)), None)
+        return next((run.id for run in self.store.running_runs(schedule.trigger) if self.store.is_alive(run)), None)
 
     def _record(
         self, schedule: Schedule, slot: datetime, outcome: Outcome, message: str, params: dict[str, Any]

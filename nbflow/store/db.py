@@ -194,9 +194,15 @@ class Store:
         ).fetchall()
         return {r["task"]: self._task_run(r) for r in rows}
 
-    def running_runs(self) -> list[RunRecord]:
-        rows = self.db.execute("SELECT id FROM runs WHERE state = ? ORDER BY started_at", (str(RunState.RUNNING),))
-        return [run for row in rows.fetchall() if (run := self.run(row["id"])) is not None]
+    def running_runs(self, trigger: str | None = None) -> list[RunRecord]:
+        """The runs the store has as running (of one trigger, where given), oldest first, found through the
+        indexes on state and trigger: the history grows with every run, and this is asked at each start and
+        each schedule's firing."""
+        where, args = "state = ?", [str(RunState.RUNNING)]
+        if trigger is not None:
+            where, args = "trigger = ? AND " + where, [trigger, *args]
+        rows = self.db.execute(f"SELECT id FROM runs WHERE {where} ORDER BY started_at", args).fetchall()
+        return [run for row in rows if (run := self.run(row["id"])) is not None]
 
     def is_alive(self, run: RunRecord) -> bool:
         """The process that runs `run` is still there (by pid and start time: pids are reused)."""

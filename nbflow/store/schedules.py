@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from nbflow import processes
-from nbflow.models import RunRecord, RunState
 from nbflow.store.db import Store
 
 HOST = socket.gethostname()
@@ -147,15 +146,6 @@ def claim_slot(store: Store, schedule: ScheduleRecord, slot: datetime, owner: st
             (_utc(slot), schedule.name, _utc(schedule.created_at), _utc(schedule.last_fired), owner, now_ts),
         )
         return cursor.rowcount == 1
-
-
-def running_runs(store: Store, trigger: str) -> list[RunRecord]:
-    """The runs of `trigger` (`schedule:NAME`) the store has as running, found through the (trigger, state) index:
-    a schedule's history grows with every firing, and this is asked at each one."""
-    rows = store.db.execute(
-        "SELECT id FROM runs WHERE trigger = ? AND state = ? ORDER BY started_at", (trigger, str(RunState.RUNNING))
-    ).fetchall()
-    return [run for row in rows if (run := store.run(row["id"])) is not None]
 
 
 # -- the scheduler lease ---------------------------------------------------------------------------------------------
