@@ -213,3 +213,53 @@ def test_a_notebook_using_report_as_a_variable_of_its_own_is_left_alone(project)
     write_notebook(project / "scratch.ipynb", None, "report = make_report()")  # no parameters cell at all
     write_notebook(project / "task.ipynb", 'outputs = ["o.txt"]')
     assert list(nbflow.load(project).tasks) == ["task"]
+
+
+def test_the_panels_outputs_tab_shows_the_report_each_run_wrote(project):
+    import html
+
+    from nbflow.widgets.panel import Panel
+
+    write_notebook(
+        project / "regional.ipynb",
+        'region = "all"\nstamp = "one"\ngrid = {"region": ["north", "south"]}\nreport = "reports/{region}.html"',
+        "print('sales of', region, 'edition', stamp)",
+    )
+    write_notebook(project / "plain.ipynb", 'outputs = ["plain.txt"]', "open('plain.txt', 'w').write('p')")
+    first = nbflow.load(project).run()
+    second = nbflow.load(project).run(targets=["regional[region=south]"], params={"stamp": "two"})
+    assert first.state == second.state == "succeeded", (states(first), states(second))
+
+    panel = Panel(project, follow=False)
+    try:
+        panel.show(first.id)
+        tab = panel.outputs
+        assert list(tab.task.options) == ["plain", "regional[region=north]", "regional[region=south]"]
+        tab.task.value = "plain"
+        assert tab.report_button.disabled  # it declares no report
+        tab.task.value = "regional[region=south]"
+        assert not tab.report_button.disabled
+        tab.report_button.click()
+        shown = html.unescape(tab.view.value)
+        # the first run's own copy: the declared path now holds the second run's edition
+        assert "sales of south edition one" in shown and "edition two" not in shown
+        assert f"report of run {first.id}" in shown and "<iframe" in shown and 'sandbox="allow-scripts' in shown
+        assert panel.tabs.selected_index == 3
+
+        panel.show(second.id)
+        assert list(tab.task.options) == ["regional[region=south]"]
+        tab.show_report("regional[region=south]")
+        assert "sales of south edition two" in html.unescape(tab.view.value)
+        tab.show_report("regional[region=north]")  # not in the second run
+        assert "No report to show" in tab.view.value
+
+        panel.show("status")  # each instance's last run: north's is the first
+        tab.show_report("regional[region=north]")
+        assert "sales of north edition one" in html.unescape(tab.view.value)
+
+        (project / ".nbflow" / "runs" / first.id / "regional[region=north].html").unlink()
+        panel.show(first.id)
+        tab.show_report("regional[region=north]")
+        assert "is gone" in tab.view.value
+    finally:
+        panel.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,22 @@ def reports(store: Store, *, every: bool = False) -> list[Report]:
     latest = "" if every else "WHERE r.rowid = (SELECT MAX(rowid) FROM reports WHERE instance = r.instance)"
     rows = store.db.execute(f"SELECT * FROM reports r {latest} ORDER BY r.task, r.instance, r.rowid DESC").fetchall()
     return [_report(store.root, row) for row in rows]
+
+
+def reports_of_runs(store: Store, run_ids: Iterable[str]) -> dict[tuple[str, str], Report]:
+    """The reports the given runs wrote, by (run id, instance)."""
+    wanted = sorted(set(run_ids))
+    found: dict[tuple[str, str], Report] = {}
+    for start in range(0, len(wanted), _IDS_PER_QUERY):
+        chunk = wanted[start : start + _IDS_PER_QUERY]
+        marks = ",".join("?" * len(chunk))
+        for row in store.db.execute(f"SELECT * FROM reports WHERE run_id IN ({marks})", chunk):
+            report = _report(store.root, row)
+            found[report.run_id, report.instance] = report
+    return found
+
+
+_IDS_PER_QUERY = 500  # under SQLite's limit on the parameters of one statement
 
 
 def _report(root: Path, row: sqlite3.Row) -> Report:

@@ -37,6 +37,7 @@ from nbflow.render.scene import in_grid_order
 from nbflow.render.summary import grid_text
 from nbflow.run.prepare import split_params
 from nbflow.store import Store, open_store
+from nbflow.store.reports import reports_of_runs
 from nbflow.times import now, parse_time
 from nbflow.widgets import views
 from nbflow.widgets.chooser import TaskChooser
@@ -390,13 +391,15 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
     # -- outputs --------------------------------------------------------------------------------------------------
 
     def _list_outputs(self, pipeline: Pipeline, run: RunRecord | None, tasks: list[TaskRun]) -> None:
+        assert self.store is not None  # the panel draws what it read from its store
         if run is None:  # the status view: each task's most recent run
-            assert self.store is not None  # the panel draws what it read from its store
             last = self.store.last_task_runs()
             tasks = [last[name] for name in pipeline.tasks if name in last]
+        written = reports_of_runs(self.store, {t.run_id for t in tasks if t.run_id})
+        reports = {t.name: written[t.run_id, t.name] for t in tasks if (t.run_id, t.name) in written}
         self._updating = True  # choosing a task for the list is not the user's choice
         try:
-            self.outputs.set_tasks(tasks)
+            self.outputs.set_tasks(tasks, reports)
         finally:
             self._updating = False
 

@@ -260,8 +260,24 @@ def notebook_html(path: Path) -> str:
     notebook = nbformat.read(str(path), as_version=4)
     exporter = HTMLExporter(template_name="lab")
     body, _ = exporter.from_notebook_node(notebook)
+    return _framed(Path(path).name, body)
+
+
+MAX_REPORT_BYTES = 20 * 1024 * 1024  # a report beyond this is named, not sent through the widget's comm
+
+
+def report_html(path: Path) -> str:
+    """A report nbflow wrote, in a sandboxed frame; one too big for the panel is named with its size instead."""
+    size = path.stat().st_size
+    if size > MAX_REPORT_BYTES:
+        return message(f"{path} is {size / 2**20:.0f} MiB, too big to show here: open it in a browser.", "error")
+    return _framed(path.name, path.read_text(encoding="utf-8", errors="replace"))
+
+
+def _framed(title: str, page: str) -> str:
+    """A whole HTML page in a frame whose scripts run in an origin of their own (they cannot reach the notebook)."""
     return (
-        f'<iframe title="{html.escape(Path(path).name)}" sandbox="allow-scripts allow-popups" '
+        f'<iframe title="{html.escape(title)}" sandbox="allow-scripts allow-popups" '
         f'style="width:100%;height:640px;border:1px solid #e2e8f0;border-radius:8px;background:#fff" '
-        f'srcdoc="{html.escape(body, quote=True)}"></iframe>'
+        f'srcdoc="{html.escape(page, quote=True)}"></iframe>'
     )
