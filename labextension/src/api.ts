@@ -13,6 +13,7 @@ import {
   PipelineProblems,
   PipelineTask,
   PipelineView,
+  ReportEntry,
   RunCancelling,
   RunDetail,
   RunRequest,
@@ -44,6 +45,8 @@ export type ISchedule = ScheduleEntry;
 export type ISchedulerStatus = SchedulerLease;
 export type ISchedules = SchedulesView;
 export type IScheduleRequest = ScheduleRequest;
+/** A report a run wrote for a task instance. */
+export type IReport = ReportEntry;
 
 /** An error answered by the API (or the network), with the message to show and the pipeline's problems. */
 export class ApiError extends Error {
@@ -131,4 +134,30 @@ export function resumeSchedule(name: string): Promise<ISchedule> {
 
 export function removeSchedule(name: string): Promise<void> {
   return request(['schedules', name], { method: 'DELETE' });
+}
+
+/** The latest report of each instance; with `every`, each version the runs kept; `task`: one task or instance. */
+export function getReports(options: { every?: boolean; task?: string } = {}): Promise<IReport[]> {
+  const query = new URLSearchParams();
+  if (options.every) {
+    query.set('all', 'true');
+  }
+  if (options.task) {
+    query.set('task', options.task);
+  }
+  const text = query.toString();
+  return request<IReport[]>(['reports'], {}, [], text ? `?${text}` : '');
+}
+
+/** Where the server answers the report `run` wrote for `instance`, as that run kept it (a page of its own). */
+export function reportUrl(run: string, instance: string): string {
+  const settings = ServerConnection.makeSettings();
+  return URLExt.join(
+    settings.baseUrl,
+    'nbflow',
+    'api',
+    'reports',
+    encodeURIComponent(run),
+    encodeURIComponent(instance)
+  );
 }

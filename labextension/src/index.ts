@@ -10,6 +10,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import { getExecutedNotebook } from './api';
 import { NbflowPanel } from './panel';
+import { ReportsView } from './reports';
 import { ExecutedNotebookView } from './viewer';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
@@ -26,7 +27,8 @@ const CommandIDs = {
   runAll: 'nbflow:run-all',
   runTask: 'nbflow:run-task',
   cancel: 'nbflow:cancel',
-  openExecuted: 'nbflow:open-executed'
+  openExecuted: 'nbflow:open-executed',
+  openReports: 'nbflow:open-reports'
 } as const;
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -47,7 +49,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     const panel = new NbflowPanel({
       openNotebook: path => void commands.execute('docmanager:open', { path }),
-      openExecuted: (run, task) => void commands.execute(CommandIDs.openExecuted, { run, task })
+      openExecuted: (run, task) => void commands.execute(CommandIDs.openExecuted, { run, task }),
+      openReports: () => void commands.execute(CommandIDs.openReports)
     });
     panel.title.icon = nbflowIcon;
     shell.add(panel, 'left', { rank: 600 });
@@ -153,8 +156,35 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    let reports: MainAreaWidget<ReportsView> | null = null;
+    commands.addCommand(CommandIDs.openReports, {
+      label: 'nbflow: Open Reports',
+      caption: 'The reports the tasks write, each with its earlier versions',
+      icon: nbflowIcon,
+      execute: () => {
+        if (!reports || reports.isDisposed) {
+          const content = new ReportsView();
+          reports = new MainAreaWidget({ content });
+          reports.id = 'nbflow-reports-view';
+          reports.title.label = content.title.label;
+          reports.title.caption = content.title.caption;
+          reports.title.icon = nbflowIcon;
+          reports.title.closable = true;
+          shell.add(reports, 'main');
+        }
+        shell.activateById(reports.id);
+      }
+    });
+
     if (palette) {
-      for (const command of [CommandIDs.openPanel, CommandIDs.runAll, CommandIDs.runTask, CommandIDs.cancel]) {
+      const listed = [
+        CommandIDs.openPanel,
+        CommandIDs.openReports,
+        CommandIDs.runAll,
+        CommandIDs.runTask,
+        CommandIDs.cancel
+      ];
+      for (const command of listed) {
         palette.addItem({ command, category: 'nbflow' });
       }
     }

@@ -28,6 +28,8 @@ export interface IPanelOptions {
   openNotebook(path: string): void;
   /** Open the executed notebook of `task` in `run`, read-only. */
   openExecuted(run: string, task: string): void;
+  /** Open the Reports view. */
+  openReports(): void;
 }
 
 interface IParamField {
@@ -65,6 +67,12 @@ export class NbflowPanel extends Widget {
     this.cancelButton.addEventListener('click', () => void this.cancel());
     const refresh = h('button', { class: 'jp-Button nbflow-refresh', title: 'Refresh now' }, 'Refresh');
     refresh.addEventListener('click', () => void this.refresh(true));
+    const reports = h(
+      'button',
+      { class: 'jp-Button nbflow-open-reports', title: 'The reports the tasks write, with their earlier versions' },
+      'Reports'
+    );
+    reports.addEventListener('click', () => this.options.openReports());
     this.force = h('input', { type: 'checkbox', class: 'nbflow-force' });
     const forceLabel = h(
       'label',
@@ -121,7 +129,7 @@ export class NbflowPanel extends Widget {
     );
     this.schedules = new SchedulesSection();
     this.node.append(
-      h('div', { class: 'nbflow-header' }, h('span', { class: 'nbflow-title' }, 'nbflow'), this.projectLabel),
+      h('div', { class: 'nbflow-header' }, h('span', { class: 'nbflow-title' }, 'nbflow'), this.projectLabel, reports),
       h('div', { class: 'nbflow-toolbar' }, this.runAllButton, this.cancelButton, refresh, forceLabel),
       this.errorBox,
       this.problemsBox,

@@ -396,7 +396,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
             last = self.store.last_task_runs()
             tasks = [last[name] for name in pipeline.tasks if name in last]
         written = reports_of_runs(self.store, {t.run_id for t in tasks if t.run_id})
-        reports = {t.name: written[t.run_id, t.name] for t in tasks if (t.run_id, t.name) in written}
+        reports = {t.name: written[key] for t in tasks if (key := (t.run_id or "", t.name)) in written}
         self._updating = True  # choosing a task for the list is not the user's choice
         try:
             self.outputs.set_tasks(tasks, reports)
