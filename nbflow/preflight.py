@@ -1,12 +1,13 @@
-"""What must hold before anything runs, beyond the graph itself: every source input is there and every kernel the
-tasks name is installed. `nbflow graph`, `nbflow status` and every run report all of it at once, with suggestions,
-so no task fails at its start after others have run.
+"""What must hold before anything runs, beyond the graph itself: every source input is there, every kernel the
+tasks name is installed, and a browser prints the PDF reports. `nbflow graph`, `nbflow status` and every run report
+all of it at once, with suggestions, so no task fails at its start after others have run.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from collections.abc import Iterable
 
 from nbflow import paths
@@ -19,7 +20,7 @@ NATIVE_KERNEL = "python3"
 def problems(pipeline: Pipeline, selected: Iterable[str] | None = None) -> list[Problem]:
     """The missing sources and unknown kernels of the selected tasks (default: all)."""
     names = list(selected) if selected is not None else list(pipeline.tasks)
-    return [*missing_sources(pipeline, names), *unknown_kernels(pipeline, names)]
+    return [*missing_sources(pipeline, names), *unknown_kernels(pipeline, names), *missing_browser(pipeline, names)]
 
 
 def check(pipeline: Pipeline, selected: Iterable[str] | None = None) -> None:
@@ -88,3 +89,31 @@ def unknown_kernels(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
             )
         )
     return found
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def chromium() -> str | None:
+    """The Chromium that prints PDF reports: `NBFLOW_CHROMIUM`, else the first of its usual names on PATH."""
+    given = os.environ.get("NBFLOW_CHROMIUM")
+    if given:
+        return given if os.access(given, os.X_OK) else None
+    return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
+
+
+def missing_browser(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
+    """Tasks with a PDF report where no Chromium is found to print it."""
+    printing = [name for name in selected if (pipeline.tasks[name].report or "").lower().endswith(".pdf")]
+    if not printing or chromium():
+        return []
+    given = os.environ.get("NBFLOW_CHROMIUM")
+    where = f"NBFLOW_CHROMIUM={given} is not an executable file" if given else "no Chromium is on PATH"
+    notebooks = sorted({pipeline.tasks[name].notebook for name in printing})
+    return [
+        Problem(
+            "no-browser",
+            f"{', '.join(notebooks)}: `report` names a PDF, which nbflow prints with Chromium, but {where}; install "
+            "it (Debian: apt-get install chromium), set NBFLOW_CHROMIUM to its path, or name an .html report.",
+        )
+    ]

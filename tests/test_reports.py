@@ -5,6 +5,7 @@ one; `nbflow reports` lists the latest per instance and every version each run k
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -187,9 +188,11 @@ def test_a_report_that_cannot_be_written_fails_its_task_saying_why(project):
             'region = "x"\ngrid = {"region": ["a", "b"]}\nreport = "r.html"',
             "`grid`: the report 'r.html' does not use {region}, so every instance would write the same file",
         ),
-        ('report = "r.pdf"', "`report` is 'r.pdf': nbflow writes reports as HTML only"),
         ('outputs = ["o.txt"]\nreport = "reports/"', "line 2: `report` is 'reports/', a folder; it must name one"),
-        ('outputs = ["o.txt"]\nreport = "r.txt"', "`report` is 'r.txt'; nbflow writes reports as HTML: end the path"),
+        (
+            'outputs = ["o.txt"]\nreport = "r.txt"',
+            "`report` is 'r.txt'; nbflow writes reports as HTML or PDF: end the path",
+        ),
         ('day = "d"\nreport = f"{day}.html"', "line 2: `report` must be a Python literal (a string)"),
     ],
 )
@@ -263,3 +266,45 @@ def test_the_panels_outputs_tab_shows_the_report_each_run_wrote(project):
         assert "is gone" in tab.view.value
     finally:
         panel.close()
+
+
+def test_a_pdf_report_is_printed_by_chromium_and_the_run_keeps_the_html_it_printed(project):
+    from nbflow.preflight import chromium
+
+    if chromium() is None and not os.environ.get("CI"):  # CI installs Chromium: there, a missing one fails
+        pytest.skip("needs Chromium (Debian: apt-get install chromium)")
+    write_notebook(
+        project / "monthly.ipynb",
+        'month = "2026-11"\nreport = "reports/{month}.pdf"',
+        "print('monthly revenue for', month)",
+    )
+    run = nbflow.load(project).run()
+    assert run.state == "succeeded", states(run)
+    pdf = project / "reports" / "2026-11.pdf"
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(pdf)
+    printed = document[0].get_textpage().get_text_range()
+    assert "monthly revenue for 2026-11" in printed and "print(" not in printed  # the outputs, the code hidden
+    assert len(document) == 1
+    document.close()
+    assert not list(pdf.parent.glob(".*.tmp"))  # printed beside its place, then renamed into it
+    copy = project / ".nbflow" / "runs" / run.id / "monthly.html"
+    assert "monthly revenue for 2026-11" in page(copy).get_text()  # what the views show: the page it printed
+    listed = json.loads(run_cli("reports", "--json", cwd=project).stdout)
+    assert [(r["path"], r["run_copy"]) for r in listed] == [
+        ("reports/2026-11.pdf", f".nbflow/runs/{run.id}/monthly.html")
+    ]
+
+
+def test_a_pdf_report_without_a_browser_stops_the_run_before_it_starts(project):
+    write_notebook(project / "monthly.ipynb", 'report = "reports/monthly.pdf"', "print('x')")
+    write_notebook(project / "other.ipynb", 'outputs = ["o.txt"]', "open('o.txt', 'w').write('o')")
+    result = run_cli("run", cwd=project, env={"NBFLOW_CHROMIUM": str(project / "no-such-browser")})
+    assert result.returncode == 2, result.stderr
+    assert "monthly.ipynb: `report` names a PDF, which nbflow prints with Chromium" in result.stderr
+    assert "NBFLOW_CHROMIUM=" in result.stderr and "no-such-browser is not an executable file" in result.stderr
+    assert not (project / "o.txt").exists()  # nothing ran
+    # a run of the other task alone needs no browser
+    alone = run_cli("run", "-t", "other", cwd=project, env={"NBFLOW_CHROMIUM": str(project / "no-such-browser")})
+    assert alone.returncode == 0, alone.stderr

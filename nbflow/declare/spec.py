@@ -25,7 +25,7 @@ GRID = "grid"  # read from a task's cell only: one instance per value (it alone 
 # a declaration too, but a name notebooks often give a variable of their own: it makes a notebook a task only when it
 # names an .html (or .pdf) file; a notebook assigning it anything else is left alone, unless declaring something else
 REPORT = "report"
-REPORT_SUFFIXES = (".html", ".htm")
+REPORT_SUFFIXES = (".html", ".htm", ".pdf")
 PathsDeclared = dict[str, str] | list[str] | str
 
 # Used only when the cell does not parse: a line that starts by assigning a declaration makes it a task.
@@ -334,11 +334,11 @@ def _names_a_report(declared: tuple[Any, int] | None) -> bool:
     if not isinstance(value, str):
         return False
     text = value.rstrip("\"'") if isinstance(value, _Expression) else value
-    return text.lower().endswith((*REPORT_SUFFIXES, ".pdf"))
+    return text.lower().endswith(REPORT_SUFFIXES)
 
 
 def _check_report(declared: tuple[Any, int] | None, where: str, problems: list[str]) -> str | None:
-    """`report`: one HTML file's path (placeholders allowed), which nbflow writes itself after a success."""
+    """`report`: one HTML or PDF file's path (placeholders allowed), which nbflow writes itself after a success."""
     if declared is None or declared[0] is None:
         return None
     value, line = declared
@@ -357,14 +357,8 @@ def _check_report(declared: tuple[Any, int] | None, where: str, problems: list[s
     if value.endswith("/") or is_glob(value):
         problems.append(f"{at} is {value!r}, a {'folder' if value.endswith('/') else 'glob'}; it must name one file.")
         return None
-    if value.lower().endswith(".pdf"):
-        problems.append(
-            f"{at} is {value!r}: nbflow writes reports as HTML only (nbconvert's PDF export needs a browser it "
-            "downloads itself); name an .html file and print it to PDF from a browser where a PDF is needed."
-        )
-        return None
     if not value.lower().endswith(REPORT_SUFFIXES):
-        problems.append(f"{at} is {value!r}; nbflow writes reports as HTML: end the path with .html.")
+        problems.append(f"{at} is {value!r}; nbflow writes reports as HTML or PDF: end the path with .html or .pdf.")
         return None
     return value
 

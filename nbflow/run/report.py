@@ -1,10 +1,14 @@
-"""Reports: a succeeded task's executed notebook as an HTML page for people who never open Jupyter (nbconvert).
+"""Reports: a succeeded task's executed notebook as an HTML page for people who never open Jupyter (nbconvert),
+or a PDF of that page, printed by headless Chromium.
 
 A code cell shows its outputs only, unless tagged `show-input`; cells tagged `remove-cell` are left out, and so is
 the cell papermill injects the parameters in; `remove-output` and `remove-input` drop a cell's outputs or its code.
 Outputs are kept as nbconvert keeps them: images, HTML with its scripts (plotly's, for one), and the ipywidgets
 state saved in the notebook. Each file is written beside its place and renamed into it, so a reader never sees half
 a report and a write that fails leaves the previous report as it was.
+
+nbconvert's own PDF exporter (webpdf) starts only a browser Playwright downloads; Chromium prints the same page with
+its `--print-to-pdf`, so the PDF is the HTML report as a browser prints it.
 
 nbconvert takes long to import: the run loop imports this module only when a task has a report.
 """
@@ -14,9 +18,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import subprocess
+import tempfile
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +30,14 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
+from nbflow.preflight import chromium
+
 SHOW_INPUT = "show-input"
 REMOVE_CELL = ("remove-cell", "injected-parameters")  # papermill tags the cell it injects `injected-parameters`
 REMOVE_OUTPUT = "remove-output"
 REMOVE_INPUT = "remove-input"
+PRINT_TIMEOUT = 120.0  # seconds for Chromium to print one report
+CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-pdf-header-footer")
 
 # an exporter is slow to make ready and fast to reuse, but sets filters on itself for each notebook: one at a time
 _converting = threading.Lock()
@@ -62,22 +72,52 @@ def write_report(executed: Path, title: str, places: Sequence[Path], images_from
         raise ReportError(f"nbconvert could not convert the executed notebook: {type(exc).__name__}: {exc}") from None
     for place in places:
         try:
-            _write_at_once(place, html)
+            if place.suffix.lower() == ".pdf":
+                _write_at_once(place, lambda temporary: _print_pdf(html, temporary))
+            else:
+                _write_at_once(place, lambda temporary: temporary.write_text(html, encoding="utf-8"))
         except OSError as exc:
             raise ReportError(f"{place}: {exc.strerror or exc}") from None
 
 
-def _write_at_once(place: Path, text: str) -> None:
+def _write_at_once(place: Path, write: Callable[[Path], object]) -> None:
+    """`write` the file beside `place`, then rename it into place: readers see the old file or the new one."""
     place.parent.mkdir(parents=True, exist_ok=True)
     temporary = place.with_name(f".{place.name}.{uuid.uuid4().hex[:12]}.tmp")  # same folder: the rename is atomic
     try:
-        with open(temporary, "x", encoding="utf-8") as fh:
-            fh.write(text)
+        write(temporary)
         os.replace(temporary, place)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _print_pdf(html: str, target: Path) -> None:
+    """Print the page to `target` as a PDF with headless Chromium (its own profile, so prints run side by side)."""
+    browser = chromium()
+    if browser is None:  # preflight found one; it went away since
+        raise ReportError("no Chromium to print the PDF with (install it, or set NBFLOW_CHROMIUM to its path)")
+    with tempfile.TemporaryDirectory(prefix="nbflow-print-") as scratch:
+        page = Path(scratch) / "report.html"
+        page.write_text(html, encoding="utf-8")
+        command = [
+            browser,
+            *CHROMIUM_ARGS,
+            f"--user-data-dir={Path(scratch) / 'profile'}",
+            f"--print-to-pdf={target}",
+            page.as_uri(),
+        ]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=PRINT_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired:
+            raise ReportError(f"Chromium did not print the PDF within {PRINT_TIMEOUT:.0f} s") from None
+        if result.returncode != 0 or not target.is_file() or target.stat().st_size == 0:
+            said = (result.stderr or result.stdout).strip().splitlines()
+            raise ReportError(
+                f"Chromium ({browser}) did not print the PDF (exit {result.returncode})"
+                + (f": {said[-1]}" if said else "")
+            )
 
 
 @functools.cache
