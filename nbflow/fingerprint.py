@@ -5,7 +5,9 @@ there, unchanged. `judge` is what the run loop, the dry run, `nbflow status` and
 
 Code is hashed from code cells only, each as its AST when it parses (so comments and whitespace do not count);
 markdown never counts. File contents are hashed with SHA-256, cached in the store by size and
-mtime so a big unchanged input is not read again.
+mtime so a big unchanged input is not read again. Only regular files are read: a device, a FIFO or a socket (an
+input that is `/dev/zero`, a glob matching a pipe) is never opened for its content, which would never end; it counts
+by its kind. Reading one file is bounded in time too: past `HASH_SECONDS` its size and mtime stand for its content.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import functools
 import hashlib
 import json
 import os
+import stat as stat_kinds
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +31,7 @@ from nbflow.models import TaskRun, TaskState, TaskStatus
 from nbflow.store import Store
 
 Relative = Callable[[str], str]
+HASH_SECONDS = 60.0  # reading one file for its hash stops after this; its size and mtime then stand for it
 CheckRunner = Callable[[str, Path], CheckResult]
 
 
@@ -64,13 +69,25 @@ def file_hash(path: str, store: Store) -> str | None:
         stat = os.stat(path)
     except OSError:
         return None
+    if not stat_kinds.S_ISREG(stat.st_mode):
+        return f"special:{paths.special_kind(stat.st_mode)}"  # preflight reports it; its content is never read
     cached = store.cached_hash(path, stat.st_size, stat.st_mtime_ns)
     if cached:
         return cached
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    try:
+        # non-blocking: a file swapped for a FIFO since the stat does not block the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat_kinds.S_ISREG(os.fstat(fd).st_mode):
+            return f"special:{paths.special_kind(os.fstat(fd).st_mode)}"
+        digest = hashlib.sha256()
+        deadline = time.monotonic() + HASH_SECONDS
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
+            if time.monotonic() > deadline:
+                return f"stat:{stat.st_size}:{stat.st_mtime_ns}"
     store.cache_hash(path, stat.st_size, stat.st_mtime_ns, digest.hexdigest())
     return digest.hexdigest()
 

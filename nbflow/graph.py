@@ -279,8 +279,8 @@ def _resolve(
             def fill_path(
                 template: str, _lookup: dict[str, Any] = lookup, _folder: Path = folder, _display: str = display
             ) -> str:
-                used_params.update(n for n in placeholders(template) if n in pipeline_params)
                 try:
+                    used_params.update(n for n in placeholders(template) if n in pipeline_params)
                     return _absolute(_folder, fill(template, _lookup))
                 except PlaceholderError as exc:  # the same for every instance: reported once, below
                     problems.append(Problem("placeholder", f"{_display}: parameters cell: {exc}."))

@@ -71,12 +71,14 @@ def parse_selector(text: str) -> Selector:
 
 
 def notebook_file_name(instance: str) -> str:
-    """The executed notebook's file name for a task or instance: `/` becomes `__`, control characters and those
-    Windows filesystems refuse `_`; a very long name is cut and given a hash of the whole so it stays unique."""
-    stem = _FILE_UNSAFE.sub("_", instance.replace("/", "__"))
-    if len(stem.encode()) > _MAX_FILE_STEM:
+    """The executed notebook's file name for a task or instance, one per name: `/` becomes `__`, control
+    characters and those Windows filesystems refuse `_`. A name changed that way, or too long (cut), ends in `~`
+    and a hash of the whole name, and `~` is itself a changed character: so `x/b` and `x__b`, or `q="x?"` and
+    `q=_x__`, never share a file."""
+    stem = _FILE_UNSAFE.sub("_", instance.replace("/", "__").replace("~", "_"))
+    if stem != instance or len(stem.encode()) > _MAX_FILE_STEM:
         digest = hashlib.sha256(instance.encode()).hexdigest()[:12]
-        stem = stem.encode()[: _MAX_FILE_STEM - 13].decode(errors="ignore") + "-" + digest
+        stem = stem.encode()[: _MAX_FILE_STEM - 13].decode(errors="ignore") + "~" + digest
     return stem + ".ipynb"
 
 

@@ -121,6 +121,15 @@ class TaskError:
         return cls("OutputNotWritten", "declared output not written by this run: " + ", ".join(paths))
 
     @classmethod
+    def output_not_a_file(cls, found: Iterable[tuple[str, str]]) -> TaskError:
+        """Declared file outputs the task left as something else: (path, what it is), e.g. a folder."""
+        listed = ", ".join(f"{path} is a {kind}" for path, kind in found)
+        return cls(
+            "OutputNotAFile",
+            f"declared output not a file: {listed}; declare a folder with a trailing slash (data/out/)",
+        )
+
+    @classmethod
     def report_not_written(cls, path: str, reason: str) -> TaskError:
         """The notebook ran, but its report could not be written; the last good report is left as it was."""
         return cls("ReportNotWritten", f"the report {path} could not be written: {reason}")

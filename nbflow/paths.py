@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import functools
 import os
+import stat
 
 from wcmatch import glob as wcglob
 
@@ -89,6 +90,30 @@ def may_hold_matches(folder: str, pattern: str) -> bool:
     base = glob_base(pattern).rstrip("/")
     folder = folder.rstrip("/")
     return base == folder or under(base, folder) or under(folder, base)
+
+
+def special_kind(mode: int) -> str:
+    """What a path that is neither a regular file nor a folder is, in words."""
+    kinds = [
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISFIFO, "FIFO (named pipe)"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISDIR, "folder"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
+def not_a_file(path: str) -> str | None:
+    """What a path declared as a file is when it exists and is no regular file (`folder`, `FIFO (named pipe)`,
+    ...); None for a regular file, a missing one, and for folders (`x/`) and globs, which hold files."""
+    if path.endswith("/") or is_glob(path):
+        return None
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) else special_kind(mode)
 
 
 Signature = tuple[tuple[str, int, int, int], ...]

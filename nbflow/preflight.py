@@ -20,7 +20,12 @@ NATIVE_KERNEL = "python3"
 def problems(pipeline: Pipeline, selected: Iterable[str] | None = None) -> list[Problem]:
     """The missing sources and unknown kernels of the selected tasks (default: all)."""
     names = list(selected) if selected is not None else list(pipeline.tasks)
-    return [*missing_sources(pipeline, names), *unknown_kernels(pipeline, names), *missing_browser(pipeline, names)]
+    return [
+        *missing_sources(pipeline, names),
+        *special_files(pipeline, names),
+        *unknown_kernels(pipeline, names),
+        *missing_browser(pipeline, names),
+    ]
 
 
 def check(pipeline: Pipeline, selected: Iterable[str] | None = None) -> None:
@@ -49,6 +54,28 @@ def missing_sources(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
                     "or add the task that writes it.",
                 )
             )
+    return found
+
+
+def special_files(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
+    """Inputs and outputs that exist but are neither a regular file nor a folder (a device, a FIFO, a socket, or a
+    symlink to one): nbflow could never read one to its end, so it does not start."""
+    found = []
+    for name in selected:
+        task = pipeline.tasks[name]
+        for what, declared in (("input", task.input_paths), ("output", task.output_paths)):
+            for path in declared:
+                kind = paths.not_a_file(path)
+                if kind is None:
+                    continue
+                shown = pipeline.project.relative(path)
+                why = (
+                    f"is a folder, declared without the trailing slash that marks one; write {shown}/"
+                    if kind == "folder"
+                    else f"is a {kind}, not a regular file; nbflow reads and hashes only files and folders, so point "
+                    "it at a file"
+                )
+                found.append(Problem("special-file", f"{task.notebook}: {what} {shown} {why}."))
     return found
 
 

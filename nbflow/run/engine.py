@@ -120,6 +120,13 @@ class NbflowClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill 
         if kept + size <= OUTPUT_LIMIT_BYTES:
             self._kept[cell_index] = kept + size
             return super().output(outs, msg, display_id, cell_index)
+        room = OUTPUT_LIMIT_BYTES - kept
+        if room > 0 and msg.get("msg_type") == "stream" and "text" in content:
+            # the text that fits is kept: a single huge print keeps its first part rather than nothing
+            self._kept[cell_index] = OUTPUT_LIMIT_BYTES
+            super().output(
+                outs, {**msg, "content": {**content, "text": content["text"][:room]}}, display_id, cell_index
+            )
         if cell_index not in self._truncated:
             self._truncated.add(cell_index)
             outs.append(

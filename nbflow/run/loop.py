@@ -206,9 +206,13 @@ class Runner:
         if state is TaskState.SUCCEEDED:
             before = self._outputs_before[name]
             unwritten = [p for p in before if paths.signature(p) in (None, before[p])]
+            not_files = [(p, kind) for p in before if (kind := paths.not_a_file(p))]
             if unwritten:
                 state = TaskState.FAILED
                 error = TaskError.output_not_written(self.pipeline.project.relative(p) for p in unwritten)
+            elif not_files:
+                state = TaskState.FAILED
+                error = TaskError.output_not_a_file((self.pipeline.project.relative(p), k) for p, k in not_files)
             elif task.report:
                 error = self._write_report(job, task)
                 state = TaskState.FAILED if error else state
