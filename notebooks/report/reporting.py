@@ -27,7 +27,8 @@ STYLE = HTML("""<style>
   .report-figure .change { font-size: 0.9rem; color: #57606a; }
   .report-figure .up { color: #1a7f37; }
   .report-figure .down { color: #cf222e; }
-  .report-footer { color: #57606a; font-size: 0.85rem; border-top: 1px solid #d0d7de; margin-top: 2rem; padding-top: 0.6rem; }
+  .report-footer { color: #57606a; font-size: 0.85rem; border-top: 1px solid #d0d7de; margin-top: 2rem;
+                   padding-top: 0.6rem; }
 </style>""")
 
 _CELLS = [
@@ -50,9 +51,7 @@ def long_date(day: date) -> str:
 def table(frame: pd.DataFrame, formats: dict) -> "pd.io.formats.style.Styler":
     """The frame as a table: its index as the first column (left-aligned), the other cells right-aligned and
     formatted by `formats` (column -> format string or function); an empty cell reads "no data"."""
-    return (
-        frame.reset_index().style.hide(axis="index").format(formats, na_rep="no data").set_table_styles(_CELLS)
-    )
+    return frame.reset_index().style.hide(axis="index").format(formats, na_rep="no data").set_table_styles(_CELLS)
 
 
 def footer(notebook: str, parameters: dict, note: str = "") -> HTML:
