@@ -187,10 +187,10 @@ def _smtp_settings(where: str, raw: Any, problems: list[Problem]) -> SmtpSetting
     if len(problems) > start:
         return None
     return SmtpSettings(
-        host=host,
+        host=str(host),
         port=port,
         security=security,
-        sender=sender,
+        sender=str(sender),
         user=user,
         password_env=variable,
         ca_file=ca_file,

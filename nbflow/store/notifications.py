@@ -66,7 +66,8 @@ def update_delivery(store: Store, delivery_id: int, state: DeliveryState, attemp
 
 def deliveries(store: Store, run_id: str | None = None, schedule: str | None = None) -> list[Delivery]:
     """Deliveries, oldest first: of one run, or of one schedule, where given."""
-    where, args = [], []
+    where: list[str] = []
+    args: list[str] = []
     if run_id is not None:
         where, args = [*where, "run_id = ?"], [*args, run_id]
     if schedule is not None:
