@@ -232,6 +232,11 @@ def add_schedule(
         events = check_events(notify_on, deadline)
         deadline = check_deadline(deadline) if deadline else None
         emails = check_addresses(list(notify_email or []), "notify_email")
+        if emails and resolved.notify.smtp is None:
+            raise UsageError(
+                f"notify_email: e-mail needs the mail server: add [notify.smtp] (host, port, sender) to "
+                f"{resolved.settings_file}."
+            )
         if check:
             check_against_pipeline(resolved, chosen, checked, checked_grid)
         created = (now or current_time()).replace(microsecond=0)
