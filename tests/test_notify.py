@@ -189,9 +189,9 @@ def test_starttls_with_a_login_and_reports_linked_under_url_base(project, tls_sm
 def test_a_scheduled_failure_reaches_mail_webhook_and_command_with_secrets_masked(
     project,
     smtp,
-    hook_server,
+    hook_server,  # noqa: F811  (the fixture imported above)
     tmp_path,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     port, inbox = smtp
     url, received = hook_server
