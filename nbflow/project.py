@@ -19,6 +19,7 @@ from nbflow.declare.reading import (
 )
 from nbflow.errors import PipelineError, Problem
 from nbflow.masking import Secret, variable_of
+from nbflow.notify_settings import NotifySettings, read_notify_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,7 +27,17 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 STORE_DIR = ".nbflow"
-_SETTINGS = {"notebooks", "params", "secrets", "workers", "timeout", "retries", "outputs_outside_root", "kernel"}
+_SETTINGS = {
+    "notebooks",
+    "params",
+    "secrets",
+    "workers",
+    "timeout",
+    "retries",
+    "outputs_outside_root",
+    "kernel",
+    "notify",
+}
 
 
 @dataclass
@@ -42,6 +53,7 @@ class Project:
     timeout: float | None = None
     retries: int | None = None
     outputs_outside_root: bool = False  # outputs must stay under the root unless the project says otherwise
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def store_dir(self) -> Path:
@@ -140,6 +152,9 @@ def load_project(start: str | Path | None = None) -> Project:
     project.kernel = check("kernel", isinstance(kernel, str) and bool(kernel), "a kernelspec name") or project.kernel
     outside = settings.get("outputs_outside_root", False)
     project.outputs_outside_root = bool(check("outputs_outside_root", isinstance(outside, bool), "true or false"))
+    if "notify" in settings:
+        notify = read_notify_settings(where, settings["notify"], problems)
+        project.notify = notify or project.notify
     if problems:
         raise PipelineError(problems)
     return project

@@ -13,11 +13,14 @@ Guarantees, and how:
 - Runs of different schedules (and runs from elsewhere: `nbflow run`, JupyterLab) go side by side; where two
   need one task instance, the later one waits for it (the run layer's claims), so no firing is lost to another run.
 - After downtime each schedule fires once, for its most recent slot (`Schedule.due_slot`).
-- A run that fails, or a firing that cannot start (the pipeline became invalid: recorded as a `failed` run with the
-  reason as its message), sends the schedule's alerts (`nbflow.schedule.alerts`) and changes nothing for later
-  firings.
+- A run that fails or succeeds, or a firing that cannot start (the pipeline became invalid: recorded as a `failed`
+  run with the reason as its message), is handed to the notifier (`nbflow.notify`: its worker thread sends what the
+  project's `[notify]` and the schedule ask for, retrying, never blocking a tick) and changes nothing for later
+  firings. Each tick also notices a schedule's `deadline` passed without a success that day, once per schedule and
+  day (recorded in the store, so a restarted scheduler does not repeat it).
 - `stop()` stops firing, cancels the runs in flight (kernels stopped, tasks and run `cancelled`) unless told to let
-  them finish, waits for alerts being sent, and releases the lease so a standby scheduler takes over at once.
+  them finish, waits (bounded) for notifications being sent, and releases the lease so a standby scheduler takes
+  over at once.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -37,12 +40,13 @@ from typing import Any
 from nbflow.errors import NbflowError
 from nbflow.graph import load
 from nbflow.models import RunState
+from nbflow.notify import Notifier
 from nbflow.project import Project, load_project
 from nbflow.run.background import BackgroundRun, start_run
 from nbflow.run.prepare import new_run_id
 from nbflow.schedule import Schedule, current_time, read_schedule, read_schedules, subscribe, unsubscribe
-from nbflow.schedule.alerts import send as send_alerts
 from nbflow.store import Store, open_store
+from nbflow.store.notifications import claim_deadline, runs_since
 from nbflow.store.schedules import (
     HOST,
     LeaseRecord,
@@ -98,7 +102,8 @@ class Scheduler:
     Jupyter Server extension), `stop()` from anywhere. `tick()` does one round at `clock()` (tests step the clock).
 
     `clock` returns an aware datetime (default: now); `lease_seconds`/`renew_seconds` time the lease (the loop
-    wakes at least every `renew_seconds`); `run_options` go to each run (`workers`, `prewarm`, ...)."""
+    wakes at least every `renew_seconds`); `notify_delays` overrides the waits between delivery attempts of
+    `[notify].retry_seconds`; `run_options` go to each run (`workers`, `prewarm`, ...)."""
 
     def __init__(
         self,
@@ -108,6 +113,7 @@ class Scheduler:
         lease_seconds: float = 30.0,
         renew_seconds: float = 10.0,
         on_firing: Callable[[Firing], None] | None = None,
+        notify_delays: Sequence[float] | None = None,
         **run_options: Any,
     ):
         self.project = project if isinstance(project, Project) else load_project(project)
@@ -119,6 +125,7 @@ class Scheduler:
         self.store = open_store(self.project.store_dir)  # runs of a dead scheduler become `interrupted`
         self.owner = f"{HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         self.lease = Lease(self.store, self.owner, lease_seconds)
+        self.notifier = Notifier(self.project, notify_delays)
         self.holds_lease = False
         self._lease_state: bool | None = None  # as last logged
         self.next_due: datetime | None = None
@@ -175,7 +182,7 @@ class Scheduler:
         return False
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until no run of this scheduler is going and its alerts are sent; False on timeout."""
+        """Wait until no run of this scheduler is going and its notifications are delivered; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for handle in list(self._handles.values()):
             try:
@@ -184,7 +191,8 @@ class Scheduler:
                 pass  # logged by its watcher
         for thread in list(self._threads):
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return not self.in_flight and not any(t.is_alive() for t in self._threads)
+        delivered = self.notifier.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return delivered and not self.in_flight and not any(t.is_alive() for t in self._threads)
 
     def run_forever(self) -> None:
         """Fire schedules until `stop()`; then stop the runs in flight as `stop()` says."""
@@ -241,8 +249,22 @@ class Scheduler:
                         self.on_firing(firing)
                     except Exception:
                         log.exception("the on_firing callback failed")
+            for schedule in schedules:
+                self._check_deadline(schedule, now)
             self.next_due = min((s.slot_after(now) for s in schedules if not s.paused), default=None)
             return firings
+
+    def _check_deadline(self, schedule: Schedule, now: datetime) -> None:
+        """Notice, once per day, a deadline passed with no run of the schedule started that day succeeded."""
+        passed = schedule.deadline_passed(now)
+        if passed is None:
+            return
+        day, _ = passed
+        since = datetime(day.year, day.month, day.day, tzinfo=schedule.zone)
+        if not claim_deadline(self.store, schedule.name, day.isoformat()):
+            return  # settled already (here, or by an earlier scheduler)
+        if not any(run.state is RunState.SUCCEEDED for run in runs_since(self.store, schedule.trigger, since)):
+            self.notifier.notify_deadline(schedule, day, since)
 
     def _usable(self, schedule: Schedule, now: datetime) -> bool:
         """A schedule whose slots cannot be computed (its time zone is gone from this machine, say) is left out and
@@ -283,7 +305,7 @@ class Scheduler:
                 log.exception("%s: the run could not start", schedule.name)
             message = f"slot {_when(slot)} could not start: {exc}"
             firing = self._record(schedule, slot, Outcome.FAILED, message, params)
-            self._in_thread(self._alert, schedule.name, firing.run_id)
+            self.notifier.notify_run(firing.run_id, schedule, scheduled=True)
             return firing
         self._handles[schedule.name] = handle
         log.info("%s: fired for %s: run %s", schedule.name, _when(slot), handle.id)
@@ -318,17 +340,13 @@ class Scheduler:
             state = run.state if run is not None else RunState.FAILED
             duration = run.duration_s if run is not None else None
             log.info("%s: run %s %s%s", name, handle.id, state, f" in {duration:.1f}s" if duration else "")
-            if state is RunState.FAILED:
-                self._alert(name, handle.id)
+            try:
+                schedule: Schedule | None = read_schedule(self.store, name)
+            except NbflowError:
+                schedule = None  # removed meanwhile: the project's [notify] still hears of its run
+            self.notifier.notify_run(handle.id, schedule, scheduled=True)
         finally:
             self._wake.set()  # its schedule may be due again, now that its run is over
-
-    def _alert(self, name: str, run_id: str) -> None:
-        try:
-            schedule = read_schedule(self.store, name)
-        except NbflowError:
-            return  # removed meanwhile
-        send_alerts(self.store, name, run_id, self.root, schedule.on_failure_command, schedule.on_failure_webhook)
 
     def _in_thread(self, target: Callable[..., None], *args: Any) -> None:
         def body() -> None:
@@ -365,7 +383,8 @@ class Scheduler:
                 except Exception:
                     pass
             for thread in self._threads:
-                thread.join(timeout=60)  # alerts being sent
+                thread.join(timeout=60)  # runs being watched
+            self.notifier.close(timeout=30)
             try:
                 self.lease.release()
             except Exception:

@@ -246,6 +246,9 @@ class ScheduleEntry(Shape):
     created_at: str | None
     on_failure_command: str | None
     on_failure_webhook: str | None
+    notify_on: list[str] = []  # the events that notify: failure, success, deadline
+    deadline: str | None = None  # "HH:MM" in the schedule's zone
+    notify_email: list[str] = []
 
 
 class SchedulerLease(Shape):
@@ -343,12 +346,17 @@ class ScheduleRequest(ParamsRequest):
     tz: str | None = Field(None, description="a string: an IANA time zone such as Europe/Paris, or null")
     on_failure_command: str | None = Field(None, description="a string: a shell command run when a run fails")
     on_failure_webhook: str | None = Field(None, description="a string: an http:// or https:// URL")
+    notify_on: list[str] | None = Field(
+        None, description='a list of events among "failure", "success" and "deadline", or null for failures'
+    )
+    deadline: str | None = Field(None, description='a string: a time of day "HH:MM" in the schedule\'s zone')
+    notify_email: list[str] = Field(default_factory=list, description="a list of e-mail addresses")
     grid_text: dict[str, str] = Field(
         default_factory=dict,
         description='an object of text: each firing\'s run grid, {name: "north,south"} or {name: "2026-11-01..{date}"}',
     )
 
-    @field_validator("cron", "every", "tz", "on_failure_command", "on_failure_webhook", mode="after")
+    @field_validator("cron", "every", "tz", "on_failure_command", "on_failure_webhook", "deadline", mode="after")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None

@@ -21,6 +21,7 @@ from nbflow.run import background
 from nbflow.schedule import add_schedule, list_schedules, pause_schedule, read_schedule, resume_schedule
 from nbflow.scheduler import Scheduler
 from nbflow.store import Store, open_store
+from nbflow.store.notifications import deliveries
 
 T0 = datetime(2026, 11, 24, 15, 30, tzinfo=timezone.utc)  # 16:30 in Paris
 
@@ -48,6 +49,7 @@ def schedulers(project):
     made = []
 
     def make(clock, **options):
+        options.setdefault("notify_delays", (0.01, 0.01))  # a failed delivery is tried 3 times, without waiting
         scheduler = Scheduler(project, clock=clock, workers=1, **options)
         made.append(scheduler)
         return scheduler
@@ -264,15 +266,23 @@ def test_alerts_that_cannot_be_delivered_are_logged_and_the_scheduler_goes_on(pr
         now=clock(),
     )
     scheduler = schedulers(clock)
-    caplog.set_level(logging.INFO, logger="nbflow.scheduler")
+    caplog.set_level(logging.INFO, logger="nbflow.notify")
     for _ in range(2):
         clock.advance(minutes=1)
         assert [f.outcome for f in scheduler.tick()] == ["started"]
         assert scheduler.wait_idle(timeout=120)
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert sum("on-failure command exited with code 3: no mail server" in e for e in errors) == 2
-    assert sum(f"on-failure webhook http://127.0.0.1:{closed_port}/hook could not be reached" in e for e in errors) == 2
+    retried = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("attempt 3 of 3 failed: the command exited with code 3: no mail server" in e for e in errors) == 2
+    hook = f"the webhook http://127.0.0.1:{closed_port}/hook could not be reached"
+    assert sum(hook in e for e in errors) == 2 and sum(hook in w for w in retried) == 4
     assert [r.state for r in runs(project)] == ["failed", "failed"]
+    store = open_store(load_project(project).store_dir)
+    try:
+        outcomes = [(d.channel, str(d.state), d.attempts) for d in deliveries(store)]
+    finally:
+        store.close()
+    assert sorted(outcomes) == [("command", "failed", 3)] * 2 + [("webhook", "failed", 3)] * 2
 
 
 def test_a_pipeline_broken_at_fire_time_is_a_failed_run_with_an_alert(project, clock, schedulers, webhook):

@@ -17,7 +17,8 @@ import pytest
 from conftest import run_cli, write_notebook
 
 from nbflow.models import RunState, TaskError, TaskRun, TaskState
-from nbflow.schedule import alerts
+from nbflow.notify import run_notice
+from nbflow.project import load_project
 from nbflow.store import open_store
 
 WRITE_HASH = 'import hashlib\nopen(outputs["digest"], "w").write(hashlib.sha256(api_key.encode()).hexdigest())'
@@ -242,7 +243,7 @@ def test_an_alert_never_quotes_a_secret(project, secret, monkeypatch):
         error = TaskError.in_cell("HTTPError", f"401 for https://shop.example/?key={value}", 2, [f"key={value}"])
         store.update_task("r1", "fetch", state=TaskState.FAILED, error=error)
         store.finish_run("r1", RunState.FAILED)
-        body = alerts.payload(store, "nightly", "r1", project)
+        body = run_notice(store, load_project(project), "r1", "failure", "nightly").payload
     finally:
         store.close()
     sent = json.dumps(body)

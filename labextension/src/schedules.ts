@@ -70,6 +70,24 @@ export class SchedulesSection {
       rows: '2',
       placeholder: 'name=value, one a line; {date} and {datetime} are the fire time'
     });
+    this.notifyInputs = ['failure', 'success'].map(event => {
+      const box = h('input', { type: 'checkbox', class: `nbflow-schedule-notify-${event}` });
+      box.checked = event === 'failure';
+      box.value = event;
+      return box;
+    });
+    this.deadlineInput = h('input', {
+      type: 'text',
+      class: 'jp-mod-styled nbflow-schedule-deadline-input',
+      placeholder: 'HH:MM, e.g. 17:30',
+      title: "Notify when no run of the day has succeeded by this time (in the schedule's zone)"
+    });
+    this.emailInput = h('input', {
+      type: 'text',
+      class: 'jp-mod-styled nbflow-schedule-email-input',
+      placeholder: 'ops@example.com, ...',
+      title: 'E-mail addresses to notify (the mail server is [notify.smtp] in nbflow.toml)'
+    });
     this.addButton = h('button', { class: 'jp-Button nbflow-schedule-add-button' }, 'Add schedule');
     this.addButton.addEventListener('click', () => void this.add());
     this.updatePlaceholders();
@@ -89,6 +107,18 @@ export class SchedulesSection {
       field('Time zone', this.tzInput),
       field('Targets', this.targetsSelect),
       field('Parameters', this.paramsInput),
+      h(
+        'div',
+        { class: 'nbflow-schedule-field', title: "The events that notify; with no e-mail, the project's [notify]" },
+        h('span', {}, 'Notify on'),
+        h(
+          'div',
+          { class: 'nbflow-schedule-notify' },
+          ...this.notifyInputs.map(box => h('label', {}, box, ` ${box.value}`))
+        )
+      ),
+      field('Deadline', this.deadlineInput),
+      field('E-mail', this.emailInput),
       h('div', {}, this.addButton)
     );
     const addSection = h('details', { class: 'nbflow-schedule-add' }, h('summary', {}, 'Add a schedule'), form);
@@ -159,6 +189,12 @@ export class SchedulesSection {
     }
     const targets = [...this.targetsSelect.selectedOptions].map(o => o.value);
     const kind = this.kindSelect.value;
+    const deadline = this.deadlineInput.value.trim() || null;
+    const emails = this.emailInput.value
+      .split(',')
+      .map(address => address.trim())
+      .filter(Boolean);
+    const events = this.notifyInputs.filter(box => box.checked).map(box => box.value);
     await this.act(async () => {
       await addSchedule({
         name,
@@ -166,11 +202,16 @@ export class SchedulesSection {
         every: kind === 'every' ? timing : null,
         tz: this.tzInput.value.trim() || null,
         targets: targets.length ? targets : null,
-        params_text: params
+        params_text: params,
+        notify_on: deadline ? [...events, 'deadline'] : events,
+        deadline,
+        notify_email: emails
       });
       this.nameInput.value = '';
       this.timingInput.value = '';
       this.paramsInput.value = '';
+      this.deadlineInput.value = '';
+      this.emailInput.value = '';
       for (const option of this.targetsSelect.options) {
         option.selected = false;
       }
@@ -288,12 +329,15 @@ export class SchedulesSection {
         : []),
       h('div', { class: 'nbflow-schedule-times' }, next, ' · ', last)
     ];
-    const failure = [
+    const channels = [
+      schedule.notify_email?.length && `e-mail: ${schedule.notify_email.join(', ')}`,
       schedule.on_failure_command && `command: ${schedule.on_failure_command}`,
       schedule.on_failure_webhook && `webhook: ${schedule.on_failure_webhook}`
     ].filter(Boolean);
-    if (failure.length) {
-      rows.push(h('div', { class: 'nbflow-schedule-alerts' }, `on failure: ${failure.join('; ')}`));
+    const events = (schedule.notify_on ?? []).map(e => (e === 'deadline' ? `deadline ${schedule.deadline}` : e));
+    if (events.length) {
+      const where = channels.length ? channels.join('; ') : "the project's [notify]";
+      rows.push(h('div', { class: 'nbflow-schedule-alerts' }, `notify on ${events.join(', ')}: ${where}`));
     }
     return h(
       'div',
@@ -348,6 +392,9 @@ export class SchedulesSection {
   private tzInput: HTMLInputElement;
   private targetsSelect: HTMLSelectElement;
   private paramsInput: HTMLTextAreaElement;
+  private notifyInputs: HTMLInputElement[];
+  private deadlineInput: HTMLInputElement;
+  private emailInput: HTMLInputElement;
   private addButton: HTMLButtonElement;
   private tasksSignature = '';
   private loadFailed = false;

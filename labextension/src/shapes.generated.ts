@@ -292,6 +292,9 @@ export interface ScheduleEntry {
   created_at: string | null;
   on_failure_command: string | null;
   on_failure_webhook: string | null;
+  notify_on: string[];
+  deadline: string | null;
+  notify_email: string[];
 }
 /**
  * The scheduler that holds the project's lease; `here`: it is the one this server hosts.
@@ -388,6 +391,18 @@ export interface ScheduleRequest {
    * a string: an http:// or https:// URL
    */
   on_failure_webhook?: string | null;
+  /**
+   * a list of events among "failure", "success" and "deadline", or null for failures
+   */
+  notify_on?: string[] | null;
+  /**
+   * a string: a time of day "HH:MM" in the schedule's zone
+   */
+  deadline?: string | null;
+  /**
+   * a list of e-mail addresses
+   */
+  notify_email?: string[];
   /**
    * an object of text: each firing's run grid, {name: "north,south"} or {name: "2026-11-01..{date}"}
    */

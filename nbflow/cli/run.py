@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from nbflow.cli.common import GRID_HELP, add_grid, add_params, add_path, note_root, parse_params, seconds
+
+if TYPE_CHECKING:
+    from nbflow.project import Project
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -58,7 +62,24 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"; executed notebook: {result.output_notebook.relative_to(root)}" if result.output_notebook else ""
             )
             print(f"  {result.name}: {describe_error(result)}{notebook}", file=sys.stderr)
+    if pipeline.project.notify.runs == "all":
+        _notify(pipeline.project, run.id)
     return run.exit_code
+
+
+def _notify(project: Project, run_id: str) -> None:
+    """`[notify]` with `runs = "all"`: tell of this run's end, waiting at most 30 s; a channel that failed is said in
+    one line (its attempts are logged and recorded in the store); the run's exit code stays the run's."""
+    from nbflow.notify import deliver_after_run
+    from nbflow.store.notifications import DeliveryState
+
+    for delivery in deliver_after_run(project, run_id, timeout=30.0):
+        if delivery.state is not DeliveryState.SENT:
+            print(
+                f"notification not delivered ({delivery.channel} {delivery.target}, {delivery.attempts} attempt"
+                f"{'s' if delivery.attempts != 1 else ''}): {delivery.last_error}",
+                file=sys.stderr,
+            )
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -36,7 +36,12 @@ def _scheduler_line(project: Project) -> str:
 def _describe(entry: dict[str, Any]) -> str:
     when = f"cron {entry['cron']}" if entry["cron"] else f"every {entry['every']}"
     grid = "".join(f", -g {name} {text}" for name, text in entry.get("grid", {}).items())
-    return f"{when} ({entry['tz']}){grid}"
+    deadline = f", deadline {entry['deadline']}" if entry.get("deadline") else ""
+    return f"{when} ({entry['tz']}){grid}{deadline}"
+
+
+def _comma_list(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text is not None else None
 
 
 def cmd_schedule_add(args: argparse.Namespace) -> int:
@@ -55,6 +60,9 @@ def cmd_schedule_add(args: argparse.Namespace) -> int:
         grid=dict(args.grid or []),
         on_failure_command=args.on_failure_command,
         on_failure_webhook=args.on_failure_webhook,
+        notify_on=_comma_list(args.notify_on),
+        deadline=args.deadline,
+        notify_email=_comma_list(args.email) or None,
         paused=args.paused,
         replace=args.replace,
     )
@@ -128,8 +136,9 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     logger = logging.getLogger("nbflow.scheduler")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    for name in ("nbflow.scheduler", "nbflow.notify"):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
     project = load_project(args.path)
     options = {"workers": args.workers} if args.workers else {}
     scheduler = Scheduler(project, **options)
@@ -201,13 +210,30 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add.add_argument(
         "--on-failure-command",
         metavar="CMD",
-        help="a shell command run when a run of this schedule fails, with NBFLOW_RUN_ID, "
-        "NBFLOW_SCHEDULE, NBFLOW_STATE, NBFLOW_PROJECT set and the alert as JSON on stdin",
+        help="a shell command run when a run of this schedule fails (or on each --notify-on event), with "
+        "NBFLOW_EVENT, NBFLOW_RUN_ID, NBFLOW_SCHEDULE, NBFLOW_STATE, NBFLOW_PROJECT set and the notice as JSON "
+        "on stdin",
     )
     add.add_argument(
         "--on-failure-webhook",
         metavar="URL",
-        help="a URL to POST the alert to (JSON) when a run of this schedule fails",
+        help="a URL to POST the notice to (JSON) when a run of this schedule fails (or on each --notify-on event)",
+    )
+    add.add_argument(
+        "--notify-on",
+        metavar="EVENTS",
+        help="the events that notify this schedule's command, webhook and --email (or the project's [notify] "
+        "channels when it names none): failure, success, deadline, as a comma list (default: failure)",
+    )
+    add.add_argument(
+        "--deadline",
+        metavar="HH:MM",
+        help="notify when no run of the day has succeeded by this time in the schedule's zone, e.g. 17:30",
+    )
+    add.add_argument(
+        "--email",
+        metavar="ADDRESSES",
+        help="e-mail addresses to notify, as a comma list (the mail server is [notify.smtp] in nbflow.toml)",
     )
     add.add_argument("--paused", action="store_true", help="add it paused (`nbflow schedule resume` starts it)")
     add.add_argument("--replace", action="store_true", help="replace a schedule of the same name")

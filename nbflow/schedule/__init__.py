@@ -1,8 +1,8 @@
 """Schedules: runs of a project's pipeline at set times (a cron expression in a time zone, or an interval).
 
-`model` says what a schedule is and when it fires, `api` is what the interfaces call, `alerts` tells someone when
-a scheduled run fails; the loop that fires schedules is `nbflow.scheduler`. The store's queries behind all of them
-are in `nbflow.store.schedules`.
+`model` says what a schedule is, when it fires and when its deadline passes, `api` is what the interfaces call;
+the loop that fires schedules is `nbflow.scheduler`, and `nbflow.notify` tells of their runs. The store's queries
+behind all of them are in `nbflow.store.schedules`.
 """
 
 from nbflow.schedule.api import (

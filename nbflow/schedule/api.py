@@ -17,12 +17,14 @@ from typing import Any
 
 from nbflow.errors import PipelineError, UsageError
 from nbflow.grids import parse_grid_values
+from nbflow.notify_settings import check_addresses
 from nbflow.params import PlaceholderError, placeholders
 from nbflow.project import Project, load_project
 from nbflow.schedule.model import (
     PLACEHOLDERS,
     Schedule,
     check_cron,
+    check_deadline,
     check_every,
     current_time,
     fill_value,
@@ -34,6 +36,7 @@ from nbflow.store import Store
 from nbflow.store import schedules as rows
 from nbflow.store.schedules import ScheduleRecord
 
+EVENTS = ("failure", "success", "deadline")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 ProjectLike = Project | str | Path | None
@@ -131,6 +134,19 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return checked
 
 
+def check_events(events: Iterable[str] | None, deadline: str | None) -> list[str] | None:
+    """The events a schedule notifies on, each known; `deadline` among them needs a deadline time."""
+    if events is None:
+        return None
+    chosen = list(dict.fromkeys(str(event).strip() for event in events if str(event).strip()))
+    for event in chosen:
+        if event not in EVENTS:
+            raise UsageError(f"notify on {event!r}: give events among {', '.join(EVENTS)} (a comma list).")
+    if "deadline" in chosen and not deadline:
+        raise UsageError("notify on `deadline` needs the deadline: a time of day such as 17:30 (--deadline).")
+    return chosen
+
+
 def check_grid(grid: Mapping[str, str] | None) -> dict[str, str]:
     """A run grid's values as text per name (`north,south`, `2026-11-01..{date}`), placeholders as for
     parameters; each read now, so a mistake shows when the schedule is added, not when it fires."""
@@ -182,6 +198,9 @@ def add_schedule(
     grid: Mapping[str, str] | None = None,
     on_failure_command: str | None = None,
     on_failure_webhook: str | None = None,
+    notify_on: Iterable[str] | None = None,
+    deadline: str | None = None,
+    notify_email: Iterable[str] | None = None,
     paused: bool = False,
     replace: bool = False,
     check: bool = True,
@@ -189,7 +208,11 @@ def add_schedule(
 ) -> dict[str, Any]:
     """Add a schedule and return its JSON shape. `every` is `"10m"`-style text or seconds; string parameter values
     may use `{date}` / `{datetime}`, and so may `grid` (each firing's run grid: name -> values as `-g` text). With
-    `check`, targets, parameters and grid are checked against the pipeline."""
+    `check`, targets, parameters and grid are checked against the pipeline.
+
+    Notifications: `notify_on` the events (`failure`, `success`, `deadline`) that notify this schedule's command,
+    webhook and `notify_email` addresses (or the project's `[notify]` channels, when it names none); `deadline`
+    ("17:30", in `tz`) notifies when no run of a day has succeeded by then."""
     resolved, store = _open(project)
     try:
         check_name(name)
@@ -206,6 +229,14 @@ def add_schedule(
         checked_grid = check_grid(grid)
         if on_failure_webhook and not re.match(r"https?://", on_failure_webhook):
             raise UsageError(f"webhook {on_failure_webhook!r}: give an http:// or https:// URL.")
+        events = check_events(notify_on, deadline)
+        deadline = check_deadline(deadline) if deadline else None
+        emails = check_addresses(list(notify_email or []), "notify_email")
+        if emails and resolved.notify.smtp is None:
+            raise UsageError(
+                f"notify_email: e-mail needs the mail server: add [notify.smtp] (host, port, sender) to "
+                f"{resolved.settings_file}."
+            )
         if check:
             check_against_pipeline(resolved, chosen, checked, checked_grid)
         created = (now or current_time()).replace(microsecond=0)
@@ -223,6 +254,9 @@ def add_schedule(
             on_failure_command=on_failure_command,
             on_failure_webhook=on_failure_webhook,
             grid=checked_grid,
+            notify_on=events,
+            deadline=deadline,
+            notify_email=emails,
         )
         if not rows.insert_schedule(store, record, replace=replace):
             raise UsageError(f"a schedule named {name!r} exists already; remove it first, or replace it.")

@@ -28,6 +28,7 @@ MIN_EVERY = 1.0  # seconds: a shorter interval would only fill the history with 
 CRON_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EVERY_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_DEADLINE = re.compile(r"(\d{1,2}):(\d{2})")
 
 
 # -- timing, as users give it ------------------------------------------------------------------------------------
@@ -85,6 +86,16 @@ def _cron_reason(expression: str, exc: Exception) -> str:
             if not croniter.is_valid(" ".join(alone)):
                 return f"{reason}, in the {name} field {fields[index]!r}"
     return reason
+
+
+def check_deadline(text: str) -> str:
+    """`17:30` (24-hour, in the schedule's zone) -> `17:30`; UsageError otherwise."""
+    match = _DEADLINE.fullmatch(str(text).strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise UsageError(
+            f"deadline {text!r}: give a time of day as HH:MM (24-hour, in the schedule's zone), e.g. 17:30."
+        )
+    return f"{int(match[1]):02d}:{match[2]}"
 
 
 def zone(name: str) -> ZoneInfo:
@@ -215,6 +226,33 @@ class Schedule(ScheduleRecord):
         local = slot.astimezone(self.zone)
         return {name: parse_grid_values(name, fill_value(text, local)) for name, text in self.grid.items()}
 
+    @property
+    def has_channels(self) -> bool:
+        """The schedule names where to notify itself (else its events go to the project's `[notify]` channels)."""
+        return bool(self.notify_email or self.on_failure_command or self.on_failure_webhook)
+
+    @property
+    def events(self) -> list[str]:
+        """The events of this schedule that notify: `notify_on` as given (failures when unset and the schedule has
+        a command, webhook or address of its own), and `deadline` whenever a deadline is set."""
+        chosen = self.notify_on if self.notify_on is not None else (["failure"] if self.has_channels else [])
+        return [*[e for e in chosen if e != "deadline"], *(["deadline"] if self.deadline else [])]
+
+    def deadline_passed(self, now: datetime) -> tuple[date, datetime] | None:
+        """Today's deadline in the schedule's zone (its day and moment) when it has passed at `now` and the day had a
+        slot before it (a weekday schedule has no deadline on Sundays); None otherwise, or when paused."""
+        if not self.deadline or self.paused:
+            return None
+        local = now.astimezone(self.zone)
+        hours, minutes = (int(part) for part in self.deadline.split(":"))
+        moment = datetime(local.year, local.month, local.day, hours, minutes, tzinfo=self.zone)
+        if local < moment:
+            return None
+        slot = self.latest_slot(moment)
+        if slot is None or slot.astimezone(self.zone).date() != local.date() or slot <= self.not_before:
+            return None
+        return local.date(), moment
+
     def to_json(self, now: datetime | None = None) -> dict[str, Any]:
         """The shape of `nbflow schedule list --json`, times in the schedule's zone."""
         try:
@@ -236,6 +274,9 @@ class Schedule(ScheduleRecord):
             "created_at": _local_iso(self.created_at, tz),
             "on_failure_command": self.on_failure_command,
             "on_failure_webhook": self.on_failure_webhook,
+            "notify_on": self.events,
+            "deadline": self.deadline,
+            "notify_email": list(self.notify_email),
         }
 
 

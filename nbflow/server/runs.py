@@ -3,7 +3,8 @@
 
 Runs started here go on in threads of the server (`BackgroundRun`) and are cancelled in-process; a run started by
 another process (the CLI, a kernel) is cancelled with SIGINT to the process that holds the project's lock, as
-Ctrl-C would.
+Ctrl-C would. With `[notify]` `runs = "all"`, a thread waits for each run started here and hands its end to the
+server's notifier (`nbflow.notify`), which delivers in the background.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pydantic import ValidationError
 
 from nbflow import history, render
 from nbflow.models import RunState
+from nbflow.notify import Notifier
+from nbflow.project import Project
 from nbflow.run.background import BackgroundRun, start_run
 from nbflow.server.errors import ApiError
 from nbflow.server.paths import ServedProject, inside
@@ -43,6 +46,7 @@ class Runs:
         self.hosted = hosted
         self.handles: dict[str, BackgroundRun] = {}
         self._lock = threading.Lock()
+        self._notifiers: list[Notifier] = []  # the last one serves; the earlier ones finish what they hold
 
     def pipeline(self) -> PipelineView:
         """The graph (`graph --format json`) with each task's status, and the run going on if any."""
@@ -86,9 +90,26 @@ class Runs:
                 no_wait=request.no_wait,
             )
             self.handles[handle.id] = handle
+            if pipeline.project.notify.runs == "all":
+                self._watch(pipeline.project, handle)
             for run_id in [r for r, h in self.handles.items() if h.done and r != handle.id]:
                 del self.handles[run_id]  # finished: the store has all there is to know
         return RunStarted(id=handle.id, state=RunState.RUNNING, tasks=list(handle.run.tasks))
+
+    def _watch(self, project: Project, handle: BackgroundRun) -> None:
+        """Notify the run's end when it comes (the notifier of the project as last read: settings may change)."""
+        if not self._notifiers or self._notifiers[-1].project.notify != project.notify:
+            self._notifiers.append(Notifier(project))
+        notifier = self._notifiers[-1]
+
+        def wait_and_notify() -> None:
+            try:
+                handle.wait()
+            except BaseException:
+                pass  # the run's own error: recorded in the store, and notified from there
+            notifier.notify_run(handle.id, scheduled=False)
+
+        threading.Thread(target=wait_and_notify, name="nbflow-run-notify", daemon=True).start()
 
     def cancel(self, run_id: str) -> RunCancelling:
         detail = self.detail(run_id)
@@ -162,3 +183,5 @@ class Runs:
                 handle.wait(timeout)
             except BaseException:  # the run's own error: already recorded in the store
                 pass
+        for notifier in self._notifiers:
+            notifier.close(timeout)

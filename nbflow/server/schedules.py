@@ -112,6 +112,9 @@ class Schedules:
             grid=request.grid_text,
             on_failure_command=request.on_failure_command,
             on_failure_webhook=request.on_failure_webhook,
+            notify_on=request.notify_on,
+            deadline=request.deadline,
+            notify_email=request.notify_email,
         )
         self.hosted.start()
         return ScheduleEntry.model_validate(added)

@@ -34,6 +34,9 @@ _COLUMNS = (
     "on_failure_command",
     "on_failure_webhook",
     "grid",
+    "notify_on",
+    "deadline",
+    "notify_email",
 )
 
 
@@ -54,6 +57,10 @@ class ScheduleRecord:
     on_failure_command: str | None = None
     on_failure_webhook: str | None = None
     grid: dict[str, str] = field(default_factory=dict)  # the run grid of each firing: name -> values as text
+    # the events that notify this schedule's channels (None: failures, when it has a channel of its own)
+    notify_on: list[str] | None = None
+    deadline: str | None = None  # "HH:MM" in the schedule's zone: noticed when no run of the day succeeded by then
+    notify_email: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,9 @@ def insert_schedule(store: Store, record: ScheduleRecord, replace: bool = False)
         "on_failure_command": record.on_failure_command or None,
         "on_failure_webhook": record.on_failure_webhook or None,
         "grid": json.dumps(record.grid, sort_keys=True),
+        "notify_on": json.dumps(record.notify_on) if record.notify_on is not None else None,
+        "deadline": record.deadline or None,
+        "notify_email": json.dumps(record.notify_email),
     }
     with store.transaction() as db:
         if db.execute("SELECT 1 FROM schedules WHERE name = ?", (record.name,)).fetchone():
@@ -204,6 +214,9 @@ def _schedule(row: sqlite3.Row) -> ScheduleRecord:
         on_failure_command=row["on_failure_command"],
         on_failure_webhook=row["on_failure_webhook"],
         grid=json.loads(row["grid"] or "{}"),
+        notify_on=json.loads(row["notify_on"]) if row["notify_on"] is not None else None,
+        deadline=row["deadline"],
+        notify_email=json.loads(row["notify_email"] or "[]"),
     )
 
 

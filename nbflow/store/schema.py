@@ -138,6 +138,34 @@ MIGRATIONS = [
     );
     CREATE INDEX reports_latest ON reports(instance, written_at);
     """,
+    # 8: notifications (`nbflow.notify`): each schedule's events, deadline and recipients; every delivery of a
+    # notice on a channel with its outcome (what metrics read); and the deadlines already noticed, one per
+    # schedule and day, so a restarted scheduler never repeats one
+    """
+    ALTER TABLE schedules ADD COLUMN notify_on TEXT;
+    ALTER TABLE schedules ADD COLUMN deadline TEXT;
+    ALTER TABLE schedules ADD COLUMN notify_email TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT,
+        schedule TEXT,
+        event TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX notifications_run ON notifications(run_id);
+    CREATE TABLE deadline_notices (
+        schedule TEXT NOT NULL,
+        day TEXT NOT NULL,
+        noticed_at TEXT NOT NULL,
+        PRIMARY KEY (schedule, day)
+    );
+    """,
 ]
 
 

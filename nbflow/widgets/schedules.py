@@ -55,10 +55,22 @@ def schedules_table(entries: list[dict[str, Any]]) -> str:
                 html.escape(params),
                 html.escape(views.local_time(entry.get("next_fire")) or "-"),
                 html.escape(views.local_time(entry.get("last_fired")) or "never"),
+                html.escape(notify_text(entry)),
                 state,
             ]
         )
-    return views.table(["name", "when", "targets", "parameters", "next fire (local time)", "last fired", "state"], rows)
+    header = ["name", "when", "targets", "parameters", "next fire (local time)", "last fired", "notify", "state"]
+    return views.table(header, rows)
+
+
+def notify_text(entry: dict[str, Any]) -> str:
+    """`failure, deadline 17:30 -> ops@example.com`: the events that notify and where (else the project's)."""
+    events = [f"deadline {entry.get('deadline')}" if e == "deadline" else e for e in entry.get("notify_on") or []]
+    if not events:
+        return "-"
+    where = [*(entry.get("notify_email") or []), *(["command"] if entry.get("on_failure_command") else [])]
+    where += ["webhook"] if entry.get("on_failure_webhook") else []
+    return f"{', '.join(events)} -> {', '.join(where) or '[notify]'}"
 
 
 def _badge(label: str, fill: str, border: str) -> str:
@@ -137,6 +149,22 @@ class SchedulesTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no t
             style=style,
             layout=W.Layout(width="360px"),
         )
+        self.on_failure = W.Checkbox(value=True, description="failure", indent=False, layout=W.Layout(width="90px"))
+        self.on_success = W.Checkbox(value=False, description="success", indent=False, layout=W.Layout(width="90px"))
+        self.deadline = W.Text(
+            description="deadline",
+            placeholder="HH:MM, e.g. 17:30",
+            style=style,
+            layout=W.Layout(width="220px"),
+            tooltip="notify when no run of the day has succeeded by this time (in the schedule's zone)",
+        )
+        self.emails = W.Text(
+            description="e-mail",
+            placeholder="ops@example.com, ...",
+            style=style,
+            layout=W.Layout(width="360px"),
+            tooltip="addresses to notify; the mail server is [notify.smtp] in nbflow.toml",
+        )
         self.replace = W.Checkbox(
             description="replace a schedule of that name", indent=False, layout=W.Layout(width="auto")
         )
@@ -154,6 +182,8 @@ class SchedulesTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no t
                     "<span style='color:#64748b;font-size:12px'>targets: none selected runs all tasks; "
                     "parameter values may use {date} and {datetime} (the fire time)</span>"
                 ),
+                W.HBox([W.Label("notify on", layout=W.Layout(width="90px")), self.on_failure, self.on_success]),
+                W.HBox([self.deadline, self.emails], layout=W.Layout(flex_flow="row wrap")),
                 W.HBox([self.add_button, self.replace], layout=W.Layout(align_items="center")),
             ],
             layout=W.Layout(margin="10px 0 0 0"),
@@ -272,6 +302,9 @@ class SchedulesTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no t
                 tz=self.tz.value.strip() or None,
                 targets=list(self.targets.value),
                 params=parse_assignments(self.params.value),
+                notify_on=[e for e, box in (("failure", self.on_failure), ("success", self.on_success)) if box.value],
+                deadline=self.deadline.value.strip() or None,
+                notify_email=[a.strip() for a in self.emails.value.split(",") if a.strip()],
                 replace=self.replace.value,
                 **when,
             )

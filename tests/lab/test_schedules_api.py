@@ -29,6 +29,9 @@ SHAPE = {
     "created_at",
     "on_failure_command",
     "on_failure_webhook",
+    "notify_on",
+    "deadline",
+    "notify_email",
 }
 
 

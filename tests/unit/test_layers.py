@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("store", ("nbflow.store",)),
-    ("declarations", ("nbflow.declare", "nbflow.project")),
+    ("declarations", ("nbflow.declare", "nbflow.notify_settings", "nbflow.project")),
     (
         "graph",
         (
@@ -51,7 +51,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # `nbflow import ploomber`: reads a Ploomber project and writes declarations, with the graph layer's checks
     ("adopt", ("nbflow.adopt",)),
     ("run", ("nbflow.run",)),
-    ("schedules", ("nbflow.schedule", "nbflow.scheduler", "nbflow.alerts")),
+    ("schedules", ("nbflow.schedule", "nbflow.notify", "nbflow.scheduler")),
     ("history", ("nbflow.history", "nbflow.shapes")),
     (
         "interfaces",
