@@ -26,11 +26,19 @@ class Pipeline(graph.Pipeline):
         workers: int | None = None,
         force: bool = False,
         grid: Mapping[str, Iterable[Any]] | None = None,
+        notify: bool = True,
         **options: Any,
     ) -> Run:
         """Run the targets (default: all) and their upstream; blocks until done. `grid` runs every selected task
-        that uses a name once per value (`{"report_date": ["2026-11-01", ...]}`). Options are `run_pipeline`'s."""
-        return run_pipeline(self, targets=targets, params=params, workers=workers, force=force, grid=grid, **options)
+        that uses a name once per value (`{"report_date": ["2026-11-01", ...]}`). With `[notify]` `runs = "all"`,
+        the run's end is notified before this returns (at most 30 s more; `notify=False`: not at all). Options
+        are `run_pipeline`'s."""
+        run = run_pipeline(self, targets=targets, params=params, workers=workers, force=force, grid=grid, **options)
+        if notify and self.project.notify.runs == "all":
+            from nbflow.notify import deliver_after_run  # smtplib and email: imported only where runs notify
+
+            deliver_after_run(self.project, run.id)  # a channel that fails is logged and recorded, not raised
+        return run
 
     def plan(
         self,

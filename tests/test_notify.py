@@ -160,6 +160,21 @@ def test_nbflow_run_mails_its_success_with_the_report_attached(project, smtp):
     assert delivery.event == "success" and delivery.target == "ops@example.com, lead@example.com"
 
 
+def test_a_run_from_python_notifies_too_unless_told_not_to(project, smtp, monkeypatch):
+    import nbflow
+
+    port, inbox = smtp
+    settings(project, port, 'on = ["success"]\nruns = "all"\nemail = ["ops@example.com"]')
+    report_notebook(project)
+    monkeypatch.setenv(SECRET_VARIABLE, SECRET)
+    run = nbflow.load(project).run()
+    assert run.state == "succeeded"
+    [(_, _, message, _)] = inbox.mails  # delivered before run() returned
+    assert message["X-Nbflow-Run-Id"] == run.id and message["Subject"] == f"nbflow: run {run.id} succeeded (api)"
+    quiet = nbflow.load(project).run(force=True, notify=False)
+    assert quiet.state == "succeeded" and len(inbox.mails) == 1
+
+
 def test_starttls_with_a_login_and_reports_linked_under_url_base(project, tls_smtp):
     port, inbox, cert = tls_smtp
     settings(

@@ -48,6 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             dask_address=args.dask_address,
             prewarm=not args.no_prewarm,
             trigger="cli",
+            notify=False,  # notified below, saying here which channel failed
             on_event=progress,
         )
     counts: dict[str, int] = {}
