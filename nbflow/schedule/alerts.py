@@ -75,10 +75,9 @@ def payload(store: Store, schedule: str, run_id: str, project_root: Path) -> dic
 def _secret_values(project_root: Path) -> list[str]:
     """The values of the project's secrets in this process's environment (none where its settings do not read)."""
     try:
-        secrets = load_project(project_root).secrets
+        return load_project(project_root).secret_values
     except NbflowError:
         return []
-    return [os.environ[variable] for variable in secrets.values() if variable in os.environ]
 
 
 def run_command(command: str, body: dict[str, Any], cwd: Path, timeout: float = COMMAND_TIMEOUT) -> bool:
