@@ -194,6 +194,16 @@ class Store:
         ).fetchall()
         return {r["task"]: json.loads(r["fingerprint"]) for r in rows}
 
+    def previous_execution(self, run_id: str, instance: str) -> str | None:
+        """The latest run started before `run_id` that executed `instance` (it has its executed notebook)."""
+        row = self.db.execute(
+            "SELECT t.run_id FROM task_runs t JOIN runs r ON r.id = t.run_id, runs this ON this.id = ? "
+            "WHERE t.task = ? AND t.output_notebook IS NOT NULL AND (r.started_at, r.id) < (this.started_at, this.id) "
+            "ORDER BY r.started_at DESC, r.id DESC LIMIT 1",
+            (run_id, instance),
+        ).fetchone()
+        return row["run_id"] if row else None
+
     def last_task_runs(self) -> dict[str, TaskRun]:
         """The most recent task run (finished, or running) of every task, by name."""
         rows = self.db.execute(
