@@ -36,11 +36,19 @@ HIDDEN_TAGS = {INJECTED, "papermill-error-cell-tag"}  # papermill's cells: not t
 TEXT_MIME = ("text/plain", "text/markdown", "text/latex", "application/json")
 
 
+class RunNotFound(UsageError):
+    """A run ref that names no run of the project."""
+
+
+class NothingToCompare(UsageError):
+    """Neither run has the task asked about, or no earlier run executed the instance."""
+
+
 def resolve(store: Store, ref: str) -> str:
-    """A run id from a run ref (an id, a unique prefix of one, `latest`, `previous`), or a UsageError."""
+    """A run id from a run ref (an id, a unique prefix of one, `latest`, `previous`), or RunNotFound."""
     found = history.find_run(store, ref)
     if found is None:
-        raise UsageError(
+        raise RunNotFound(
             f"no run {ref!r} in this project (or the prefix is ambiguous); `nbflow runs` lists the run ids, and "
             "`latest` and `previous` name the newest run and the one before it."
         )
@@ -51,7 +59,7 @@ def previous_run(store: Store, run_id: str, instance: str) -> str:
     """The run before `run_id` that executed `instance`: what the lab compares a task's run with."""
     found = store.previous_execution(run_id, instance)
     if found is None:
-        raise UsageError(f"no run before {run_id} executed {instance!r}: there is nothing to compare it with.")
+        raise NothingToCompare(f"no run before {run_id} executed {instance!r}: there is nothing to compare it with.")
     return found
 
 
@@ -67,7 +75,7 @@ def diff_runs(
         for run in (run_a, run_b)
     )
     if chosen is not None and not tasks_a and not tasks_b:
-        raise UsageError(
+        raise NothingToCompare(
             f"neither run {run_a} nor run {run_b} has a task or instance {selector!r}; `nbflow show RUN` lists "
             "a run's instances."
         )
