@@ -8,7 +8,8 @@ import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { getExecutedNotebook } from './api';
+import { getExecutedNotebook, getTaskDiff } from './api';
+import { RunDiffView } from './diff';
 import { NbflowPanel } from './panel';
 import { ExecutedNotebookView } from './viewer';
 
@@ -26,7 +27,8 @@ const CommandIDs = {
   runAll: 'nbflow:run-all',
   runTask: 'nbflow:run-task',
   cancel: 'nbflow:cancel',
-  openExecuted: 'nbflow:open-executed'
+  openExecuted: 'nbflow:open-executed',
+  comparePrevious: 'nbflow:compare-previous'
 } as const;
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -47,7 +49,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     const panel = new NbflowPanel({
       openNotebook: path => void commands.execute('docmanager:open', { path }),
-      openExecuted: (run, task) => void commands.execute(CommandIDs.openExecuted, { run, task })
+      openExecuted: (run, task) => void commands.execute(CommandIDs.openExecuted, { run, task }),
+      compare: (run, task) => void commands.execute(CommandIDs.comparePrevious, { run, task })
     });
     panel.title.icon = nbflowIcon;
     shell.add(panel, 'left', { rank: 600 });
@@ -144,6 +147,37 @@ const plugin: JupyterFrontEndPlugin<void> = {
           widget.title.closable = true;
           executedViews.set(key, widget);
           widget.disposed.connect(() => executedViews.delete(key));
+          shell.add(widget, 'main');
+          shell.activateById(widget.id);
+        } catch (error) {
+          panel.showError(error);
+          Notification.error(`nbflow: ${(error as Error).message ?? error}`, { autoClose: 5000 });
+        }
+      }
+    });
+
+    const diffViews = new Map<string, MainAreaWidget<RunDiffView>>();
+    commands.addCommand(CommandIDs.comparePrevious, {
+      label: args => `Compare ${args.task ?? 'a Task'} with Its Previous Run`,
+      execute: async args => {
+        const run = String(args.run);
+        const task = String(args.task);
+        const key = `${run}/${task}`;
+        const existing = diffViews.get(key);
+        if (existing && !existing.isDisposed) {
+          shell.activateById(existing.id);
+          return;
+        }
+        try {
+          const diff = await getTaskDiff(run, task);
+          const widget = new MainAreaWidget({ content: new RunDiffView(diff) });
+          widget.id = `nbflow-diff-${run}-${task.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+          widget.title.label = `${task}: ${diff.a.id} → ${diff.b.id}`;
+          widget.title.caption = `What changed in ${task} from run ${diff.a.id} to run ${diff.b.id}`;
+          widget.title.icon = nbflowIcon;
+          widget.title.closable = true;
+          diffViews.set(key, widget);
+          widget.disposed.connect(() => diffViews.delete(key));
           shell.add(widget, 'main');
           shell.activateById(widget.id);
         } catch (error) {

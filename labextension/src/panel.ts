@@ -28,6 +28,8 @@ export interface IPanelOptions {
   openNotebook(path: string): void;
   /** Open the executed notebook of `task` in `run`, read-only. */
   openExecuted(run: string, task: string): void;
+  /** Compare `task` in `run` with the previous run that executed it. */
+  compare(run: string, task: string): void;
 }
 
 interface IParamField {
@@ -437,6 +439,7 @@ export class NbflowPanel extends Widget {
         void this.refresh(false);
       },
       openExecuted: (id, instance) => this.options.openExecuted(id, instance),
+      compare: (id, instance) => this.options.compare(id, instance),
       listed,
       list: (task, row) => this.expand(listed?.task === task && listed.row === row ? null : task, row),
       instances: listed ? this.instancesList() : null,
