@@ -166,13 +166,13 @@ function taskRows(
     const compare = h(
       'a',
       { class: 'nbflow-link nbflow-compare-previous', href: '#', title: 'Compare with the previous run of this task' },
-      'compare'
+      'diff'
     );
     compare.addEventListener('click', event => {
       event.preventDefault();
       options.compare(run.id, task.name);
     });
-    cells.push(open, ' · ', compare);
+    cells.push(open, h('br'), compare); // one under the other: the panel is narrow
   }
   const row = h(
     'tr',
