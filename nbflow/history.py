@@ -121,11 +121,15 @@ def reports(store: Store, selectors: Sequence[Selector] = (), *, every: bool = F
     return ReportList(entries)
 
 
+RELATIVE_REFS = ("latest", "previous")  # the newest run, the one before it
+
+
 def find_run(store: Store, run_id: str) -> str | None:
-    """A run id from a full id or a unique prefix of one; `latest` is the newest run."""
+    """A run id from a full id or a unique prefix of one; `latest` is the newest run, `previous` the one before."""
     runs = store.runs()
-    if run_id == "latest":
-        return runs[0].id if runs else None
+    if run_id in RELATIVE_REFS:
+        position = RELATIVE_REFS.index(run_id)
+        return runs[position].id if len(runs) > position else None
     matches = [r.id for r in runs if r.id.startswith(run_id)]
     return matches[0] if len(matches) == 1 else None
 

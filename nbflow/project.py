@@ -60,6 +60,11 @@ class Project:
         return self.root / STORE_DIR
 
     @property
+    def secret_values(self) -> list[str]:
+        """The values of its secrets in this process's environment, to mask wherever text may quote one."""
+        return [os.environ[variable] for variable in self.secrets.values() if variable in os.environ]
+
+    @property
     def settings_file(self) -> str:
         """The settings file as messages name it: relative to the root, or `nbflow.toml` where there is none."""
         return self.relative(self.config_file) if self.config_file else "nbflow.toml"

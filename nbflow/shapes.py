@@ -273,6 +273,96 @@ class SchedulesView(Shape):
     scheduler_error: str | None
 
 
+class Change(str, Enum):
+    """How something differs from run A to run B."""
+
+    ADDED = "added"  # only in B
+    REMOVED = "removed"  # only in A
+    CHANGED = "changed"
+
+
+class ParamChange(Shape):
+    """A parameter whose value differs: `before` in run A, `after` in run B (null on the side it is absent from,
+    which `change` says); a secret is `***` on both sides."""
+
+    name: str
+    change: Change
+    before: Any = None
+    after: Any = None
+
+
+class InputChange(Shape):
+    """An input file (folder, glob) whose SHA-256 differs; null: it did not exist when that run judged the task."""
+
+    path: str
+    change: Change
+    before: str | None
+    after: str | None
+
+
+class OutputChange(Shape):
+    """One output of a cell that differs. `kind`: `stdout`, `stderr`, `error` or a MIME type (`text/plain`,
+    `image/png`, `text/html`...); `before`/`after` its text (truncated), null on the side without it or for what is
+    not text, which `note` then describes ("image changed")."""
+
+    kind: str
+    change: Change
+    before: str | None = None
+    after: str | None = None
+    note: str | None = None
+
+
+class CellDiff(Shape):
+    """A cell whose source or outputs differ, paired by nbdime. `cell_a`/`cell_b` are its indices in the source
+    notebook (the injected parameters cell not counted), null on the side it is absent from. `before`/`after` are
+    its source lines in A and B (at most a bound of them, `lines_more` the rest); `removed`/`added` the indices of
+    the lines that changed in each; `outputs` what changed in its outputs."""
+
+    cell_a: int | None
+    cell_b: int | None
+    change: Change
+    cell_type: str
+    first_line: str
+    source_changed: bool
+    before: list[str]
+    after: list[str]
+    removed: list[int]
+    added: list[int]
+    lines_more: int = 0
+    outputs: list[OutputChange] = []
+
+
+class TaskDiff(Shape):
+    """One task instance that differs between the runs: its state in each (null: not in that run), the parameters
+    and input files that differ (from the fingerprint each run judged it with), and the cells of its executed
+    notebooks that differ (`cells_more` not listed); `notes` say what could not be compared and why."""
+
+    name: str
+    task: str
+    grid: dict[str, Any] = {}
+    change: Change
+    state_a: TaskState | None
+    state_b: TaskState | None
+    params: list[ParamChange]
+    code_changed: bool  # its code cells' fingerprint differs (also where its notebooks could not be compared)
+    inputs: list[InputChange]
+    cells: list[CellDiff]
+    cells_more: int = 0
+    notes: list[str] = []
+
+
+class RunDiff(Shape):
+    """`nbflow diff A B --json`, `GET runs/A/diff/B`: what changed for each task instance from run A to run B.
+    `tasks` lists the instances that differ (`tasks_more` not listed); `unchanged` counts the others compared."""
+
+    a: RunSummary
+    b: RunSummary
+    selector: str | None  # the `-t` / `task` given
+    tasks: list[TaskDiff]
+    tasks_more: int = 0
+    unchanged: int
+
+
 # -- what the REST API takes ---------------------------------------------------------------------------------------
 # Each field's description is the noun phrase an error message uses: "`force` must be true or false".
 
@@ -390,6 +480,7 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     ExecutedNotebook,
     ReportEntry,
     SchedulesView,
+    RunDiff,
 )
 REQUESTS: tuple[type[BaseModel], ...] = (RunRequest, ScheduleRequest)
 STATES: tuple[type[Enum], ...] = (TaskState, RunState, TaskStatus)

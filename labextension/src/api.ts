@@ -7,15 +7,18 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import {
+  CellDiff,
   ErrorBody,
   ExecutedNotebook,
   GraphEdge,
   PipelineProblems,
   PipelineTask,
   PipelineView,
+  OutputChange,
   ReportEntry,
   RunCancelling,
   RunDetail,
+  RunDiff,
   RunRequest,
   RunStarted,
   RunSummary,
@@ -23,6 +26,7 @@ import {
   ScheduleRequest,
   SchedulerLease,
   SchedulesView,
+  TaskDiff,
   TaskErrorEntry,
   TaskRunEntry,
   TaskStatusEntry
@@ -39,6 +43,11 @@ export type ITaskRun = TaskRunEntry;
 export type IRunDetail = RunDetail;
 export type IRunRequest = RunRequest;
 export type IExecutedNotebook = ExecutedNotebook;
+/** Two runs compared (`nbflow diff --json`): each instance that differs, its cells and outputs. */
+export type IRunDiff = RunDiff;
+export type ITaskDiff = TaskDiff;
+export type ICellDiff = CellDiff;
+export type IOutputChange = OutputChange;
 /** A schedule, in the shape of `nbflow schedule list --json`; times are ISO 8601 in the schedule's zone. */
 export type ISchedule = ScheduleEntry;
 /** The scheduler holding the project's lease (`here`: the one this server hosts). */
@@ -114,6 +123,11 @@ export function cancelRun(id: string): Promise<RunCancelling> {
 
 export function getExecutedNotebook(run: string, task: string): Promise<IExecutedNotebook> {
   return request(['runs', run, 'tasks', task, 'notebook']);
+}
+
+/** An instance of a run compared with the previous run that executed it. */
+export function getTaskDiff(run: string, task: string): Promise<IRunDiff> {
+  return request(['runs', run, 'tasks', task, 'diff']);
 }
 
 export function getSchedules(): Promise<ISchedules> {

@@ -8,7 +8,8 @@ import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { getExecutedNotebook } from './api';
+import { getExecutedNotebook, getTaskDiff } from './api';
+import { RunDiffView } from './diff';
 import { NbflowPanel } from './panel';
 import { ReportsView } from './reports';
 import { ExecutedNotebookView } from './viewer';
@@ -28,7 +29,8 @@ const CommandIDs = {
   runTask: 'nbflow:run-task',
   cancel: 'nbflow:cancel',
   openExecuted: 'nbflow:open-executed',
-  openReports: 'nbflow:open-reports'
+  openReports: 'nbflow:open-reports',
+  comparePrevious: 'nbflow:compare-previous'
 } as const;
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -50,7 +52,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const panel = new NbflowPanel({
       openNotebook: path => void commands.execute('docmanager:open', { path }),
       openExecuted: (run, task) => void commands.execute(CommandIDs.openExecuted, { run, task }),
-      openReports: () => void commands.execute(CommandIDs.openReports)
+      openReports: () => void commands.execute(CommandIDs.openReports),
+      compare: (run, task) => void commands.execute(CommandIDs.comparePrevious, { run, task })
     });
     panel.title.icon = nbflowIcon;
     shell.add(panel, 'left', { rank: 600 });
@@ -173,6 +176,37 @@ const plugin: JupyterFrontEndPlugin<void> = {
           shell.add(reports, 'main');
         }
         shell.activateById(reports.id);
+      }
+    });
+
+    const diffViews = new Map<string, MainAreaWidget<RunDiffView>>();
+    commands.addCommand(CommandIDs.comparePrevious, {
+      label: args => `Compare ${args.task ?? 'a Task'} with Its Previous Run`,
+      execute: async args => {
+        const run = String(args.run);
+        const task = String(args.task);
+        const key = `${run}/${task}`;
+        const existing = diffViews.get(key);
+        if (existing && !existing.isDisposed) {
+          shell.activateById(existing.id);
+          return;
+        }
+        try {
+          const diff = await getTaskDiff(run, task);
+          const widget = new MainAreaWidget({ content: new RunDiffView(diff) });
+          widget.id = `nbflow-diff-${run}-${task.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+          widget.title.label = `${task}: ${diff.a.id} → ${diff.b.id}`;
+          widget.title.caption = `What changed in ${task} from run ${diff.a.id} to run ${diff.b.id}`;
+          widget.title.icon = nbflowIcon;
+          widget.title.closable = true;
+          diffViews.set(key, widget);
+          widget.disposed.connect(() => diffViews.delete(key));
+          shell.add(widget, 'main');
+          shell.activateById(widget.id);
+        } catch (error) {
+          panel.showError(error);
+          Notification.error(`nbflow: ${(error as Error).message ?? error}`, { autoClose: 5000 });
+        }
       }
     });
 

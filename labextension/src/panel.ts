@@ -30,6 +30,8 @@ export interface IPanelOptions {
   openExecuted(run: string, task: string): void;
   /** Open the Reports view. */
   openReports(): void;
+  /** Compare `task` in `run` with the previous run that executed it. */
+  compare(run: string, task: string): void;
 }
 
 interface IParamField {
@@ -445,6 +447,7 @@ export class NbflowPanel extends Widget {
         void this.refresh(false);
       },
       openExecuted: (id, instance) => this.options.openExecuted(id, instance),
+      compare: (id, instance) => this.options.compare(id, instance),
       listed,
       list: (task, row) => this.expand(listed?.task === task && listed.row === row ? null : task, row),
       instances: listed ? this.instancesList() : null,

@@ -13,6 +13,7 @@ export interface IRunDetailOptions {
   pinned: boolean; // the user chose this run: offer to show the latest again
   showLatest(): void;
   openExecuted(run: string, instance: string): void;
+  compare(run: string, instance: string): void; // the instance against the previous run that executed it
   listed: { task: string; row: string } | null; // the partition's cell whose instances are listed
   list(task: string, row: string): void;
   instances: HTMLElement | null; // that list, shown under the partition
@@ -162,7 +163,16 @@ function taskRows(
       event.preventDefault();
       options.openExecuted(run.id, task.name);
     });
-    cells.push(open);
+    const compare = h(
+      'a',
+      { class: 'nbflow-link nbflow-compare-previous', href: '#', title: 'Compare with the previous run of this task' },
+      'diff'
+    );
+    compare.addEventListener('click', event => {
+      event.preventDefault();
+      options.compare(run.id, task.name);
+    });
+    cells.push(open, h('br'), compare); // one under the other: the panel is narrow
   }
   const row = h(
     'tr',

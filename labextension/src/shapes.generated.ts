@@ -16,6 +16,10 @@ export type TaskState =
  * A task judged outside any run, with the parameter values in force (`nbflow status`).
  */
 export type TaskStatus = 'up_to_date' | 'stale' | 'never_run' | 'failed';
+/**
+ * How something differs from run A to run B.
+ */
+export type Change = 'added' | 'removed' | 'changed';
 
 /**
  * Every shape by name: an index for the type generator, never sent.
@@ -33,6 +37,7 @@ export interface NbflowShapes {
   ExecutedNotebook: ExecutedNotebook;
   ReportEntry: ReportEntry;
   SchedulesView: SchedulesView;
+  RunDiff: RunDiff;
   RunRequest: RunRequest;
   ScheduleRequest: ScheduleRequest;
   TaskState: TaskState;
@@ -305,6 +310,94 @@ export interface SchedulerLease {
   pid: number;
   expires_at: string;
   here: boolean;
+}
+/**
+ * `nbflow diff A B --json`, `GET runs/A/diff/B`: what changed for each task instance from run A to run B.
+ * `tasks` lists the instances that differ (`tasks_more` not listed); `unchanged` counts the others compared.
+ */
+export interface RunDiff {
+  a: RunSummary;
+  b: RunSummary;
+  selector: string | null;
+  tasks: TaskDiff[];
+  tasks_more: number;
+  unchanged: number;
+}
+/**
+ * One task instance that differs between the runs: its state in each (null: not in that run), the parameters
+ * and input files that differ (from the fingerprint each run judged it with), and the cells of its executed
+ * notebooks that differ (`cells_more` not listed); `notes` say what could not be compared and why.
+ */
+export interface TaskDiff {
+  name: string;
+  task: string;
+  grid: {
+    [k: string]: unknown;
+  };
+  change: Change;
+  state_a: TaskState | null;
+  state_b: TaskState | null;
+  params: ParamChange[];
+  code_changed: boolean;
+  inputs: InputChange[];
+  cells: CellDiff[];
+  cells_more: number;
+  notes: string[];
+}
+/**
+ * A parameter whose value differs: `before` in run A, `after` in run B (null on the side it is absent from,
+ * which `change` says); a secret is `***` on both sides.
+ */
+export interface ParamChange {
+  name: string;
+  change: Change;
+  before: {
+    [k: string]: unknown;
+  };
+  after: {
+    [k: string]: unknown;
+  };
+}
+/**
+ * An input file (folder, glob) whose SHA-256 differs; null: it did not exist when that run judged the task.
+ */
+export interface InputChange {
+  path: string;
+  change: Change;
+  before: string | null;
+  after: string | null;
+}
+/**
+ * A cell whose source or outputs differ, paired by nbdime. `cell_a`/`cell_b` are its indices in the source
+ * notebook (the injected parameters cell not counted), null on the side it is absent from. `before`/`after` are
+ * its source lines in A and B (at most a bound of them, `lines_more` the rest); `removed`/`added` the indices of
+ * the lines that changed in each; `outputs` what changed in its outputs.
+ */
+export interface CellDiff {
+  cell_a: number | null;
+  cell_b: number | null;
+  change: Change;
+  cell_type: string;
+  first_line: string;
+  source_changed: boolean;
+  before: string[];
+  after: string[];
+  removed: number[];
+  added: number[];
+  lines_more: number;
+  outputs: OutputChange[];
+}
+/**
+ * One output of a cell that differs. `kind`: `stdout`, `stderr`, `error` or a MIME type (`text/plain`,
+ * `image/png`, `text/html`...); `before`/`after` its text (truncated), null on the side without it or for what is
+ * not text, which `note` then describes ("image changed").
+ */
+export interface OutputChange {
+  kind: string;
+  change: Change;
+  before: string | null;
+  after: string | null;
+  note: string | null;
 }
 /**
  * `POST runs`.

@@ -185,7 +185,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     runs.set_defaults(handler=cmd_runs)
 
     show = commands.add_parser("show", help="one run: each task's state, duration, error and executed notebook")
-    show.add_argument("run_id", metavar="RUN_ID", help="a run id, a unique prefix of one, or `latest`")
+    show.add_argument("run_id", metavar="RUN_ID", help="a run id, a unique prefix of one, `latest` or `previous`")
     add_path(show)
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(handler=cmd_show)

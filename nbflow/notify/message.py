@@ -8,7 +8,6 @@ values of the project's secrets are masked in all of it, wherever an error messa
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from email.message import EmailMessage
@@ -39,11 +38,6 @@ class Notice:
     payload: dict[str, Any]
     reports: list[Report] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)  # values to mask in what is attached
-
-
-def secret_values(project: Project) -> list[str]:
-    """The values of the project's secrets in this process's environment."""
-    return [os.environ[variable] for variable in project.secrets.values() if variable in os.environ]
 
 
 def run_notice(store: Store, project: Project, run_id: str, event: str, schedule: str | None = None) -> Notice:
@@ -97,7 +91,7 @@ def run_notice(store: Store, project: Project, run_id: str, event: str, schedule
         ),
     }
     subject = f"nbflow: {schedule} — run {run_id} {state}" if schedule else f"nbflow: run {run_id} {state} ({trigger})"
-    secrets = secret_values(project)
+    secrets = project.secret_values
     payload: dict[str, Any] = mask(body, secrets)
     return Notice(event, run_id, schedule, mask(subject, secrets), _run_text(payload), payload, written, secrets)
 
@@ -127,7 +121,7 @@ def deadline_notice(
         "runs": [{"run_id": r.id, "state": r.state.value, "message": r.message} for r in runs],
         "text": text,
     }
-    secrets = secret_values(project)
+    secrets = project.secret_values
     payload = mask(payload, secrets)
     subject = f"nbflow: {schedule} — not succeeded by {deadline} {tz}"
     body = "\n".join([payload["text"], "", *(f"  run {r['run_id']}: {r['state']}" for r in payload["runs"])])

@@ -158,7 +158,7 @@ class Runner:
         if verdict.must_run:
             return True
         stamp = iso(now())
-        self._set(name, TaskState.SKIPPED, started_at=stamp, finished_at=stamp)
+        self._set(name, TaskState.SKIPPED, fingerprint=verdict.fingerprint, started_at=stamp, finished_at=stamp)
         return False
 
     def _job(self, name: str, attempt: int) -> Job:
@@ -197,6 +197,7 @@ class Runner:
             started_at=self.run.tasks[name].started_at or iso(now()),
             output_notebook=output,
             error=None,
+            fingerprint=self._fingerprints[name],
         )
 
     def _finish(self, job: Job, result: JobResult) -> TaskState:
@@ -318,12 +319,15 @@ class Runner:
                 job, _ = self._running.pop(future)
                 self._finish(job, future.result())  # the run is cancelled, so no attempt is retried
 
-    def _set(self, name: str, state: TaskState, **fields: Any) -> None:
+    def _set(self, name: str, state: TaskState, *, fingerprint: dict[str, Any] | None = None, **fields: Any) -> None:
+        """The instance's new state and fields, in the run and in the store; `fingerprint` (what it was judged
+        with) goes to the store only, for `nbflow diff`."""
         result = self.run.tasks[name]
         result.state = state
         for key, value in fields.items():
             setattr(result, key, value)
-        self.store.update_task(self.run.id, name, state=state, reasons=result.reasons, **fields)
+        kept = {"fingerprint": fingerprint} if fingerprint is not None else {}
+        self.store.update_task(self.run.id, name, state=state, reasons=result.reasons, **fields, **kept)
         if state.finished and self.claims:
             self.claims.release(name)
         self.on_event(self.run, result)

@@ -32,6 +32,7 @@ from nbflow.shapes import (
     ReportList,
     RunCancelling,
     RunDetail,
+    RunDiff,
     RunList,
     RunRequest,
     RunStarted,
@@ -165,6 +166,26 @@ class NotebookHandler(NbflowHandler):
         return await self.call(self.service.runs.executed_notebook, run_id, task)
 
 
+class RunDiffHandler(NbflowHandler):
+    """GET runs/A/diff/B: what changed from run A to run B; `?task=NAME` only that task's or instance's."""
+
+    @tornado.web.authenticated
+    @authorized("read")
+    @answers()
+    async def get(self, run_a: str, run_b: str) -> RunDiff:
+        return await self.call(self.service.diffs.between, run_a, run_b, self.get_argument("task", None))
+
+
+class TaskDiffHandler(NbflowHandler):
+    """GET runs/ID/tasks/INSTANCE/diff: the instance in run ID against the previous run that executed it."""
+
+    @tornado.web.authenticated
+    @authorized("read")
+    @answers()
+    async def get(self, run_id: str, instance: str) -> RunDiff:
+        return await self.call(self.service.diffs.with_previous, run_id, instance)
+
+
 class ReportsHandler(NbflowHandler):
     """GET reports: the latest report of each instance; `?all=true` every version kept, `?task=NAME` (repeated)
     only those tasks' or instances'."""
@@ -268,6 +289,8 @@ def handlers(service: NbflowService, pool: ThreadPoolExecutor) -> list[tuple[str
         (rf"{API}/runs/([^/]+)", RunHandler, kwargs),
         (rf"{API}/runs/([^/]+)/cancel", CancelHandler, kwargs),
         (rf"{API}/runs/([^/]+)/tasks/(.+)/notebook", NotebookHandler, kwargs),
+        (rf"{API}/runs/([^/]+)/tasks/(.+)/diff", TaskDiffHandler, kwargs),
+        (rf"{API}/runs/([^/]+)/diff/([^/]+)", RunDiffHandler, kwargs),
         (rf"{API}/reports", ReportsHandler, kwargs),
         (rf"{API}/reports/([^/]+)/(.+)", ReportHtmlHandler, kwargs),
         (rf"{API}/schedules", SchedulesHandler, kwargs),

@@ -1,5 +1,6 @@
-"""What the REST API does, without HTTP: the served project (`paths`), its runs (`runs`), its reports (`reports`) and
-its schedules with the scheduler the server may host (`schedules`), put together for the handlers.
+"""What the REST API does, without HTTP: the served project (`paths`), its runs (`runs`), its reports (`reports`),
+runs compared (`diffs`) and its schedules with the scheduler the server may host (`schedules`), put together for
+the handlers.
 
 Everything here is plain blocking Python, called from the handlers in a thread pool so the server stays responsive.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nbflow.server.diffs import Diffs
 from nbflow.server.paths import ServedProject
 from nbflow.server.reports import Reports
 from nbflow.server.runs import Runs
@@ -23,6 +25,7 @@ class NbflowService:
         self.hosted = HostedScheduler(self.served, host_scheduler)
         self.runs = Runs(self.served, self.hosted)
         self.reports = Reports(self.served)
+        self.diffs = Diffs(self.served)
         self.schedules = Schedules(self.served, self.hosted)
 
     def shutdown(self, timeout: float = 30) -> None:

@@ -131,7 +131,7 @@ class Store:
 
     def update_task(self, run_id: str, task: str, **fields: Any) -> None:
         """Set some columns of a task run: `state`, `started_at`, `finished_at`, `attempts`, `error` (a TaskError),
-        `output_notebook` (a path), `reasons`, `kernel_pid`."""
+        `output_notebook` (a path), `reasons`, `kernel_pid`, `fingerprint` (what the instance was judged with)."""
         values = {key: self._column(key, value) for key, value in fields.items()}
         assignments = ", ".join(f"{key} = ?" for key in values)
         with self.transaction() as db:
@@ -185,6 +185,24 @@ class Store:
             f"SELECT {_TASK_COLUMNS} FROM task_runs t WHERE run_id = ? ORDER BY position", (run_id,)
         ).fetchall()
         return [self._task_run(r) for r in rows]
+
+    def fingerprints(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """The fingerprint each instance of the run was judged with, by instance name (none for an instance that
+        was never judged, or that ran before the store kept them)."""
+        rows = self.db.execute(
+            "SELECT task, fingerprint FROM task_runs WHERE run_id = ? AND fingerprint IS NOT NULL", (run_id,)
+        ).fetchall()
+        return {r["task"]: json.loads(r["fingerprint"]) for r in rows}
+
+    def previous_execution(self, run_id: str, instance: str) -> str | None:
+        """The latest run started before `run_id` that executed `instance` (it has its executed notebook)."""
+        row = self.db.execute(
+            "SELECT t.run_id FROM task_runs t JOIN runs r ON r.id = t.run_id, runs this ON this.id = ? "
+            "WHERE t.task = ? AND t.output_notebook IS NOT NULL AND (r.started_at, r.id) < (this.started_at, this.id) "
+            "ORDER BY r.started_at DESC, r.id DESC LIMIT 1",
+            (run_id, instance),
+        ).fetchone()
+        return row["run_id"] if row else None
 
     def last_task_runs(self) -> dict[str, TaskRun]:
         """The most recent task run (finished, or running) of every task, by name."""
@@ -291,7 +309,7 @@ class Store:
             return None
         if key == "error":
             return _dumps(value.to_json() if isinstance(value, TaskError) else value)
-        if key == "reasons":
+        if key in ("reasons", "fingerprint"):
             return _dumps(value)
         if key == "output_notebook":
             return os.path.relpath(value, self.root) if os.path.isabs(value) else str(value)

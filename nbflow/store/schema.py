@@ -166,6 +166,11 @@ MIGRATIONS = [
         PRIMARY KEY (schedule, day)
     );
     """,
+    # 9: the fingerprint each instance of a run was judged with (code, parameter values, input hashes), kept per
+    # run so `nbflow diff` can tell what differed between two runs (`task_successes` keeps only the latest)
+    """
+    ALTER TABLE task_runs ADD COLUMN fingerprint TEXT;
+    """,
 ]
 
 
