@@ -14,7 +14,17 @@ from nbflow.errors import Problem, UsageError
 
 RUN_EVENTS = ("failure", "success")  # what a run's end may notify; a schedule adds "deadline"
 MAX_RECIPIENTS = 50
-_NOTIFY_KEYS = {"on", "runs", "email", "webhook", "command", "url_base", "retry_seconds", "smtp"}
+_NOTIFY_KEYS = {
+    "on",
+    "runs",
+    "email",
+    "webhook",
+    "command",
+    "url_base",
+    "retry_seconds",
+    "smtp",
+    "allow_private_webhooks",
+}
 _SMTP_KEYS = {"host", "port", "security", "user", "password_env", "sender", "ca_file", "timeout"}
 SECURITIES = ("starttls", "ssl", "none")
 
@@ -45,6 +55,9 @@ class NotifySettings:
     url_base: str | None = None  # reports linked as url_base + their path under the root, instead of attached
     retry_seconds: tuple[float, ...] = (2.0, 10.0)  # the waits before the 2nd, 3rd... attempt of a delivery
     smtp: SmtpSettings | None = None
+    # webhooks to loopback, private and link-local addresses (the machine's own services, a cloud's metadata
+    # endpoint) are refused unless the project allows them
+    allow_private_webhooks: bool = False
 
 
 def address_problem(address: Any) -> str | None:
@@ -114,6 +127,9 @@ def read_notify_settings(where: str, raw: Any, problems: list[Problem]) -> Notif
         and all(isinstance(s, (int, float)) and not isinstance(s, bool) and 0 <= s <= 3600 for s in retry)
     ):
         bad("retry_seconds", "a list of at most 10 waits in seconds (0 to 3600), e.g. [2, 10]", retry)
+    allow_private = raw.get("allow_private_webhooks", False)
+    if not isinstance(allow_private, bool):
+        bad("allow_private_webhooks", "true or false", allow_private)
     smtp = _smtp_settings(where, raw["smtp"], problems) if "smtp" in raw else None
     if email and "smtp" not in raw:
         problems.append(
@@ -130,6 +146,7 @@ def read_notify_settings(where: str, raw: Any, problems: list[Problem]) -> Notif
         url_base=url_base,
         retry_seconds=tuple(float(s) for s in retry),
         smtp=smtp,
+        allow_private_webhooks=allow_private is True,
     )
 
 

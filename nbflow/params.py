@@ -14,9 +14,10 @@ any attribute of a value; a width is bounded and so is what a template fills to.
 from __future__ import annotations
 
 import ast
+import json
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -83,6 +84,23 @@ _PLACEHOLDER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NUMBER_FORMAT = re.compile(r"(?:.?[<>^=])?[+\- ]?0?\d{0,3}[,_]?(?:\.\d{1,2})?[bdoxXeEfFgGn%]?\Z")
 MAX_FORMAT = 64  # characters of a date's strftime format
 MAX_FILLED = 4096  # characters a template may fill to: beyond it, a value or a format made it absurd
+
+
+MAX_VALUE_CHARS = 64 * 1024  # a parameter value's size as JSON: the store and every listing of runs carry it
+
+
+def oversized(values: Iterable[tuple[str, Any]], label: str = "parameter") -> list[str]:
+    """The (name, value) pairs too big to pass as parameters (measured as the JSON the store keeps), each said in
+    one line."""
+    found = []
+    for name, value in values:
+        size = len(json.dumps(value, default=repr))
+        if size > MAX_VALUE_CHARS:
+            found.append(
+                f"{label} `{name}`: its value is {size:,} characters, more than the {MAX_VALUE_CHARS:,} a parameter "
+                "may hold; put the data in a file and pass its path."
+            )
+    return found
 
 
 class PlaceholderError(ValueError):

@@ -130,3 +130,33 @@ def test_one_print_past_the_cap_keeps_the_first_part(tmp_path):
     texts = [o.get("text", "") for o in notebook["cells"][-1]["outputs"]]
     kept = "".join(t if isinstance(t, str) else "".join(t) for t in texts)
     assert kept.count("x") == OUTPUT_LIMIT_BYTES and "output truncated" in kept
+
+
+def test_a_parameter_value_past_the_bound_is_refused_before_anything_is_stored(tmp_path):
+    from nbflow.params import MAX_VALUE_CHARS
+
+    write_notebook(tmp_path / "a.ipynb", 'outputs = ["o.txt"]\nnote = ""', "open('o.txt', 'w').write(note[:10])")
+    big = "y" * (MAX_VALUE_CHARS + 1)
+    result = run_cli("run", "-p", "note", big, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"parameter `note`: its value is {MAX_VALUE_CHARS + 3:,} characters" in result.stderr  # as JSON: quoted
+    assert "put the data in a file and pass its path" in result.stderr and len(result.stderr) < 2000
+    assert not (tmp_path / "o.txt").exists()
+    assert json.loads(run_cli("runs", "--json", cwd=tmp_path).stdout) == []
+
+
+def test_a_schedule_interval_past_ten_years_is_refused_and_a_stored_one_does_not_break_the_listing(tmp_path):
+    import sqlite3
+
+    write_notebook(tmp_path / "a.ipynb", 'outputs = ["o.txt"]')
+    result = run_cli("schedule", "add", "big", "--every", "9" * 400 + "s", cwd=tmp_path)
+    assert result.returncode == 2 and "it must be at most 3650d (ten years)" in result.stderr
+    assert run_cli("schedule", "add", "fine", "--every", "1h", cwd=tmp_path).returncode == 0
+    # a row an older nbflow stored with an interval dates cannot hold
+    with sqlite3.connect(tmp_path / ".nbflow" / "nbflow.db") as db:
+        db.execute("UPDATE schedules SET every_s = 1e400 WHERE name = 'fine'")
+    listing = run_cli("schedule", "list", cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert "never (times unknown)" in listing.stdout
+    as_json = json.loads(run_cli("schedule", "list", "--json", cwd=tmp_path).stdout)
+    assert [(s["name"], s["next_fire"]) for s in as_json] == [("fine", None)]

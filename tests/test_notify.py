@@ -210,7 +210,7 @@ def test_a_scheduled_failure_reaches_mail_webhook_and_command_with_secrets_maske
 ):
     port, inbox = smtp
     url, received = hook_server
-    settings(project, port, 'email = ["ops@example.com"]')
+    settings(project, port, 'email = ["ops@example.com"]\nallow_private_webhooks = true')  # the hook is local
     report_notebook(project, fail=True)
     monkeypatch.setenv(SECRET_VARIABLE, SECRET)
     events = tmp_path / "events.txt"
@@ -380,3 +380,22 @@ def test_schedule_add_keeps_its_notification_settings(project, smtp):
     [entry] = json.loads(run_cli("schedule", "list", "--json", cwd=project).stdout)
     assert entry["notify_on"] == ["failure", "success", "deadline"] and entry["deadline"] == "07:05"
     assert entry["notify_email"] == ["a@example.com", "b@example.com"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0x7f000001", "[::1]", "localhost", "169.254.169.254"])
+def test_a_webhook_to_a_loopback_or_private_address_is_refused_unless_allowed(project, host, hook_server):  # noqa: F811
+    from nbflow.notify.channels import WEBHOOK, Channel, DeliveryError
+    from nbflow.notify.message import Notice
+
+    url, received = hook_server
+    port = url.split(":")[-1].split("/")[0]
+    target = f"http://{host}:{port}/hook"
+    notice = Notice(event="failure", run_id=None, schedule=None, subject="s", text="t", payload={"text": "t"})
+    with pytest.raises(DeliveryError) as caught:
+        Channel(WEBHOOK, target).send(notice, load_project(project))
+    assert caught.value.permanent and "a loopback or private address" in str(caught.value)
+    assert "allow_private_webhooks = true" in str(caught.value) and received == []
+    if host in ("127.0.0.1", "0x7f000001", "localhost"):  # where the test's hook listens
+        (project / "nbflow.toml").write_text("[notify]\nallow_private_webhooks = true\n")
+        Channel(WEBHOOK, target).send(notice, load_project(project))
+        assert len(received) == 1

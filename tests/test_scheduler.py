@@ -210,6 +210,7 @@ def test_the_slot_is_stored_before_the_run_starts_so_a_restart_never_fires_it_ag
 
 def test_a_failing_run_raises_alerts_and_later_firings_go_on(project, clock, schedulers, webhook, tmp_path):
     url, received = webhook
+    (project / "nbflow.toml").write_text("[notify]\nallow_private_webhooks = true\n")  # the test's hook is local
     write_notebook(project / "load.ipynb", 'outputs = ["out.txt"]\nday = "x"', "raise ValueError(f'bad rows on {day}')")
     record = tmp_path / "alerts.log"
     command = (
@@ -253,6 +254,7 @@ def test_a_failing_run_raises_alerts_and_later_firings_go_on(project, clock, sch
 
 
 def test_alerts_that_cannot_be_delivered_are_logged_and_the_scheduler_goes_on(project, clock, schedulers, caplog):
+    (project / "nbflow.toml").write_text("[notify]\nallow_private_webhooks = true\n")  # the test's hook is local
     write_notebook(project / "bad.ipynb", 'outputs = ["out.txt"]', "1 / 0")
     with socket.socket() as sock:  # a port where nothing listens
         sock.bind(("127.0.0.1", 0))
@@ -287,6 +289,7 @@ def test_alerts_that_cannot_be_delivered_are_logged_and_the_scheduler_goes_on(pr
 
 def test_a_pipeline_broken_at_fire_time_is_a_failed_run_with_an_alert(project, clock, schedulers, webhook):
     url, received = webhook
+    (project / "nbflow.toml").write_text("[notify]\nallow_private_webhooks = true\n")  # the test's hook is local
     stamp_notebook(project)
     add_schedule(project, "s", every="1m", on_failure_webhook=url, now=clock())
     write_notebook(project / "broken.ipynb", "outputs = make_paths()", "pass")

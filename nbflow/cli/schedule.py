@@ -90,6 +90,8 @@ def cmd_schedule_list(args: argparse.Namespace) -> int:
     for entry in entries:
         if entry["paused"]:
             upcoming = "paused"
+        elif entry["next_fire"] is None:  # its times cannot be computed here (an unknown zone): it never fires
+            upcoming = "never (times unknown)"
         else:
             upcoming = _fire_time(entry["next_fire"], entry["tz"])
             if datetime.fromisoformat(entry["next_fire"]) <= now:

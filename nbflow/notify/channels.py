@@ -7,12 +7,15 @@ mend it (no mail server configured, a password variable missing); `nbflow.notify
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import smtplib
+import socket
 import ssl
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +57,8 @@ class Channel:
             recipients = self.target.split(", ")
             send_email(smtp, email_message(notice, project, smtp, recipients), recipients)
         elif self.kind == WEBHOOK:
+            if not project.notify.allow_private_webhooks:
+                refuse_private(self.target, project)
             post_webhook(self.target, notice.payload)
         else:
             run_command(self.target, notice, project)
@@ -113,6 +118,23 @@ def send_email(smtp: SmtpSettings, message: Any, recipients: list[str]) -> None:
         raise DeliveryError(f"the mail server {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}") from exc
     if refused:
         raise DeliveryError(f"the mail server refused {', '.join(sorted(refused))}", permanent=True)
+
+
+def refuse_private(url: str, project: Project) -> None:
+    """DeliveryError (permanent) when the webhook's host is, or resolves to, a loopback, private, link-local or
+    otherwise non-public address: a notification must not become a way to reach the machine's own services."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        resolved = {str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError) as exc:
+        raise DeliveryError(f"the webhook {url}: its host {host!r} does not resolve ({exc})") from exc
+    inner = sorted(a for a in resolved if not ipaddress.ip_address(a.split("%")[0]).is_global)
+    if inner:
+        raise DeliveryError(
+            f"the webhook {url} goes to {host} = {', '.join(inner)}, a loopback or private address; nbflow posts "
+            f"only to public addresses unless {project.settings_file} sets [notify] allow_private_webhooks = true",
+            permanent=True,
+        )
 
 
 def post_webhook(url: str, body: dict[str, Any], timeout: float = WEBHOOK_TIMEOUT) -> None:

@@ -17,6 +17,7 @@ from nbflow.declare import PathsDeclared
 from nbflow.errors import PipelineError, Problem, UsageError
 from nbflow.graph import Pipeline, Task, did_you_mean
 from nbflow.masking import secrets_in
+from nbflow.params import oversized
 from nbflow.project import Project
 
 
@@ -68,6 +69,8 @@ def prepare(
     run_grid = {name: list(values) for name, values in (grid or {}).items()}
     targets = list(targets) if targets else None
     problems = _secrets_given(pipeline.project, pipeline_params, task_params, run_grid)
+    problems += oversized((params or {}).items())
+    problems += oversized(((name, value) for name, values in run_grid.items() for value in values), "-g")
     problems += [
         f"-g {name}: it is also set with -p {name}; give a name either one value (-p) or several (-g)."
         for name in run_grid

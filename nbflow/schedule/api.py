@@ -18,7 +18,7 @@ from typing import Any
 from nbflow.errors import PipelineError, UsageError
 from nbflow.grids import parse_grid_values
 from nbflow.notify_settings import check_addresses
-from nbflow.params import PlaceholderError, placeholders
+from nbflow.params import PlaceholderError, oversized, placeholders
 from nbflow.project import Project, load_project
 from nbflow.schedule.model import (
     PLACEHOLDERS,
@@ -131,6 +131,9 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
                     f"fire time) and no other placeholder ({exc}); write a literal brace as {{{{ or }}}}."
                 ) from exc
         checked[str(name)] = value
+    too_big = oversized(checked.items())
+    if too_big:
+        raise UsageError(too_big[0])
     return checked
 
 

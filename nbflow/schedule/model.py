@@ -25,6 +25,7 @@ from nbflow.store.schedules import ScheduleRecord
 
 PLACEHOLDERS = ("date", "datetime")  # what a schedule's parameter values may use: the fire time
 MIN_EVERY = 1.0  # seconds: a shorter interval would only fill the history with skipped runs
+MAX_EVERY = 3650 * 86400.0  # seconds: ten years; beyond, slot times leave what dates can hold
 CRON_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EVERY_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -44,13 +45,18 @@ def parse_every(text: str) -> float:
 
 
 def check_every(seconds: float, given: Any = None) -> float:
+    shown = given if given is not None else seconds
+    if not math.isfinite(seconds) or seconds > MAX_EVERY:
+        raise UsageError(f"interval {shown!r}: it must be at most {MAX_EVERY // 86400:.0f}d (ten years).")
     if seconds < MIN_EVERY:
-        raise UsageError(f"interval {given if given is not None else seconds!r}: it must be at least 1s.")
+        raise UsageError(f"interval {shown!r}: it must be at least 1s.")
     return seconds
 
 
 def format_every(seconds: float) -> str:
     """Seconds -> the shortest `1d2h30m` form (the inverse of `parse_every`)."""
+    if not math.isfinite(seconds) or seconds > MAX_EVERY:  # a row stored before the bound: shown as it is
+        return f"{seconds:g}s"
     parts = []
     rest = seconds
     for unit in ("d", "h", "m"):
@@ -258,7 +264,7 @@ class Schedule(ScheduleRecord):
         try:
             tz: Any = self.zone
             fire = self.next_fire(now or current_time())
-        except (UsageError, ValueError, KeyError):  # a zone this machine no longer knows: shown, never fired
+        except (UsageError, ValueError, KeyError, OverflowError):  # an unknown zone, timing past what dates hold
             tz, fire = timezone.utc, None
         return {
             "name": self.name,
