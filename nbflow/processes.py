@@ -51,6 +51,24 @@ def kill_group(pid: int, signum: int = signal.SIGKILL) -> bool:
     return True
 
 
+def stop_orphaned_group(group: int, not_before: float) -> bool:
+    """Kill what is left of the process group `group` whose leader (a kernel) is gone: its members that started
+    after `not_before` (the run's own start; older ones belong to something else). True when any was killed."""
+    members = []
+    for process in psutil.process_iter(["pid", "create_time"]):
+        try:
+            if os.getpgid(process.info["pid"]) == group and process.info["create_time"] >= not_before - _SAME_START:
+                members.append(process)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    for process in members:
+        try:
+            process.kill()
+        except psutil.Error:
+            continue
+    return bool(members)
+
+
 def kill(pid: int, signum: int = signal.SIGKILL) -> bool:
     """Signal the process `pid` alone; False when it is gone (or not ours to signal)."""
     try:

@@ -4,6 +4,7 @@ would do (`--dry-run`)."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -13,8 +14,22 @@ if TYPE_CHECKING:
     from nbflow.project import Project
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both cancel the run (its kernels stopped, its tasks `cancelled`): SIGINT even where the
+    shell started this process with it ignored (`nbflow run &` in a script), and SIGTERM, which would otherwise
+    end the process at once and leave the run for the next command to mark `interrupted`."""
+
+    def cancel(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, cancel)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from nbflow.api import load
+
+    _stop_on_signals()
     from nbflow.grids import parse_grid_values
     from nbflow.models import TaskState
     from nbflow.progress import describe_error, progress_for

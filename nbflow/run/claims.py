@@ -86,12 +86,18 @@ def _alive(holder: Holder) -> bool:
 
 
 def stop_orphan_kernels(store: Store) -> list[int]:
-    """Kill the kernels that runs whose process died left running (only those still kernels: pids are reused).
-    Only runs marked `interrupted` have them, and a run is marked so only once its process is gone, so no live run
-    owns them."""
+    """Kill the kernels that runs whose process died left running (only those still kernels: pids are reused), with
+    their process groups: what a notebook started goes too, even where its kernel has exited already. Only runs
+    marked `interrupted` have them, and a run is marked so only once its process is gone, so no live run owns
+    them."""
     stopped = []
-    for run_id, task, pid in store.orphan_kernels():
-        if pid != os.getpid() and processes.alive(pid) and processes.is_kernel(pid) and processes.kill_group(pid):
-            stopped.append(pid)
+    for run_id, task, pid, run_started in store.orphan_kernels():
+        if pid == os.getpid():
+            pass
+        elif processes.alive(pid):
+            if processes.is_kernel(pid) and processes.kill_group(pid):
+                stopped.append(pid)
+        elif run_started is not None and processes.stop_orphaned_group(pid, run_started):
+            stopped.append(pid)  # the kernel is gone, what it started is not
         store.forget_kernel(run_id, task)
     return stopped

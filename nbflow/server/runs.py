@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import threading
 
 from pydantic import ValidationError
@@ -21,6 +20,7 @@ from nbflow.models import RunState
 from nbflow.notify import Notifier
 from nbflow.project import Project
 from nbflow.run.background import BackgroundRun, start_run
+from nbflow.run.cancel import GRACE_S, cancel_process_run
 from nbflow.server.errors import ApiError
 from nbflow.server.paths import ServedProject, inside
 from nbflow.server.schedules import HostedScheduler
@@ -126,7 +126,7 @@ class Runs:
         with self.served.store(project) as store:
             row = store.run(run_id)
             alive = row is not None and store.is_alive(row)
-        pid = row.pid if row else None
+            pid, started = store.process_of(run_id) or (None, None)
         if row is None or row.state is not RunState.RUNNING or not pid:
             raise ApiError(409, f"run {run_id} is not running.")
         if pid == os.getpid():
@@ -138,14 +138,19 @@ class Runs:
         if not alive:
             raise ApiError(409, f"run {run_id}: its process {pid} is gone; the run is not running.")
         try:
-            os.kill(pid, signal.SIGINT)  # nbflow run treats it as Ctrl-C: kernels stopped, tasks `cancelled`
+            cancel_process_run(project.store_dir, run_id, pid, started)
         except ProcessLookupError:
             raise ApiError(409, f"run {run_id}: its process {pid} is gone.") from None
         except PermissionError:
             raise ApiError(
                 403, f"run {run_id}: its process {pid} belongs to another user; it cannot be cancelled from here."
             ) from None
-        return RunCancelling(id=run_id, cancelling=True, how=f"SIGINT to process {pid}")
+        return RunCancelling(
+            id=run_id,
+            cancelling=True,
+            how=f"SIGINT to process {pid}; SIGTERM after {GRACE_S:.0f} s and SIGKILL (its kernels stopped) after "
+            f"{2 * GRACE_S:.0f} s if it does not stop",
+        )
 
     def executed_notebook(self, run_id: str, task: str) -> ExecutedNotebook:
         """The executed notebook of one task of one run, as notebook JSON, with its path relative to the root."""

@@ -224,8 +224,13 @@ class Store:
 
     def is_alive(self, run: RunRecord) -> bool:
         """The process that runs `run` is still there (by pid and start time: pids are reused)."""
-        row = self.db.execute("SELECT pid, pid_started FROM runs WHERE id = ?", (run.id,)).fetchone()
-        return row is not None and processes.alive(row["pid"], row["pid_started"])
+        process = self.process_of(run.id)
+        return process is not None and processes.alive(*process)
+
+    def process_of(self, run_id: str) -> tuple[int, float | None] | None:
+        """The pid of the process that runs `run_id`, and when that process started."""
+        row = self.db.execute("SELECT pid, pid_started FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return (row["pid"], row["pid_started"]) if row is not None and row["pid"] else None
 
     def mark_dead_runs(self) -> list[str]:
         """Runs left `running` by a process that died become `interrupted` (their unfinished tasks `cancelled`);
@@ -250,14 +255,15 @@ class Store:
             )
             db.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
 
-    def orphan_kernels(self) -> list[tuple[str, str, int]]:
-        """(run id, task, kernel pid) of the tasks that were running when their run's process died."""
+    def orphan_kernels(self) -> list[tuple[str, str, int, float | None]]:
+        """(run id, task, kernel pid, when the run's process started) of the tasks that were running when their
+        run's process died."""
         rows = self.db.execute(
-            "SELECT t.run_id, t.task, t.kernel_pid FROM task_runs t JOIN runs r ON r.id = t.run_id "
+            "SELECT t.run_id, t.task, t.kernel_pid, r.pid_started FROM task_runs t JOIN runs r ON r.id = t.run_id "
             "WHERE r.state = ? AND t.kernel_pid IS NOT NULL",
             (str(RunState.INTERRUPTED),),
         ).fetchall()
-        return [(r["run_id"], r["task"], r["kernel_pid"]) for r in rows]
+        return [(r["run_id"], r["task"], r["kernel_pid"], r["pid_started"]) for r in rows]
 
     def forget_kernel(self, run_id: str, task: str) -> None:
         self.update_task(run_id, task, kernel_pid=None)
