@@ -389,7 +389,7 @@ class Scheduler:
                 self.lease.release()
             except Exception:
                 log.exception("could not release the scheduler lease; it expires in %.0f s", self.lease_seconds)
-            self.store.close()
+            self.store.close_all()  # its watcher threads read it too
             self._looping = False
 
 

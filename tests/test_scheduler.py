@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 from conftest import write_notebook
@@ -489,3 +491,27 @@ def test_a_schedule_whose_times_cannot_be_computed_is_left_out_and_the_others_fi
     assert any("gone: left out" in r.getMessage() for r in caplog.records)
     [gone, good] = list_schedules(project, now=clock())
     assert good["next_fire"] and gone["next_fire"] is None and gone["tz"] == "Nowhere/Gone"
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files through /proc")
+def test_firings_leave_no_store_connections_behind(project, clock, schedulers):
+    def open_store_files() -> int:
+        count = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                count += "nbflow.db" in os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+        return count
+
+    stamp_notebook(project)
+    add_schedule(project, "s", every="1m", params={"when": "{datetime}"}, now=clock())
+    scheduler = schedulers(clock)
+    counts = []
+    for _ in range(12):
+        clock.advance(minutes=1)
+        assert [f.outcome for f in scheduler.tick()] == ["started"]
+        assert scheduler.wait_idle(timeout=120)
+        counts.append(open_store_files())
+    assert [r.state for r in runs(project)] == ["succeeded"] * 12
+    assert max(counts[4:]) <= counts[3], counts  # flat after the first few firings (a few threads stay alive)

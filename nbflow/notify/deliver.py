@@ -85,7 +85,7 @@ class Notifier:
             self._abandon(work)
         if self._thread is not None:
             self._thread.join(5.0)
-        self.store.close()
+        self.store.close_all()
 
     def deliveries(self, run_id: str | None = None) -> list[Delivery]:
         return deliveries(self.store, run_id=run_id)

@@ -95,4 +95,4 @@ def run_pipeline(
             if chosen is not executor:
                 chosen.close()
     finally:
-        store.close()
+        store.close_all()  # the executor's threads wrote kernel pids through it too

@@ -25,12 +25,16 @@ DB_NAME = "nbflow.db"
 
 
 class Store:
-    """One project's store. Thread-safe: each thread gets its own connection."""
+    """One project's store. Thread-safe: each thread gets its own connection. A thread that ends without closing
+    its connection (the threads runs, watchers and notifications go on) has it closed when the next connection is
+    made: a long-lived server or scheduler holds one per live thread, not one per thread it ever ran."""
 
     def __init__(self, store_dir: Path):
         self.dir = Path(store_dir)
         self.path = self.dir / DB_NAME
         self._local = threading.local()
+        self._connections: dict[int, sqlite3.Connection] = {}  # by thread ident
+        self._connections_lock = threading.Lock()
         self.dir.mkdir(parents=True, exist_ok=True)
         try:
             with self.transaction() as db:
@@ -57,7 +61,20 @@ class Store:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=60000")
             self._local.connection = connection
+            self._keep(connection)
         return connection
+
+    def _keep(self, connection: sqlite3.Connection) -> None:
+        """Remember this thread's connection; close those of threads that have ended."""
+        live = {thread.ident for thread in threading.enumerate()}
+        with self._connections_lock:
+            for ident in [i for i in self._connections if i not in live]:
+                self._connections.pop(ident).close()
+            # an ident the ended thread's connection still holds, reused by this thread
+            previous = self._connections.get(threading.get_ident())
+            if previous is not None and previous is not connection:
+                previous.close()
+            self._connections[threading.get_ident()] = connection
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -70,11 +87,23 @@ class Store:
             raise
         db.execute("COMMIT")
 
+    def close_all(self) -> None:
+        """Close every thread's connection: for the owner of a store its threads are done with (a run's)."""
+        with self._connections_lock:
+            connections, self._connections = list(self._connections.values()), {}
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()
+
     def close(self) -> None:
+        """Close this thread's connection."""
         connection = getattr(self._local, "connection", None)
         if connection is not None:
             connection.close()
             self._local.connection = None
+            with self._connections_lock:
+                if self._connections.get(threading.get_ident()) is connection:
+                    del self._connections[threading.get_ident()]
 
     # -- runs ---------------------------------------------------------------------------------------------------
 
