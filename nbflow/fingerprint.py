@@ -41,7 +41,7 @@ def code_hash(code_cells: tuple[str, ...], kernel: str) -> str:
     for source in code_cells:
         try:
             normal = ast.dump(ast.parse(source))
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, MemoryError, RecursionError):  # magics; nesting too deep for the parser
             normal = "\n".join(line.rstrip() for line in source.strip().splitlines())
         digest.update(hashlib.sha256(normal.encode()).digest())
     return digest.hexdigest()

@@ -160,3 +160,16 @@ def test_a_schedule_interval_past_ten_years_is_refused_and_a_stored_one_does_not
     assert "never (times unknown)" in listing.stdout
     as_json = json.loads(run_cli("schedule", "list", "--json", cwd=tmp_path).stdout)
     assert [(s["name"], s["next_fire"]) for s in as_json] == [("fine", None)]
+
+
+def test_code_nested_past_the_parser_is_a_problem_of_its_notebook_or_fails_its_task_alone(tmp_path):
+    write_notebook(tmp_path / "deep_params.ipynb", 'outputs = ["q.txt"]\nx = ' + "-" * 200_000 + "1")
+    write_notebook(tmp_path / "deep_code.ipynb", 'outputs = ["o.txt"]', "x = " + "(" * 100_000 + "1" + ")" * 100_000)
+    write_notebook(tmp_path / "fine.ipynb", 'outputs = ["p.txt"]', "open('p.txt', 'w').write('1')")
+    graph = run_cli("graph", cwd=tmp_path)
+    assert graph.returncode == 2 and "internal error" not in graph.stderr
+    assert "deep_params.ipynb: parameters cell: the code is nested too deeply for Python's parser" in graph.stderr
+    (tmp_path / "deep_params.ipynb").unlink()
+    result = run_cli("run", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "deep_code: SyntaxError in cell 1" in result.stderr and (tmp_path / "p.txt").read_text() == "1"

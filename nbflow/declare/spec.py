@@ -113,9 +113,12 @@ def _kernel_and_language(metadata: dict[str, Any], default_kernel: str) -> tuple
 
 
 def _parse_cell(source: str) -> ast.Module:
-    """Parse the cell as Python, after IPython's own transforms when plain Python fails (magics, `!cmd`)."""
+    """Parse the cell as Python, after IPython's own transforms when plain Python fails (magics, `!cmd`). Code
+    nested deeper than Python's parser goes (it runs out of memory or stack) is a SyntaxError here too."""
     try:
         return ast.parse(source)
+    except (MemoryError, RecursionError):
+        raise SyntaxError("the code is nested too deeply for Python's parser") from None
     except SyntaxError as first:
         try:
             from IPython.core.inputtransformer2 import TransformerManager
@@ -169,7 +172,7 @@ def read_spec(path: Path, display: str, default_kernel: str = "python3") -> Task
             return None  # not a task: left alone, however odd
         return Problem(
             "declaration",
-            f"{where}, line {exc.lineno}: {exc.msg}. The parameters cell must be valid "
+            f"{where}{f', line {exc.lineno}' if exc.lineno else ''}: {exc.msg}. The parameters cell must be valid "
             "Python so nbflow can read `inputs`, `outputs` and `upstream` from it.",
         )
 
