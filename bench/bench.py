@@ -82,7 +82,8 @@ PAPERMILL_CMD = [sys.executable, "-m", "papermill"]
 PEER_ENV = {**os.environ, "PLOOMBER_STATS_ENABLED": "false", "PLOOMBER_VERSION_CHECK_DISABLED": "1"}
 
 NBFLOW, NO_PREWARM, PLOOMBER, PAPERMILL = "nbflow", "nbflow (no prewarm)", "ploomber", "papermill loop"
-CASES = ("chain10", "fanout16", "grid100", "backfill30", "sleep4", "cpu10", "resolve", "memory")
+NO_PRELOAD = "nbflow (no preload)"
+CASES = ("chain10", "fanout16", "example", "grid100", "backfill30", "sleep4", "cpu10", "resolve", "memory")
 BURN = "def burn(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n"
 
 
@@ -433,6 +434,27 @@ def case_backfill30(setup: Setup) -> list[Measurement]:
     return [full, alternate(noop, [contender], "noop", setup)]
 
 
+def case_example(setup: Setup) -> list[Measurement]:
+    """The example pipeline (pandas, matplotlib), every instance rerun: the imports preloaded in the fork server
+    against each kernel importing them itself."""
+    contenders = []
+    for tool, extra in ((NBFLOW, []), (NO_PRELOAD, ["--no-preload"])):
+        folder = example(setup.root / "example" / re.sub(r"\W+", "-", tool).strip("-"), EXAMPLE)
+        run = [*NBFLOW_CMD, "run", str(folder), "-j", str(CPUS), *extra]
+        contenders.append(
+            Contender(
+                tool,
+                folder,
+                full=[run + ["--force"]],
+                noop=run,
+                products=[folder / "reports" / "summary_2026-11-24.html"],
+                executed=lambda folder=folder: newest_nbflow_run(folder),
+            )
+        )
+    full = Measurement("example", "example pipeline, full run (s)")
+    return [alternate(full, contenders, "full", setup)]
+
+
 def case_sleep4(setup: Setup) -> list[Measurement]:
     """Four independent notebooks that each sleep 3 s: -j 4 against -j 1 (what parallelism buys)."""
     names = [f"f{i:02d}" for i in range(4)]
@@ -575,6 +597,7 @@ def peak_rss_mib(argv: list[str]) -> float:
 CASE_FUNCTIONS = {
     "chain10": case_chain10,
     "fanout16": case_fanout16,
+    "example": case_example,
     "sleep4": case_sleep4,
     "cpu10": case_cpu10,
     "resolve": case_resolve,

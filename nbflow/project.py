@@ -37,6 +37,7 @@ _SETTINGS = {
     "outputs_outside_root",
     "kernel",
     "notify",
+    "preload",
 }
 
 
@@ -54,6 +55,8 @@ class Project:
     retries: int | None = None
     outputs_outside_root: bool = False  # outputs must stay under the root unless the project says otherwise
     notify: NotifySettings = field(default_factory=NotifySettings)
+    # `preload`: True (the modules the notebooks import), False (none), or those plus the names listed
+    preload: bool | list[str] = True
 
     @property
     def store_dir(self) -> Path:
@@ -157,6 +160,14 @@ def load_project(start: str | Path | None = None) -> Project:
     project.kernel = check("kernel", isinstance(kernel, str) and bool(kernel), "a kernelspec name") or project.kernel
     outside = settings.get("outputs_outside_root", False)
     project.outputs_outside_root = bool(check("outputs_outside_root", isinstance(outside, bool), "true or false"))
+    preload = settings.get("preload", True)
+    project.preload = check(
+        "preload",
+        isinstance(preload, bool) or (isinstance(preload, list) and all(isinstance(m, str) and m for m in preload)),
+        'true, false, or a list of modules to import before the kernels fork, e.g. ["pandas", "sklearn"]',
+    )
+    if project.preload is None:
+        project.preload = True
     if "notify" in settings:
         notify = read_notify_settings(where, settings["notify"], problems)
         project.notify = notify or project.notify

@@ -30,6 +30,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from nbflow.api import load
 
     _stop_on_signals()
+    if args.verbose:
+        import logging
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("nbflow: %(message)s"))
+        notes = logging.getLogger("nbflow.preload")
+        notes.addHandler(handler)
+        notes.setLevel(logging.INFO)
     from nbflow.grids import parse_grid_values
     from nbflow.models import TaskState
     from nbflow.progress import describe_error, progress_for
@@ -62,6 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             executor=args.executor,
             dask_address=args.dask_address,
             prewarm=not args.no_prewarm,
+            preload=not args.no_preload,
             trigger="cli",
             notify=False,  # notified below, saying here which channel failed
             on_event=progress,
@@ -135,6 +144,17 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="start each task's kernel only when the task starts (by default kernels for the next "
         "tasks start while others run; each kernel still serves one task only)",
+    )
+    run.add_argument(
+        "--no-preload",
+        action="store_true",
+        help="have each kernel import what its notebook imports itself (by default the fork server imports "
+        "them once, before the kernels fork; `preload = false` in nbflow.toml for every run)",
+    )
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="say more as the run goes: which modules were preloaded, which were not and why",
     )
     run.add_argument(
         "--executor",

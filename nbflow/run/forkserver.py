@@ -11,6 +11,14 @@ Only the server forks, and it does nothing but fork: it runs no thread, and a fo
 so a fork copies no lock held by another thread and no state of an earlier notebook. The nbflow process itself,
 which runs many threads, never forks.
 
+Before the first fork a run may ask the server to preload the modules its notebooks import (`preload`, chosen by
+`nbflow.run.preload`): each kernel then starts with pandas or matplotlib already imported instead of paying for it
+again. Only what is safe to fork is kept: a module known to start a runtime of its own is skipped, and one that
+starts a thread as it is imported makes the server unfit to fork (the answer says which; the pool then starts
+another server without it). Matplotlib is imported with the backend the kernel would choose itself (the inline
+one, unless the task's environment names another), and each kernel reseeds NumPy's global generator as it reseeds
+`random`, so forked kernels neither share random streams nor draw figures elsewhere.
+
 Lifetimes: the server exits when the nbflow process that started it goes away (its stdin closes), and each kernel
 watches the server as its parent (`JPY_PARENT_PID`), so nothing outlives a killed run.
 """
@@ -29,6 +37,7 @@ import threading
 from typing import Any
 
 SERVER_READY_TIMEOUT = 30.0
+PRELOAD_TIMEOUT = 300.0  # seconds for the server to import what the notebooks import (a big stack, a cold disk)
 # What every kernel would otherwise import for itself while it initialises and runs its first cell (the debugger
 # alone pulls in debugpy); found by comparing sys.modules before and after.
 PRELOAD = (
@@ -79,9 +88,7 @@ def _become_kernel(request: dict[str, Any], listener: socket.socket, connection:
         sys.path[0] = request["cwd"]  # as `python -m` would: modules beside the notebook import
         # ipykernel read JPY_PARENT_PID when the server imported it, so the parent watch is set here explicitly.
         sys.argv = ["ipykernel_launcher", *request["args"], f"--IPKernelApp.parent_handle={server}"]
-        import random
-
-        random.seed()  # the forked state would otherwise be the same in every kernel
+        _fresh_after_fork()
         from ipykernel import kernelapp
 
         kernelapp.launch_new_instance()
@@ -94,6 +101,58 @@ def _become_kernel(request: dict[str, Any], listener: socket.socket, connection:
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel makes matplotlib's default
+# Packages that start runtimes of their own (threads, servers, device contexts) as they are imported: a fork after
+# that copies them half-alive. Anything else that starts a Python thread is caught as it is imported.
+NOT_FORK_SAFE = frozenset({"tensorflow", "jax", "jaxlib", "ray", "pyspark", "distributed", "torch"})
+
+
+def _fresh_after_fork() -> None:
+    """What a forked kernel must not share with its siblings: random streams, and a preloaded matplotlib's backend
+    (chosen for this kernel's environment, as a fresh import would)."""
+    import random
+
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()  # the legacy global generator; `default_rng()` draws fresh entropy by itself
+    matplotlib = sys.modules.get("matplotlib")
+    if matplotlib is not None:
+        matplotlib.rcParams["backend"] = os.environ.get("MPLBACKEND") or INLINE_BACKEND
+
+
+def _preload(names: list[str]) -> dict[str, Any]:
+    """Import the modules that are safe to fork, in order; stop at one that starts a thread (the server must then
+    not fork any more). Returns what was imported, what was skipped and why, and the module that started one."""
+    import importlib
+    import importlib.util
+    import time
+
+    imported: list[str] = []
+    skipped: dict[str, str] = {}
+    started = time.monotonic()
+    for name in names:
+        if name in sys.modules:
+            continue
+        if name.split(".")[0] in NOT_FORK_SAFE:
+            skipped[name] = "starts a runtime of its own as it is imported: not safe to fork"
+            continue
+        try:
+            if importlib.util.find_spec(name.split(".")[0]) is None:
+                skipped[name] = "not installed for this kernel"
+                continue
+            if name.split(".")[0] == "matplotlib":
+                os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)  # read once, as it is imported
+            importlib.import_module(name)
+        except BaseException as exc:  # an import may fail in any way (or exit): the kernel will say it itself
+            skipped[name] = f"failed to import: {type(exc).__name__}: {exc}"[:300]
+            continue
+        if threading.active_count() > 1:
+            return {"imported": imported, "skipped": skipped, "tainted": name}
+        imported.append(name)
+    return {"imported": imported, "skipped": skipped, "tainted": None, "seconds": time.monotonic() - started}
 
 
 def serve(path: str) -> None:
@@ -128,6 +187,9 @@ def serve(path: str) -> None:
             connection, _ = listener.accept()
             with connection:
                 request = json.loads(connection.makefile("r").readline())
+                if "preload" in request:
+                    connection.sendall(json.dumps(_preload(request["preload"])).encode() + b"\n")
+                    continue
                 pid = os.fork()
                 if pid == 0:
                     _become_kernel(request, listener, connection)
@@ -170,6 +232,17 @@ class ForkServer:
             connection.sendall(json.dumps({"args": args, "cwd": cwd, "env": env, "log": log}).encode() + b"\n")
             reply = json.loads(connection.makefile("r").readline())
         return int(reply["pid"])
+
+    def preload(self, names: list[str], timeout: float = PRELOAD_TIMEOUT) -> dict[str, Any]:
+        """Have the server import these modules before it forks again; its answer: `imported`, `skipped` (name ->
+        why) and `tainted` (the module that started a thread: this server must not fork any more)."""
+        self._wait_ready()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(timeout)
+            connection.connect(self.path)
+            connection.sendall(json.dumps({"preload": names}).encode() + b"\n")
+            answer: dict[str, Any] = json.loads(connection.makefile("r").readline())
+        return answer
 
     def close(self) -> None:
         """Stop the server. Killed rather than asked: it holds nothing worth a clean exit, and an interpreter that

@@ -69,6 +69,7 @@ class ExecutorOptions:
     workers: int | None = None  # -j; None: the executor's own default (the CPU count, a cluster's threads)
     address: str | None = None  # where a remote executor's scheduler listens
     prewarm: bool = True  # start the kernels of the next jobs ahead
+    preload: tuple[str, ...] = ()  # modules a fork server imports before its kernels fork (`nbflow.run.preload`)
     on_kernel_pid: Callable[[Job, int], None] | None = None  # a job's kernel started: its process id
 
 

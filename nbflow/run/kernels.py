@@ -4,18 +4,20 @@ Kernel start-up is most of a short notebook's cost. The runner tells the executo
 are likely next (`Executor.prepare`); the pool starts a kernel for each, in that job's folder, up to `max_idle`
 kernels waiting at once. Each kernel serves exactly one job and is never reused, so no state passes between
 notebooks. Shutdowns happen in the background, off the critical path; `close()` waits for all of them, so nothing
-is left running.
+is left running. Before the first kernel forks, the pool has the fork server import what the notebooks import
+(`preload`); what it skipped, and why, is logged on `nbflow.preload` (`nbflow run --verbose` shows it).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import secrets
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -23,6 +25,8 @@ from nbflow.run.forkserver import ForkServer, adopt
 from nbflow.run.jobs import Job
 
 START_TIMEOUT = 60.0
+log = logging.getLogger("nbflow.preload")
+_NOT_PRELOADABLE: set[str] = set()  # modules found to start a thread as they are imported, in this process
 
 
 def ipc_prefix() -> str:
@@ -121,7 +125,7 @@ def import_kernel_client() -> None:
 class KernelPool:
     """Kernels started ahead for the jobs likely to come next, each kept for its own job."""
 
-    def __init__(self, max_idle: int, fork: bool = True):
+    def __init__(self, max_idle: int, fork: bool = True, preload: Sequence[str] = ()):
         import_kernel_client()
         self.max_idle = max(1, max_idle)
         self._forks = adopt() if fork else None
@@ -130,6 +134,42 @@ class KernelPool:
         self._claimed: dict[tuple[str, int], Future[Any]] = {}
         self._threads = ThreadPoolExecutor(max_workers=self.max_idle + 1, thread_name_prefix="nbflow-kernels")
         self._closed = False
+        # the first thing the fork server does, before any kernel forks from it
+        wanted = [name for name in preload if name not in _NOT_PRELOADABLE]
+        self._preloaded = self._threads.submit(self._preload, wanted) if self._forks and wanted else None
+
+    def _preload(self, names: list[str]) -> None:
+        """Have the fork server import `names`; a module that starts a thread as it is imported costs that server
+        (it must not fork any more): a new one imports the rest. Never raises: a kernel then imports for itself."""
+        for _ in range(len(names) + 1):
+            assert self._forks is not None
+            try:
+                answer = self._forks.preload(names)
+            except (OSError, ValueError, RuntimeError) as exc:  # the server died or hung mid-import
+                log.info("preloading stopped: the fork server did not answer (%s); kernels import for themselves", exc)
+                self._replace_forks()
+                return
+            for name, why in answer["skipped"].items():
+                log.info("not preloaded: %s (%s)", name, why)
+            tainted = answer.get("tainted")
+            if tainted is None:
+                shown = ", ".join(answer["imported"]) or "nothing new"
+                log.info("preloaded in the fork server: %s (%.1f s)", shown, answer.get("seconds", 0.0))
+                return
+            log.info("not preloaded: %s (it starts a thread as it is imported: not safe to fork)", tainted)
+            _NOT_PRELOADABLE.add(tainted)
+            self._replace_forks()
+            names = [name for name in names if name not in _NOT_PRELOADABLE]
+
+    def _replace_forks(self) -> None:
+        old, self._forks = self._forks, ForkServer()
+        if old is not None:
+            old.close()
+
+    def _start(self, job: Job) -> Any:
+        if self._preloaded is not None:
+            self._preloaded.result()  # never raises
+        return start_listening_kernel(job, self._forks)
 
     def prepare(self, upcoming: Iterable[Job]) -> None:
         """Keep (or start) kernels for the first `max_idle` of these jobs; let the others go."""
@@ -146,7 +186,7 @@ class KernelPool:
                 self._retire_future(self._starting.pop(key))
             for job in wanted:
                 if _key(job) not in self._starting:
-                    self._starting[_key(job)] = self._threads.submit(start_listening_kernel, job, self._forks)
+                    self._starting[_key(job)] = self._threads.submit(self._start, job)
 
     def claim(self, job: Job) -> None:
         """Keep this job's kernel for it from now on, whatever `prepare` is told next. Called when the job is

@@ -7,7 +7,7 @@ largest part of starting a notebook run) once per run, not once per task.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from nbflow.run.execute import KernelControl, execute_job, import_papermill
@@ -18,9 +18,16 @@ from nbflow.run.kernels import KernelPool, import_kernel_client
 class LocalExecutor(Executor):
     """Runs each job in a thread of this process, on a kernel from the warm pool (or started for it)."""
 
-    def __init__(self, workers: int, on_kernel_pid: Callable[[Job, int], None] | None = None, prewarm: bool = True):
+    def __init__(
+        self,
+        workers: int,
+        on_kernel_pid: Callable[[Job, int], None] | None = None,
+        prewarm: bool = True,
+        preload: Sequence[str] = (),
+    ):
         self.capacity = workers
         self._prewarm = prewarm
+        self._preload = tuple(preload)
         self._kernels: KernelPool | None = None
         self._pool: ThreadPoolExecutor | None = None  # started with the first job: a no-op run needs none of it
         self._controls: dict[tuple[str, int], KernelControl] = {}
@@ -28,12 +35,17 @@ class LocalExecutor(Executor):
 
     @classmethod
     def from_options(cls, options: ExecutorOptions) -> LocalExecutor:
-        return cls(options.workers or os.cpu_count() or 1, on_kernel_pid=options.on_kernel_pid, prewarm=options.prewarm)
+        return cls(
+            options.workers or os.cpu_count() or 1,
+            on_kernel_pid=options.on_kernel_pid,
+            prewarm=options.prewarm,
+            preload=options.preload,
+        )
 
     def _start(self) -> ThreadPoolExecutor:
         if self._pool is None:
             import_kernel_client()  # before any thread imports it
-            self._kernels = KernelPool(max_idle=self.capacity) if self._prewarm else None
+            self._kernels = KernelPool(max_idle=self.capacity, preload=self._preload) if self._prewarm else None
             self._pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="nbflow-task")
             # papermill's import is slow: pay it while the first kernels start.
             self._pool.submit(import_papermill)

@@ -15,6 +15,7 @@ from nbflow.run.claims import Claims, stop_orphan_kernels
 from nbflow.run.executors import make_executor
 from nbflow.run.jobs import Executor, ExecutorOptions
 from nbflow.run.loop import EventHook, Runner
+from nbflow.run.preload import modules_to_preload
 from nbflow.run.prepare import new_run_id, prepare
 from nbflow.store import open_store
 from nbflow.times import iso, now
@@ -35,6 +36,7 @@ def run_pipeline(
     executor: str | Executor = "local",
     dask_address: str | None = None,
     prewarm: bool = True,
+    preload: bool = True,
     trigger: str = "api",
     on_event: EventHook | None = None,
     on_start: Callable[[Runner], None] | None = None,
@@ -44,7 +46,8 @@ def run_pipeline(
     `grid` makes the run a grid (name -> values): every selected task using a name runs once per value. Where
     another run that is still going holds an instance this run needs, that instance waits for it, or, with
     `no_wait`, the run does not start (LockedError). `executor` names a registered executor (`local`, `dask`, ...),
-    made for this run and closed after it, or is an `Executor` the caller made and closes itself."""
+    made for this run and closed after it, or is an `Executor` the caller made and closes itself. `preload=False`
+    has the kernels import everything themselves (`preload = false` in nbflow.toml for every run)."""
     prepared = prepare(pipeline, targets, params, grid)
     project = prepared.pipeline.project
     store = open_store(project.store_dir)
@@ -55,6 +58,7 @@ def run_pipeline(
             workers=workers or project.workers,  # -j, else `workers` in nbflow.toml, else the executor's default
             address=dask_address,
             prewarm=prewarm,
+            preload=tuple(modules_to_preload(prepared.pipeline, prepared.selected)) if preload else (),
             on_kernel_pid=lambda job, pid: store.update_task(run_id, job.task, kernel_pid=pid),
         )
         chosen = make_executor(executor, options) if isinstance(executor, str) else executor
