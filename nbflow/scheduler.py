@@ -319,7 +319,7 @@ class Scheduler:
         previous_id = previous.id if previous is not None and not previous.done else self._running_elsewhere(schedule)
         if previous_id:
             message = f"slot {_when(slot)} not run: the schedule's previous run {previous_id} was still going"
-            return self._record(schedule, slot, now, Outcome.SKIPPED, message, schedule.params_for(slot))
+            return self._record(schedule, slot, now, Outcome.SKIPPED, message)
         params = schedule.params_for(slot)
         try:
             handle = start_run(
@@ -337,7 +337,7 @@ class Scheduler:
             if not isinstance(exc, NbflowError):
                 log.exception("%s: the run could not start", schedule.name)
             message = f"slot {_when(slot)} could not start: {exc}"
-            firing = self._record(schedule, slot, now, Outcome.FAILED, message, params)
+            firing = self._record(schedule, slot, now, Outcome.FAILED, message)
             if firing is not None:  # else the run was recorded, then failed to start: it is kept as failed
                 self.notifier.notify_run(firing.run_id, schedule, scheduled=True)
             return firing
@@ -351,28 +351,14 @@ class Scheduler:
         return next((run.id for run in self.store.running_runs(schedule.trigger) if self.store.is_alive(run)), None)
 
     def _record(
-        self,
-        schedule: Schedule,
-        slot: datetime,
-        now: datetime,
-        outcome: Outcome,
-        message: str,
-        params: dict[str, Any],
+        self, schedule: Schedule, slot: datetime, now: datetime, outcome: Outcome, message: str
     ) -> Firing | None:
         """A firing that did not run, kept in the history as a run with no tasks and a message saying why (claiming
         the slot with it); None when the slot was taken meanwhile."""
-        run_id = new_run_id()
-        state = RunState(outcome.value)
+        run_id, state, params = new_run_id(), RunState(outcome.value), schedule.params_for(slot)
+        claim = self._claim(schedule, slot, now)
         try:
-            self.store.create_run(
-                run_id,
-                schedule.trigger,
-                params,
-                schedule.targets,
-                [],
-                state=state,
-                within=self._claim(schedule, slot, now),
-            )
+            self.store.create_run(run_id, schedule.trigger, params, schedule.targets, [], state=state, within=claim)
         except SlotTaken:
             return None
         self.store.finish_run(run_id, state, message)
