@@ -3,7 +3,8 @@
 
 The CLI, the widgets and the server all read runs through here, so each shape is built once, through its model in
 `nbflow.shapes`. The functions named after a shape return its model; `run_summary`, `run_detail` and `status`
-return the same as JSON-ready dicts. Paths are shown relative to the project root.
+return the same as JSON-ready dicts. Paths are shown relative to the project root, times (stored in UTC) in this
+machine's zone.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from nbflow.shapes import (
 )
 from nbflow.store import Store
 from nbflow.store.reports import reports as stored_reports
+from nbflow.times import local
 
 
 def _run_fields(row: RunRecord) -> dict[str, Any]:
@@ -36,8 +38,8 @@ def _run_fields(row: RunRecord) -> dict[str, Any]:
         "id": row.id,
         "trigger": row.trigger,
         "state": row.state,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
+        "started_at": local(row.started_at),
+        "finished_at": local(row.finished_at),
         "duration_s": row.duration_s,
         "grid": row.grid,
     }
@@ -54,8 +56,8 @@ def task_entry(task: TaskRun, root: Path) -> TaskRunEntry:
         task=task.task,
         grid=task.grid,
         state=task.state,
-        started_at=task.started_at,
-        finished_at=task.finished_at,
+        started_at=local(task.started_at),
+        finished_at=local(task.finished_at),
         duration_s=task.duration_s,
         attempts=task.attempts,
         error=TaskErrorEntry(**error.to_json()) if error else None,
@@ -109,7 +111,7 @@ def reports(store: Store, selectors: Sequence[Selector] = (), *, every: bool = F
                 grid=report.grid,
                 run_id=report.run_id,
                 params=report.params,
-                written_at=report.written_at,
+                written_at=local(report.written_at),
                 path=Path(os.path.relpath(report.path, root)).as_posix(),
                 exists=report.path.is_file(),
                 run_copy=Path(os.path.relpath(report.copy, root)).as_posix(),

@@ -7,8 +7,12 @@ store again at least every `renew_seconds` (the lease renewal), so schedules ano
 Guarantees, and how:
 - Only the holder of the store's lease row fires (`Lease`: taken or renewed in one transaction, valid
   `lease_seconds`); another scheduler stands by and takes over when the lease expires, is released, or its holder's
-  process is gone. `claim_slot` records the slot as fired, in the transaction that checks the lease and the
-  schedule's last fired slot, *before* the run starts: a restart or a second scheduler never fires a slot twice.
+  process is gone. `claim_slot` records the slot as fired, checking the lease and the schedule's last fired slot,
+  in the transaction that writes the slot's run row (started, skipped or failed to start), before the run's first
+  task starts: a restart or a second scheduler never fires a slot twice, and a scheduler killed at any moment
+  leaves no slot claimed without its run. A run whose scheduler died is marked `interrupted` by the next one.
+- A last fired slot beyond the next slot (the clock was ahead when it fired, then went back) is reset to now, with
+  a warning: the schedule fires again at its next slot instead of staying silent until the clock catches up.
 - A slot due while the schedule's previous run is still going becomes a run in state `skipped`, with a message.
 - Runs of different schedules (and runs from elsewhere: `nbflow run`, JupyterLab) go side by side; where two
   need one task instance, the later one waits for it (the run layer's claims), so no firing is lost to another run.
@@ -31,7 +35,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -50,9 +54,11 @@ from nbflow.store.notifications import claim_deadline, runs_since
 from nbflow.store.schedules import (
     HOST,
     LeaseRecord,
+    SlotTaken,
     acquire_lease,
     claim_slot,
     release_lease,
+    reset_last_fired,
 )
 
 log = logging.getLogger("nbflow.scheduler")
@@ -236,7 +242,7 @@ class Scheduler:
             if not held:
                 self.next_due = None
                 return []
-            schedules = [s for s in read_schedules(self.store) if self._usable(s, now)]
+            schedules = [self._behind(s, now) for s in read_schedules(self.store) if self._usable(s, now)]
             due = sorted(((slot, s) for s in schedules if (slot := s.due_slot(now))), key=lambda pair: pair[0])
             firings = []
             for slot, schedule in due:
@@ -280,16 +286,40 @@ class Scheduler:
         self._broken.discard(schedule.name)
         return True
 
+    def _behind(self, schedule: Schedule, now: datetime) -> Schedule:
+        """The schedule, its last fired slot reset to `now` when that lies beyond the next slot: it fired while the
+        clock was ahead (a jump, a clock set back), and would otherwise stay silent until the clock got there. The
+        next slot itself is kept: it fired early, and firing it again would fire it twice."""
+        fired = schedule.last_fired
+        if fired is None or fired <= schedule.slot_after(now):
+            return schedule
+        if not reset_last_fired(self.store, schedule, now, self.owner, now.timestamp()):
+            return schedule  # changed meanwhile: read again next round
+        log.warning(
+            "%s: its last fired slot %s is in the future (the clock is at %s: it was ahead, or went back); "
+            "counting its slots from now, next at %s",
+            schedule.name,
+            _when(fired),
+            _when(now),
+            _when(schedule.slot_after(now)),
+        )
+        return replace(schedule, last_fired=now)
+
+    def _claim(self, schedule: Schedule, slot: datetime, now: datetime) -> Callable[[Store], None]:
+        """Claims `slot` inside the transaction recording its run (SlotTaken, and no run, when it cannot)."""
+
+        def claim(store: Store) -> None:
+            if not claim_slot(store, schedule, slot, self.owner, now.timestamp()):
+                raise SlotTaken(f"{schedule.name}: slot {_when(slot)} was fired already, or the lease was lost")
+
+        return claim
+
     def _fire(self, schedule: Schedule, slot: datetime, now: datetime) -> Firing | None:
         previous = self._handles.get(schedule.name)
         previous_id = previous.id if previous is not None and not previous.done else self._running_elsewhere(schedule)
         if previous_id:
-            if not claim_slot(self.store, schedule, slot, self.owner, now.timestamp()):
-                return None
             message = f"slot {_when(slot)} not run: the schedule's previous run {previous_id} was still going"
-            return self._record(schedule, slot, Outcome.SKIPPED, message, schedule.params_for(slot))
-        if not claim_slot(self.store, schedule, slot, self.owner, now.timestamp()):
-            return None
+            return self._record(schedule, slot, now, Outcome.SKIPPED, message)
         params = schedule.params_for(slot)
         try:
             handle = start_run(
@@ -298,14 +328,18 @@ class Scheduler:
                 targets=schedule.targets or None,
                 params=params,
                 grid=schedule.grid_for(slot),
+                on_record=self._claim(schedule, slot, now),
                 **self.run_options,
             )
+        except SlotTaken:
+            return None
         except Exception as exc:  # the pipeline or the schedule became invalid, or a bug: later firings go on
             if not isinstance(exc, NbflowError):
                 log.exception("%s: the run could not start", schedule.name)
             message = f"slot {_when(slot)} could not start: {exc}"
-            firing = self._record(schedule, slot, Outcome.FAILED, message, params)
-            self.notifier.notify_run(firing.run_id, schedule, scheduled=True)
+            firing = self._record(schedule, slot, now, Outcome.FAILED, message)
+            if firing is not None:  # else the run was recorded, then failed to start: it is kept as failed
+                self.notifier.notify_run(firing.run_id, schedule, scheduled=True)
             return firing
         self._handles[schedule.name] = handle
         log.info("%s: fired for %s: run %s", schedule.name, _when(slot), handle.id)
@@ -317,12 +351,16 @@ class Scheduler:
         return next((run.id for run in self.store.running_runs(schedule.trigger) if self.store.is_alive(run)), None)
 
     def _record(
-        self, schedule: Schedule, slot: datetime, outcome: Outcome, message: str, params: dict[str, Any]
-    ) -> Firing:
-        """A firing that did not run, kept in the history as a run with no tasks and a message saying why."""
-        run_id = new_run_id()
-        state = RunState(outcome.value)
-        self.store.create_run(run_id, schedule.trigger, params, schedule.targets, [], state=state)
+        self, schedule: Schedule, slot: datetime, now: datetime, outcome: Outcome, message: str
+    ) -> Firing | None:
+        """A firing that did not run, kept in the history as a run with no tasks and a message saying why (claiming
+        the slot with it); None when the slot was taken meanwhile."""
+        run_id, state, params = new_run_id(), RunState(outcome.value), schedule.params_for(slot)
+        claim = self._claim(schedule, slot, now)
+        try:
+            self.store.create_run(run_id, schedule.trigger, params, schedule.targets, [], state=state, within=claim)
+        except SlotTaken:
+            return None
         self.store.finish_run(run_id, state, message)
         report = log.warning if outcome is Outcome.SKIPPED else log.error
         report("%s: run %s %s: %s", schedule.name, run_id, state, message)

@@ -221,12 +221,19 @@ def test_a_slot_is_claimed_once_and_only_by_the_lease_holder(pipeline):
     store = Store(pipeline / ".nbflow")
     schedule = read_schedule(store, "s")
     slot, now = at("2026-11-24T09:00:10+00:00"), at("2026-11-24T09:00:11+00:00").timestamp()
-    assert not claim_slot(store, schedule, slot, "nobody", now)  # no lease: nothing fires
+
+    def claim(owner):  # in a transaction of its own (the scheduler's is the one recording the slot's run)
+        with store.transaction():
+            return claim_slot(store, schedule, slot, owner, now)
+
+    assert not claim("nobody")  # no lease: nothing fires
     first, second = Lease(store, "first", 30), Lease(store, "second", 30)
     assert first.acquire(now) and not second.acquire(now)
-    assert not claim_slot(store, schedule, slot, "second", now)
-    assert claim_slot(store, schedule, slot, "first", now)
-    assert not claim_slot(store, schedule, slot, "first", now)  # read before the claim: already fired
+    assert not claim("second")
+    assert claim("first")
+    assert not claim("first")  # read before the claim: already fired
+    with pytest.raises(RuntimeError, match="transaction"):
+        claim_slot(store, schedule, slot, "first", now)
     assert read_schedule(store, "s").last_fired == slot
     assert second.acquire(now + 31)  # the first lease expired
 

@@ -19,7 +19,7 @@ from conftest import write_notebook
 
 from nbflow.errors import UsageError
 from nbflow.project import load_project
-from nbflow.run import background
+from nbflow.run import start
 from nbflow.schedule import add_schedule, list_schedules, pause_schedule, read_schedule, resume_schedule
 from nbflow.scheduler import Scheduler
 from nbflow.store import Store, open_store
@@ -181,23 +181,24 @@ def test_after_downtime_one_catch_up_run_for_the_latest_slot(project, clock, sch
     assert [r.state for r in runs(project)] == ["succeeded", "succeeded"]
 
 
-def test_the_slot_is_stored_before_the_run_starts_so_a_restart_never_fires_it_again(
+def test_the_slot_is_stored_with_its_run_before_the_run_starts_so_a_restart_never_fires_it_again(
     project, clock, schedulers, monkeypatch
 ):
     stamp_notebook(project, "slow", sleep=120)
     add_schedule(project, "s", every="1m", now=clock())
     seen = []
-    real_start_run = background.start_run
+    real_stop_orphan_kernels = start.stop_orphan_kernels
 
-    def start_run_checking_the_store(pipeline, **options):
-        seen.append(read_schedule(Store(project / ".nbflow"), "s").last_fired)
-        return real_start_run(pipeline, **options)
+    def checking_the_store(store):  # right after the run is recorded, before its first task
+        store_now = Store(project / ".nbflow")
+        seen.append((read_schedule(store_now, "s").last_fired, [r.state for r in store_now.runs()]))
+        return real_stop_orphan_kernels(store)
 
-    monkeypatch.setattr("nbflow.scheduler.start_run", start_run_checking_the_store)
+    monkeypatch.setattr("nbflow.run.start.stop_orphan_kernels", checking_the_store)
     first = schedulers(clock)
     clock.advance(minutes=1)
     [firing] = first.tick()
-    assert seen == [firing.slot]  # already stored when the run started
+    assert seen == [(firing.slot, ["running"])]  # already stored, with its run, when the run started
     first.stop()  # a restart: its run is cancelled
 
     again = schedulers(clock)

@@ -21,6 +21,7 @@ from nbflow.notify_settings import SmtpSettings
 from nbflow.project import Project
 from nbflow.store import Store
 from nbflow.store.reports import Report, reports
+from nbflow.times import local
 
 MAX_ATTACHED = 10 * 1024 * 1024  # bytes of reports one mail carries; the others are listed
 EVENT_OF_STATE = {RunState.FAILED: "failure", RunState.SUCCEEDED: "success"}
@@ -77,8 +78,8 @@ def run_notice(store: Store, project: Project, run_id: str, event: str, schedule
         "state": state,
         "trigger": trigger,
         "project": str(project.root),
-        "started_at": row.started_at if row else None,
-        "finished_at": row.finished_at if row else None,
+        "started_at": local(row.started_at) if row else None,
+        "finished_at": local(row.finished_at) if row else None,
         "message": row.message if row else None,
         "params": dict(row.params) if row else {},
         "failed_tasks": failed,

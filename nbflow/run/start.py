@@ -10,14 +10,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from nbflow.graph import Pipeline
-from nbflow.models import Run, TaskRun
+from nbflow.models import Run, RunState, TaskRun
 from nbflow.run.claims import Claims, stop_orphan_kernels
 from nbflow.run.executors import make_executor
 from nbflow.run.jobs import Executor, ExecutorOptions
 from nbflow.run.loop import EventHook, Runner
 from nbflow.run.preload import modules_to_preload
 from nbflow.run.prepare import new_run_id, prepare
-from nbflow.store import open_store
+from nbflow.store import Store, open_store
 from nbflow.times import iso, now
 
 
@@ -40,6 +40,7 @@ def run_pipeline(
     trigger: str = "api",
     on_event: EventHook | None = None,
     on_start: Callable[[Runner], None] | None = None,
+    on_record: Callable[[Store], None] | None = None,
 ) -> Run:
     """Run the targets (default: all) and their upstream; blocks until done and returns the Run.
 
@@ -47,7 +48,9 @@ def run_pipeline(
     another run that is still going holds an instance this run needs, that instance waits for it, or, with
     `no_wait`, the run does not start (LockedError). `executor` names a registered executor (`local`, `dask`, ...),
     made for this run and closed after it, or is an `Executor` the caller made and closes itself. `preload=False`
-    has the kernels import everything themselves (`preload = false` in nbflow.toml for every run)."""
+    has the kernels import everything themselves (`preload = false` in nbflow.toml for every run). `on_record` is
+    called inside the transaction that records the run (the scheduler claims its slot there): raising there leaves
+    no trace of the run, and the error is raised here."""
     prepared = prepare(pipeline, targets, params, grid)
     project = prepared.pipeline.project
     store = open_store(project.store_dir)
@@ -76,27 +79,40 @@ def run_pipeline(
                 list(tasks.values()),
                 grid=run_grid,
                 claims=claims.keys,
-                refuse_if_claimed=claims.refuse_if_claimed if no_wait else None,
+                within=lambda inside: _recording(inside, claims if no_wait else None, on_record),
             )
-            claims.started()
-            stop_orphan_kernels(store)
-            runner = Runner(
-                prepared,
-                store,
-                chosen,
-                run,
-                claims=claims,
-                force=force,
-                fail_fast=fail_fast,
-                timeout=timeout,
-                retries=retries,
-                on_event=on_event,
-            )
-            if on_start:
-                on_start(runner)
+            try:
+                claims.started()
+                stop_orphan_kernels(store)
+                runner = Runner(
+                    prepared,
+                    store,
+                    chosen,
+                    run,
+                    claims=claims,
+                    force=force,
+                    fail_fast=fail_fast,
+                    timeout=timeout,
+                    retries=retries,
+                    on_event=on_event,
+                )
+                if on_start:
+                    on_start(runner)
+            except BaseException as exc:  # recorded but never going: not left `running` (a schedule would wait on it)
+                store.finish_run(run_id, RunState.FAILED, f"the run could not start: {exc}")
+                raise
             return runner.execute()
         finally:
             if chosen is not executor:
                 chosen.close()
     finally:
         store.close_all()  # the executor's threads wrote kernel pids through it too
+
+
+def _recording(store: Store, refusing: Claims | None, on_record: Callable[[Store], None] | None) -> None:
+    """What runs inside the transaction recording a run: refusing it when an older run holds one of its instances
+    (`no_wait`), then the caller's `on_record`."""
+    if refusing is not None:
+        refusing.refuse_if_claimed(store)
+    if on_record is not None:
+        on_record(store)

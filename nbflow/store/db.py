@@ -118,11 +118,12 @@ class Store:
         *,
         grid: dict[str, list[Any]] | None = None,
         claims: Mapping[str, list[str]] | None = None,
-        refuse_if_claimed: Callable[[Store], None] | None = None,
+        within: Callable[[Store], None] | None = None,
     ) -> None:
         """A new run and its task instances (all `pending`), owned by this process, with its `claims` (instance ->
-        keys, see `nbflow.store.claims`). `refuse_if_claimed` is called inside the same transaction, after the
-        claims are in: raising there leaves no trace of the run."""
+        keys, see `nbflow.store.claims`). `within` is called inside the same transaction, after the claims are in
+        (a run refused for an instance claimed elsewhere, a schedule's slot claimed): raising there leaves no trace
+        of the run."""
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO runs (id, trigger, state, started_at, params, targets, pid, pid_started, grid) "
@@ -147,8 +148,8 @@ class Store:
                 "INSERT OR IGNORE INTO claims (key, run_id, instance) VALUES (?,?,?)",
                 [(key, run_id, instance) for instance, keys in (claims or {}).items() for key in keys],
             )
-            if refuse_if_claimed is not None:
-                refuse_if_claimed(self)
+            if within is not None:
+                within(self)
 
     def finish_run(self, run_id: str, state: RunState, message: str | None = None) -> None:
         with self.transaction() as db:
@@ -185,7 +186,7 @@ class Store:
             )
 
     def runs(self, limit: int | None = None) -> list[RunRecord]:
-        """Runs, newest first."""
+        """Runs, newest first (times are UTC text, so they sort as they happened)."""
         sql = "SELECT * FROM runs ORDER BY started_at DESC, id DESC" + (f" LIMIT {int(limit)}" if limit else "")
         rows = self.db.execute(sql).fetchall()
         counts: dict[str, dict[str, int]] = {}

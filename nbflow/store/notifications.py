@@ -88,7 +88,7 @@ def claim_deadline(store: Store, schedule: str, day: str) -> bool:
 
 def runs_since(store: Store, trigger: str, since: datetime) -> list[RunRecord]:
     """The runs of `trigger` started at or after `since`, oldest first. Run ids begin with their UTC start time
-    (`20261124T160000123-ab12`), which sorts and compares as text where the stored times carry local offsets."""
+    (`20261124T160000123-ab12`), which sorts and compares as text (as the stored UTC times do)."""
     first_id = since.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S")
     rows = store.db.execute(
         "SELECT id FROM runs WHERE trigger = ? AND id >= ? ORDER BY id", (trigger, first_id)

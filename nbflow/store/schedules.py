@@ -144,18 +144,39 @@ def resume_schedule(store: Store, name: str, not_before: datetime) -> None:
         )
 
 
+class SlotTaken(Exception):
+    """The slot was not claimed: it was fired already (by another scheduler, or before a restart), the schedule
+    changed since it was read, or the lease was lost. Raised inside the transaction recording the slot's run, so
+    that run leaves no trace."""
+
+
 def claim_slot(store: Store, schedule: ScheduleRecord, slot: datetime, owner: str, now_ts: float) -> bool:
     """Record `slot` as fired, if the schedule still stands where it was read (same creation, same last slot, not
-    paused) and `owner` holds the scheduler lease. One transaction decides, so two schedulers (or a restarted one)
+    paused) and `owner` holds the scheduler lease. Called inside the transaction that records the slot's run
+    (`Store.create_run(within=...)`): the claim and the run row are committed together or not at all, so a
+    scheduler killed at any moment leaves no claimed slot without its run, and two schedulers (or a restarted one)
     never fire a slot twice."""
+    if not store.db.in_transaction:
+        raise RuntimeError("claim_slot belongs in the transaction that records the slot's run")
+    return _set_last_fired(store.db, schedule, slot, owner, now_ts, "AND paused = 0")
+
+
+def reset_last_fired(store: Store, schedule: ScheduleRecord, moment: datetime, owner: str, now_ts: float) -> bool:
+    """Count the schedule's slots from `moment` (its last fired slot lies ahead of the clock), if it still stands
+    where it was read and `owner` holds the lease."""
     with store.transaction() as db:
-        cursor = db.execute(
-            "UPDATE schedules SET last_fired = ? WHERE name = ? AND paused = 0 AND created_at = ? "
-            "AND last_fired IS ? AND EXISTS (SELECT 1 FROM scheduler_lease WHERE id = 1 AND owner = ? "
-            "AND expires_at > ?)",
-            (_utc(slot), schedule.name, _utc(schedule.created_at), _utc(schedule.last_fired), owner, now_ts),
-        )
-        return cursor.rowcount == 1
+        return _set_last_fired(db, schedule, moment, owner, now_ts)
+
+
+def _set_last_fired(
+    db: sqlite3.Connection, schedule: ScheduleRecord, moment: datetime, owner: str, now_ts: float, also: str = ""
+) -> bool:
+    cursor = db.execute(
+        f"UPDATE schedules SET last_fired = ? WHERE name = ? {also} AND created_at = ? AND last_fired IS ? "
+        "AND EXISTS (SELECT 1 FROM scheduler_lease WHERE id = 1 AND owner = ? AND expires_at > ?)",
+        (_utc(moment), schedule.name, _utc(schedule.created_at), _utc(schedule.last_fired), owner, now_ts),
+    )
+    return cursor.rowcount == 1
 
 
 # -- the scheduler lease ---------------------------------------------------------------------------------------------

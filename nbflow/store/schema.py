@@ -171,6 +171,23 @@ MIGRATIONS = [
     """
     ALTER TABLE task_runs ADD COLUMN fingerprint TEXT;
     """,
+    # 10: times in UTC. Until now each process wrote its own zone's offset, and times compared as text (runs are
+    # ordered by `started_at`) sorted wrongly across zones; the times written so far become UTC, as `times.now()`
+    # writes them from now on (SQLite's strftime reads the offset; a text it cannot read is left as it was)
+    "".join(
+        f"UPDATE {table} SET {column} = COALESCE(strftime('%Y-%m-%dT%H:%M:%f+00:00', {column}), {column}) "
+        f"WHERE {column} IS NOT NULL;"
+        for table, columns in {
+            "runs": ("started_at", "finished_at"),
+            "task_runs": ("started_at", "finished_at"),
+            "attempts": ("started_at", "finished_at"),
+            "task_successes": ("finished_at",),
+            "reports": ("written_at",),
+            "notifications": ("created_at", "updated_at"),
+            "deadline_notices": ("noticed_at",),
+        }.items()
+        for column in columns
+    ),
 ]
 
 

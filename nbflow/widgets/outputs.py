@@ -58,7 +58,7 @@ class OutputsTab(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no typ
             self.view.value = views.message("No report to show: choose a task whose run wrote one.")
             return
         shown = report.copy if report.copy.is_file() else None
-        header = f"{task}: report of run {report.run_id}, written {report.written_at} · {report.path}"
+        header = f"{task}: report of run {report.run_id}, written {views.local_time(report.written_at)} · {report.path}"
         if shown is None:
             self.view.value = views.message(f"{header}\nThe run's copy {report.copy} is gone.", "error")
         else:
