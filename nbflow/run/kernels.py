@@ -148,6 +148,11 @@ class KernelPool:
                 if _key(job) not in self._starting:
                     self._starting[_key(job)] = self._threads.submit(start_listening_kernel, job, self._forks)
 
+    @property
+    def fork_server_deaths(self) -> int:
+        """How many times the kernels' fork server has died (and been replaced) so far."""
+        return self._forks.deaths if self._forks is not None else 0
+
     def claim(self, job: Job) -> None:
         """Keep this job's kernel for it from now on, whatever `prepare` is told next. Called when the job is
         submitted: the thread that will `take` it may start after the runner has moved on to the next jobs."""
