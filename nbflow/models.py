@@ -123,6 +123,15 @@ class TaskError:
         )
 
     @classmethod
+    def no_space(cls, path: str) -> TaskError:
+        """The disk filled up under what nbflow writes for the task (its executed notebook, its kernel's log)."""
+        return cls(
+            "NoSpaceLeft",
+            f"no space left on the device holding {path}: free some space and run the task again (what was "
+            "written before the disk filled up is kept)",
+        )
+
+    @classmethod
     def no_kernel(cls, detail: str) -> TaskError:
         return cls("NoSuchKernel", detail)
 

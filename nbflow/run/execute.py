@@ -9,6 +9,7 @@ by the engine as code reading the kernel's environment; their values are masked 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -98,6 +99,7 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
     started = iso(now())
     error = None
     deaths = pool.fork_server_deaths if pool else 0  # the fork server died during this job when this grows
+    log = None
     for start_try in range(1, KERNEL_START_TRIES + 1):
         km = None
         try:
@@ -134,12 +136,19 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
             if server_died and control.stop_reason is None and start_try < KERNEL_START_TRIES:
                 continue
             error = TaskError.fork_server_died(str(exc)) if server_died else TaskError.from_exception(exc)
+        except OSError as exc:
+            # the executed notebook could not be written (papermill saves it as cells run, and at the end)
+            full = exc.errno == errno.ENOSPC
+            error = TaskError.no_space(exc.filename or job.output_notebook) if full else TaskError.from_exception(exc)
         except Exception as exc:  # anything else the run raised is the task's failure, told as data
             error = TaskError.from_exception(exc)
         finally:
             if km is not None:
+                log = getattr(km, "kernel_log", None)
                 pool.retire(km) if pool else shutdown_kernel(km)
         break
+    if error is None and log is not None and log.error is not None and log.error.errno == errno.ENOSPC:
+        error = TaskError.no_space(job.kernel_log)  # the kernel's log lost what it wrote: the disk is full
     if control.stop_reason is StopReason.CANCELLED:
         state = TaskState.CANCELLED
     else:

@@ -75,15 +75,14 @@ def _exit_when_closed(fd: int) -> None:
     os._exit(1)
 
 
-def _become_kernel(request: dict[str, Any], listener: socket.socket, connection: socket.socket) -> None:
+def _become_kernel(request: dict[str, Any], log: int, listener: socket.socket, connection: socket.socket) -> None:
     code = 1
     try:
         listener.close()
         connection.close()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
-        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(log, 1)
+        os.dup2(log, 1)  # the pipe nbflow copies into the kernel's log (`nbflow.run.kernels.KernelLog`)
         os.dup2(log, 2)
         run_pipe = os.dup(0)  # the server's stdin: it ends when the nbflow process does
         null = os.open(os.devnull, os.O_RDONLY)
@@ -144,10 +143,13 @@ def serve(path: str) -> None:
                 continue
             connection, _ = listener.accept()
             with connection:
+                _, fds, _, _ = socket.recv_fds(connection, 1, 1)  # the kernel's output: one byte carries it
                 request = json.loads(connection.makefile("r").readline())
                 pid = os.fork()
                 if pid == 0:
-                    _become_kernel(request, listener, connection)
+                    _become_kernel(request, fds[0], listener, connection)
+                for fd in fds:
+                    os.close(fd)
                 connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 
 
@@ -198,13 +200,14 @@ class ForkServer:
         with self._lock:
             return self._replaced + (1 if not self._gone and self._process.poll() is not None else 0)
 
-    def spawn(self, args: list[str], cwd: str, env: dict[str, str], log: str) -> int:
-        """Fork a kernel; returns its pid (a session leader, so its process group is its pid). A server found dead
-        is replaced and the fork asked of the new one; ForkServerDied once RESTARTS replacements have died too."""
+    def spawn(self, args: list[str], cwd: str, env: dict[str, str], log: int) -> int:
+        """Fork a kernel writing its output to the file descriptor `log`; returns its pid (a session leader, so
+        its process group is its pid). A server found dead is replaced and the fork asked of the new one;
+        ForkServerDied once RESTARTS replacements have died too."""
         while True:
             process, path = self._wait_ready()
             try:
-                return _ask_fork(path, {"args": args, "cwd": cwd, "env": env, "log": log})
+                return _ask_fork(path, {"args": args, "cwd": cwd, "env": env}, log)
             except (OSError, ValueError, KeyError):  # refused, cut short, no answer: a dead server, or a broken one
                 self._replace(process)
 
@@ -250,10 +253,11 @@ def _unlink(path: str) -> None:
         pass
 
 
-def _ask_fork(path: str, request: dict[str, Any]) -> int:
+def _ask_fork(path: str, request: dict[str, Any], log: int) -> int:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.settimeout(SERVER_READY_TIMEOUT)
         connection.connect(path)
+        socket.send_fds(connection, [b"L"], [log])
         connection.sendall(json.dumps(request).encode() + b"\n")
         return int(json.loads(connection.makefile("r").readline())["pid"])
 
