@@ -98,7 +98,8 @@ def test_a_kernel_dying_with_its_fork_server_is_told_so(project, marker):
 def test_a_server_that_keeps_dying_is_replaced_a_few_times_then_given_up(tmp_path, monkeypatch, marker):
     monkeypatch.setattr(forkserver, "RESTARTS", 1)
     server = ForkServer()
-    spawn = [["-f", str(tmp_path / "kernel.json")], str(tmp_path), dict(os.environ), str(tmp_path / "kernel.log")]
+    log = os.open(tmp_path / "kernel.log", os.O_WRONLY | os.O_CREAT)
+    spawn = [["-f", str(tmp_path / "kernel.json")], str(tmp_path), dict(os.environ), log]
     try:
         killed, _ = server._wait_ready()
         killed.kill()
@@ -114,4 +115,5 @@ def test_a_server_that_keeps_dying_is_replaced_a_few_times_then_given_up(tmp_pat
         assert server.deaths == 2
     finally:
         server.close()
+        os.close(log)
     assert wait_for_none(marker) == []  # the kernel forked by the second server went with the close
