@@ -69,3 +69,19 @@ class LockedError(NbflowError):
 
 class StoreError(NbflowError):
     """The run store cannot be used as it is (written by a newer nbflow, damaged, on a full or read-only disk)."""
+
+
+class StoreDamaged(StoreError):
+    """The store's file is not a whole SQLite database (empty, cut short, corrupt, not a database at all)."""
+
+
+class StoreReadOnly(StoreError):
+    """The store cannot be written (a read-only folder or mount): reading still works, running does not."""
+
+
+class StoreFull(StoreError):
+    """The disk holding the store is full."""
+
+
+class StoreUnavailable(StoreError):
+    """The store's path cannot be opened or read (a folder in its place, a disk error)."""

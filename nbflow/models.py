@@ -112,6 +112,26 @@ class TaskError:
         return cls("DeadKernelError", detail, cell_index)
 
     @classmethod
+    def fork_server_died(cls, detail: str, cell_index: int | None = None) -> TaskError:
+        """The kernel died together with the fork server it was forked from (both killed, out of memory): not
+        something the notebook did. The server is restarted for the next kernels."""
+        return cls(
+            "ForkServerDied",
+            f"{detail}, at the same time as nbflow's kernel fork server (killed, or out of memory); the notebook "
+            "itself is not known to be at fault: run it again",
+            cell_index,
+        )
+
+    @classmethod
+    def no_space(cls, path: str) -> TaskError:
+        """The disk filled up under what nbflow writes for the task (its executed notebook, its kernel's log)."""
+        return cls(
+            "NoSpaceLeft",
+            f"no space left on the device holding {path}: free some space and run the task again (what was "
+            "written before the disk filled up is kept)",
+        )
+
+    @classmethod
     def no_kernel(cls, detail: str) -> TaskError:
         return cls("NoSuchKernel", detail)
 

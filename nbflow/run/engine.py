@@ -9,7 +9,7 @@ What differs from papermill's own engine, and only that, is overridden here:
   does every engine argument;
 - saving: papermill writes the whole notebook at every cell's start and end; nbflow at most every SAVE_EVERY_S
   seconds while cells run (`ThrottledManager`), and once at the end however the run ended;
-- output: at most OUTPUT_LIMIT_BYTES per cell (`NbflowClient`);
+- output: at most OUTPUT_LIMIT_BYTES per cell and NOTEBOOK_LIMIT_BYTES in all (`NbflowClient`);
 - secrets: parameters among which are secrets are injected here (`inject_parameters`), a secret's assignment
   reading the kernel's environment instead of a literal; every message the kernel sends is masked before it is
   kept.
@@ -35,6 +35,7 @@ from nbflow.masking import MASK, mask, secrets_in
 
 ENGINE = "nbflow"
 OUTPUT_LIMIT_BYTES = 10 * 1024 * 1024  # per cell: a cell printing gigabytes must not fill memory or the notebook
+NOTEBOOK_LIMIT_BYTES = 100 * 1024 * 1024  # all cells together: many cells each under the cell's limit
 # Saving a large notebook takes long: never more than SAVE_SHARE of the time goes to it.
 SAVE_EVERY_S = 1.0
 SAVE_SHARE = 0.2
@@ -86,9 +87,9 @@ def inject_parameters(nb: Any, parameters: Mapping[str, Any], kernel_name: str) 
 
 
 class NbflowClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill ships no types
-    """papermill's client, keeping at most OUTPUT_LIMIT_BYTES of output per cell, then one note saying how much
-    was dropped; masking the secrets' values in everything the kernel sends; and stopping its channels when done,
-    which nbclient leaves to whoever owns the kernel."""
+    """papermill's client, keeping at most OUTPUT_LIMIT_BYTES of output per cell and NOTEBOOK_LIMIT_BYTES in the
+    whole notebook, then one note per cell saying what was dropped; masking the secrets' values in everything the
+    kernel sends; and stopping its channels when done, which nbclient leaves to whoever owns the kernel."""
 
     def __init__(self, *args: Any, secret_values: Iterable[str] = (), **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -102,6 +103,7 @@ class NbflowClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill 
     def reset_execution_trackers(self) -> None:
         super().reset_execution_trackers()
         self._kept: dict[int, int] = {}
+        self._total = 0
         self._truncated: set[int] = set()
 
     def execute(self, **kwargs: Any) -> Any:
@@ -117,24 +119,28 @@ class NbflowClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill 
         content = msg.get("content", {})
         size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
         kept = self._kept.get(cell_index, 0)
-        if kept + size <= OUTPUT_LIMIT_BYTES:
+        notebook_room = NOTEBOOK_LIMIT_BYTES - self._total
+        room = min(OUTPUT_LIMIT_BYTES - kept, notebook_room)
+        if size <= room:
             self._kept[cell_index] = kept + size
+            self._total += size
             return super().output(outs, msg, display_id, cell_index)
-        room = OUTPUT_LIMIT_BYTES - kept
         if room > 0 and msg.get("msg_type") == "stream" and "text" in content:
             # the text that fits is kept: a single huge print keeps its first part rather than nothing
-            self._kept[cell_index] = OUTPUT_LIMIT_BYTES
+            self._kept[cell_index] = kept + room
+            self._total += room
             super().output(
                 outs, {**msg, "content": {**content, "text": content["text"][:room]}}, display_id, cell_index
             )
         if cell_index not in self._truncated:
             self._truncated.add(cell_index)
+            if notebook_room < OUTPUT_LIMIT_BYTES - kept:  # the whole notebook's limit, not the cell's, was hit
+                what = f"the notebook's outputs passed {NOTEBOOK_LIMIT_BYTES // (1024 * 1024)} MiB"
+            else:
+                what = f"this cell wrote more than {OUTPUT_LIMIT_BYTES // (1024 * 1024)} MiB"
             outs.append(
                 v4.new_output(
-                    "stream",
-                    name="stderr",
-                    text=f"\n[nbflow: output truncated: this cell wrote more than "
-                    f"{OUTPUT_LIMIT_BYTES // (1024 * 1024)} MiB; the rest was dropped]\n",
+                    "stream", name="stderr", text=f"\n[nbflow: output truncated: {what}; the rest was dropped]\n"
                 )
             )
         return None

@@ -9,6 +9,7 @@ by the engine as code reading the kernel's environment; their values are masked 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -97,6 +98,8 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
     values = list(job.environment.values())
     started = iso(now())
     error = None
+    deaths = pool.fork_server_deaths if pool else 0  # the fork server died during this job when this grows
+    log = None
     for start_try in range(1, KERNEL_START_TRIES + 1):
         km = None
         try:
@@ -119,7 +122,7 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
         except PapermillExecutionError as exc:
             error = TaskError.in_cell(exc.ename, exc.evalue, exc.cell_index, _short_traceback(exc.traceback))
         except DeadKernelError:
-            error = _dead_kernel_error(control)
+            error = _dead_kernel_error(control, server_died=bool(pool and pool.fork_server_deaths > deaths))
         except NoSuchKernel:
             error = TaskError.no_kernel(_no_such_kernel(job.kernel))
         except KernelStartTimeout as exc:
@@ -127,12 +130,25 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
             if control.stop_reason is None and start_try < KERNEL_START_TRIES:
                 continue
             error = TaskError.from_exception(exc)
+        except RuntimeError as exc:
+            # A kernel that died while starting because its fork server died: start another (not forked).
+            server_died = bool(pool and pool.fork_server_deaths > deaths)
+            if server_died and control.stop_reason is None and start_try < KERNEL_START_TRIES:
+                continue
+            error = TaskError.fork_server_died(str(exc)) if server_died else TaskError.from_exception(exc)
+        except OSError as exc:
+            # the executed notebook could not be written (papermill saves it as cells run, and at the end)
+            full = exc.errno == errno.ENOSPC
+            error = TaskError.no_space(exc.filename or job.output_notebook) if full else TaskError.from_exception(exc)
         except Exception as exc:  # anything else the run raised is the task's failure, told as data
             error = TaskError.from_exception(exc)
         finally:
             if km is not None:
+                log = getattr(km, "kernel_log", None)
                 pool.retire(km) if pool else shutdown_kernel(km)
         break
+    if error is None and log is not None and log.error is not None and log.error.errno == errno.ENOSPC:
+        error = TaskError.no_space(job.kernel_log)  # the kernel's log lost what it wrote: the disk is full
     if control.stop_reason is StopReason.CANCELLED:
         state = TaskState.CANCELLED
     else:
@@ -180,13 +196,15 @@ def _source(notebook: str) -> Any:
     return nbformat.reads(ipynb_text(path), as_version=4)
 
 
-def _dead_kernel_error(control: KernelControl) -> TaskError:
+def _dead_kernel_error(control: KernelControl, server_died: bool = False) -> TaskError:
     cell_index = control.cell_index
     where = f" while running cell {cell_index}" if cell_index is not None else ""
     if control.stop_reason is StopReason.TIMEOUT:
         return TaskError.timeout(f"the task ran past its timeout; its kernel was stopped{where}", cell_index)
     if control.stop_reason is StopReason.CANCELLED:
         return TaskError.cancelled(f"the run was cancelled{where}", cell_index)
+    if server_died:
+        return TaskError.fork_server_died(f"the kernel died{where}", cell_index)
     return TaskError.dead_kernel(
         f"the kernel died{where} (killed by a signal, out of memory, or the notebook exited the process, e.g. "
         "os._exit)",

@@ -20,7 +20,9 @@ one, unless the task's environment names another), and each kernel reseeds NumPy
 `random`, so forked kernels neither share random streams nor draw figures elsewhere.
 
 Lifetimes: the server exits when the nbflow process that started it goes away (its stdin closes), and each kernel
-watches the server as its parent (`JPY_PARENT_PID`), so nothing outlives a killed run.
+watches that same pipe (a thread waiting for its end), so nothing outlives a killed run. A kernel does not watch
+the server itself: a server that dies (killed, out of memory) takes no running kernel with it; the client starts a
+new server for the next kernels (`ForkServer.spawn`), at most RESTARTS times.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any
 
 SERVER_READY_TIMEOUT = 30.0
 PRELOAD_TIMEOUT = 300.0  # seconds for the server to import what the notebooks import (a big stack, a cold disk)
+RESTARTS = 3  # per run: a server that dies again and again is a problem to report, not to hide
 # What every kernel would otherwise import for itself while it initialises and runs its first cell (the debugger
 # alone pulls in debugpy); found by comparing sys.modules before and after.
 PRELOAD = (
@@ -68,26 +71,39 @@ def _reap(signum: int, frame: Any) -> None:
             return
 
 
-def _become_kernel(request: dict[str, Any], listener: socket.socket, connection: socket.socket) -> None:
+def _exit_when_closed(fd: int) -> None:
+    """In a kernel: exit as soon as the nbflow process that started the server is gone (the pipe ends)."""
+    while True:
+        try:
+            if not os.read(fd, 4096):
+                break
+        except InterruptedError:
+            continue
+        except OSError:
+            break
+    os._exit(1)
+
+
+def _become_kernel(request: dict[str, Any], log: int, listener: socket.socket, connection: socket.socket) -> None:
     code = 1
     try:
         listener.close()
         connection.close()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
-        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(log, 1)
+        os.dup2(log, 1)  # the pipe nbflow copies into the kernel's log (`nbflow.run.kernels.KernelLog`)
         os.dup2(log, 2)
+        run_pipe = os.dup(0)  # the server's stdin: it ends when the nbflow process does
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        server = str(os.getppid())
-        os.environ["JPY_PARENT_PID"] = server
         sys.path[0] = request["cwd"]  # as `python -m` would: modules beside the notebook import
-        # ipykernel read JPY_PARENT_PID when the server imported it, so the parent watch is set here explicitly.
-        sys.argv = ["ipykernel_launcher", *request["args"], f"--IPKernelApp.parent_handle={server}"]
+        threading.Thread(target=_exit_when_closed, args=(run_pipe,), daemon=True, name="nbflow-run-watch").start()
+        # The kernel watches the nbflow process (above), not its parent, the server: parent_handle=1 is ipykernel's
+        # "no parent to poll" (it read JPY_PARENT_PID, which may name another process, when the server imported it).
+        sys.argv = ["ipykernel_launcher", *request["args"], "--IPKernelApp.parent_handle=1"]
         _fresh_after_fork()
         from ipykernel import kernelapp
 
@@ -186,23 +202,41 @@ def serve(path: str) -> None:
                 continue
             connection, _ = listener.accept()
             with connection:
+                _, fds, _, _ = socket.recv_fds(connection, 1, 1)  # the kernel's output: one byte carries it
                 request = json.loads(connection.makefile("r").readline())
                 if "preload" in request:
+                    for fd in fds:
+                        os.close(fd)
                     connection.sendall(json.dumps(_preload(request["preload"])).encode() + b"\n")
                     continue
                 pid = os.fork()
                 if pid == 0:
-                    _become_kernel(request, listener, connection)
+                    _become_kernel(request, fds[0], listener, connection)
+                for fd in fds:
+                    os.close(fd)
                 connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 
 
 # -- the client side (the nbflow process) ----------------------------------------------------------------------
 
 
+class ForkServerDied(RuntimeError):
+    """The fork server died, and so did each server started in its place: kernels start without it."""
+
+
 class ForkServer:
-    """A fork server started by this process, shut down by `close()` (or when this process dies)."""
+    """A fork server started by this process, shut down by `close()` (or when this process dies). A server that
+    has died is replaced at the next spawn, up to RESTARTS times."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()  # several pool threads may spawn, or find the server dead, at once
+        self._replaced = 0
+        self._gone = False  # died more than RESTARTS times, or closed: no more forks
+        # servers that died: their stdin stays open until close(), since their kernels, still running, watch it
+        self._dead: list[subprocess.Popen[bytes]] = []
+        self._start()
+
+    def _start(self) -> None:
         self.path = os.path.join(tempfile.gettempdir(), f"nbflow-fork-{os.getpid()}-{os.urandom(4).hex()}.sock")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "nbflow.run.forkserver", self.path],
@@ -213,25 +247,47 @@ class ForkServer:
             start_new_session=True,
         )
         self._ready = False
-        self._ready_lock = threading.Lock()
 
-    def _wait_ready(self) -> None:
-        with self._ready_lock:  # several pool threads may ask at once; one line says "ready"
+    def _wait_ready(self) -> tuple[subprocess.Popen[bytes], str]:
+        """The server and its socket, once it has said it is ready (or has died before that)."""
+        with self._lock:
+            if self._gone:
+                raise ForkServerDied(f"the kernel fork server died {self._replaced} times; kernels start without it")
             if not self._ready:
                 assert self._process.stdout is not None  # a pipe: Popen was given stdout=PIPE
-                if self._process.stdout.readline().strip() != b"ready":
-                    raise RuntimeError("the kernel fork server did not start")
-                self._ready = True
+                self._ready = self._process.stdout.readline().strip() == b"ready"
+            return self._process, self.path
 
-    def spawn(self, args: list[str], cwd: str, env: dict[str, str], log: str) -> int:
-        """Fork a kernel; returns its pid (a session leader, so its process group is its pid)."""
-        self._wait_ready()
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-            connection.settimeout(SERVER_READY_TIMEOUT)
-            connection.connect(self.path)
-            connection.sendall(json.dumps({"args": args, "cwd": cwd, "env": env, "log": log}).encode() + b"\n")
-            reply = json.loads(connection.makefile("r").readline())
-        return int(reply["pid"])
+    @property
+    def deaths(self) -> int:
+        """How many times a server died (or stopped answering) so far, the current one included."""
+        with self._lock:
+            return self._replaced + (1 if not self._gone and self._process.poll() is not None else 0)
+
+    def spawn(self, args: list[str], cwd: str, env: dict[str, str], log: int) -> int:
+        """Fork a kernel writing its output to the file descriptor `log`; returns its pid (a session leader, so
+        its process group is its pid). A server found dead is replaced and the fork asked of the new one;
+        ForkServerDied once RESTARTS replacements have died too."""
+        while True:
+            process, path = self._wait_ready()
+            try:
+                return _ask_fork(path, {"args": args, "cwd": cwd, "env": env}, log)
+            except (OSError, ValueError, KeyError):  # refused, cut short, no answer: a dead server, or a broken one
+                self._replace(process)
+
+    def _replace(self, dead: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            if self._process is not dead or self._gone:  # another thread replaced it already
+                return
+            dead.kill()  # a server that answers no more is of no use, dead or not
+            dead.wait()
+            self._dead.append(dead)
+            _unlink(self.path)
+            self._replaced += 1
+            if self._replaced > RESTARTS:
+                self._gone = True
+            else:
+                self._start()
 
     def preload(self, names: list[str], timeout: float = PRELOAD_TIMEOUT) -> dict[str, Any]:
         """Have the server import these modules before it forks again; its answer: `imported`, `skipped` (name ->
@@ -240,25 +296,46 @@ class ForkServer:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.settimeout(timeout)
             connection.connect(self.path)
+            connection.sendall(b"P")  # where a fork request's byte carries the kernel's output; none here
             connection.sendall(json.dumps({"preload": names}).encode() + b"\n")
             answer: dict[str, Any] = json.loads(connection.makefile("r").readline())
         return answer
 
     def close(self) -> None:
         """Stop the server. Killed rather than asked: it holds nothing worth a clean exit, and an interpreter that
-        has loaded ipykernel is slow to exit. A kernel it forked and nobody shut down sees its parent gone and
-        exits too."""
-        try:
-            if self._process.stdin is not None:
-                self._process.stdin.close()
-        except OSError:
-            pass
-        self._process.kill()
-        self._process.wait()
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
+        has loaded ipykernel is slow to exit. A kernel nobody shut down sees its server's stdin close here (or
+        when this process dies), and exits too."""
+        with self._lock:
+            if not self._gone:
+                self._process.kill()
+                self._process.wait()
+                self._dead.append(self._process)
+                _unlink(self.path)
+            self._gone = True
+            for process in self._dead:
+                for pipe in (process.stdin, process.stdout):
+                    try:
+                        if pipe is not None:
+                            pipe.close()
+                    except OSError:
+                        pass
+            self._dead.clear()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _ask_fork(path: str, request: dict[str, Any], log: int) -> int:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(SERVER_READY_TIMEOUT)
+        connection.connect(path)
+        socket.send_fds(connection, [b"L"], [log])
+        connection.sendall(json.dumps(request).encode() + b"\n")
+        return int(json.loads(connection.makefile("r").readline())["pid"])
 
 
 _spare: ForkServer | None = None

@@ -6,6 +6,11 @@ kernels waiting at once. Each kernel serves exactly one job and is never reused,
 notebooks. Shutdowns happen in the background, off the critical path; `close()` waits for all of them, so nothing
 is left running. Before the first kernel forks, the pool has the fork server import what the notebooks import
 (`preload`); what it skipped, and why, is logged on `nbflow.preload` (`nbflow run --verbose` shows it).
+
+A kernel's own output (what its cells' output does not capture: ipykernel's echo, C libraries, subprocesses) goes
+to a pipe that `KernelLog` copies into `TASK.kernel.log`, at most KERNEL_LOG_LIMIT_BYTES of it, and drains whatever
+cannot be written: a kernel writing to a full disk directly would fail or block for good (ipykernel's thread
+that echoes fd output stops at the first error, and the kernel then blocks once its pipe is full).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from nbflow.run.jobs import Job
 START_TIMEOUT = 60.0
 log = logging.getLogger("nbflow.preload")
 _NOT_PRELOADABLE: set[str] = set()  # modules found to start a thread as they are imported, in this process
+KERNEL_LOG_LIMIT_BYTES = 10 * 1024 * 1024  # as a cell's output in the notebook
 
 
 def ipc_prefix() -> str:
@@ -60,24 +66,77 @@ def new_kernel_manager(kernel_name: str) -> Any:
     )
 
 
+class KernelLog:
+    """Copies what a kernel writes to its stdout and stderr (the pipe `fd`) into its log file, at most
+    KERNEL_LOG_LIMIT_BYTES and then a note; what cannot be written (a full disk) is drained and dropped, and
+    `error` says why. The copy ends when every process holding the pipe has exited."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.error: OSError | None = None
+        read, self.fd = os.pipe()
+        self._thread = threading.Thread(target=self._copy, args=(read,), daemon=True, name="nbflow-kernel-log")
+        self._thread.start()
+
+    def started(self) -> None:
+        """The kernel has its copy of the pipe: this process closes its own, so the copy ends with the kernel."""
+        os.close(self.fd)
+
+    def _copy(self, read: int) -> None:
+        room = KERNEL_LOG_LIMIT_BYTES
+        try:
+            log: Any = open(self.path, "ab")  # closed below, once the pipe ends
+        except OSError as exc:
+            log, self.error = None, exc
+        try:
+            while chunk := os.read(read, 65536):
+                if log is None or room <= 0:
+                    continue  # drained: the kernel must never block on its output
+                try:
+                    log.write(chunk[:room])
+                    log.flush()
+                    room -= len(chunk)
+                    if room <= 0:
+                        limit = KERNEL_LOG_LIMIT_BYTES // (1024 * 1024)
+                        log.write(f"\n[nbflow: kernel log truncated at {limit} MiB; the rest was dropped]\n".encode())
+                        log.flush()
+                except OSError as exc:
+                    self.error, room = exc, 0
+        finally:
+            os.close(read)
+            if log is not None:
+                try:
+                    log.close()
+                except OSError as exc:
+                    self.error = self.error or exc
+
+    def wait(self, timeout: float) -> None:
+        """Wait (a while) for the copy to end, once the kernel has been shut down."""
+        self._thread.join(timeout)
+
+
 def start_kernel(job: Job, forks: ForkServer | None = None) -> Any:
-    """A started kernel for `job`: its own process, in the job's folder, its output to the job's kernel log;
-    forked from `forks` when given (the native Python kernel only)."""
+    """A started kernel for `job`: its own process, in the job's folder, its output copied to the job's kernel
+    log (`km.kernel_log`, a `KernelLog`); forked from `forks` when given (the native Python kernel only)."""
     from jupyter_core.utils import run_sync
 
     km = new_kernel_manager(job.kernel)
     os.makedirs(os.path.dirname(job.output_notebook), exist_ok=True)
-    if forks is not None:
-        from nbflow.run.provisioner import ForkProvisioner
+    log = KernelLog(job.kernel_log)
+    km.kernel_log = log
+    try:
+        if forks is not None:
+            from nbflow.run.provisioner import ForkProvisioner
 
-        # A provisioner set before the start is the one jupyter_client uses (as it keeps one across restarts).
-        km.kernel_id = str(uuid.uuid4())
-        km.provisioner = ForkProvisioner(
-            kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km, server=forks, log_path=job.kernel_log
-        )
-    environment = {"env": {**os.environ, **job.environment}} if job.environment else {}
-    with open(job.kernel_log, "ab") as log:
-        run_sync(km.start_kernel)(cwd=job.cwd, stdout=log, stderr=log, **environment)
+            # A provisioner set before the start is the one jupyter_client uses (as it keeps one across restarts).
+            km.kernel_id = str(uuid.uuid4())
+            km.provisioner = ForkProvisioner(
+                kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km, server=forks, log_fd=log.fd
+            )
+        environment = {"env": {**os.environ, **job.environment}} if job.environment else {}
+        run_sync(km.start_kernel)(cwd=job.cwd, stdout=log.fd, stderr=log.fd, **environment)
+    finally:
+        log.started()
     return km
 
 
@@ -187,6 +246,11 @@ class KernelPool:
             for job in wanted:
                 if _key(job) not in self._starting:
                     self._starting[_key(job)] = self._threads.submit(self._start, job)
+
+    @property
+    def fork_server_deaths(self) -> int:
+        """How many times the kernels' fork server has died (and been replaced) so far."""
+        return self._forks.deaths if self._forks is not None else 0
 
     def claim(self, job: Job) -> None:
         """Keep this job's kernel for it from now on, whatever `prepare` is told next. Called when the job is

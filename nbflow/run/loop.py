@@ -19,6 +19,7 @@ import networkx as nx
 
 from nbflow import fingerprint, masking, paths
 from nbflow.declare import paths_of
+from nbflow.errors import StoreError
 from nbflow.graph import Task
 from nbflow.grids import notebook_file_name
 from nbflow.models import Run, RunState, TaskError, TaskRun, TaskState
@@ -67,6 +68,7 @@ class Runner:
         self._waiting: dict[str, str] = {}  # ready instances another run holds -> that run's id
         self._fingerprints: dict[str, dict[str, Any]] = {}
         self._outputs_before: dict[str, dict[str, paths.Signature | None]] = {}
+        self._store_error: StoreError | None = None  # the store stopped taking writes (a full disk): the run ends
 
     # -- the loop -----------------------------------------------------------------------------------------------
 
@@ -120,6 +122,12 @@ class Runner:
                 self._cancel.set_result(None)
             self._stop_all(StopReason.CANCELLED)
             self._drain()
+        except StoreError as exc:
+            # Nothing more can be recorded, so nothing more may run: what runs is stopped, the error raised with
+            # its own reason (the executed notebooks so far stay where they are).
+            self._store_error = exc
+            self._stop_all(StopReason.CANCELLED)
+            raise
         finally:
             self._close_run()
         return self.run
@@ -333,6 +341,13 @@ class Runner:
         self.on_event(self.run, result)
 
     def _close_run(self) -> None:
+        if self._store_error is not None:
+            self.run.state, self.run.finished_at = RunState.FAILED, iso(now())
+            try:  # the reason, if the store takes this one last write (else the next command marks it interrupted)
+                self.store.finish_run(self.run.id, RunState.FAILED, f"the run store failed: {self._store_error}")
+            except StoreError:
+                pass
+            return
         for name, result in self.run.tasks.items():
             if not result.state.finished:
                 self._set(name, TaskState.CANCELLED, finished_at=iso(now()))

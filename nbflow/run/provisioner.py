@@ -1,7 +1,8 @@
 """The jupyter_client side of the fork server: a provisioner that has the server fork the native Python kernel.
 
-`ForkProvisioner` is jupyter_client's LocalProvisioner, given per kernel the fork server to ask and the log file
-the kernel writes to. It forks only the kernel nbflow itself would start with `python -m ipykernel_launcher` on
+`ForkProvisioner` is jupyter_client's LocalProvisioner, given per kernel the fork server to ask and where the kernel
+writes its output (a pipe nbflow copies into its log). It forks only the kernel nbflow itself would start with
+`python -m ipykernel_launcher` on
 this interpreter: any other kernel (another Python, another language, a kernel spec with its own launcher) starts
 through LocalProvisioner as usual, since a fork of this interpreter would not be that kernel.
 
@@ -22,7 +23,7 @@ from typing import Any
 import psutil
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
-from traitlets import Instance, Unicode
+from traitlets import Instance, Integer
 
 from nbflow.run.forkserver import ForkServer
 
@@ -82,10 +83,11 @@ class ForkedProcess:
 
 
 class ForkProvisioner(LocalProvisioner):
-    """LocalProvisioner, launching the native Python kernel through `server` with its output to `log`."""
+    """LocalProvisioner, launching the native Python kernel through `server` with its output to the file
+    descriptor `log_fd` (the pipe of its `KernelLog`)."""
 
     server = Instance(ForkServer)
-    log_path = Unicode()
+    log_fd = Integer()
 
     def forks(self, cmd: list[str]) -> bool:
         """The command is this interpreter's `-m ipykernel_launcher`, which a fork of the server becomes."""
@@ -95,7 +97,7 @@ class ForkProvisioner(LocalProvisioner):
         if not self.forks(cmd):
             return await super().launch_kernel(cmd, **kwargs)
         cwd = str(kwargs.get("cwd") or os.getcwd())
-        pid = self.server.spawn(cmd[3:], cwd, dict(kwargs.get("env") or os.environ), self.log_path)
+        pid = self.server.spawn(cmd[3:], cwd, dict(kwargs.get("env") or os.environ), self.log_fd)
         self.process = ForkedProcess(pid)  # type: ignore[assignment]  # what LocalProvisioner uses of a Popen
         self.pid = self.pgid = pid  # a session leader: its process group is its pid
         self.cwd = cwd

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from nbflow import processes
-from nbflow.errors import StoreError
+from nbflow.errors import StoreError, StoreReadOnly
 from nbflow.models import RunRecord, RunState, TaskError, TaskRun, TaskState
-from nbflow.store.schema import NewerSchema, migrate
+from nbflow.store import trouble
+from nbflow.store.schema import NewerSchema, migrate, up_to_date
 from nbflow.times import iso, now
 
 DB_NAME = "nbflow.db"
@@ -27,7 +28,9 @@ DB_NAME = "nbflow.db"
 class Store:
     """One project's store. Thread-safe: each thread gets its own connection. A thread that ends without closing
     its connection (the threads runs, watchers and notifications go on) has it closed when the next connection is
-    made: a long-lived server or scheduler holds one per live thread, not one per thread it ever ran."""
+    made: a long-lived server or scheduler holds one per live thread, not one per thread it ever ran. Trouble with
+    the file or the disk raises a `StoreError` (`nbflow.store.trouble`); a store that cannot be written is opened
+    `read_only`, and only its writes fail."""
 
     def __init__(self, store_dir: Path):
         self.dir = Path(store_dir)
@@ -35,19 +38,44 @@ class Store:
         self._local = threading.local()
         self._connections: dict[int, sqlite3.Connection] = {}  # by thread ident
         self._connections_lock = threading.Lock()
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.read_only = not trouble.writable(self.path) and self.dir.is_dir()
+        self._immutable = False
         try:
-            with self.transaction() as db:
-                migrate(db)
+            if not self.read_only:
+                self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise trouble._from_os_error(self.dir, exc) from None
+        trouble.check_file(self.path)
+        try:
+            if self.read_only:
+                self._check_schema()
+            else:
+                if not self.path.exists():
+                    trouble.create(self.path, migrate)
+                with self.transaction() as db:
+                    migrate(db)
         except NewerSchema as exc:
             raise StoreError(
                 f"{self.path} was written by a newer nbflow (schema {exc.version}); upgrade nbflow to read it."
             ) from None
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{self.path} cannot be read ({exc}); if it is damaged, move it aside (the executed notebooks under "
-                f"{self.dir / 'runs'} are kept) and nbflow starts a new history."
-            ) from None
+
+    def _check_schema(self) -> None:
+        """A read-only store must need no migration: there is no writing one."""
+        from nbflow.errors import StoreUnavailable
+
+        if not self.path.exists():
+            raise StoreReadOnly(f"{self.path} does not exist and cannot be created: make {self.dir} writable")
+        try:
+            current = up_to_date(self.db)
+        except StoreUnavailable:  # SQLite could not make its shared-memory file beside it: read the file as it is
+            self.close()
+            self._immutable = True
+            current = up_to_date(self.db)
+        if not current:
+            raise StoreReadOnly(
+                f"{self.path} is read-only and was written by an older nbflow: open it once where it can be "
+                "written, so that nbflow can bring it up to date"
+            )
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -55,10 +83,20 @@ class Store:
         if connection is None:
             # Readers never block the writer in WAL mode; writers wait for each other (busy_timeout), so users
             # never see "database is locked".
-            connection = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            with trouble.translated(self.path):
+                connection = sqlite3.connect(
+                    trouble.read_only_uri(self.path, self._immutable) if self.read_only else str(self.path),
+                    timeout=60,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    factory=trouble.Connection,
+                    uri=self.read_only,
+                )
+            connection.store_path = self.path
             connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
+            if not self.read_only:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=60000")
             self._local.connection = connection
             self._keep(connection)
@@ -83,7 +121,13 @@ class Store:
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            # SQLite has already rolled back after some errors (a full disk): the error is what the caller must
+            # see, not "no transaction is active"
+            if db.in_transaction:
+                try:
+                    db.execute("ROLLBACK")
+                except StoreError:
+                    pass
             raise
         db.execute("COMMIT")
 
@@ -330,6 +374,8 @@ class Store:
         return row[0] if row else None
 
     def cache_hash(self, path: str, size: int, mtime_ns: int, digest: str) -> None:
+        if self.read_only:  # a cache: reading commands on a read-only store hash again instead
+            return
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO file_hashes VALUES (?,?,?,?)", (path, size, mtime_ns, digest))
 
@@ -371,9 +417,10 @@ class Store:
 
 
 def open_store(store_dir: Path) -> Store:
-    """The project's store, after marking runs whose process died as `interrupted`."""
+    """The project's store, after marking runs whose process died as `interrupted` (where it can be written)."""
     store = Store(store_dir)
-    store.mark_dead_runs()
+    if not store.read_only:
+        store.mark_dead_runs()
     return store
 
 

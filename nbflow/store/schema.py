@@ -215,3 +215,13 @@ def migrate(db: sqlite3.Connection) -> None:
 
 def _statements(script: str) -> list[str]:
     return [statement.strip() for statement in script.split(";") if statement.strip()]
+
+
+def up_to_date(db: sqlite3.Connection) -> bool:
+    """The schema needs no migration (NewerSchema when it is newer than this nbflow knows)."""
+    tables = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if tables else None
+    version = int(row[0]) if row else 0
+    if version > len(MIGRATIONS):
+        raise NewerSchema(version)
+    return version == len(MIGRATIONS)
