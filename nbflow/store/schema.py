@@ -171,6 +171,17 @@ MIGRATIONS = [
     """
     ALTER TABLE task_runs ADD COLUMN fingerprint TEXT;
     """,
+    # 10: the scheduler's heartbeat: when the lease was last taken or renewed (each tick), and by whom; kept after
+    # the lease is released, so health and metrics can say when a scheduler last ticked
+    """
+    CREATE TABLE scheduler_heartbeat (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        owner TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        ticked_at REAL NOT NULL
+    );
+    """,
 ]
 
 
