@@ -77,7 +77,7 @@ class StoreCollector(Collector):
         self._error: str | None = None  # as last logged
 
     def describe(self) -> list[Metric]:
-        return []  # registering asks for no scrape: the names depend on nothing but are read at scrape time
+        return []  # no names declared: registering then reads nothing (the store may not exist yet)
 
     def collect(self) -> Iterator[Metric]:
         readable = GaugeMetricFamily("nbflow_store_readable", "1 when the project's store could be read")
