@@ -342,8 +342,8 @@ class Scheduler:
                 self.notifier.notify_run(firing.run_id, schedule, scheduled=True)
             return firing
         self._handles[schedule.name] = handle
-        log.info("%s: fired for %s: run %s", schedule.name, _when(slot), handle.id)
-        self._in_thread(self._watch, schedule.name, handle)
+        log.info("%s: slot %s fired: run %s started", schedule.name, _when(slot), handle.id)
+        self._in_thread(self._watch, schedule.name, slot, handle)
         return Firing(schedule.name, slot, Outcome.STARTED, handle.id)
 
     def _running_elsewhere(self, schedule: Schedule) -> str | None:
@@ -368,7 +368,7 @@ class Scheduler:
 
     # -- after a run ------------------------------------------------------------------------------------------------
 
-    def _watch(self, name: str, handle: BackgroundRun) -> None:
+    def _watch(self, name: str, slot: datetime, handle: BackgroundRun) -> None:
         try:
             try:
                 run = handle.wait()
@@ -377,7 +377,8 @@ class Scheduler:
                 run = None
             state = run.state if run is not None else RunState.FAILED
             duration = run.duration_s if run is not None else None
-            log.info("%s: run %s %s%s", name, handle.id, state, f" in {duration:.1f}s" if duration else "")
+            took = f" in {duration:.1f}s" if duration is not None else ""
+            log.info("%s: slot %s: run %s %s%s", name, _when(slot), handle.id, state, took)
             try:
                 schedule: Schedule | None = read_schedule(self.store, name)
             except NbflowError:

@@ -273,6 +273,21 @@ class SchedulesView(Shape):
     scheduler_error: str | None
 
 
+class Health(Shape):
+    """`GET health`: whether the store can be read (`store_error` says why not), whether a live scheduler holds the
+    project's lease (`scheduler`: which; `here`: hosted by this server), and when a scheduler holding it last ticked
+    (each tick renews the lease; the time stays after it stops): `seconds_since_tick` well past the lease's
+    30 s means no scheduler fires."""
+
+    store_readable: bool
+    store_error: str | None
+    scheduler_running: bool
+    scheduler: SchedulerLease | None
+    last_tick: str | None
+    last_tick_owner: str | None
+    seconds_since_tick: float | None
+
+
 class Change(str, Enum):
     """How something differs from run A to run B."""
 
@@ -480,6 +495,7 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     ExecutedNotebook,
     ReportEntry,
     SchedulesView,
+    Health,
     RunDiff,
 )
 REQUESTS: tuple[type[BaseModel], ...] = (RunRequest, ScheduleRequest)

@@ -37,6 +37,7 @@ export interface NbflowShapes {
   ExecutedNotebook: ExecutedNotebook;
   ReportEntry: ReportEntry;
   SchedulesView: SchedulesView;
+  Health: Health;
   RunDiff: RunDiff;
   RunRequest: RunRequest;
   ScheduleRequest: ScheduleRequest;
@@ -310,6 +311,21 @@ export interface SchedulerLease {
   pid: number;
   expires_at: string;
   here: boolean;
+}
+/**
+ * `GET health`: whether the store can be read (`store_error` says why not), whether a live scheduler holds the
+ * project's lease (`scheduler`: which; `here`: hosted by this server), and when a scheduler holding it last ticked
+ * (each tick renews the lease; the time stays after it stops): `seconds_since_tick` well past the lease's
+ * 30 s means no scheduler fires.
+ */
+export interface Health {
+  store_readable: boolean;
+  store_error: string | null;
+  scheduler_running: boolean;
+  scheduler: SchedulerLease | null;
+  last_tick: string | null;
+  last_tick_owner: string | null;
+  seconds_since_tick: number | null;
 }
 /**
  * `nbflow diff A B --json`, `GET runs/A/diff/B`: what changed for each task instance from run A to run B.

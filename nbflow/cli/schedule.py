@@ -125,6 +125,36 @@ def cmd_schedule_change(args: argparse.Namespace) -> int:
     return 0
 
 
+def _service_options(args: argparse.Namespace) -> list[str]:
+    """The options of this `nbflow scheduler` that its systemd unit keeps."""
+    options = ["--workers", str(args.workers)] if args.workers else []
+    if args.metrics_port is not None:
+        options += ["--metrics-port", str(args.metrics_port)]
+        if args.metrics_address != "127.0.0.1":
+            options += ["--metrics-address", args.metrics_address]
+    return options
+
+
+def _serve_metrics(project: Project, port: int, address: str) -> Any:
+    """Serve the project's metrics over HTTP (prometheus_client's server, in a daemon thread); the server."""
+    from prometheus_client import start_http_server
+
+    from nbflow.errors import UsageError
+    from nbflow.metrics import StoreCollector, project_registry
+
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--metrics-port {port}: a port is a number from 1 to 65535 (0: any free port).")
+    registry = project_registry(StoreCollector(lambda: project.store_dir))
+    try:
+        server, _ = start_http_server(port, addr=address, registry=registry)
+    except OSError as exc:
+        raise UsageError(
+            f"--metrics-port {port}: cannot listen on {address}:{port} ({exc.strerror or exc}); choose a free port "
+            "(or another --metrics-address)."
+        ) from None
+    return server
+
+
 def cmd_scheduler(args: argparse.Namespace) -> int:
     import logging
     import signal
@@ -135,6 +165,12 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from nbflow.schedule import list_schedules
     from nbflow.scheduler import Scheduler
 
+    if args.print_systemd:
+        from nbflow.cli.systemd import unit
+
+        print(unit(load_project(args.path).root, _service_options(args)), end="")
+        return EXIT_OK
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     logger = logging.getLogger("nbflow.scheduler")
@@ -142,6 +178,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         logging.getLogger(name).addHandler(handler)
         logging.getLogger(name).setLevel(logging.INFO)
     project = load_project(args.path)
+    metrics = None if args.metrics_port is None else _serve_metrics(project, args.metrics_port, args.metrics_address)
     options = {"workers": args.workers} if args.workers else {}
     scheduler = Scheduler(project, **options)
     exit_code = EXIT_OK
@@ -169,7 +206,14 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         )
     if not entries:
         logger.info("no schedules yet: `nbflow schedule add` adds one; this scheduler picks it up")
-    scheduler.run_forever()
+    if metrics is not None:
+        logger.info("metrics at http://%s:%d/metrics", args.metrics_address, metrics.server_port)
+    try:
+        scheduler.run_forever()
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
+            metrics.server_close()
     logger.info("scheduler stopped")
     return exit_code
 
@@ -269,5 +313,24 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=int,
         metavar="N",
         help="tasks at the same time in each run (default: as for `nbflow run`)",
+    )
+    scheduler.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve Prometheus metrics (runs, tasks, durations, last successes, the lease, notifications) at "
+        "http://127.0.0.1:N/metrics while it runs (0: any free port, logged)",
+    )
+    scheduler.add_argument(
+        "--metrics-address",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="the address the metrics listen on (default 127.0.0.1; they have no authentication, so open another "
+        "only where the network is yours, e.g. 0.0.0.0 inside a container)",
+    )
+    scheduler.add_argument(
+        "--print-systemd",
+        action="store_true",
+        help="print a systemd unit that runs this scheduler as a service (with these options) and exit",
     )
     scheduler.set_defaults(handler=cmd_scheduler)

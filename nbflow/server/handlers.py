@@ -1,11 +1,11 @@
 """The REST API under `/nbflow/api/`: JSON in, JSON out (and a report's HTML), every handler behind Jupyter
 Server's authentication and authorization on the resource `nbflow`.
 
-Reading needs `read`; starting and cancelling runs `execute`; adding, pausing, resuming and removing schedules
-`write`, and `execute` as well for a schedule that runs a command when it fails (as a terminal would). Bodies are
-read with their models and answers written from theirs (`nbflow.shapes`); the work is done by `NbflowService` in
-a thread pool, so loading a large pipeline or starting a run never blocks the server. Errors are an `ErrorBody`
-(`{"message", "problems"}`) with a fitting status.
+Reading needs `read` (so do `GET /nbflow/metrics`, Prometheus' text, and `GET health`); starting and cancelling
+runs `execute`; adding, pausing, resuming and removing schedules `write`, and `execute` as well for a schedule that
+runs a command when it fails (as a terminal would). Bodies are read with their models and answers written from
+theirs (`nbflow.shapes`); the work is done by `NbflowService` in a thread pool, so loading a large pipeline or
+starting a run never blocks the server. Errors are an `ErrorBody` (`{"message", "problems"}`) with a fitting status.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from nbflow.shapes import (
 )
 
 API = "/nbflow/api"
+METRICS = "/nbflow/metrics"
 RESOURCE = "nbflow"
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -268,6 +269,28 @@ class ScheduleHandler(NbflowHandler):
         await self.call(self.service.schedules.remove, name)
 
 
+class HealthHandler(NbflowHandler):
+    """GET health: the store readable, the scheduler holding the lease, its last tick; 503 when the store cannot
+    be read (the body says why), so a probe needs only the status."""
+
+    @tornado.web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        answer = await self.call(self.service.metrics.health)
+        self.send(200 if answer.store_readable else 503, answer)
+
+
+class MetricsHandler(NbflowHandler):
+    """GET /nbflow/metrics: Prometheus' text format (or OpenMetrics, when the scraper asks for it), read from the
+    store at each scrape; the scraper authenticates as any Jupyter client does (`Authorization: token ...`)."""
+
+    @tornado.web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        text, content_type = await self.call(self.service.metrics.exposition, self.request.headers.get("Accept"))
+        self.finish(text, set_content_type=content_type)
+
+
 class NotFoundHandler(NbflowHandler):
     """Anything else under /nbflow/api/: a JSON 404 (after authentication, so it reveals nothing)."""
 
@@ -296,5 +319,7 @@ def handlers(service: NbflowService, pool: ThreadPoolExecutor) -> list[tuple[str
         (rf"{API}/schedules", SchedulesHandler, kwargs),
         (rf"{API}/schedules/([^/]+)", ScheduleHandler, kwargs),
         (rf"{API}/schedules/([^/]+)/(pause|resume)", ScheduleActionHandler, kwargs),
+        (rf"{API}/health", HealthHandler, kwargs),
         (rf"{API}(/.*)?", NotFoundHandler, kwargs),
+        (METRICS, MetricsHandler, kwargs),
     ]

@@ -1,4 +1,5 @@
-"""The schedules' queries: the `schedules` table, the slot each one fired last, and the scheduler lease.
+"""The schedules' queries: the `schedules` table, the slot each one fired last, the scheduler lease and its
+heartbeat (the last tick, kept after the lease is released).
 
 Rows come back as dataclasses with their times as aware datetimes; the schedule layer (`nbflow.schedule`) adds
 what a schedule means (its slots, its JSON shape) on top. Times are stored as UTC ISO text to the microsecond, and
@@ -182,6 +183,16 @@ def _set_last_fired(
 # -- the scheduler lease ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Heartbeat:
+    """The scheduler that last took or renewed the lease (it does at each tick), and when (a UNIX time)."""
+
+    owner: str
+    host: str
+    pid: int
+    ticked_at: float
+
+
 def lease_holder(store: Store, now_ts: float) -> LeaseRecord | None:
     """The lease in force at `now_ts`, or None when no live scheduler holds it."""
     lease = _read_lease(store.db)
@@ -201,6 +212,10 @@ def acquire_lease(store: Store, owner: str, seconds: float, now_ts: float) -> Le
             "VALUES (1, ?, ?, ?, ?, ?)",
             (taken.owner, taken.host, taken.pid, taken.pid_started, taken.expires_at),
         )
+        db.execute(
+            "INSERT OR REPLACE INTO scheduler_heartbeat (id, owner, host, pid, ticked_at) VALUES (1, ?, ?, ?, ?)",
+            (taken.owner, taken.host, taken.pid, now_ts),
+        )
         return taken
 
 
@@ -208,6 +223,12 @@ def release_lease(store: Store, owner: str) -> None:
     """Give the lease up (a standby scheduler takes it at its next look), if `owner` holds it."""
     with store.transaction() as db:
         db.execute("DELETE FROM scheduler_lease WHERE id = 1 AND owner = ?", (owner,))
+
+
+def read_heartbeat(store: Store) -> Heartbeat | None:
+    """The last tick of a scheduler that held the lease; None when no scheduler ever ran for the project."""
+    row = store.db.execute("SELECT owner, host, pid, ticked_at FROM scheduler_heartbeat WHERE id = 1").fetchone()
+    return Heartbeat(row["owner"], row["host"], row["pid"], row["ticked_at"]) if row is not None else None
 
 
 # -- rows ---------------------------------------------------------------------------------------------------------

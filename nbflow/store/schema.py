@@ -188,6 +188,17 @@ MIGRATIONS = [
         }.items()
         for column in columns
     ),
+    # 11: the scheduler's heartbeat: when the lease was last taken or renewed (each tick), and by whom; kept after
+    # the lease is released, so health and metrics can say when a scheduler last ticked
+    """
+    CREATE TABLE IF NOT EXISTS scheduler_heartbeat (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        owner TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        ticked_at REAL NOT NULL
+    );
+    """,
 ]
 
 

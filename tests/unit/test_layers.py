@@ -52,7 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("adopt", ("nbflow.adopt",)),
     ("run", ("nbflow.run",)),
     ("schedules", ("nbflow.schedule", "nbflow.notify", "nbflow.scheduler")),
-    ("history", ("nbflow.history", "nbflow.shapes", "nbflow.diff")),
+    ("history", ("nbflow.history", "nbflow.shapes", "nbflow.diff", "nbflow.metrics")),
     (
         "interfaces",
         ("nbflow.api", "nbflow.cli", "nbflow.progress", "nbflow.widgets", "nbflow.server", "nbflow", "nbflow.__main__"),
