@@ -689,7 +689,7 @@ def tools_in(measurements: list[Measurement]) -> list[str]:
     """The tools that took part in any of the measurements, in column order."""
     return [
         t
-        for t in (NBFLOW, NO_PREWARM, PLOOMBER, PAPERMILL)
+        for t in (NBFLOW, NO_PREWARM, NO_PRELOAD, PLOOMBER, PAPERMILL)
         if any(t in m.values or t in m.errors for m in measurements)
     ]
 
