@@ -28,6 +28,7 @@ def run_pipeline(
     force: bool = False,
     *,
     grid: Mapping[str, Iterable[Any]] | None = None,
+    upstream: bool = True,
     no_wait: bool = False,
     fail_fast: bool = False,
     timeout: float | None = None,
@@ -44,8 +45,9 @@ def run_pipeline(
     `grid` makes the run a grid (name -> values): every selected task using a name runs once per value. Where
     another run that is still going holds an instance this run needs, that instance waits for it, or, with
     `no_wait`, the run does not start (LockedError). `executor` names a registered executor (`local`, `dask`, ...),
-    made for this run and closed after it, or is an `Executor` the caller made and closes itself."""
-    prepared = prepare(pipeline, targets, params, grid)
+    made for this run and closed after it, or is an `Executor` the caller made and closes itself. With
+    `upstream=False` only the targets run: their upstream is taken as done (its outputs must be there)."""
+    prepared = prepare(pipeline, targets, params, grid, upstream)
     project = prepared.pipeline.project
     store = open_store(project.store_dir)
     run_id = new_run_id()
