@@ -22,7 +22,7 @@ from nbflow.errors import UsageError
 from nbflow.graph import Pipeline, Task
 from nbflow.grids import format_value, parse_grid_values
 from nbflow.masking import Secret
-from nbflow.params import template_parts
+from nbflow.params import placeholders, template_parts
 from nbflow.run.prepare import split_params
 from nbflow.schedule.api import read_schedule
 from nbflow.schedule.model import Schedule, format_every
@@ -74,7 +74,7 @@ def export_airflow(
             f"--dag-id {dag_id!r}: an Airflow DAG id is 1 to 250 letters, digits, '_', '-' or '.'; choose another."
         )
     resolved, selected = _selection(pipeline, chosen, moment)
-    defaults, templated, left_out = _dag_params(resolved, chosen)
+    defaults, templated, left_out = _dag_params(resolved, chosen, moment)
     variables = _variables(list(defaults))
     env = {
         variables[name]: _param_jinja(name, templated.get(name), chosen.tz if chosen else "UTC") for name in defaults
@@ -154,7 +154,9 @@ def _one_value(value: Any) -> bool:
     return value is None or (isinstance(value, (str, int, float, bool)) and not isinstance(value, Secret))
 
 
-def _dag_params(pipeline: Pipeline, schedule: Schedule | None) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+def _dag_params(
+    pipeline: Pipeline, schedule: Schedule | None, moment: datetime
+) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """The DAG's params (name -> default), the schedule's values that use {date}/{datetime} (default None: the
     logical date fills them), and the [params] left out because `-p` cannot give them (lists, tables, dates)."""
     project = pipeline.project
@@ -170,12 +172,13 @@ def _dag_params(pipeline: Pipeline, schedule: Schedule | None) -> tuple[dict[str
     templated: dict[str, str] = {}
     if schedule is None:
         return defaults, templated, left_out
+    filled = schedule.params_for(moment)  # `{{` in a value is a brace, as nbflow's scheduler reads it
     for name, value in schedule.params.items():
-        if isinstance(value, str) and "{" in value:
+        if isinstance(value, str) and placeholders(value):
             templated[name] = value
             defaults[name] = None
         elif _one_value(value):
-            defaults[name] = value
+            defaults[name] = filled[name]
         else:
             raise UsageError(
                 f"schedule {schedule.name!r}: parameter {name} is {type(value).__name__} {value!r}; `nbflow run -p` "
