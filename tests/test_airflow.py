@@ -185,7 +185,7 @@ def test_the_example_runs_under_airflow_and_then_is_up_to_date(airflow, tmp_path
 def test_a_schedule_exports_its_timing_and_parameters_and_a_run_conf_overrides_them(airflow, tmp_path):
     project = tmp_path / "the project"  # beside Airflow's home, not holding it; a space in its path
     project.mkdir()
-    (project / "nbflow.toml").write_text("")
+    (project / "nbflow.toml").write_text("[params]\nn = 1\n")  # the schedule's grid gives n its values instead
     write_notebook(
         project / "raw.ipynb",
         'day = "2026-01-01"\nnote = "n"\noutputs = ["raw_{day}.txt"]',
@@ -207,6 +207,7 @@ def test_a_schedule_exports_its_timing_and_parameters_and_a_run_conf_overrides_t
         tz="Europe/Paris",
         targets=["part"],
         params={"day": "{date}", "raw.note": hostile},
+        grid={"n": "1,2"},
         now=datetime(2026, 11, 1, tzinfo=timezone.utc),  # the DAG's start_date: no run has a logical date before
     )
     export(project, airflow.dags, "--schedule", "nightly", "--dag-id", "nightly_parts")

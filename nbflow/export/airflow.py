@@ -13,6 +13,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -91,28 +92,30 @@ def export_airflow(
 def task_ids(names: list[str]) -> dict[str, str]:
     """Each instance name as a valid, unique Airflow task id: `daily_report[region=north]` ->
     `daily_report_region_north` (a clash gets `_2`, `_3`, ...)."""
-    ids: dict[str, str] = {}
-    used: set[str] = set()
-    for name in names:
-        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.")[:240] or "task"
-        candidate, n = base, 2
-        while candidate in used:
-            candidate, n = f"{base}_{n}", n + 1
-        used.add(candidate)
-        ids[name] = candidate
-    return ids
+    return _unique(names, lambda name: _id_text(name)[:240] or "task")
 
 
 def _variables(names: list[str]) -> dict[str, str]:
     """Each parameter's environment variable: `NBFLOW_PARAM_seed`, `NBFLOW_PARAM_clean_n` (unique)."""
-    variables: dict[str, str] = {}
+    return _unique(names, lambda name: "NBFLOW_PARAM_" + re.sub(r"\W", "_", name, flags=re.ASCII))
+
+
+def _id_text(text: str) -> str:
+    """Text as an Airflow id: runs of other characters become `_`."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.")
+
+
+def _unique(names: list[str], make: Callable[[str], str]) -> dict[str, str]:
+    made: dict[str, str] = {}
+    used: set[str] = set()
     for name in names:
-        base = "NBFLOW_PARAM_" + re.sub(r"\W", "_", name, flags=re.ASCII)
+        base = make(name)
         candidate, n = base, 2
-        while candidate in variables.values():
+        while candidate in used:
             candidate, n = f"{base}_{n}", n + 1
-        variables[name] = candidate
-    return variables
+        used.add(candidate)
+        made[name] = candidate
+    return made
 
 
 def _read_schedule(store_dir: Path, name: str) -> Schedule:
@@ -125,7 +128,7 @@ def _read_schedule(store_dir: Path, name: str) -> Schedule:
 
 def _default_dag_id(root: Path, schedule: str | None) -> str:
     words = ["nbflow", root.name, *([schedule] if schedule else [])]
-    return "_".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", w).strip("_.") or "project" for w in words)[:250]
+    return "_".join(_id_text(word) or "project" for word in words)[:250]
 
 
 def _selection(pipeline: Pipeline, schedule: Schedule | None, moment: datetime) -> tuple[Pipeline, list[str]]:
@@ -165,6 +168,8 @@ def _dag_params(
     for name, value in project.params.items():
         if name in project.secrets:
             continue  # read from the environment by nbflow itself; never a value in a DAG file
+        if name in pipeline.run_grid:
+            continue  # each instance has its value of the schedule's grid (`-g`), which `-p` may not repeat
         if _one_value(value):
             defaults[name] = value
         else:
