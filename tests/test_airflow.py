@@ -108,7 +108,7 @@ def airflow(airflow_python, tmp_path):
 DAGBAG = """
 import json, sys
 from airflow.models import DagBag
-bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+bag = DagBag(dag_folder=sys.argv[1])  # AIRFLOW__CORE__LOAD_EXAMPLES=False
 dag = bag.get_dag(sys.argv[2]) if not bag.import_errors else None
 print(json.dumps({
     "errors": {path: str(error) for path, error in bag.import_errors.items()},
@@ -121,8 +121,8 @@ print(json.dumps({
         for t in dag.tasks
     },
     "timetable": dag and type(dag.timetable).__name__,
-    "summary": dag and dag.timetable.summary,
-    "timezone": dag and dag.timezone.name,
+    "cron": getattr(dag and dag.timetable, "_expression", None),
+    "timezone": getattr(getattr(dag and dag.timetable, "_timezone", None), "name", None),
     "catchup": dag and dag.catchup,
     "params": dag and dag.params.dump(),
 }))
@@ -217,7 +217,7 @@ def test_a_schedule_exports_its_timing_and_parameters_and_a_run_conf_overrides_t
         "part_n_1": {"downstream": [], "retries": 2, "timeout": 150.0},
         "part_n_2": {"downstream": [], "retries": 2, "timeout": 150.0},
     }
-    assert (dag["timetable"], dag["summary"], dag["timezone"]) == ("CronTriggerTimetable", "0 17 * * *", "Europe/Paris")
+    assert (dag["timetable"], dag["cron"], dag["timezone"]) == ("CronTriggerTimetable", "0 17 * * *", "Europe/Paris")
     hostile = hostile.replace("{{", "{").replace("}}", "}")  # as nbflow's scheduler reads a value
     assert dag["catchup"] is False and dag["params"] == {"day": None, "raw.note": hostile}
 
