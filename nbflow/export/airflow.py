@@ -237,7 +237,8 @@ def _param_jinja(name: str, template: str | None, tz: str) -> str:
 def _logical_date_jinja(template: str, tz: str) -> str:
     """`report_{date:%Y%m}` -> a Jinja expression filling it from the run's logical date, as nbflow's scheduler
     fills it from the fire time: `{date}` as YYYY-MM-DD and `{datetime}` as ISO 8601 to the second, in the zone."""
-    moment = f"logical_date.in_timezone({ascii(tz)})"
+    # Airflow 3 may trigger a run without a logical date: then the time it was triggered for stands in
+    moment = f"(logical_date or dag_run.run_after).in_timezone({ascii(tz)})"
     parts = []
     for literal, name, spec in template_parts(template):
         if literal:
