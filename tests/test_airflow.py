@@ -251,5 +251,7 @@ def test_export_refuses_what_a_dag_cannot_hold(project):
     assert "schedule 'nightly': its grid over day uses {date} or {datetime}" in result.stderr
     result = run_cli("export", "airflow", str(project), "--dag-id", "my dag")
     assert result.returncode == 2 and "--dag-id 'my dag': an Airflow DAG id is" in result.stderr
+    result = run_cli("export", "airflow", str(project), "-o", str(project / "no" / "dag.py"))
+    assert result.returncode == 2 and f"the folder {project / 'no'} does not exist" in result.stderr
     help_text = run_cli("export", "airflow", "--help").stdout
     assert "--no-upstream" in help_text and "--schedule NAME" in help_text

@@ -13,6 +13,7 @@ from nbflow.cli.common import add_path, note_root
 
 def cmd_export_airflow(args: argparse.Namespace) -> int:
     from nbflow.api import load
+    from nbflow.errors import UsageError
     from nbflow.export.airflow import export_airflow
 
     note_root(args.path)
@@ -21,6 +22,8 @@ def cmd_export_airflow(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     target = Path(args.output).expanduser()
+    if not target.parent.is_dir():
+        raise UsageError(f"-o {args.output}: the folder {target.parent} does not exist; create it or write elsewhere.")
     # written beside its place and renamed: Airflow's DAG processor never reads half a file
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
