@@ -255,3 +255,24 @@ def test_export_refuses_what_a_dag_cannot_hold(project):
     assert result.returncode == 2 and f"the folder {project / 'no'} does not exist" in result.stderr
     help_text = run_cli("export", "airflow", "--help").stdout
     assert "--no-upstream" in help_text and "--schedule NAME" in help_text
+
+
+def test_the_file_says_where_it_came_from_and_leaves_out_what_it_cannot_pass(project):
+    (project / "nbflow.toml").write_text('[params]\nsizes = [1, 2]\nratio = nan\nlabel = "x"\n')
+    task(project / "a.ipynb", 'sizes = []\nratio = 0.0\nlabel = ""\noutputs = ["a.txt"]')
+    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "start"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    result = run_cli("export", "airflow", str(project))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"# Airflow DAG for the nbflow project {str(project)!r}: every task")
+    assert f"from git commit {commit};" in result.stdout
+    assert "# Not in params (nbflow run -p gives one value each, so nbflow uses [params]): sizes, ratio." in (
+        result.stdout
+    )
+    assert "    params={'label': 'x'}," in result.stdout
+    compile(result.stdout, "exported.py", "exec")  # the file is Python, whatever the values
+    (project / "a.ipynb").write_text((project / "a.ipynb").read_text().replace("'x'", "'y'"))
+    assert f"from git commit {commit}+;" in run_cli("export", "airflow", str(project)).stdout

@@ -9,6 +9,7 @@ nbflow through the task's environment so that no value is ever read by the shell
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import subprocess
@@ -153,8 +154,10 @@ def _selection(pipeline: Pipeline, schedule: Schedule | None, moment: datetime) 
 
 
 def _one_value(value: Any) -> bool:
-    """A value `nbflow run -p` reads back as itself from its text."""
-    return value is None or (isinstance(value, (str, int, float, bool)) and not isinstance(value, Secret))
+    """A value `nbflow run -p` reads back as itself from its text (and the DAG file can write as a literal)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or (isinstance(value, (str, int, bool)) and not isinstance(value, Secret))
 
 
 def _dag_params(
