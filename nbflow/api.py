@@ -29,7 +29,8 @@ class Pipeline(graph.Pipeline):
         notify: bool = True,
         **options: Any,
     ) -> Run:
-        """Run the targets (default: all) and their upstream; blocks until done. `grid` runs every selected task
+        """Run the targets (default: all) and their upstream (`upstream=False`: the targets alone, their upstream
+        taken as done); blocks until done. `grid` runs every selected task
         that uses a name once per value (`{"report_date": ["2026-11-01", ...]}`). With `[notify]` `runs = "all"`,
         the run's end is notified before this returns (at most 30 s more; `notify=False`: not at all). Options
         are `run_pipeline`'s."""
@@ -46,9 +47,10 @@ class Pipeline(graph.Pipeline):
         params: Mapping[str, Any] | None = None,
         force: bool = False,
         grid: Mapping[str, Iterable[Any]] | None = None,
+        upstream: bool = True,
     ) -> list[Step]:
         """What `run` would do with each task instance, and why, without running anything."""
-        return plan(self, targets, params, force, grid)
+        return plan(self, targets, params, force, grid, upstream)
 
 
 def load(path: str | Path | None = None, params: Mapping[str, Any] | None = None) -> Pipeline:

@@ -137,6 +137,12 @@ def _fields(template: str) -> list[tuple[str, str | None, str]]:
     return fields
 
 
+def template_parts(template: str) -> list[tuple[str, str | None, str]]:
+    """A template as (literal text, placeholder name or None, format) parts, for code that writes it in another
+    template language; PlaceholderError when it is not a template of names."""
+    return _fields(template)
+
+
 def placeholders(template: str) -> list[str]:
     """The parameter names a template refers to, in order (`"a/{x}/{y:03d}.csv"` -> `["x", "y"]`);
     PlaceholderError when it is not a valid template."""

@@ -35,25 +35,34 @@ def check(pipeline: Pipeline, selected: Iterable[str] | None = None) -> None:
 
 
 def missing_sources(pipeline: Pipeline, selected: list[str]) -> list[Problem]:
-    """Inputs that do not exist (a glob: match nothing) and that no task upstream writes."""
+    """Inputs that do not exist (a glob: match nothing) and that no selected task upstream writes (a run with
+    `--no-upstream` leaves the writers out: what they wrote must be there already)."""
     found = []
+    chosen = set(selected)
     for name in selected:
         task = pipeline.tasks[name]
-        written = {via for pred in pipeline.graph.predecessors(name) for via in pipeline.graph.edges[pred, name]["via"]}
+        writers: dict[str, list[str]] = {}
+        for pred in pipeline.graph.predecessors(name):
+            for via in pipeline.graph.edges[pred, name]["via"]:
+                writers.setdefault(via, []).append(pred)
         for path in task.input_paths:
             glob = paths.is_glob(path)
-            if path in written or (paths.expand(path) if glob else os.path.exists(path)):
+            if any(w in chosen for w in writers.get(path, ())) or (
+                paths.expand(path) if glob else os.path.exists(path)
+            ):
                 continue
             shown = pipeline.project.relative(path)
             what = "matches no file" if glob else "does not exist"
             hint = "" if glob else _near(path)
-            found.append(
-                Problem(
-                    "missing-source",
-                    f"{task.notebook}: input {shown} {what}{hint} and no task writes it; create it, fix the path, "
-                    "or add the task that writes it.",
-                )
+            left_out = writers.get(path)
+            why = (
+                f"; {', '.join(left_out)} {'writes' if len(left_out) == 1 else 'write'} it but this run leaves "
+                f"{'it' if len(left_out) == 1 else 'them'} out (--no-upstream): run {left_out[0]} first, or run "
+                "without --no-upstream."
+                if left_out
+                else " and no task writes it; create it, fix the path, or add the task that writes it."
             )
+            found.append(Problem("missing-source", f"{task.notebook}: input {shown} {what}{hint}{why}"))
     return found
 
 

@@ -14,7 +14,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
-from nbflow.cli import adopt, diff, graph, history, reports, run, schedule
+from nbflow.cli import adopt, diff, export, graph, history, reports, run, schedule
 from nbflow.errors import EXIT_INTERRUPTED, EXIT_INVALID, NbflowError
 from nbflow.version import __version__
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nbflow {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (graph, run, history, diff, reports, schedule, adopt):
+    for group in (graph, run, history, diff, reports, schedule, adopt, export):
         group.add_commands(commands)
     return parser
 

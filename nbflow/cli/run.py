@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     params = parse_params(args.param)
     grid = {name: parse_grid_values(name, text) for name, text in args.grid or []}
     if args.dry_run:
-        steps = pipeline.plan(args.target, params, force=args.force, grid=grid)
+        steps = pipeline.plan(args.target, params, force=args.force, grid=grid, upstream=not args.no_upstream)
         width = max([24, *(len(step.task) + 1 for step in steps)])
         for step in steps:
             print(f"{step.task:<{width}} {step.action:<24} {'; '.join(step.reasons)}".rstrip())
@@ -63,6 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             workers=args.workers,
             force=args.force,
             grid=grid,
+            upstream=not args.no_upstream,
             no_wait=args.no_wait,
             fail_fast=args.fail_fast,
             timeout=args.timeout,
@@ -120,6 +121,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_path(run)
     run.add_argument(
         "-t", "--target", action="append", metavar="TASK", help="run this task and its upstream (repeatable)"
+    )
+    run.add_argument(
+        "--no-upstream",
+        action="store_true",
+        help="run only the targets (-t), not their upstream: it is taken as done, and what it writes must be "
+        "there already (for an outside orchestrator that runs each task itself, as `nbflow export airflow` does)",
     )
     add_params(
         run,

@@ -37,9 +37,10 @@ def plan(
     params: Mapping[str, Any] | None = None,
     force: bool = False,
     grid: Mapping[str, Iterable[Any]] | None = None,
+    upstream: bool = True,
 ) -> list[Step]:
     """Each selected task instance, in the order a run would take them, with what the run would do and why."""
-    prepared = prepare(pipeline, targets, params, grid)
+    prepared = prepare(pipeline, targets, params, grid, upstream)
     resolved = prepared.pipeline
     relative = resolved.project.relative
     store = open_store(resolved.project.store_dir)
@@ -48,7 +49,10 @@ def plan(
         steps = []
         for name in prepared.selected:
             task = resolved.tasks[name]
-            running_upstream = [u for u in resolved.graph.predecessors(name) if actions[u] is not Action.SKIP]
+            # an upstream task left out of the run (`upstream=False`) is taken as done
+            running_upstream = [
+                u for u in resolved.graph.predecessors(name) if actions.get(u, Action.SKIP) is not Action.SKIP
+            ]
             pending = {relative(path) for u in running_upstream for path in resolved.graph.edges[u, name]["via"]}
             verdict = fingerprint.judge(
                 task, store, relative, force=force, pending_inputs=pending, pending_upstream=running_upstream

@@ -62,9 +62,10 @@ def prepare(
     targets: Iterable[str] | None,
     params: Mapping[str, Any] | None,
     grid: Mapping[str, Iterable[Any]] | None = None,
+    upstream: bool = True,
 ) -> Prepared:
-    """Resolve with the run's parameters and grid, select the instances, and check every name given; nothing runs
-    yet."""
+    """Resolve with the run's parameters and grid, select the instances (the targets and, unless `upstream` is
+    False, their upstream), and check every name given; nothing runs yet."""
     pipeline_params, task_params = split_params(params)
     run_grid = {name: list(values) for name, values in (grid or {}).items()}
     targets = list(targets) if targets else None
@@ -95,7 +96,7 @@ def prepare(
     unknown = [resolved.unknown_target(t) for t in targets or [] if not resolved.matching(t)]
     if unknown:
         raise UsageError.listing(unknown)
-    selected = resolved.select(targets)
+    selected = resolved.select(targets, upstream)
     bases = {resolved.tasks[name].base for name in selected}
     known = set(pipeline.project.params).union(*(resolved.specs[t].params for t in bases))
     problems = [

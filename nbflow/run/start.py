@@ -29,6 +29,7 @@ def run_pipeline(
     force: bool = False,
     *,
     grid: Mapping[str, Iterable[Any]] | None = None,
+    upstream: bool = True,
     no_wait: bool = False,
     fail_fast: bool = False,
     timeout: float | None = None,
@@ -50,8 +51,9 @@ def run_pipeline(
     made for this run and closed after it, or is an `Executor` the caller made and closes itself. `preload=False`
     has the kernels import everything themselves (`preload = false` in nbflow.toml for every run). `on_record` is
     called inside the transaction that records the run (the scheduler claims its slot there): raising there leaves
-    no trace of the run, and the error is raised here."""
-    prepared = prepare(pipeline, targets, params, grid)
+    no trace of the run, and the error is raised here. With `upstream=False` only the targets run: their upstream
+    is taken as done (its outputs must be there)."""
+    prepared = prepare(pipeline, targets, params, grid, upstream)
     project = prepared.pipeline.project
     store = open_store(project.store_dir)
     run_id = new_run_id()

@@ -53,6 +53,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("run", ("nbflow.run",)),
     ("schedules", ("nbflow.schedule", "nbflow.notify", "nbflow.scheduler")),
     ("history", ("nbflow.history", "nbflow.shapes", "nbflow.diff", "nbflow.metrics")),
+    # `nbflow export airflow`: the graph and a schedule written as another orchestrator's workflow (text only)
+    ("export", ("nbflow.export",)),
     (
         "interfaces",
         ("nbflow.api", "nbflow.cli", "nbflow.progress", "nbflow.widgets", "nbflow.server", "nbflow", "nbflow.__main__"),
