@@ -173,3 +173,12 @@ def test_code_nested_past_the_parser_is_a_problem_of_its_notebook_or_fails_its_t
     result = run_cli("run", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert "deep_code: SyntaxError in cell 1" in result.stderr and (tmp_path / "p.txt").read_text() == "1"
+
+
+def test_a_project_whose_folder_name_has_braces_runs(tmp_path):
+    root = tmp_path / "p {x} {{ project }}"
+    write_notebook(root / "a.ipynb", 'outputs = ["o.txt"]\nn = 1', "open('o.txt', 'w').write(str(n))")
+    (root / "nbflow.toml").write_text("")
+    result = run_cli("run", "-p", "n", "2", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert (root / "o.txt").read_text() == "2"

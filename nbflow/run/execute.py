@@ -107,7 +107,7 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
             control.attach(km.provisioner.pid)
             papermill.execute_notebook(
                 _source(job.notebook),
-                job.output_notebook,
+                _literal(job.output_notebook),
                 parameters=None if with_secrets else job.parameters,
                 engine_name=ENGINE,
                 kernel_name=job.kernel,
@@ -190,10 +190,16 @@ def _source(notebook: str) -> Any:
     """What papermill runs: an `.ipynb` by its path (papermill records it), a text notebook as jupytext reads it."""
     path = Path(notebook)
     if path.suffix == NOTEBOOK_SUFFIX:
-        return notebook
+        return _literal(notebook)
     import nbformat
 
     return nbformat.reads(ipynb_text(path), as_version=4)
+
+
+def _literal(path: str) -> str:
+    """A path as papermill must be given it: papermill fills `{name}` in paths from the parameters (str.format),
+    so a folder named `p {x}` would be a missing parameter; doubled braces come out as they are."""
+    return path.replace("{", "{{").replace("}", "}}")
 
 
 def _dead_kernel_error(control: KernelControl, server_died: bool = False) -> TaskError:
