@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
@@ -69,18 +70,21 @@ class Runner:
         self._fingerprints: dict[str, dict[str, Any]] = {}
         self._outputs_before: dict[str, dict[str, paths.Signature | None]] = {}
         self._store_error: StoreError | None = None  # the store stopped taking writes (a full disk): the run ends
+        # kept as states change, so looking ahead costs what it finds, not a scan of every instance each round
+        self._unstarted = {n: None for n in self.selected if run.tasks[n].state is TaskState.PENDING}  # in order
+        self._expected = {n for n in self.selected if run.tasks[n].state is TaskState.RUNNING or run.tasks[n].state.ok}
 
     # -- the loop -----------------------------------------------------------------------------------------------
 
     def execute(self) -> Run:
         upstream_left = {name: self.graph.in_degree(name) for name in self.selected}
-        ready = [name for name in self.selected if upstream_left[name] == 0]  # upstream all finished, not yet judged
+        ready = deque(name for name in self.selected if upstream_left[name] == 0)  # upstream finished, not judged
         queue: list[str] = []  # judged stale, waiting for a free slot
         try:
             while ready or queue or self._running or self._waiting:
                 ready.extend(self._no_longer_held())
                 while ready:  # judging needs no slot: an up-to-date task is skipped at once, freeing its dependants
-                    name = ready.pop(0)
+                    name = ready.popleft()
                     if self._held_elsewhere(name):
                         continue
                     if self._judge(name):
@@ -257,24 +261,22 @@ class Runner:
         return None
 
     def _prewarm(self, queue: list[str]) -> None:
-        upcoming = self._upcoming(queue)[: self.executor.capacity]  # no executor prepares further ahead than that
+        upcoming = self._upcoming(queue, self.executor.capacity)  # no executor prepares further ahead than that
         if upcoming:
             self.executor.prepare([self._job(name, 1) for name in upcoming])
 
-    def _upcoming(self, queue: list[str]) -> list[str]:
-        """Tasks likely to be submitted next, in order: the queued ones, then pending ones whose upstream is all
-        running, finished or itself upcoming (they will run unless what they read comes out unchanged)."""
-        tasks = self.run.tasks
-        expected = {n for n, r in tasks.items() if r.state is TaskState.RUNNING or r.state.ok} | set(queue)
-        upcoming = list(queue)
-        for name in self.selected:
-            if (
-                tasks[name].state is TaskState.PENDING
-                and name not in expected
-                and all(p in expected for p in self.graph.predecessors(name))
-            ):
+    def _upcoming(self, queue: list[str], limit: int) -> list[str]:
+        """Up to `limit` tasks likely to be submitted next, in order: the queued ones, then pending ones whose
+        upstream is all running, finished or itself upcoming (they will run unless what they read comes out
+        unchanged)."""
+        upcoming = queue[:limit]
+        chosen = set(queue)
+        for name in self._unstarted:
+            if len(upcoming) >= limit:
+                break
+            if name not in chosen and all(p in self._expected or p in chosen for p in self.graph.predecessors(name)):
                 upcoming.append(name)
-                expected.add(name)
+                chosen.add(name)
         return upcoming
 
     def _release(self, name: str, upstream_left: dict[str, int]) -> list[str]:
@@ -332,6 +334,14 @@ class Runner:
         with) goes to the store only, for `nbflow diff`."""
         result = self.run.tasks[name]
         result.state = state
+        if state is TaskState.PENDING:
+            self._unstarted.setdefault(name)  # back from waiting for another run
+        else:
+            self._unstarted.pop(name, None)
+        if state is TaskState.RUNNING or state.ok:
+            self._expected.add(name)
+        else:
+            self._expected.discard(name)
         for key, value in fields.items():
             setattr(result, key, value)
         kept = {"fingerprint": fingerprint} if fingerprint is not None else {}
