@@ -65,11 +65,23 @@ _running: dict[str, Any] = {}
 _running_lock = threading.Lock()
 
 
+_imports_lock = threading.Lock()
+
+
+def warm_imports() -> None:
+    """Import jupyter_client, then papermill, once: the executor's check and the run's plugin both ask for it, in
+    threads of their own, and two threads importing jupyter_client at once can see it half-initialised."""
+    with _imports_lock:
+        from nbflow.run.execute import import_papermill
+        from nbflow.run.kernels import import_kernel_client
+
+        import_kernel_client()
+        import_papermill()
+
+
 def worker_ready() -> dict[str, str]:
     """Run on each worker when the executor connects: proves nbflow imports there, and warms papermill up."""
-    from nbflow.run.execute import import_papermill
-
-    threading.Thread(target=import_papermill, name="nbflow-import", daemon=True).start()
+    threading.Thread(target=warm_imports, name="nbflow-import", daemon=True).start()
     return {"nbflow": __version__, "python": sys.version.split()[0]}
 
 
@@ -83,10 +95,12 @@ def stop_on_worker(key: str, reason: StopReason) -> bool:
     return True
 
 
-def run_on_worker(job: Job, source: bytes, key: str) -> WorkerResult:
-    """The Dask task: run one job here and bring its executed notebook and kernel log back as bytes."""
+def run_on_worker(job: Job, source: bytes, key: str, plugin: str | None = None) -> WorkerResult:
+    """The Dask task: run one job here and bring its executed notebook and kernel log back as bytes. Its kernel
+    is forked by the worker's fork server when the run registered its plugin (`plugin`, its name) here."""
     from distributed import Event, get_client, get_worker
 
+    from nbflow.run.dask_plugin import worker_plugin
     from nbflow.run.execute import KernelControl, execute_job
 
     started = iso(now())
@@ -109,11 +123,14 @@ def run_on_worker(job: Job, source: bytes, key: str) -> WorkerResult:
             return WorkerResult(_failed(started, FolderNotOnWorker(job.cwd, worker.address)))
         here = replace(
             job,
+            task=key,  # the warm pool keeps kernels by name: the key is unique on the cluster, the task's is not
             notebook=os.path.join(folder, "source.ipynb"),
             output_notebook=os.path.join(folder, "out", "executed.ipynb"),
         )
+        warm = worker_plugin(plugin) if plugin else None
+        pool = warm.start(here) if warm else None  # the kernel starts while the notebook is written
         Path(here.notebook).write_bytes(source)
-        result = execute_job(here, control)
+        result = execute_job(here, control, pool)
         result.kernel_pid = None  # a pid on another machine means nothing to the run store
         return WorkerResult(result, _read(here.output_notebook), _read(here.kernel_log))
     finally:
