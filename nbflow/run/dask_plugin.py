@@ -3,7 +3,13 @@
 The Dask executor registers one `NbflowWorkerPlugin` per run (named after the run, removed when the run closes),
 so every worker, and every worker that joins later, starts a `KernelPool` at setup: its fork server imports
 ipykernel and the run's `preload` list once, and each task's kernel is then forked from it in the notebook's
-folder instead of starting a cold `python -m ipykernel_launcher`. Kernels stay one per job, never reused. The
+folder instead of starting a cold `python -m ipykernel_launcher`. Kernels stay one per job, never reused.
+
+Started ahead: the worker cannot know the next job, but it can guess its folder. After each task it keeps one
+spare kernel per worker thread, started for the folder and kernel of the task it just got (a chain's notebooks
+usually share both); the next task with that same folder and kernel takes a spare instead of waiting for a start,
+and any other task retires them. A task carrying secrets in its environment gets no spares: an idle kernel must
+not hold them. The
 plugin's teardown (the run closing, or the worker closing) shuts every kernel and the fork server down; a worker
 killed outright takes them with it (the fork server and its kernels exit when its process goes away).
 
@@ -16,14 +22,17 @@ Only the standard library and nbflow's own modules are imported here at import t
 from __future__ import annotations
 
 import asyncio
+import itertools
+import shutil
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any
 
 from distributed import WorkerPlugin, get_worker
 
-from nbflow.run.dask_worker import warm_imports
+from nbflow.run.dask_worker import in_folder, new_folder, warm_imports
 from nbflow.run.jobs import Job
 from nbflow.run.kernels import START_TIMEOUT, KernelPool
 
@@ -34,12 +43,16 @@ def plugin_name(prefix: str) -> str:
 
 
 class NbflowWorkerPlugin(WorkerPlugin):  # type: ignore[misc]  # distributed is untyped
-    """One worker's warm kernel pool for one run."""
+    """One worker's warm kernel pool for one run, and its spare kernels."""
 
     def __init__(self, preload: Sequence[str] = ()):
         self.preload = tuple(preload)
         self._pool: Future[KernelPool] | None = None
         self._lock = threading.Lock()
+        self._threads = 1
+        self._spares: list[Job] = []  # started ahead, not taken yet: all for the same folder and kernel
+        self._names = itertools.count(1)
+        self._dropped: list[Job] = []  # spares retired: their folders go at teardown, once their kernels are gone
 
     def __getstate__(self) -> dict[str, Any]:  # sent to the workers without its (worker-side) pool and lock
         return {"preload": self.preload}
@@ -50,14 +63,15 @@ class NbflowWorkerPlugin(WorkerPlugin):  # type: ignore[misc]  # distributed is 
     def setup(self, worker: Any) -> None:
         """Start the worker's pool and fork server in a thread: importing jupyter_client takes a while, and the
         worker (and the run registering the plugin) need not wait for it; the first task does, if it comes first."""
-        threads = max(1, int(worker.state.nthreads))
+        self._threads = max(1, int(worker.state.nthreads))
         self._pool = Future()
-        threading.Thread(target=self._make_pool, args=(self._pool, threads), daemon=True, name="nbflow-pool").start()
+        threading.Thread(target=self._make_pool, args=(self._pool,), daemon=True, name="nbflow-pool").start()
 
-    def _make_pool(self, future: Future[KernelPool], threads: int) -> None:
+    def _make_pool(self, future: Future[KernelPool]) -> None:
         try:
             warm_imports()
-            future.set_result(KernelPool(threads, True, self.preload))
+            # room for each thread's task kernel and its spare starting at once
+            future.set_result(KernelPool(2 * self._threads, True, self.preload))
         except BaseException as exc:  # the tasks start cold kernels
             future.set_exception(exc)
 
@@ -65,31 +79,67 @@ class NbflowWorkerPlugin(WorkerPlugin):  # type: ignore[misc]  # distributed is 
         """Shut down every kernel started and not taken, and the fork server (off the event loop: it waits)."""
         with self._lock:
             future, self._pool = self._pool, None
+            spares, self._spares = [*self._spares, *self._dropped], []
+            self._dropped = []
         if future is not None:
-            await asyncio.to_thread(_close, future)
+            await asyncio.to_thread(_close, future, spares)
 
-    def start(self, job: Job) -> KernelPool | None:
-        """Have the pool start this job's kernel now, kept for it, and return the pool to take it from; None when
-        there is no pool (torn down, or it could not start: the task then starts its own kernel). The job must be
-        named by its Dask key: the pool keeps kernels by task name and attempt, and two runs may share a worker."""
-        with self._lock:  # prepare retires the kernels of the jobs it is not given: claim each before the next
-            if self._pool is None:
-                return None
-            try:
-                pool = self._pool.result(timeout=START_TIMEOUT)
-            except Exception:
-                return None
-            pool.prepare([job])
-            pool.claim(job)
-            return pool
+    def start(self, job: Job, key: str) -> tuple[Job, KernelPool | None]:
+        """The job as it runs here (`in_folder`), and the pool holding its kernel, already started (a spare) or
+        starting now; no pool when there is none (torn down, or it could not start: the task then starts its own
+        kernel)."""
+        with self._lock:
+            pool = self._ready_pool()
+            if pool is None:
+                return in_folder(job, key, new_folder()), None
+            spare = next((s for s in self._spares if _same_start(s, job)), None)
+            if spare is not None:
+                self._spares.remove(spare)
+                here = replace(in_folder(job, spare.task, _folder(spare)), attempt=spare.attempt)
+            else:
+                here = in_folder(job, key, new_folder())
+            dropped = [s for s in self._spares if not _same_start(s, job)]
+            kept = [s for s in self._spares if _same_start(s, job)]
+            if not job.environment:  # secrets stay out of idle kernels
+                kept += [self._spare(job) for _ in range(self._threads - len(kept))]
+            self._spares = kept
+            self._dropped += dropped
+            # prepare keeps (or starts) the kernels of the jobs it is given, retiring the others not yet claimed
+            pool.prepare([here, *kept])
+            pool.claim(here)
+        return here, pool
+
+    def _ready_pool(self) -> KernelPool | None:
+        if self._pool is None:
+            return None
+        try:
+            return self._pool.result(timeout=START_TIMEOUT)
+        except Exception:
+            return None
+
+    def _spare(self, like: Job) -> Job:
+        """A job standing for the next one: `like`'s folder and kernel, a folder of its own for its log."""
+        return in_folder(replace(like, parameters={}, attempt=1), f"spare-{next(self._names)}", new_folder())
 
 
-def _close(future: Future[KernelPool]) -> None:
+def _same_start(spare: Job, job: Job) -> bool:
+    """The spare's kernel is the one this job would have started: same kernel, folder and environment."""
+    return (spare.kernel, spare.cwd, spare.environment) == (job.kernel, job.cwd, job.environment)
+
+
+def _folder(job: Job) -> str:
+    return job.notebook.rsplit("/", 1)[0]
+
+
+def _close(future: Future[KernelPool], spares: list[Job]) -> None:
     try:
         pool = future.result(timeout=START_TIMEOUT)
     except Exception:
-        return
-    pool.close()
+        pool = None
+    if pool is not None:
+        pool.close()
+    for spare in spares:
+        shutil.rmtree(_folder(spare), ignore_errors=True)
 
 
 def worker_plugin(name: str) -> NbflowWorkerPlugin | None:

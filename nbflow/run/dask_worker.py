@@ -113,7 +113,7 @@ def run_on_worker(job: Job, source: bytes, key: str, plugin: str | None = None) 
         target=_watch, args=(worker, key, control, finished), daemon=True, name=f"nbflow-watch-{key}"
     )
     watcher.start()
-    folder = tempfile.mkdtemp(prefix="nbflow-dask-")
+    folder = None
     try:
         marker = Event(key, client=get_client())
         if marker.is_set():  # Dask reran this task after the worker running it died
@@ -121,14 +121,10 @@ def run_on_worker(job: Job, source: bytes, key: str, plugin: str | None = None) 
         marker.set()
         if not os.path.isdir(job.cwd):
             return WorkerResult(_failed(started, FolderNotOnWorker(job.cwd, worker.address)))
-        here = replace(
-            job,
-            task=key,  # the warm pool keeps kernels by name: the key is unique on the cluster, the task's is not
-            notebook=os.path.join(folder, "source.ipynb"),
-            output_notebook=os.path.join(folder, "out", "executed.ipynb"),
-        )
         warm = worker_plugin(plugin) if plugin else None
-        pool = warm.start(here) if warm else None  # the kernel starts while the notebook is written
+        # a kernel started ahead for this folder, or one starting now while the notebook is written
+        here, pool = warm.start(job, key) if warm else (in_folder(job, key, new_folder()), None)
+        folder = os.path.dirname(here.notebook)
         Path(here.notebook).write_bytes(source)
         result = execute_job(here, control, pool)
         result.kernel_pid = None  # a pid on another machine means nothing to the run store
@@ -137,7 +133,24 @@ def run_on_worker(job: Job, source: bytes, key: str, plugin: str | None = None) 
         finished.set()
         with _running_lock:
             _running.pop(key, None)
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def new_folder() -> str:
+    """A task's own folder on the worker, for its notebook, executed notebook and kernel log."""
+    return tempfile.mkdtemp(prefix="nbflow-dask-")
+
+
+def in_folder(job: Job, name: str, folder: str) -> Job:
+    """The job as it runs here: named `name` (the warm pool keeps kernels by task name, and a Dask key is unique
+    on the cluster where a task's name is not), its notebook and its results in `folder`."""
+    return replace(
+        job,
+        task=name,
+        notebook=os.path.join(folder, "source.ipynb"),
+        output_notebook=os.path.join(folder, "out", "executed.ipynb"),
+    )
 
 
 def _failed(started: str, exc: Exception) -> JobResult:

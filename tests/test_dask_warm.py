@@ -1,0 +1,116 @@
+"""Warm kernels on Dask workers: a run's plugin gives each worker of a real LocalCluster a fork server.
+
+Each task's kernel is forked from its worker's fork server (its parent), with the modules the notebooks import
+already imported there; results are those of a cold kernel; when the run is over no fork server or kernel is left
+on the workers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import run_cli, write_notebook
+
+distributed = pytest.importorskip("distributed")
+
+WORKERS = 2
+
+# What the kernel tells about itself, written to the task's output
+PROBE = """import json, os, sys, psutil
+parent = psutil.Process(os.getppid())
+seen = {"parent": parent.cmdline(), "pandas_before": "pandas" in sys.modules, "cwd": os.getcwd(), "pid": os.getpid()}
+import pandas
+seen["sum"] = int(pandas.Series([1, 2, 3]).sum())
+json.dump(seen, open(outputs[0], "w"))"""
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with (
+        distributed.LocalCluster(
+            n_workers=WORKERS,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            worker_dashboard_address=None,
+        ) as local,
+        distributed.Client(local, set_as_default=False) as client,
+    ):
+        client.wait_for_workers(WORKERS, timeout=120)
+        yield local.scheduler_address, client
+
+
+def chain(project: Path, length: int) -> Path:
+    """t0 -> t1 -> ...: each probes its kernel into data/tN.json."""
+    project.mkdir(exist_ok=True)
+    (project / "nbflow.toml").write_text("")
+    for i in range(length):
+        inputs = f'inputs = ["data/t{i - 1}.json"]\n' if i else ""
+        write_notebook(project / f"t{i}.ipynb", f'{inputs}outputs = ["data/t{i}.json"]', PROBE)
+    return project
+
+
+def probes(project: Path, length: int) -> list[dict]:
+    return [json.loads((project / "data" / f"t{i}.json").read_text()) for i in range(length)]
+
+
+def worker_children(client) -> list[list[str]]:
+    """The command lines of every process the workers have started and that still runs."""
+
+    def children() -> list[list[str]]:
+        found = []
+        for child in psutil.Process().children(recursive=True):
+            try:
+                found.append(child.cmdline())
+            except psutil.Error:
+                pass
+        return found
+
+    return [cmd for cmds in client.run(children).values() for cmd in cmds]
+
+
+def nbflow_plugins(client) -> list[str]:
+    def names(dask_worker) -> list[str]:
+        return [name for name in dask_worker.plugins if name.startswith("nbflow-")]
+
+    return [name for names_ in client.run(names).values() for name in names_]
+
+
+def dask_run(project: Path, address: str, *args: str):
+    return run_cli("run", str(project), "--executor", "dask", "--dask-address", address, "--force", *args)
+
+
+def test_kernels_fork_from_the_workers_fork_server_with_imports_preloaded(cluster, tmp_path):
+    address, client = cluster
+    project = chain(tmp_path / "p", 4)
+    result = dask_run(project, address)
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = probes(project, 4)
+    assert all(s["parent"][1:3] == ["-m", "nbflow.run.forkserver"] for s in seen), seen
+    assert all(s["pandas_before"] for s in seen)  # the fork server imported it before the kernels forked
+    assert {s["sum"] for s in seen} == {6} and {s["cwd"] for s in seen} == {str(project)}
+    assert len({s["pid"] for s in seen}) == 4  # one kernel per task, never reused
+    # the run is over: its plugin is gone from the workers, and with it every fork server and kernel
+    assert nbflow_plugins(client) == []
+    assert worker_children(client) == []
+
+
+def test_without_preload_or_prewarm_the_results_are_the_same(cluster, tmp_path):
+    address, client = cluster
+    project = chain(tmp_path / "p", 2)
+    result = dask_run(project, address, "--no-preload")
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = probes(project, 2)
+    assert all(s["parent"][1:3] == ["-m", "nbflow.run.forkserver"] and not s["pandas_before"] for s in seen)
+    assert {s["sum"] for s in seen} == {6}
+    result = dask_run(project, address, "--no-prewarm")
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = probes(project, 2)
+    # a cold kernel: started by the worker itself (`python -m ipykernel_launcher`), pandas imported by the notebook
+    assert all("nbflow.run.forkserver" not in s["parent"] and not s["pandas_before"] for s in seen), seen
+    assert {s["sum"] for s in seen} == {6}
+    assert nbflow_plugins(client) == [] and worker_children(client) == []
