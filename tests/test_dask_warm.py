@@ -8,6 +8,7 @@ on the workers.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -18,13 +19,23 @@ distributed = pytest.importorskip("distributed")
 
 WORKERS = 2
 
+# When this process started, by this machine's clock (psutil's create_time is off by up to a second: the boot
+# time it adds is in whole seconds)
+CREATED = """import os, time
+ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+created = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME) + ticks / os.sysconf("SC_CLK_TCK")
+"""
 # What the kernel tells about itself, written to the task's output
-PROBE = """import json, os, sys, psutil
+PROBE = (
+    CREATED
+    + """import json, os, sys, psutil
 parent = psutil.Process(os.getppid())
-seen = {"parent": parent.cmdline(), "pandas_before": "pandas" in sys.modules, "cwd": os.getcwd(), "pid": os.getpid()}
+seen = {"parent": parent.cmdline(), "pandas_before": "pandas" in sys.modules, "cwd": os.getcwd(), "pid": os.getpid(),
+        "created": created}
 import pandas
 seen["sum"] = int(pandas.Series([1, 2, 3]).sum())
 json.dump(seen, open(outputs[0], "w"))"""
+)
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +91,12 @@ def nbflow_plugins(client) -> list[str]:
     return [name for names_ in client.run(names).values() for name in names_]
 
 
-def dask_run(project: Path, address: str, *args: str):
-    return run_cli("run", str(project), "--executor", "dask", "--dask-address", address, "--force", *args)
+def last_run(project: Path) -> dict:
+    return json.loads(run_cli("show", "latest", str(project), "--json").stdout)
+
+
+def dask_run(project: Path, address: str, *args: str, env: dict | None = None):
+    return run_cli("run", str(project), "--executor", "dask", "--dask-address", address, "--force", *args, env=env)
 
 
 def test_kernels_fork_from_the_workers_fork_server_with_imports_preloaded(cluster, tmp_path):
@@ -94,9 +109,35 @@ def test_kernels_fork_from_the_workers_fork_server_with_imports_preloaded(cluste
     assert all(s["pandas_before"] for s in seen)  # the fork server imported it before the kernels forked
     assert {s["sum"] for s in seen} == {6} and {s["cwd"] for s in seen} == {str(project)}
     assert len({s["pid"] for s in seen}) == 4  # one kernel per task, never reused
+    # started ahead: after a worker's first task, a task in the same folder takes a kernel forked before it was
+    # even submitted (a task's `started_at` is when the runner sent it)
+    started = {t["name"]: datetime.fromisoformat(t["started_at"]).timestamp() for t in last_run(project)["tasks"]}
+    ahead = [i for i, s in enumerate(seen) if s["created"] < started[f"t{i}"]]
+    assert ahead and 0 not in ahead, (ahead, seen, started)
     # the run is over: its plugin is gone from the workers, and with it every fork server and kernel
     assert nbflow_plugins(client) == []
     assert worker_children(client) == []
+
+
+def test_tasks_with_secrets_get_no_kernel_started_ahead(cluster, tmp_path):
+    """A secret reaches the kernel through its environment: no idle kernel started ahead may hold it, so each task
+    reading one forks its kernel once it starts; the kernel sees the secret."""
+    address, client = cluster
+    project = tmp_path / "s"
+    project.mkdir()
+    (project / "nbflow.toml").write_text('[secrets]\ntoken = "env:NBFLOW_TEST_TOKEN"\n')
+    probe = CREATED + "import json\njson.dump([token, created], open(outputs[0], 'w'))"
+    for i in range(3):
+        inputs = f'inputs = ["data/t{i - 1}.json"]\n' if i else ""
+        write_notebook(project / f"t{i}.ipynb", f'token = "none"\n{inputs}outputs = ["data/t{i}.json"]', probe)
+    (project / "data").mkdir()
+    result = dask_run(project, address, env={"NBFLOW_TEST_TOKEN": "s3cr3t"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    started = {t["name"]: datetime.fromisoformat(t["started_at"]).timestamp() for t in last_run(project)["tasks"]}
+    for i in range(3):
+        token, created = json.loads((project / "data" / f"t{i}.json").read_text())
+        assert token == "s3cr3t" and created > started[f"t{i}"]
+    assert nbflow_plugins(client) == [] and worker_children(client) == []
 
 
 def test_without_preload_or_prewarm_the_results_are_the_same(cluster, tmp_path):

@@ -9,21 +9,24 @@ Started ahead: the worker cannot know the next job, but it can guess its folder.
 spare kernel per worker thread, started for the folder and kernel of the task it just got (a chain's notebooks
 usually share both); the next task with that same folder and kernel takes a spare instead of waiting for a start,
 and any other task retires them. A task carrying secrets in its environment gets no spares: an idle kernel must
-not hold them. The
-plugin's teardown (the run closing, or the worker closing) shuts every kernel and the fork server down; a worker
-killed outright takes them with it (the fork server and its kernels exit when its process goes away).
+not hold them.
+
+The plugin's teardown (the run closing, or the worker closing) shuts every kernel and the fork server down; a
+worker killed outright takes them with it (the fork server and its kernels exit when its process goes away).
 
 A plugin per run rather than one for the cluster: two runs sharing a cluster may preload different modules, and
 removing one run's plugin must not stop the fork server under another run's running kernels.
 
-Only the standard library and nbflow's own modules are imported here at import time: dask is an optional extra.
+This module imports distributed: the executor and the tasks import it only once they work with a cluster.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -32,9 +35,37 @@ from typing import Any
 
 from distributed import WorkerPlugin, get_worker
 
-from nbflow.run.dask_worker import in_folder, new_folder, warm_imports
 from nbflow.run.jobs import Job
 from nbflow.run.kernels import START_TIMEOUT, KernelPool
+
+_imports_lock = threading.Lock()
+
+
+def warm_imports() -> None:
+    """Import jupyter_client, then papermill, once: the executor's check and the run's plugin both ask for it, in
+    threads of their own, and two threads importing jupyter_client at once can see it half-initialised."""
+    with _imports_lock:
+        from nbflow.run.execute import import_papermill
+        from nbflow.run.kernels import import_kernel_client
+
+        import_kernel_client()
+        import_papermill()
+
+
+def new_folder() -> str:
+    """A task's own folder on the worker, for its notebook, executed notebook and kernel log."""
+    return tempfile.mkdtemp(prefix="nbflow-dask-")
+
+
+def in_folder(job: Job, name: str, folder: str) -> Job:
+    """The job as it runs here: named `name` (the warm pool keeps kernels by task name, and a Dask key is unique
+    on the cluster where a task's name is not), its notebook and its results in `folder`."""
+    return replace(
+        job,
+        task=name,
+        notebook=os.path.join(folder, "source.ipynb"),
+        output_notebook=os.path.join(folder, "out", "executed.ipynb"),
+    )
 
 
 def plugin_name(prefix: str) -> str:
@@ -42,7 +73,7 @@ def plugin_name(prefix: str) -> str:
     return f"{prefix}-kernels"
 
 
-class NbflowWorkerPlugin(WorkerPlugin):  # type: ignore[misc]  # distributed is untyped
+class NbflowWorkerPlugin(WorkerPlugin):
     """One worker's warm kernel pool for one run, and its spare kernels."""
 
     def __init__(self, preload: Sequence[str] = ()):
@@ -128,7 +159,7 @@ def _same_start(spare: Job, job: Job) -> bool:
 
 
 def _folder(job: Job) -> str:
-    return job.notebook.rsplit("/", 1)[0]
+    return os.path.dirname(job.notebook)
 
 
 def _close(future: Future[KernelPool], spares: list[Job]) -> None:

@@ -14,9 +14,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,22 +64,10 @@ _running: dict[str, Any] = {}
 _running_lock = threading.Lock()
 
 
-_imports_lock = threading.Lock()
-
-
-def warm_imports() -> None:
-    """Import jupyter_client, then papermill, once: the executor's check and the run's plugin both ask for it, in
-    threads of their own, and two threads importing jupyter_client at once can see it half-initialised."""
-    with _imports_lock:
-        from nbflow.run.execute import import_papermill
-        from nbflow.run.kernels import import_kernel_client
-
-        import_kernel_client()
-        import_papermill()
-
-
 def worker_ready() -> dict[str, str]:
     """Run on each worker when the executor connects: proves nbflow imports there, and warms papermill up."""
+    from nbflow.run.dask_plugin import warm_imports
+
     threading.Thread(target=warm_imports, name="nbflow-import", daemon=True).start()
     return {"nbflow": __version__, "python": sys.version.split()[0]}
 
@@ -100,7 +87,7 @@ def run_on_worker(job: Job, source: bytes, key: str, plugin: str | None = None) 
     is forked by the worker's fork server when the run registered its plugin (`plugin`, its name) here."""
     from distributed import Event, get_client, get_worker
 
-    from nbflow.run.dask_plugin import worker_plugin
+    from nbflow.run.dask_plugin import in_folder, new_folder, worker_plugin
     from nbflow.run.execute import KernelControl, execute_job
 
     started = iso(now())
@@ -128,6 +115,7 @@ def run_on_worker(job: Job, source: bytes, key: str, plugin: str | None = None) 
         Path(here.notebook).write_bytes(source)
         result = execute_job(here, control, pool)
         result.kernel_pid = None  # a pid on another machine means nothing to the run store
+        result.started_at = started  # as a local attempt's, the start counts the kernel's
         return WorkerResult(result, _read(here.output_notebook), _read(here.kernel_log))
     finally:
         finished.set()
@@ -135,22 +123,6 @@ def run_on_worker(job: Job, source: bytes, key: str, plugin: str | None = None) 
             _running.pop(key, None)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def new_folder() -> str:
-    """A task's own folder on the worker, for its notebook, executed notebook and kernel log."""
-    return tempfile.mkdtemp(prefix="nbflow-dask-")
-
-
-def in_folder(job: Job, name: str, folder: str) -> Job:
-    """The job as it runs here: named `name` (the warm pool keeps kernels by task name, and a Dask key is unique
-    on the cluster where a task's name is not), its notebook and its results in `folder`."""
-    return replace(
-        job,
-        task=name,
-        notebook=os.path.join(folder, "source.ipynb"),
-        output_notebook=os.path.join(folder, "out", "executed.ipynb"),
-    )
 
 
 def _failed(started: str, exc: Exception) -> JobResult:
