@@ -1,7 +1,8 @@
 """`--executor dask` against a real dask.distributed LocalCluster: worker processes on 127.0.0.1.
 
 Everything goes through the real `nbflow` command. Worker deaths are real SIGKILLs of the worker process running
-the notebook (found as the parent of the kernel's fork server); the cluster's nannies start a new worker in its place.
+the notebook (found as the parent of the kernel's fork server); the cluster's nannies start a new worker in its
+place.
 """
 
 from __future__ import annotations
