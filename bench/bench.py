@@ -21,6 +21,8 @@ Cases
   `papermill` command per notebook) and no-op run with everything up to date (`nbflow run`, `ploomber build`).
   Per-task overhead = (nbflow's wall time - the cells' own time) / tasks, the cells' time read from the executed
   notebooks (papermill's per-cell `duration`, else nbclient's `execution` timestamps).
+- dask-chain10: chain10's full run on a Dask LocalCluster on this machine (a worker process per CPU, one thread
+  each) against the local executor, both `-j CPUS`; the note gives the ratio (target: within 1.5x).
 - fanout16: 16 independent trivial notebooks; nbflow with `-j` = CPU count, ploomber with its parallel executor
   (serial if the parallel one fails, said in the note).
 - cpu10: a chain of 10 notebooks each running a pure-Python busy loop, its iteration count calibrated once at
@@ -83,7 +85,19 @@ PEER_ENV = {**os.environ, "PLOOMBER_STATS_ENABLED": "false", "PLOOMBER_VERSION_C
 
 NBFLOW, NO_PREWARM, PLOOMBER, PAPERMILL = "nbflow", "nbflow (no prewarm)", "ploomber", "papermill loop"
 NO_PRELOAD = "nbflow (no preload)"
-CASES = ("chain10", "fanout16", "example", "grid100", "backfill30", "sleep4", "cpu10", "resolve", "memory")
+ON_DASK = "nbflow (Dask)"
+CASES = (
+    "chain10",
+    "dask-chain10",
+    "fanout16",
+    "example",
+    "grid100",
+    "backfill30",
+    "sleep4",
+    "cpu10",
+    "resolve",
+    "memory",
+)
 BURN = "def burn(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n"
 
 
@@ -376,6 +390,42 @@ def case_chain10(setup: Setup) -> list[Measurement]:
     return [full, noop]
 
 
+def case_dask_chain10(setup: Setup) -> list[Measurement]:
+    """chain10 on a Dask LocalCluster on this machine (a worker process per CPU, one thread each) against the local
+    executor, `-j` = CPU count for both."""
+    m = Measurement("dask-chain10", "dask-chain10 full (s)", tasks=10)
+    try:
+        import distributed
+    except ImportError:
+        m.fail(ON_DASK, "distributed is not installed (pip install 'nbflow[dask]')")
+        return [m]
+    names = [f"t{i:02d}" for i in range(10)]
+    with distributed.LocalCluster(
+        n_workers=CPUS, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        contenders = []
+        for tool, extra in (
+            (NBFLOW, []),
+            (ON_DASK, ["--executor", "dask", "--dask-address", cluster.scheduler_address]),
+        ):
+            folder = nbflow_copy(
+                lambda f: chain(f, 10), setup.root / "dask-chain10" / re.sub(r"\W+", "-", tool).strip("-")
+            )
+            run = [*NBFLOW_CMD, "run", str(folder), "-j", str(CPUS), "--force", *extra]
+            contenders.append(
+                Contender(
+                    tool,
+                    folder,
+                    full=[run],
+                    noop=None,
+                    products=products(folder, names),
+                    executed=lambda folder=folder: newest_nbflow_run(folder),
+                )
+            )
+        alternate(m, contenders, "full", setup)
+    return [m]
+
+
 def ploomber_parallel(
     setup: Setup, case: str, make: Callable[..., Path], names: list[str], m: Measurement
 ) -> Contender:
@@ -596,6 +646,7 @@ def peak_rss_mib(argv: list[str]) -> float:
 
 CASE_FUNCTIONS = {
     "chain10": case_chain10,
+    "dask-chain10": case_dask_chain10,
     "fanout16": case_fanout16,
     "example": case_example,
     "sleep4": case_sleep4,
@@ -680,6 +731,8 @@ def derived_notes(m: Measurement, by_label: dict[str, Measurement]) -> list[str]
         r = ratio(m.median(NBFLOW), base.median(NBFLOW))
         notes.append(f"x{r} vs {base.label.split()[1]}" if r else "")
     wall, cells = m.median(NBFLOW), m.cells_median(NBFLOW)
+    if m.case == "dask-chain10" and (r := ratio(m.median(ON_DASK), wall)):
+        notes.append(f"Dask/local x{r}")
     if m.case == "cpu10" and m.tasks and wall is not None and cells:
         notes.append(f"nbflow wall/cells {wall / cells:.2f}")
     return [n for n in notes if n]
@@ -689,7 +742,7 @@ def tools_in(measurements: list[Measurement]) -> list[str]:
     """The tools that took part in any of the measurements, in column order."""
     return [
         t
-        for t in (NBFLOW, NO_PREWARM, NO_PRELOAD, PLOOMBER, PAPERMILL)
+        for t in (NBFLOW, NO_PREWARM, NO_PRELOAD, ON_DASK, PLOOMBER, PAPERMILL)
         if any(t in m.values or t in m.errors for m in measurements)
     ]
 

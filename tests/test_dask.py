@@ -1,7 +1,8 @@
 """`--executor dask` against a real dask.distributed LocalCluster: worker processes on 127.0.0.1.
 
 Everything goes through the real `nbflow` command. Worker deaths are real SIGKILLs of the worker process running
-the notebook (found as the kernel's parent); the cluster's nannies start a new worker in its place.
+the notebook (found as the parent of the kernel's fork server); the cluster's nannies start a new worker in its
+place.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import run_cli, write_notebook
 
@@ -202,7 +204,10 @@ def sleeper(project: Path, seconds: int, *, once: bool = False) -> None:
 
 
 def kill_the_worker_running_it(project: Path, process: subprocess.Popen) -> int:
-    kernel, worker = map(int, wait_for(project / "where.txt", process).split())
+    kernel, parent = map(int, wait_for(project / "where.txt", process).split())
+    # the kernel's parent is the worker's fork server (`nbflow.run.dask_plugin`), whose parent is the worker
+    forks = psutil.Process(parent)
+    worker = forks.ppid() if "nbflow.run.forkserver" in forks.cmdline() else parent
     time.sleep(1)  # into the sleep
     os.kill(worker, signal.SIGKILL)
     return kernel

@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -85,6 +86,8 @@ class DaskExecutor(Executor):
         run_id: str | None = None,
         max_workers: int | None = None,
         connect_timeout: float = CONNECT_TIMEOUT,
+        prewarm: bool = True,
+        preload: Sequence[str] = (),
     ):
         import_distributed()  # before the address: with no dask here, say how to install it
         self.address = scheduler_address(address)
@@ -98,8 +101,11 @@ class DaskExecutor(Executor):
         self._closed = False
         # stops and clean-ups talk to the cluster; the runner's loop must not wait for them
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nbflow-dask")
+        self._plugin: str | None = None  # the run's worker plugin, once registered
         try:
             self._check_workers()
+            if prewarm:  # as the local executor: without it, each kernel starts cold
+                self._register_plugin(preload)
         except BaseException:  # a UsageError, or Ctrl-C while checking: nothing may stay connected
             self.close()
             raise
@@ -108,7 +114,13 @@ class DaskExecutor(Executor):
 
     @classmethod
     def from_options(cls, options: ExecutorOptions) -> DaskExecutor:
-        return cls(options.address, run_id=options.run_id, max_workers=options.workers)
+        return cls(
+            options.address,
+            run_id=options.run_id,
+            max_workers=options.workers,
+            prewarm=options.prewarm,
+            preload=options.preload,
+        )
 
     @property
     def capacity(self) -> int:  # type: ignore[override]
@@ -131,7 +143,9 @@ class DaskExecutor(Executor):
         try:
             # the notebook runs as fingerprinted here, shared disk or not (a text notebook as jupytext reads it)
             source = ipynb_text(Path(job.notebook)).encode()
-            entry.dask_future = self.client.submit(run_on_worker, job, source, key, key=key, pure=False, retries=0)
+            entry.dask_future = self.client.submit(
+                run_on_worker, job, source, key, self._plugin, key=key, pure=False, retries=0
+            )
         except Exception as exc:
             problem = DaskSubmitError(
                 f"could not submit the task to the Dask cluster at {self.address}: {type(exc).__name__}: {exc}"
@@ -175,6 +189,7 @@ class DaskExecutor(Executor):
                 self._resolve(entry, _stopped(entry.stop_reason or StopReason.CANCELLED))
         if connected:
             self._forget_markers([e for e in entries if not e.forgotten])
+            self._unregister_plugin()
             try:
                 self.client.close(timeout=STOP_TIMEOUT)
             except Exception:
@@ -218,6 +233,32 @@ class DaskExecutor(Executor):
                 f"(`dask worker {self.address}`)",
                 file=sys.stderr,
             )
+
+    def _register_plugin(self, preload: Sequence[str]) -> None:
+        """Give every worker (and each that joins later) a fork server for this run's kernels; a cluster that
+        refuses leaves the tasks to start cold kernels, as they did before."""
+        from nbflow.run.dask_plugin import NbflowWorkerPlugin, plugin_name
+
+        name = plugin_name(self._prefix)
+        try:
+            self.client.register_plugin(NbflowWorkerPlugin(preload), name=name)
+        except Exception as exc:
+            print(
+                f"nbflow: could not give the Dask workers a kernel fork server ({type(exc).__name__}: {exc}); "
+                "their kernels start cold",
+                file=sys.stderr,
+            )
+            return
+        self._plugin = name
+
+    def _unregister_plugin(self) -> None:
+        """Stop the run's fork servers and the kernels they started ahead, on every worker."""
+        if self._plugin is None:
+            return
+        try:
+            self.client.unregister_worker_plugin(self._plugin)
+        except Exception:  # a worker that went away took its fork server with it
+            pass
 
     def _stop(self, entry: _Submitted, reason: StopReason) -> None:
         """Kill the job's kernel wherever it runs; a job that runs nowhere yet is cancelled instead."""

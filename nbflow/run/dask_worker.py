@@ -14,9 +14,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +66,9 @@ _running_lock = threading.Lock()
 
 def worker_ready() -> dict[str, str]:
     """Run on each worker when the executor connects: proves nbflow imports there, and warms papermill up."""
-    from nbflow.run.execute import import_papermill
+    from nbflow.run.dask_plugin import warm_imports
 
-    threading.Thread(target=import_papermill, name="nbflow-import", daemon=True).start()
+    threading.Thread(target=warm_imports, name="nbflow-import", daemon=True).start()
     return {"nbflow": __version__, "python": sys.version.split()[0]}
 
 
@@ -83,10 +82,12 @@ def stop_on_worker(key: str, reason: StopReason) -> bool:
     return True
 
 
-def run_on_worker(job: Job, source: bytes, key: str) -> WorkerResult:
-    """The Dask task: run one job here and bring its executed notebook and kernel log back as bytes."""
+def run_on_worker(job: Job, source: bytes, key: str, plugin: str | None = None) -> WorkerResult:
+    """The Dask task: run one job here and bring its executed notebook and kernel log back as bytes. Its kernel
+    is forked by the worker's fork server when the run registered its plugin (`plugin`, its name) here."""
     from distributed import Event, get_client, get_worker
 
+    from nbflow.run.dask_plugin import in_folder, new_folder, worker_plugin
     from nbflow.run.execute import KernelControl, execute_job
 
     started = iso(now())
@@ -99,7 +100,7 @@ def run_on_worker(job: Job, source: bytes, key: str) -> WorkerResult:
         target=_watch, args=(worker, key, control, finished), daemon=True, name=f"nbflow-watch-{key}"
     )
     watcher.start()
-    folder = tempfile.mkdtemp(prefix="nbflow-dask-")
+    folder = None
     try:
         marker = Event(key, client=get_client())
         if marker.is_set():  # Dask reran this task after the worker running it died
@@ -107,20 +108,21 @@ def run_on_worker(job: Job, source: bytes, key: str) -> WorkerResult:
         marker.set()
         if not os.path.isdir(job.cwd):
             return WorkerResult(_failed(started, FolderNotOnWorker(job.cwd, worker.address)))
-        here = replace(
-            job,
-            notebook=os.path.join(folder, "source.ipynb"),
-            output_notebook=os.path.join(folder, "out", "executed.ipynb"),
-        )
+        warm = worker_plugin(plugin) if plugin else None
+        # a kernel started ahead for this folder, or one starting now while the notebook is written
+        here, pool = warm.start(job, key) if warm else (in_folder(job, key, new_folder()), None)
+        folder = os.path.dirname(here.notebook)
         Path(here.notebook).write_bytes(source)
-        result = execute_job(here, control)
+        result = execute_job(here, control, pool)
         result.kernel_pid = None  # a pid on another machine means nothing to the run store
+        result.started_at = started  # as a local attempt's, the start counts the kernel's
         return WorkerResult(result, _read(here.output_notebook), _read(here.kernel_log))
     finally:
         finished.set()
         with _running_lock:
             _running.pop(key, None)
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _failed(started: str, exc: Exception) -> JobResult:
