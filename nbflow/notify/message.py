@@ -20,7 +20,7 @@ from nbflow.models import RunRecord, RunState, TaskError, TaskState
 from nbflow.notify_settings import SmtpSettings
 from nbflow.project import Project
 from nbflow.store import Store
-from nbflow.store.reports import Report, reports
+from nbflow.store.reports import Report, reports_of_runs
 from nbflow.times import local
 
 MAX_ATTACHED = 10 * 1024 * 1024  # bytes of reports one mail carries; the others are listed
@@ -70,7 +70,7 @@ def run_notice(store: Store, project: Project, run_id: str, event: str, schedule
         detail = ", ".join(f"{n} {state}" for state, n in sorted(row.counts.items())) or "no tasks"
     else:
         detail = (row.message if row else None) or "no task failed"
-    written = [r for r in reports(store, every=True) if r.run_id == run_id]
+    written = sorted(reports_of_runs(store, [run_id]).values(), key=lambda r: (r.task, r.instance))
     body = {
         "event": event,
         "schedule": schedule,

@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 from conftest import write_notebook
 
+from nbflow.preflight import chromium
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM = os.environ.get("NBFLOW_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = chromium()  # NBFLOW_CHROMIUM, else the usual names on PATH: the one that prints PDF reports
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
