@@ -59,7 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from importlib import metadata
@@ -319,23 +319,33 @@ def nbflow_copy(make: Callable[[Path], Path], folder: Path) -> Path:
     return folder
 
 
+def nbflow_contender(
+    tool: str, folder: Path, products: list[Path], extra: Sequence[str] = (), workers: int = CPUS
+) -> Contender:
+    """`nbflow run` on one copy of a case: `--force` for a full run, as it is for a no-op one."""
+    run = [*NBFLOW_CMD, "run", str(folder), "-j", str(workers), *extra]
+    return Contender(
+        tool,
+        folder,
+        full=[run + ["--force"]],
+        noop=run,
+        products=products,
+        executed=lambda: newest_nbflow_run(folder),
+    )
+
+
+def slug(tool: str) -> str:
+    """A tool's name as the folder of its copy of a case."""
+    return re.sub(r"\W+", "-", tool).strip("-")
+
+
 def nbflow_contenders(setup: Setup, case: str, make: Callable[[Path], Path], names: list[str]) -> list[Contender]:
     """nbflow, and nbflow --no-prewarm when the CLI has that flag, each on its own copy."""
     variants = [(NBFLOW, [])] + ([(NO_PREWARM, ["--no-prewarm"])] if setup.no_prewarm else [])
     contenders = []
     for tool, extra in variants:
-        folder = nbflow_copy(make, setup.root / case / re.sub(r"\W+", "-", tool).strip("-"))
-        run = [*NBFLOW_CMD, "run", str(folder), "-j", str(CPUS), *extra]
-        contenders.append(
-            Contender(
-                tool,
-                folder,
-                full=[run + ["--force"]],
-                noop=run,
-                products=products(folder, names),
-                executed=lambda folder=folder: newest_nbflow_run(folder),
-            )
-        )
+        folder = nbflow_copy(make, setup.root / case / slug(tool))
+        contenders.append(nbflow_contender(tool, folder, products(folder, names), extra))
     return contenders
 
 
@@ -408,20 +418,8 @@ def case_dask_chain10(setup: Setup) -> list[Measurement]:
             (NBFLOW, []),
             (ON_DASK, ["--executor", "dask", "--dask-address", cluster.scheduler_address]),
         ):
-            folder = nbflow_copy(
-                lambda f: chain(f, 10), setup.root / "dask-chain10" / re.sub(r"\W+", "-", tool).strip("-")
-            )
-            run = [*NBFLOW_CMD, "run", str(folder), "-j", str(CPUS), "--force", *extra]
-            contenders.append(
-                Contender(
-                    tool,
-                    folder,
-                    full=[run],
-                    noop=None,
-                    products=products(folder, names),
-                    executed=lambda folder=folder: newest_nbflow_run(folder),
-                )
-            )
+            folder = nbflow_copy(lambda f: chain(f, 10), setup.root / "dask-chain10" / slug(tool))
+            contenders.append(nbflow_contender(tool, folder, products(folder, names), extra))
         alternate(m, contenders, "full", setup)
     return [m]
 
@@ -489,18 +487,8 @@ def case_example(setup: Setup) -> list[Measurement]:
     against each kernel importing them itself."""
     contenders = []
     for tool, extra in ((NBFLOW, []), (NO_PRELOAD, ["--no-preload"])):
-        folder = example(setup.root / "example" / re.sub(r"\W+", "-", tool).strip("-"), EXAMPLE)
-        run = [*NBFLOW_CMD, "run", str(folder), "-j", str(CPUS), *extra]
-        contenders.append(
-            Contender(
-                tool,
-                folder,
-                full=[run + ["--force"]],
-                noop=run,
-                products=[folder / "reports" / "summary_2026-11-24.html"],
-                executed=lambda folder=folder: newest_nbflow_run(folder),
-            )
-        )
+        folder = example(setup.root / "example" / slug(tool), EXAMPLE)
+        contenders.append(nbflow_contender(tool, folder, [folder / "reports" / "summary_2026-11-24.html"], extra))
     full = Measurement("example", "example pipeline, full run (s)")
     return [alternate(full, contenders, "full", setup)]
 
@@ -514,17 +502,7 @@ def case_sleep4(setup: Setup) -> list[Measurement]:
         folder = nbflow_copy(
             lambda f: fan_out(f, 4, work="import time; time.sleep(3)"), setup.root / "sleep4" / f"j{workers}"
         )
-        run = [*NBFLOW_CMD, "run", str(folder), "-j", str(workers), "--force"]
-        contenders.append(
-            Contender(
-                NBFLOW,
-                folder,
-                full=[run],
-                noop=None,
-                products=products(folder, names),
-                executed=lambda folder=folder: newest_nbflow_run(folder),
-            )
-        )
+        contenders.append(nbflow_contender(NBFLOW, folder, products(folder, names), workers=workers))
         measured.append(
             Measurement("sleep4", f"sleep4 -j{workers} (s)", baseline="sleep4 -j1 (s)" if workers == 4 else None)
         )
