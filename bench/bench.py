@@ -20,7 +20,13 @@ Cases
 - chain10: 10 trivial notebooks in a chain. Full run (`nbflow run --force`, `ploomber build --force`, one
   `papermill` command per notebook) and no-op run with everything up to date (`nbflow run`, `ploomber build`).
   Per-task overhead = (nbflow's wall time - the cells' own time) / tasks, the cells' time read from the executed
-  notebooks (papermill's per-cell `duration`, else nbclient's `execution` timestamps).
+  notebooks (papermill's per-cell `duration`, else nbclient's `execution` timestamps). Also: each tool's CPU time
+  over the full run (every process it started, kernels included: the children each parent waited for), and the
+  full run again while two busy-loop processes load the machine (targets: CPU at most 0.3x ploomber's, loaded wall
+  time at most 0.25x ploomber's).
+- example: the example pipeline (notebooks/, pandas and matplotlib, 13 instances with 6 reports), `--force`:
+  nbflow, nbflow `--no-preload`, and a loop of one `papermill` command per instance in order plus `jupyter
+  nbconvert` per report (bench/papermill_loop.py; targets: 0.5x no-preload, 0.15x the papermill loop).
 - dask-chain10: chain10's full run on a Dask LocalCluster on this machine (a worker process per CPU, one thread
   each) against the local executor, both `-j CPUS`; the note gives the ratio (target: within 1.5x).
 - fanout16: 16 independent trivial notebooks; nbflow with `-j` = CPU count, ploomber with its parallel executor
@@ -38,6 +44,9 @@ Cases
   2026-11-01..2026-11-30 -j CPUS`: the backfill from nothing (once: it is hundreds of notebook runs) and its no-op
   rerun.
 - sleep4: four independent notebooks that each sleep 3 s, nbflow `-j 4` against `-j 1`.
+- chain1000: 100 and 1,000 independent trivial notebooks with real kernels, `-j` = CPU count (20 and 100 with
+  --quick): wall time per task (target: at 1,000 within 1.2x of that at 100), the nbflow process's peak RSS (target
+  under 300 MiB) and how long after the command started its first task started (target under 0.3 s).
 - memory: peak RSS of the `nbflow graph --format json` process on the largest resolve pipeline, and of the nbflow
   process itself (its own VmHWM, kernels excluded) during a 100-task run.
 
@@ -53,13 +62,15 @@ import json
 import os
 import platform
 import re
+import resource
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from importlib import metadata
@@ -97,6 +108,7 @@ CASES = (
     "cpu10",
     "resolve",
     "memory",
+    "chain1000",
 )
 BURN = "def burn(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n"
 
@@ -207,15 +219,19 @@ class Contender:
     executed: Callable[[], list[Path]]  # the notebooks executed by the last run
     env: dict | None = None
 
-    def run(self, mode: str) -> tuple[float, float | None]:
-        """One run, `full` or `noop`: its wall time and (full runs) the cells' own time."""
+    def run(self, mode: str) -> tuple[float, float | None, float]:
+        """One run, `full` or `noop`: its wall time, (full runs) the cells' own time, and the CPU time of every
+        process it started (the tool, its kernels and their children, each waited for by its parent)."""
         since = time.time()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         for argv in self.full if mode == "full" else [self.noop]:
             run_command(argv, self.folder, self.env)
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         self.check_products(since, rewritten=mode == "full")
-        return wall, cells_seconds(self.executed()) if mode == "full" else None
+        return wall, cells_seconds(self.executed()) if mode == "full" else None, cpu
 
     def check_products(self, since: float, rewritten: bool) -> None:
         for path in self.products:
@@ -235,6 +251,7 @@ class Measurement:
     tasks: int | None = None  # for chains: enables the per-task overhead
     values: dict[str, list[float]] = field(default_factory=dict)
     cells: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # CPU seconds of each run's processes
     errors: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     baseline: str | None = None  # label of the row this one is compared with (resolve linearity)
@@ -262,14 +279,15 @@ def progress(label: str, what: str, tool: str, result: str) -> None:
 
 def attempt(m: Measurement, contender: Contender, mode: str, what: str) -> None:
     try:
-        wall, cells = contender.run(mode)
+        wall, cells, cpu = contender.run(mode)
     except ToolFailed as exc:
         m.fail(contender.tool, str(exc))
         progress(m.label, what, contender.tool, f"n/a: {exc}")
         return
     if what != "warm-up":
         m.record(contender.tool, wall, cells)
-    progress(m.label, what, contender.tool, f"{wall:7.2f} s")
+        m.cpu.setdefault(contender.tool, []).append(cpu)
+    progress(m.label, what, contender.tool, f"{wall:7.2f} s, {cpu:6.2f} CPU-s")
 
 
 def alternate(m: Measurement, contenders: list[Contender], mode: str, setup: Setup) -> Measurement:
@@ -395,9 +413,28 @@ def chain_contenders(setup: Setup, case: str, length: int, work: str) -> list[Co
 def case_chain10(setup: Setup) -> list[Measurement]:
     contenders = chain_contenders(setup, "chain10", 10, "x = 1")
     full = alternate(Measurement("chain10", "chain10 full (s)", tasks=10), contenders, "full", setup)
+    cpu = Measurement("chain10", "chain10 full CPU (CPU-s)", values=full.cpu, errors=full.errors)
     noop = Measurement("chain10", "chain10 no-op (s)")
     alternate(noop, [c for c in contenders if c.noop and c.tool != NO_PREWARM], "noop", setup)
-    return [full, noop]
+    loaded = Measurement("chain10", f"chain10 full, {BUSY_LOOPS} busy loops (s)", tasks=10)
+    with busy_loops(BUSY_LOOPS):
+        alternate(loaded, [c for c in contenders if c.tool != NO_PREWARM], "full", setup)
+    return [full, cpu, noop, loaded]
+
+
+BUSY_LOOPS = 2
+
+
+@contextmanager
+def busy_loops(count: int) -> Iterator[None]:
+    """`count` processes spinning on a CPU each, as other work on a shared machine does, stopped afterwards."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 def case_dask_chain10(setup: Setup) -> list[Measurement]:
@@ -431,7 +468,7 @@ def ploomber_parallel(
     `make(folder, executor=...)` writes the ploomber project."""
     parallel = ploomber_contender(setup, case, lambda f: make(f, executor="parallel"), names)
     try:
-        wall, _ = parallel.run("full")
+        wall, _, _ = parallel.run("full")
     except ToolFailed as exc:
         m.notes.append(f"ploomber SERIAL: its parallel executor failed ({exc})")
         return ploomber_contender(setup, f"{case}-serial", lambda f: make(f, executor="serial"), names)
@@ -483,14 +520,26 @@ def case_backfill30(setup: Setup) -> list[Measurement]:
 
 
 def case_example(setup: Setup) -> list[Measurement]:
-    """The example pipeline (pandas, matplotlib), every instance rerun: the imports preloaded in the fork server
-    against each kernel importing them itself."""
+    """The example pipeline (pandas, matplotlib), every instance rerun: the imports preloaded in the fork server,
+    against each kernel importing them itself, and against one papermill command per instance in order (then
+    nbconvert for each report), as a user without an orchestrator would run it (`papermill_loop.py`)."""
     contenders = []
     for tool, extra in ((NBFLOW, []), (NO_PRELOAD, ["--no-preload"])):
         folder = example(setup.root / "example" / slug(tool), EXAMPLE)
         contenders.append(nbflow_contender(tool, folder, [folder / "reports" / "summary_2026-11-24.html"], extra))
-    full = Measurement("example", "example pipeline, full run (s)")
-    return [alternate(full, contenders, "full", setup)]
+    folder = example(setup.root / "example" / "papermill", EXAMPLE)
+    contenders.append(
+        Contender(
+            PAPERMILL,
+            folder,
+            full=[[sys.executable, str(BENCH / "papermill_loop.py"), str(folder)]],
+            noop=None,
+            products=[folder / "reports" / "summary_2026-11-24.html"],
+            executed=lambda: sorted((folder / "out").glob("*.ipynb")),
+        )
+    )
+    full = alternate(Measurement("example", "example pipeline, full run (s)"), contenders, "full", setup)
+    return [full, Measurement("example", "example pipeline, full run CPU (CPU-s)", values=full.cpu, errors=full.errors)]
 
 
 def case_sleep4(setup: Setup) -> list[Measurement]:
@@ -603,6 +652,58 @@ def own_peak_rss_mib(argv: list[str]) -> float:
     return peak_kib / 1024
 
 
+def watched_run(argv: list[str], folder: str) -> tuple[float, float, float]:
+    """Run an `nbflow run` command to its end: its wall time, its own peak RSS (VmHWM, children excluded) and how
+    long after the command started its first task started (from the run's record)."""
+    started = time.time()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak_kib = 0
+    while process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/status") as fh:
+                peak_kib = max(peak_kib, int(re.search(r"VmHWM:\s+(\d+)", fh.read()).group(1)))
+        except (OSError, AttributeError):
+            pass
+        time.sleep(0.05)
+    wall = time.time() - started
+    if process.returncode != 0:
+        raise ToolFailed(last_line(process.stderr.read().decode()))
+    shown = json.loads(run_command([*NBFLOW_CMD, "show", "latest", folder, "--json"]))
+    first = min(datetime.datetime.fromisoformat(t["started_at"]).timestamp() for t in shown["tasks"] if t["started_at"])
+    return wall, peak_kib / 1024, first - started
+
+
+def case_chain1000(setup: Setup) -> list[Measurement]:
+    """Independent trivial notebooks, 100 and then 1,000 of them, run with real kernels at -j = CPU count: the
+    wall time per task (flat from 100 to 1,000 is the target), the nbflow process's peak RSS and its time to the
+    first task."""
+    sizes = (20, 100) if setup.repeat == 1 and not setup.warm_up else (100, 1000)
+    rows = []
+    for size in sizes:
+        folder = nbflow_copy(lambda f, size=size: fan_out(f, size), setup.root / f"chain1000-{size}")
+        per_task = Measurement(
+            "chain1000",
+            f"fan-out {size} -j{CPUS}: s per task",
+            baseline=f"fan-out {sizes[0]} -j{CPUS}: s per task",
+        )
+        rss = Measurement("chain1000", f"fan-out {size}: nbflow peak RSS (MiB)", notes=["VmHWM, kernels excluded"])
+        first = Measurement("chain1000", f"fan-out {size}: first task after (s)")
+        rows.append((folder, size, per_task, rss, first))
+    for rep in range(setup.repeat):
+        for folder, size, per_task, rss, first in rows:
+            argv = [*NBFLOW_CMD, "run", str(folder), "--force", "-j", str(CPUS)]
+            try:
+                wall, mib, to_first = watched_run(argv, str(folder))
+            except ToolFailed as exc:
+                per_task.fail(NBFLOW, str(exc))
+                continue
+            per_task.record(NBFLOW, wall / size)
+            rss.record(NBFLOW, mib)
+            first.record(NBFLOW, to_first)
+            progress(per_task.label, f"{rep + 1}/{setup.repeat}", NBFLOW, f"{wall:7.1f} s, {mib:.0f} MiB")
+    return [m for _, _, *measured in rows for m in measured]
+
+
 def peak_rss_method() -> str:
     return "/usr/bin/time -v" if os.access("/usr/bin/time", os.X_OK) else "getrusage(RUSAGE_CHILDREN)"
 
@@ -631,6 +732,7 @@ CASE_FUNCTIONS = {
     "cpu10": case_cpu10,
     "resolve": case_resolve,
     "memory": case_memory,
+    "chain1000": case_chain1000,
     "grid100": case_grid100,
     "backfill30": case_backfill30,
 }
@@ -711,6 +813,8 @@ def derived_notes(m: Measurement, by_label: dict[str, Measurement]) -> list[str]
     wall, cells = m.median(NBFLOW), m.cells_median(NBFLOW)
     if m.case == "dask-chain10" and (r := ratio(m.median(ON_DASK), wall)):
         notes.append(f"Dask/local x{r}")
+    if m.case == "example" and (r := ratio(wall, m.median(NO_PRELOAD))):
+        notes.append(f"preload/no-preload x{r}")
     if m.case == "cpu10" and m.tasks and wall is not None and cells:
         notes.append(f"nbflow wall/cells {wall / cells:.2f}")
     return [n for n in notes if n]
