@@ -44,8 +44,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not args.dry_run and args.executor == "local" and not args.no_prewarm:
         from nbflow.run.forkserver import start_spare
+        from nbflow.run.kernels import import_kernel_client_soon
 
         start_spare()  # its imports run while this process reads the pipeline
+        import_kernel_client_soon()  # and so does this process's own
     note_root(args.path)
     pipeline = load(args.path)
     params = parse_params(args.param)

@@ -170,15 +170,31 @@ def _key(job: Job) -> tuple[str, int]:
     return job.task, job.attempt
 
 
-def import_kernel_client() -> None:
-    """Import jupyter_client before any thread does: two threads importing it at once can see it half-initialised
-    (a circular import between its modules). Call it from the thread that starts the others."""
-    import jupyter_client.manager
-    import jupyter_client.provisioning  # noqa: F401
-    import jupyter_core.utils  # noqa: F401
+_importing_client = threading.Lock()
+_client_imported = False
 
-    import nbflow.run.provisioner
-    import nbflow.run.readiness  # noqa: F401
+
+def import_kernel_client() -> None:
+    """Import jupyter_client before any other thread uses it: two threads importing it at once can see it
+    half-initialised (a circular import between its modules). The first caller imports; the others wait for it."""
+    global _client_imported
+    with _importing_client:
+        if _client_imported:
+            return
+        import jupyter_client.manager
+        import jupyter_client.provisioning  # noqa: F401
+        import jupyter_core.utils  # noqa: F401
+
+        import nbflow.run.provisioner
+        import nbflow.run.readiness  # noqa: F401
+
+        _client_imported = True
+
+
+def import_kernel_client_soon() -> None:
+    """Start importing jupyter_client in the background (about 0.3 s), so the first kernel does not wait for it
+    after the pipeline is read and judged."""
+    threading.Thread(target=import_kernel_client, name="nbflow-import-client", daemon=True).start()
 
 
 class KernelPool:
