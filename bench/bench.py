@@ -25,8 +25,9 @@ Cases
   full run again while two busy-loop processes load the machine (targets: CPU at most 0.3x ploomber's, loaded wall
   time at most 0.25x ploomber's).
 - example: the example pipeline (notebooks/, pandas and matplotlib, 13 instances with 6 reports), `--force`:
-  nbflow, nbflow `--no-preload`, and a loop of one `papermill` command per instance in order plus `jupyter
-  nbconvert` per report (bench/papermill_loop.py; targets: 0.5x no-preload, 0.15x the papermill loop).
+  nbflow, nbflow `--no-preload`, a loop of one `papermill` command per instance in order plus `jupyter nbconvert`
+  per report (bench/papermill_loop.py), and `ploomber build --force` on a ploomber copy (`pipelines.ploomber_example`:
+  the same notebooks and parameters, its parallel executor; targets: 0.5x no-preload, 0.15x the papermill loop).
 - dask-chain10: chain10's full run on a Dask LocalCluster on this machine (a worker process per CPU, one thread
   each) against the local executor, both `-j CPUS`; the note gives the ratio (target: within 1.5x).
 - fanout16: 16 independent trivial notebooks; nbflow with `-j` = CPU count, ploomber with its parallel executor
@@ -81,7 +82,17 @@ import nbformat
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from pipelines import chain, example, fan_out, grid, large, ploomber_chain, ploomber_fan_out, ploomber_grid  # noqa: E402
+from pipelines import (  # noqa: E402
+    chain,
+    example,
+    fan_out,
+    grid,
+    large,
+    ploomber_chain,
+    ploomber_example,
+    ploomber_fan_out,
+    ploomber_grid,
+)
 
 import nbflow  # noqa: E402
 
@@ -158,12 +169,17 @@ def nbflow_run_has(flag: str) -> bool:
 def ensure_ploomber(venv: Path = PEERS_VENV) -> Path | None:
     """The `ploomber` executable of the peers' virtualenv, created on first use; None (with a note) if that fails."""
     exe = venv / "bin" / "ploomber"
-    if exe.exists():
+    # the example's notebooks import pandas and matplotlib, in ploomber's kernel as in nbflow's
+    marker = venv / "has-example-packages"
+    if exe.exists() and marker.exists():
         return exe
     print(f"setting up {venv} for ploomber (first use, about a minute)...", file=sys.stderr)
     try:
-        run_command([sys.executable, "-m", "venv", str(venv)])
-        run_command([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "ploomber", "ipykernel"])
+        if not exe.exists():
+            run_command([sys.executable, "-m", "venv", str(venv)])
+        packages = ["ploomber", "ipykernel", "pandas", "matplotlib"]
+        run_command([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *packages])
+        marker.touch()
     except ToolFailed as exc:
         print(f"NOTE: could not set up ploomber in {venv} ({exc}); the ploomber columns are skipped.", file=sys.stderr)
         return None
@@ -538,6 +554,19 @@ def case_example(setup: Setup) -> list[Measurement]:
             executed=lambda: sorted((folder / "out").glob("*.ipynb")),
         )
     )
+    if setup.ploomber:
+        folder = ploomber_example(setup.root / "example" / "ploomber", EXAMPLE)
+        contenders.append(
+            Contender(
+                PLOOMBER,
+                folder,
+                full=[[str(setup.ploomber), "build", "--force"]],
+                noop=None,
+                products=[folder / "reports" / "summary_2026-11-24.html"],
+                executed=lambda: sorted((folder / "output").glob("*.ipynb")),
+                env=PEER_ENV,
+            )
+        )
     full = alternate(Measurement("example", "example pipeline, full run (s)"), contenders, "full", setup)
     return [full, Measurement("example", "example pipeline, full run CPU (CPU-s)", values=full.cpu, errors=full.errors)]
 

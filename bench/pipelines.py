@@ -4,6 +4,7 @@ the example pipeline."""
 from __future__ import annotations
 
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -138,4 +139,54 @@ def _ploomber_project(folder: Path, tasks: list[tuple[str, list[str]]], work: st
             f"      data: data/{name}.txt",
         ]
     (folder / "pipeline.yaml").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def ploomber_example(folder: Path, source: Path, executor: str = "parallel") -> Path:
+    """The example pipeline as a ploomber project: the same notebooks, each instance a task of `pipeline.yaml`
+    (the grid's five as five tasks of one notebook) given as `params` what nbflow would inject, with
+    `local_execution` (run in the notebook's folder, as nbflow does), its files as products and its report as
+    the `nb` product, which ploomber converts to HTML. Each notebook's parameters cell gains the `upstream` and
+    `product` ploomber reads. A glob input is the list of the instances' outputs it matches (ploomber has no globs).
+    `executor`: ploomber's `parallel` (a process per task, up to the CPU count, as nbflow's -j) or `serial`."""
+    import fnmatch
+    import os
+
+    import yaml
+
+    import nbflow
+    from nbflow.declare import paths_of
+    from nbflow.run.prepare import injected_parameters, prepare
+
+    example(folder, source)
+    prepared = prepare(nbflow.load(folder), None, None)
+    pipeline = prepared.pipeline
+    names = {name: re.sub(r"\W+", "_", name).strip("_") for name in prepared.selected}
+    written = [path for name in prepared.selected for path in paths_of(pipeline.tasks[name].outputs)]
+    upstream: dict[str, set[str]] = {}
+    tasks = []
+    for name in prepared.selected:
+        task = pipeline.tasks[name]
+        here = Path(task.spec.notebook).parent
+        params = injected_parameters(pipeline, task, prepared.task_params.get(task.base, {}))
+        if isinstance(task.inputs, dict):  # a glob: the outputs it matches, relative to the notebook as nbflow's
+            for key, path in task.inputs.items():
+                if any(ch in path for ch in "*?["):
+                    matches = sorted(p for p in written if fnmatch.fnmatch(p, path))
+                    params["inputs"][key] = [os.path.relpath(p, here) for p in matches]
+        products = {"nb": os.path.relpath(task.report, folder) if task.report else f"output/{names[name]}.ipynb"}
+        for i, path in enumerate(paths_of(task.outputs)):
+            products[f"out{i}"] = os.path.relpath(path, folder)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        params.pop("report", None)
+        upstream.setdefault(task.spec.notebook, set()).update(names[u] for u in pipeline.graph.predecessors(name))
+        spec = {"source": os.path.relpath(task.spec.notebook, folder), "name": names[name], "product": products}
+        tasks.append({**spec, "params": params, "local_execution": True})
+    for notebook, needed in upstream.items():
+        nb = nbformat.read(notebook, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        cell.source += f"\nupstream = {sorted(needed) or None!r}\nproduct = None\n"
+        nbformat.write(nb, notebook)
+    (folder / "nbflow.toml").unlink()
+    (folder / "pipeline.yaml").write_text(yaml.safe_dump({"executor": executor, "tasks": tasks}, sort_keys=False))
     return folder
