@@ -49,20 +49,6 @@ class TaskErrorEntry(Shape):
     source_line: str | None = None
 
 
-class TaskProgress(Shape):
-    """Where a running instance is: its code cell `cell` of `cells` (1-based, the injected parameters cell not
-    counted), that cell's first line and when it started, and the last lines its kernel wrote (stdout and stderr,
-    each line cut to 500 characters, at most 20 lines). Written by the engine as cells start and output comes,
-    at most a few times a second; kept after the instance ends as where it stopped."""
-
-    cell: int
-    cells: int
-    source: str  # the running cell's first non-blank line, cut to 200 characters
-    cell_started_at: str | None
-    tail: list[str]
-    updated_at: str
-
-
 class TaskRunEntry(Shape):
     """One task of one run (`show --json`, `GET runs/ID`); `output_notebook` is relative to the project root."""
 
@@ -76,7 +62,6 @@ class TaskRunEntry(Shape):
     attempts: int
     error: TaskErrorEntry | None
     output_notebook: str | None
-    progress: TaskProgress | None = None  # running now (or stopped mid-way): the cell it is on and its output's tail
 
 
 class RunSummary(Shape):
@@ -122,9 +107,6 @@ class TaskStatusEntry(Shape):
     last_instance: str | None = None  # its name in `last_run`: an instance of a backfill that built these values
     last_state: TaskState | None
     duration_s: float | None
-    # What a drawing shows for it, by the one rule both panels use (`palette.shown_state`): its status, or the
-    # state of the run going on; a task judged stale is stale even when its last run succeeded.
-    shown: str = ""
 
 
 class StatusReport(Shape):
@@ -245,64 +227,6 @@ class ReportEntry(Shape):
 
 class ReportList(RootModel[list[ReportEntry]]):
     """Reports by task and instance, each instance's newest first."""
-
-
-class FileEntry(Shape):
-    """One input or output of a task as it is on disk now: a file, a folder or a glob (its matches counted)."""
-
-    path: str  # relative to the project root, as declared
-    kind: Literal["file", "folder", "glob"]
-    exists: bool
-    size: int | None  # bytes: a file's, or a folder's / glob's files added up (bounded walk)
-    modified_at: str | None  # the newest modification inside
-    matches: int | None = None  # a glob's or a folder's file count
-    previewable: bool = False  # `GET files/preview` can show it: CSV/TSV, Parquet, JSON, or an image
-
-
-class TaskDetail(Shape):
-    """`GET tasks/NAME`: what the task drawer shows of one task instance."""
-
-    name: str
-    task: str
-    grid: dict[str, Any] = {}
-    notebook: str
-    status: TaskStatusEntry
-    params: dict[str, Any]  # its declared parameters with the values a run with no -p would inject (secrets ***)
-    inputs: list[FileEntry]
-    outputs: list[FileEntry]
-    upstream: list[str]
-    downstream: list[str]
-    report: ReportEntry | None  # its newest report, where it declares one
-    history: list[TaskRunEntry]  # its newest attempts' final states, newest first, at most 20, each with `run`
-    history_runs: list[str]  # the run id of each `history` entry, in the same order
-
-
-class FilePreview(Shape):
-    """`GET files/preview?path=P`: the first rows of a table (CSV/TSV, Parquet, JSON records), a JSON document
-    (pretty, cut), or an image's URL (`GET files/raw?path=P`), bounded."""
-
-    path: str
-    kind: Literal["table", "json", "image", "text", "none"]
-    size: int
-    modified_at: str
-    columns: list[str] = []
-    rows: list[list[Any]] = []  # at most 50 rows, each value cut to 200 characters
-    total_rows: int | None = None  # when known without reading everything (Parquet metadata; CSV when small)
-    text: str | None = None  # json (indented) or text: at most 20,000 characters
-    truncated: bool = False
-    url: str | None = None  # an image: where to fetch it
-    note: str | None = None  # why nothing more is shown (too big, unknown format, not readable)
-
-
-class RunEvent(Shape):
-    """One event on `GET events` (server-sent events, `event: run` / `event: task` / `event: pipeline`): a run
-    started or changed state, an instance changed state or progressed, or the notebooks changed on disk."""
-
-    kind: Literal["run", "task", "pipeline"]
-    run_id: str | None = None
-    run: RunSummary | None = None  # kind run: the run as it is now
-    task: TaskRunEntry | None = None  # kind task: the instance as it is now, with its progress
-    at: str
 
 
 class ScheduleEntry(Shape):
@@ -513,15 +437,6 @@ class RunRequest(ParamsRequest):
             raise ValueError(f"grid name `{both[0]}` is given in both `grid` and `grid_text`; give it once.")
         return self
 
-    downstream: bool = Field(
-        False, description="true or false: also run everything downstream of the targets (\"run from here\")"
-    )
-    rerun_failed: str | None = Field(
-        None,
-        description="a string: a run id whose failed, upstream-failed, cancelled and interrupted instances are run "
-        "again with that run's parameters and grid, with their downstream (no `targets`, `params` or `grid` with it)",
-    )
-
     def grid_values(self) -> dict[str, list[Any]]:
         """The run's grid, the text ones read."""
         return {**self.grid, **{name: parse_grid_values(name, text) for name, text in self.grid_text.items()}}
@@ -582,9 +497,6 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     SchedulesView,
     Health,
     RunDiff,
-    TaskDetail,
-    FilePreview,
-    RunEvent,
 )
 REQUESTS: tuple[type[BaseModel], ...] = (RunRequest, ScheduleRequest)
 STATES: tuple[type[Enum], ...] = (TaskState, RunState, TaskStatus)

@@ -146,7 +146,6 @@ def test_history_commands_json_shapes(project):
         "attempts",
         "error",
         "output_notebook",
-        "progress",
     }
     assert bad["error"]["ename"] == "ZeroDivisionError" and bad["error"]["cell_index"] == 3  # in the executed file
     assert (bad["error"]["source_cell"], bad["error"]["source_line"]) == (2, "1 / 0")  # in the user's notebook
@@ -164,7 +163,6 @@ def test_history_commands_json_shapes(project):
         "last_instance",
         "last_state",
         "duration_s",
-        "shown",
     }
     text = run_cli("show", "latest", str(project))
     assert "ZeroDivisionError in cell 2 (`1 / 0`): division by zero" in text.stdout

@@ -76,7 +76,7 @@ def test_a_schedule_request_with_blank_fields_is_one_without_them():
         (
             RunRequest,
             b'{"targets": ["a"], "x": 1, "y": 2}',
-            "unknown field(s) x, y; known: targets, params, params_text, force, no_wait, grid, grid_text, downstream, rerun_failed.",
+            "unknown field(s) x, y; known: targets, params, params_text, force, no_wait, grid, grid_text.",
         ),
         (
             RunRequest,

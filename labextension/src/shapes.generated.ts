@@ -39,9 +39,6 @@ export interface NbflowShapes {
   SchedulesView: SchedulesView;
   Health: Health;
   RunDiff: RunDiff;
-  TaskDetail: TaskDetail;
-  FilePreview: FilePreview;
-  RunEvent: RunEvent;
   RunRequest: RunRequest;
   ScheduleRequest: ScheduleRequest;
   TaskState: TaskState;
@@ -99,7 +96,6 @@ export interface TaskRunEntry {
   attempts: number;
   error: TaskErrorEntry | null;
   output_notebook: string | null;
-  progress: TaskProgress | null;
 }
 /**
  * Why a task did not succeed. `cell_index` counts the executed notebook's cells, the injected parameters cell
@@ -113,20 +109,6 @@ export interface TaskErrorEntry {
   traceback: string[];
   source_cell: number | null;
   source_line: string | null;
-}
-/**
- * Where a running instance is: its code cell `cell` of `cells` (1-based, the injected parameters cell not
- * counted), that cell's first line and when it started, and the last lines its kernel wrote (stdout and stderr,
- * each line cut to 500 characters, at most 20 lines). Written by the engine as cells start and output comes,
- * at most a few times a second; kept after the instance ends as where it stopped.
- */
-export interface TaskProgress {
-  cell: number;
-  cells: number;
-  source: string;
-  cell_started_at: string | null;
-  tail: string[];
-  updated_at: string;
 }
 /**
  * `status --json`.
@@ -149,7 +131,6 @@ export interface TaskStatusEntry {
   last_instance: string | null;
   last_state: TaskState | null;
   duration_s: number | null;
-  shown: string;
 }
 /**
  * `graph --format json`.
@@ -435,68 +416,6 @@ export interface OutputChange {
   note: string | null;
 }
 /**
- * `GET tasks/NAME`: what the task drawer shows of one task instance.
- */
-export interface TaskDetail {
-  name: string;
-  task: string;
-  grid: {
-    [k: string]: unknown;
-  };
-  notebook: string;
-  status: TaskStatusEntry;
-  params: {
-    [k: string]: unknown;
-  };
-  inputs: FileEntry[];
-  outputs: FileEntry[];
-  upstream: string[];
-  downstream: string[];
-  report: ReportEntry | null;
-  history: TaskRunEntry[];
-  history_runs: string[];
-}
-/**
- * One input or output of a task as it is on disk now: a file, a folder or a glob (its matches counted).
- */
-export interface FileEntry {
-  path: string;
-  kind: 'file' | 'folder' | 'glob';
-  exists: boolean;
-  size: number | null;
-  modified_at: string | null;
-  matches: number | null;
-  previewable: boolean;
-}
-/**
- * `GET files/preview?path=P`: the first rows of a table (CSV/TSV, Parquet, JSON records), a JSON document
- * (pretty, cut), or an image's URL (`GET files/raw?path=P`), bounded.
- */
-export interface FilePreview {
-  path: string;
-  kind: 'table' | 'json' | 'image' | 'text' | 'none';
-  size: number;
-  modified_at: string;
-  columns: string[];
-  rows: unknown[][];
-  total_rows: number | null;
-  text: string | null;
-  truncated: boolean;
-  url: string | null;
-  note: string | null;
-}
-/**
- * One event on `GET events` (server-sent events, `event: run` / `event: task` / `event: pipeline`): a run
- * started or changed state, an instance changed state or progressed, or the notebooks changed on disk.
- */
-export interface RunEvent {
-  kind: 'run' | 'task' | 'pipeline';
-  run_id: string | null;
-  run: RunSummary | null;
-  task: TaskRunEntry | null;
-  at: string;
-}
-/**
  * `POST runs`.
  */
 export interface RunRequest {
@@ -536,14 +455,6 @@ export interface RunRequest {
   grid_text?: {
     [k: string]: string;
   };
-  /**
-   * true or false: also run everything downstream of the targets ("run from here")
-   */
-  downstream?: boolean;
-  /**
-   * a string: a run id whose failed, upstream-failed, cancelled and interrupted instances are run again with that run's parameters and grid, with their downstream (no `targets`, `params` or `grid` with it)
-   */
-  rerun_failed?: string | null;
 }
 /**
  * `POST schedules`: `cron` or `every`, one of them; `tz` defaults to the server machine's zone.
