@@ -685,21 +685,11 @@ def watched_run(argv: list[str], folder: str) -> tuple[float, float, float]:
     """Run an `nbflow run` command to its end: its wall time, its own peak RSS (VmHWM, children excluded) and how
     long after the command started its first task started (from the run's record)."""
     started = time.time()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak_kib = 0
-    while process.poll() is None:
-        try:
-            with open(f"/proc/{process.pid}/status") as fh:
-                peak_kib = max(peak_kib, int(re.search(r"VmHWM:\s+(\d+)", fh.read()).group(1)))
-        except (OSError, AttributeError):
-            pass
-        time.sleep(0.05)
+    mib = own_peak_rss_mib(argv)
     wall = time.time() - started
-    if process.returncode != 0:
-        raise ToolFailed(last_line(process.stderr.read().decode()))
     shown = json.loads(run_command([*NBFLOW_CMD, "show", "latest", folder, "--json"]))
     first = min(datetime.datetime.fromisoformat(t["started_at"]).timestamp() for t in shown["tasks"] if t["started_at"])
-    return wall, peak_kib / 1024, first - started
+    return wall, mib, first - started
 
 
 def case_chain1000(setup: Setup) -> list[Measurement]:
