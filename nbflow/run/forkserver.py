@@ -279,15 +279,27 @@ class ForkServer:
         with self._lock:
             if self._process is not dead or self._gone:  # another thread replaced it already
                 return
-            dead.kill()  # a server that answers no more is of no use, dead or not
-            dead.wait()
-            self._dead.append(dead)
-            _unlink(self.path)
+            self._retire()
             self._replaced += 1
             if self._replaced > RESTARTS:
                 self._gone = True
             else:
                 self._start()
+
+    def renew(self) -> None:
+        """Start a new server in place of this one, which must not fork any more: a module it imported started a
+        thread, or it stopped answering a preload. Not counted as a death."""
+        with self._lock:
+            if not self._gone:
+                self._retire()
+                self._start()
+
+    def _retire(self) -> None:
+        """Stop the current server, keeping its stdin open for the kernels it forked (they watch it)."""
+        self._process.kill()  # a server that answers no more is of no use, dead or not
+        self._process.wait()
+        self._dead.append(self._process)
+        _unlink(self.path)
 
     def preload(self, names: list[str], timeout: float = PRELOAD_TIMEOUT) -> dict[str, Any]:
         """Have the server import these modules before it forks again; its answer: `imported`, `skipped` (name ->
@@ -307,10 +319,7 @@ class ForkServer:
         when this process dies), and exits too."""
         with self._lock:
             if not self._gone:
-                self._process.kill()
-                self._process.wait()
-                self._dead.append(self._process)
-                _unlink(self.path)
+                self._retire()
             self._gone = True
             for process in self._dead:
                 for pipe in (process.stdin, process.stdout):

@@ -222,7 +222,7 @@ class KernelPool:
                 answer = self._forks.preload(names)
             except (OSError, ValueError, RuntimeError) as exc:  # the server died or hung mid-import
                 log.info("preloading stopped: the fork server did not answer (%s); kernels import for themselves", exc)
-                self._replace_forks()
+                self._forks.renew()
                 return
             for name, why in answer["skipped"].items():
                 log.info("not preloaded: %s (%s)", name, why)
@@ -233,13 +233,8 @@ class KernelPool:
                 return
             log.info("not preloaded: %s (it starts a thread as it is imported: not safe to fork)", tainted)
             _NOT_PRELOADABLE.add(tainted)
-            self._replace_forks()
+            self._forks.renew()
             names = [name for name in names if name not in _NOT_PRELOADABLE]
-
-    def _replace_forks(self) -> None:
-        old, self._forks = self._forks, ForkServer()
-        if old is not None:
-            old.close()
 
     def _start(self, job: Job) -> Any:
         if self._preloaded is not None:

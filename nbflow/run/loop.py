@@ -8,12 +8,15 @@ never knows which executor it drives (`nbflow.run.jobs`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import networkx as nx
@@ -36,6 +39,27 @@ EventHook = Callable[[Run, TaskRun], None]
 
 class _Retry(Exception):
     """A failed attempt that has retries left: `_finish` raises it, the loop submits the next attempt."""
+
+
+def _load_report_writer() -> Future[ModuleType]:
+    """`nbflow.run.report`, imported and made ready in a thread of its own. nbconvert takes about a second to import
+    and its templates half as long to compile: paid while the first tasks run, not after the first report's
+    notebook, when the loop would wait for it. Only that thread imports the module, so no other sees it
+    half-imported."""
+    loaded: Future[ModuleType] = Future()
+
+    def load() -> None:
+        try:
+            from nbflow.run import report
+        except BaseException as exc:  # raised where the report is written, as an import there would be
+            loaded.set_exception(exc)
+            return
+        with contextlib.suppress(Exception):  # a conversion that fails says why when a report is written
+            report.warm_up()
+        loaded.set_result(report)
+
+    threading.Thread(target=load, name="nbflow-report-writer", daemon=True).start()
+    return loaded
 
 
 class Runner:
@@ -70,6 +94,8 @@ class Runner:
         self._fingerprints: dict[str, dict[str, Any]] = {}
         self._outputs_before: dict[str, dict[str, paths.Signature | None]] = {}
         self._store_error: StoreError | None = None  # the store stopped taking writes (a full disk): the run ends
+        self._writes_reports = any(self.pipeline.tasks[name].report for name in self.selected)
+        self._report_writer: Future[ModuleType] | None = None  # nbflow.run.report, from the first submission on
         # kept as states change, so looking ahead costs what it finds, not a scan of every instance each round
         self._unstarted = {n: None for n in self.selected if run.tasks[n].state is TaskState.PENDING}  # in order
         self._expected = {n for n in self.selected if run.tasks[n].state is TaskState.RUNNING or run.tasks[n].state.ok}
@@ -199,6 +225,8 @@ class Runner:
         self._outputs_before[name] = {path: paths.signature(path) for path in paths_of(task.outputs)}
         for path in paths_of(task.outputs):  # so a notebook can simply open its outputs (or write into its folders)
             os.makedirs(path if path.endswith("/") else os.path.dirname(path), exist_ok=True)
+        if self._writes_reports and self._report_writer is None:  # a run with work to do, and reports to write
+            self._report_writer = _load_report_writer()
         timeout = self._option(task, "timeout")
         future = self.executor.submit(job)
         self._running[future] = (job, time.monotonic() + timeout if timeout else None)
@@ -245,13 +273,14 @@ class Runner:
     def _write_report(self, job: Job, task: Task) -> TaskError | None:
         """Write a succeeded instance's report, first as the run's copy, then at its declared path; the error that
         fails the task when either cannot be written (the declared path then keeps the last good report)."""
-        from nbflow.run.report import ReportError, write_report  # nbconvert: imported only where there are reports
-
-        assert task.report is not None
+        assert task.report is not None and self._report_writer is not None  # started at the first submission
+        report = self._report_writer.result()
         copy = self.runs_dir / (Path(notebook_file_name(task.name)).stem + ".html")
         try:
-            write_report(Path(job.output_notebook), task.name, [copy, Path(task.report)], task.spec.notebook.parent)
-        except ReportError as exc:
+            report.write_report(
+                Path(job.output_notebook), task.name, [copy, Path(task.report)], task.spec.notebook.parent
+            )
+        except report.ReportError as exc:
             return TaskError.report_not_written(self.pipeline.project.relative(task.report), str(exc))
         params = self._fingerprints[task.name]["params"]
         record_report(

@@ -1,7 +1,9 @@
 """Which modules the fork server imports before it forks the run's kernels: those the selected notebooks import.
 
-Found statically, from each code cell's `import` statements read with `ast` (the top-level package only: `import
-matplotlib.pyplot` preloads `matplotlib`), plus the `preload = [...]` list of `nbflow.toml`. Nothing is imported
+Found statically, from each code cell's `import` statements read with `ast`: the module each one names (`import
+matplotlib.pyplot` and `from matplotlib.pyplot import plot` preload `matplotlib.pyplot`, which costs far more than
+`matplotlib`; `from matplotlib import pyplot` preloads `matplotlib`, since the name may not be a module), plus the
+`preload = [...]` list of `nbflow.toml`. Nothing is imported
 here: the fork server imports each one it can, in the kernels' own Python, and says which it skipped and why
 (`nbflow.run.forkserver`). A cell that does not parse (IPython magics, a syntax error) contributes the imports of
 its parsable lines only.
@@ -29,9 +31,9 @@ def _imports_of_cell(source: str) -> frozenset[str]:
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
+            found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module.split(".")[0])
+            found.add(node.module)
     return frozenset(found)
 
 
@@ -48,7 +50,7 @@ def _parsable_lines(source: str) -> ast.Module:
 
 
 def imports_of(code_cells: Iterable[str]) -> set[str]:
-    """The top-level packages the cells import (at any depth of the code: in functions and `try` too)."""
+    """The modules the cells import by name (at any depth of the code: in functions and `try` too)."""
     found: set[str] = set()
     for source in code_cells:
         found |= _imports_of_cell(source)
@@ -66,4 +68,4 @@ def modules_to_preload(pipeline: Pipeline, selected: Iterable[str]) -> list[str]
         wanted |= imports_of(pipeline.specs[base].code_cells)
     if isinstance(setting, list):
         wanted.update(setting)
-    return sorted(name for name in wanted - _SKIP if name not in sys.builtin_module_names)
+    return sorted(name for name in wanted if name.split(".")[0] not in _SKIP and name not in sys.builtin_module_names)

@@ -10,7 +10,8 @@ a report and a write that fails leaves the previous report as it was.
 nbconvert's own PDF exporter (webpdf) starts only a browser Playwright downloads; Chromium prints the same page with
 its `--print-to-pdf`, so the PDF is the HTML report as a browser prints it.
 
-nbconvert takes long to import: the run loop imports this module only when a task has a report.
+nbconvert takes long to import and to make ready: the run loop imports this module, and calls `warm_up`, in a
+thread of its own once a task with a report starts.
 """
 
 from __future__ import annotations
@@ -118,6 +119,12 @@ def _print_pdf(html: str, target: Path) -> None:
                 f"Chromium ({browser}) did not print the PDF (exit {result.returncode})"
                 + (f": {said[-1]}" if said else "")
             )
+
+
+def warm_up() -> None:
+    """Make the exporter ready: its templates are compiled at its first conversion (about half a second)."""
+    with _converting:
+        _exporter().from_notebook_node(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]))
 
 
 @functools.cache
