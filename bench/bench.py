@@ -996,7 +996,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cases = [c for c in CASES if c in args.cases.split(",")]
-    needs_peers = any(c in cases for c in ("chain10", "fanout16", "grid100", "cpu10"))
+    needs_peers = any(c in cases for c in ("chain10", "example", "fanout16", "grid100", "cpu10"))
     info = machine()
     with tempfile.TemporaryDirectory(prefix="nbflow-bench-") as tmp:
         setup = Setup(
