@@ -551,7 +551,7 @@ def case_example(setup: Setup) -> list[Measurement]:
             full=[[sys.executable, str(BENCH / "papermill_loop.py"), str(folder)]],
             noop=None,
             products=[folder / "reports" / "summary_2026-11-24.html"],
-            executed=lambda: sorted((folder / "out").glob("*.ipynb")),
+            executed=lambda: sorted((folder / ".out").glob("*.ipynb")),
         )
     )
     if setup.ploomber:

@@ -5,7 +5,7 @@ in dependency order, each with the parameters nbflow would inject, then `jupyter
 
 The order, the parameters and the paths come from nbflow's own resolution (read once, before the loop), so both
 tools run the same notebooks with the same values; a glob input is expanded just before its notebook runs, as
-nbflow does. Executed notebooks go to FOLDER/out/. Used by `bench.py --cases example`.
+nbflow does. Executed notebooks go to FOLDER/.out/. Used by `bench.py --cases example`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from nbflow.run.prepare import injected_parameters, prepare
 def main(folder: Path) -> None:
     pipeline = nbflow.load(folder)
     prepared = prepare(pipeline, None, None)
-    out = folder / "out"
+    out = folder / ".out"  # hidden: nbflow, which resolves the folder for every run, leaves hidden folders out
     out.mkdir(exist_ok=True)
     for name in prepared.selected:
         task = prepared.pipeline.tasks[name]

@@ -83,20 +83,26 @@ def test_what_cannot_be_preloaded_is_said_and_imported_by_the_kernel(project, tm
     (modules / "threaded_at_import.py").write_text(
         "import threading, time\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()\nVALUE = 42\n"
     )
-    (project / "nbflow.toml").write_text('preload = ["json", "no_such_module_here"]\n')
+    (modules / "connected_at_import.py").write_text(
+        "import socket\nLISTENER = socket.create_server(('127.0.0.1', 0))\nVALUE = 7\n"
+    )
+    (project / "nbflow.toml").write_text('preload = ["json", "no_such_module_here", "connected_at_import"]\n')
     write_notebook(
         project / "t.ipynb",
         'outputs = ["t.txt"]',
-        "import sys\nprint('before', 'threaded_at_import' in sys.modules)",
-        "import threaded_at_import\nprint('value', threaded_at_import.VALUE)",
+        "import sys\nprint('before', 'threaded_at_import' in sys.modules, 'connected_at_import' in sys.modules)",
+        "import threaded_at_import as t, connected_at_import as c\nprint('values', t.VALUE, c.VALUE)",
         "open('t.txt', 'w').write('ok')",
     )
     result = run_cli("run", "--verbose", cwd=project, env={"PYTHONPATH": str(modules)})
     assert result.returncode == 0, result.stderr
     assert "not preloaded: no_such_module_here (not installed for this kernel)" in result.stderr
     assert "not preloaded: threaded_at_import (it starts a thread as it is imported: not safe to fork)" in result.stderr
+    assert "not preloaded: connected_at_import (it opens a connection as it is imported: not safe to fork)" in (
+        result.stderr
+    )
     run_id = json.loads(run_cli("runs", "--json", cwd=project).stdout)[0]["id"]
-    assert stdout_of(project / ".nbflow" / "runs" / run_id / "t.ipynb") == ["before False", "value 42"]
+    assert stdout_of(project / ".nbflow" / "runs" / run_id / "t.ipynb") == ["before False False", "values 42 7"]
 
 
 def test_preload_false_in_the_settings_turns_it_off(science):

@@ -139,9 +139,17 @@ def _fresh_after_fork() -> None:
         matplotlib.rcParams["backend"] = os.environ.get("MPLBACKEND") or INLINE_BACKEND
 
 
+def _open_sockets() -> int:
+    """The sockets this process holds: its listener and the connection it answers, and any a module opened."""
+    import psutil
+
+    return len(psutil.Process().net_connections(kind="all"))
+
+
 def _preload(names: list[str]) -> dict[str, Any]:
-    """Import the modules that are safe to fork, in order; stop at one that starts a thread (the server must then
-    not fork any more). Returns what was imported, what was skipped and why, and the module that started one."""
+    """Import the modules that are safe to fork, in order; stop at one that starts a thread or opens a connection
+    (the server must then not fork any more: each kernel would share it). Returns what was imported, what was
+    skipped and why, and the module that made the server unfit (`tainted`) and how (`why`)."""
     import importlib
     import importlib.util
     import time
@@ -161,12 +169,15 @@ def _preload(names: list[str]) -> dict[str, Any]:
                 continue
             if name.split(".")[0] == "matplotlib":
                 os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)  # read once, as it is imported
+            sockets = _open_sockets()
             importlib.import_module(name)
         except BaseException as exc:  # an import may fail in any way (or exit): the kernel will say it itself
             skipped[name] = f"failed to import: {type(exc).__name__}: {exc}"[:300]
             continue
         if threading.active_count() > 1:
-            return {"imported": imported, "skipped": skipped, "tainted": name}
+            return {"imported": imported, "skipped": skipped, "tainted": name, "why": "it starts a thread"}
+        if _open_sockets() > sockets:
+            return {"imported": imported, "skipped": skipped, "tainted": name, "why": "it opens a connection"}
         imported.append(name)
     return {"imported": imported, "skipped": skipped, "tainted": None, "seconds": time.monotonic() - started}
 

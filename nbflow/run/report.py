@@ -11,7 +11,7 @@ nbconvert's own PDF exporter (webpdf) starts only a browser Playwright downloads
 its `--print-to-pdf`, so the PDF is the HTML report as a browser prints it.
 
 nbconvert takes long to import and to make ready: the run loop imports this module, and calls `warm_up`, in a
-thread of its own once a task with a report starts.
+thread of its own once a run that writes reports submits its first task.
 """
 
 from __future__ import annotations
