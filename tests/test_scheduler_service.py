@@ -118,12 +118,16 @@ def test_the_scheduler_serves_its_metrics_logs_each_firing_and_stops_on_sigterm(
         store = Store(project / ".nbflow")
         succeeded = [r for r in runs(project) if r["state"] == "succeeded"]
 
-        def notices(state: str) -> int:
-            return store.db.execute("SELECT COUNT(*) FROM notifications WHERE state = ?", (state,)).fetchone()[0]
+        def notices(sent: bool) -> int:
+            query = f"SELECT COUNT(*) FROM notifications WHERE state {'=' if sent else '!='} 'sent'"
+            return store.db.execute(query).fetchone()[0]
 
-        # a run's notice is recorded just after the run ends, so "none pending" may come before the last notice
-        wait_for(lambda: notices("sent") >= len(succeeded), "a notice sent for each run that succeeded")
-        sent = notices("sent")
+        # a run's notice is recorded just after the run ends, so "none unsent" may come before the last notice
+        wait_for(
+            lambda: notices(sent=True) >= len(succeeded) and notices(sent=False) == 0,
+            "every notice sent, one for each run that succeeded",
+        )
+        sent = notices(sent=True)
         store.close()
 
         got = scrape(f"http://127.0.0.1:{port}/metrics")

@@ -157,6 +157,7 @@ def _preload(names: list[str]) -> dict[str, Any]:
     imported: list[str] = []
     skipped: dict[str, str] = {}
     started = time.monotonic()
+    sockets = _open_sockets()  # unchanged while the imports open none: the first that does ends the preload
     for name in names:
         if name in sys.modules:
             continue
@@ -169,7 +170,6 @@ def _preload(names: list[str]) -> dict[str, Any]:
                 continue
             if name.split(".")[0] == "matplotlib":
                 os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)  # read once, as it is imported
-            sockets = _open_sockets()
             importlib.import_module(name)
         except BaseException as exc:  # an import may fail in any way (or exit): the kernel will say it itself
             skipped[name] = f"failed to import: {type(exc).__name__}: {exc}"[:300]
@@ -314,7 +314,8 @@ class ForkServer:
 
     def preload(self, names: list[str], timeout: float = PRELOAD_TIMEOUT) -> dict[str, Any]:
         """Have the server import these modules before it forks again; its answer: `imported`, `skipped` (name ->
-        why) and `tainted` (the module that started a thread: this server must not fork any more)."""
+        why), `tainted` (the module that started a thread or opened a connection: this server must not fork any
+        more) and `why` (which of the two)."""
         self._wait_ready()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.settimeout(timeout)

@@ -231,8 +231,7 @@ class KernelPool:
                 shown = ", ".join(answer["imported"]) or "nothing new"
                 log.info("preloaded in the fork server: %s (%.1f s)", shown, answer.get("seconds", 0.0))
                 return
-            why = answer.get("why", "it starts a thread")
-            log.info("not preloaded: %s (%s as it is imported: not safe to fork)", tainted, why)
+            log.info("not preloaded: %s (%s as it is imported: not safe to fork)", tainted, answer["why"])
             _NOT_PRELOADABLE.add(tainted)
             self._forks.renew()
             names = [name for name in names if name not in _NOT_PRELOADABLE]

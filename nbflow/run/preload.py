@@ -3,10 +3,9 @@
 Found statically, from each code cell's `import` statements read with `ast`: the module each one names (`import
 matplotlib.pyplot` and `from matplotlib.pyplot import plot` preload `matplotlib.pyplot`, which costs far more than
 `matplotlib`; `from matplotlib import pyplot` preloads `matplotlib`, since the name may not be a module), plus the
-`preload = [...]` list of `nbflow.toml`. Nothing is imported
-here: the fork server imports each one it can, in the kernels' own Python, and says which it skipped and why
-(`nbflow.run.forkserver`). A cell that does not parse (IPython magics, a syntax error) contributes the imports of
-its parsable lines only.
+`preload = [...]` list of `nbflow.toml`. Nothing is imported here: the fork server imports each one it can, in the
+kernels' own Python, and says which it skipped and why (`nbflow.run.forkserver`). A cell that does not parse
+(IPython magics, a syntax error) contributes the imports of its parsable lines only.
 """
 
 from __future__ import annotations
