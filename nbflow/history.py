@@ -19,6 +19,7 @@ from nbflow.graph import Pipeline
 from nbflow.grids import Selector
 from nbflow.models import RunRecord, TaskRun, TaskState
 from nbflow.shapes import (
+    CellProgressEntry,
     ReportEntry,
     ReportList,
     RunDetail,
@@ -62,6 +63,7 @@ def task_entry(task: TaskRun, root: Path) -> TaskRunEntry:
         attempts=task.attempts,
         error=TaskErrorEntry(**error.to_json()) if error else None,
         output_notebook=task.output_notebook.relative_to(root).as_posix() if task.output_notebook else None,
+        progress=CellProgressEntry(**task.progress.to_json()) if task.progress else None,
     )
 
 

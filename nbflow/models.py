@@ -191,6 +191,33 @@ class TaskError:
 
 
 @dataclass
+class CellProgress:
+    """How far a running instance's notebook has got: its `cell`-th cell of `cells` (counted from 1 in the executed
+    notebook, the injected parameters cell included), that cell's first line, and the tail of what the cells have
+    printed (stdout and stderr, at most TAIL_LINES lines of at most LINE_CHARS characters)."""
+
+    TAIL_LINES = 20
+    LINE_CHARS = 200
+
+    cell: int
+    cells: int
+    line: str = ""
+    tail: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> CellProgress | None:
+        if not data:
+            return None
+        return cls(int(data["cell"]), int(data["cells"]), str(data.get("line", "")), list(data.get("tail", [])))
+
+    def __str__(self) -> str:
+        return f"cell {self.cell}/{self.cells}" + (f": {self.line}" if self.line else "")
+
+
+@dataclass
 class TaskRun:
     """One task instance in one run: what the loop sets, the store keeps and every interface shows."""
 
@@ -206,6 +233,7 @@ class TaskRun:
     run_id: str | None = None
     task: str = ""  # the task it is an instance of; the same as `name` without a grid
     grid: dict[str, Any] = field(default_factory=dict)  # the instance's grid values
+    progress: CellProgress | None = None  # while it runs, and as far as it got once it ended
 
     def __post_init__(self) -> None:
         self.task = self.task or self.name

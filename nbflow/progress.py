@@ -42,8 +42,12 @@ def describe_error(result: TaskRun) -> str:
 def _note(result: TaskRun) -> str:
     if result.state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED):
         return describe_error(result)
-    if result.state is TaskState.RUNNING and result.attempts > 1:
-        return f"attempt {result.attempts}"
+    if result.state is TaskState.RUNNING:
+        notes = [f"attempt {result.attempts}"] if result.attempts > 1 else []
+        progress = result.progress
+        if progress is not None:  # the cell it runs, and the last line its cells printed
+            notes += [str(progress)] + ([f"> {progress.tail[-1]}"] if progress.tail else [])
+        return "; ".join(notes)
     if result.state is TaskState.WAITING:
         return "; ".join(result.reasons)  # which run it waits for
     return ""

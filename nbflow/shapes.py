@@ -49,6 +49,16 @@ class TaskErrorEntry(Shape):
     source_line: str | None = None
 
 
+class CellProgressEntry(Shape):
+    """How far an instance's notebook has got: cell `cell` of `cells` (from 1, in the executed notebook, the
+    injected parameters cell included), that cell's first line, and the last lines its cells printed."""
+
+    cell: int
+    cells: int
+    line: str
+    tail: list[str]
+
+
 class TaskRunEntry(Shape):
     """One task of one run (`show --json`, `GET runs/ID`); `output_notebook` is relative to the project root."""
 
@@ -62,6 +72,7 @@ class TaskRunEntry(Shape):
     attempts: int
     error: TaskErrorEntry | None
     output_notebook: str | None
+    progress: CellProgressEntry | None = None  # while it runs (and as far as it got)
 
 
 class RunSummary(Shape):

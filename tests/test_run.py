@@ -146,9 +146,11 @@ def test_history_commands_json_shapes(project):
         "attempts",
         "error",
         "output_notebook",
+        "progress",
     }
     assert bad["error"]["ename"] == "ZeroDivisionError" and bad["error"]["cell_index"] == 3  # in the executed file
     assert (bad["error"]["source_cell"], bad["error"]["source_line"]) == (2, "1 / 0")  # in the user's notebook
+    assert (bad["progress"]["cell"], bad["progress"]["line"]) == (4, "1 / 0")  # as far as it got: the failing cell
     assert any("1 / 0" in line for line in bad["error"]["traceback"])
     assert bad["output_notebook"] == f".nbflow/runs/{detail['id']}/bad.ipynb"
     status = json.loads(run_cli("status", str(project), "--json").stdout)["tasks"]

@@ -68,6 +68,7 @@ def test_a_store_written_with_local_offsets_is_converted_to_utc_in_order(tmp_pat
             "INSERT INTO task_successes VALUES ('a', '{}', 'r-la', '2026-12-01T20:41:40.000-08:00', '{}')",
         )
         db.execute("UPDATE meta SET value = '9' WHERE key = 'schema_version'")  # before times in UTC (10)
+        db.execute("ALTER TABLE task_runs DROP COLUMN progress")  # as a store of schema 9 is: added by 12
     store.close()
 
     store = Store(tmp_path / ".nbflow")  # migrated on opening

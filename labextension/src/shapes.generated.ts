@@ -96,6 +96,7 @@ export interface TaskRunEntry {
   attempts: number;
   error: TaskErrorEntry | null;
   output_notebook: string | null;
+  progress: CellProgressEntry | null;
 }
 /**
  * Why a task did not succeed. `cell_index` counts the executed notebook's cells, the injected parameters cell
@@ -109,6 +110,16 @@ export interface TaskErrorEntry {
   traceback: string[];
   source_cell: number | null;
   source_line: string | null;
+}
+/**
+ * How far an instance's notebook has got: cell `cell` of `cells` (from 1, in the executed notebook, the
+ * injected parameters cell included), that cell's first line, and the last lines its cells printed.
+ */
+export interface CellProgressEntry {
+  cell: number;
+  cells: number;
+  line: string;
+  tail: string[];
 }
 /**
  * `status --json`.

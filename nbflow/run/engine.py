@@ -5,8 +5,8 @@ run layer imports it only when a notebook is about to run, so a command that run
 What differs from papermill's own engine, and only that, is overridden here:
 
 - the kernel: `execute_job` passes its kernel manager (`km`, a kernel from the warm pool or the fork server,
-  started in the notebook's folder) and an `on_cell_start` hook, which papermill hands on to the client as it
-  does every engine argument;
+  started in the notebook's folder) and its hooks (`on_notebook_start`, `on_cell_start`, and `on_output` for
+  what the cells print), which papermill hands on to the client as it does every engine argument;
 - saving: papermill writes the whole notebook at every cell's start and end; nbflow at most every SAVE_EVERY_S
   seconds while cells run (`ThrottledManager`), and once at the end however the run ended;
 - output: at most OUTPUT_LIMIT_BYTES per cell and NOTEBOOK_LIMIT_BYTES in all (`NbflowClient`);
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from nbformat import v4
@@ -91,9 +91,16 @@ class NbflowClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill 
     whole notebook, then one note per cell saying what was dropped; masking the secrets' values in everything the
     kernel sends; and stopping its channels when done, which nbclient leaves to whoever owns the kernel."""
 
-    def __init__(self, *args: Any, secret_values: Iterable[str] = (), **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        secret_values: Iterable[str] = (),
+        on_output: Callable[[str], None] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self._secret_values = list(secret_values)
+        self._on_output = on_output
 
     def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
         if self._secret_values:  # outputs, errors, display updates and widget state alike
@@ -117,6 +124,8 @@ class NbflowClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill 
 
     def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
         content = msg.get("content", {})
+        if self._on_output is not None and msg.get("msg_type") == "stream":
+            self._on_output(str(content.get("text", "")))  # masked already (`process_message`)
         size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
         kept = self._kept.get(cell_index, 0)
         notebook_room = NOTEBOOK_LIMIT_BYTES - self._total

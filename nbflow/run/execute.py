@@ -20,25 +20,35 @@ from typing import Any
 
 from nbflow import masking, processes
 from nbflow.declare.reading import NOTEBOOK_SUFFIX, ipynb_text
-from nbflow.models import TaskError, TaskState
+from nbflow.models import CellProgress, TaskError, TaskState
 from nbflow.run.jobs import Job, JobResult, StopReason
 from nbflow.run.kernels import KernelPool, shutdown_kernel, start_kernel
 from nbflow.times import iso, now
 
 TRACEBACK_LINES = 30
+TAIL_CHARS = 8 * 1024  # what a running task's progress keeps of its cells' printed output
 KERNEL_START_TRIES = 3
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class KernelControl:
-    """The link between a running job and whoever may need to kill its kernel (timeout, cancel)."""
+    """The link between a running job and whoever may need to kill its kernel (timeout, cancel), or to know how
+    far it has got (`progress`)."""
 
-    def __init__(self, on_pid: Callable[[int], None] | None = None):
+    def __init__(
+        self, on_pid: Callable[[int], None] | None = None, on_change: Callable[[], None] | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self.pid: int | None = None
         self.stop_reason: StopReason | None = None
         self.cell_index: int | None = None  # the cell being executed (in the executed notebook)
         self._on_pid = on_pid
+        self._on_change = on_change  # the cell or its printed output changed: `progress()` has news
+        self._cells = 0
+        self._line = ""
+        # what the cells printed, its last TAIL_CHARS characters only: cut into lines when progress is asked for,
+        # not at each of the (maybe millions of) messages a cell sends
+        self._printed = ""
 
     def attach(self, pid: int) -> None:
         """The job's kernel is the process `pid`; kill it at once if a stop came first."""
@@ -50,9 +60,30 @@ class KernelControl:
         if stop_now:
             _kill(pid)
 
-    def cell_started(self, cell_index: int, **_: Any) -> None:
-        """nbclient's `on_cell_start` hook: remember which cell a kill would interrupt."""
+    def notebook_started(self, notebook: Any, **_: Any) -> None:
+        """nbclient's `on_notebook_start` hook: how many cells there are to run."""
+        self._cells = len(notebook.cells)
+
+    def cell_started(self, cell_index: int, cell: Any = None, **_: Any) -> None:
+        """nbclient's `on_cell_start` hook: remember which cell a kill would interrupt, and its first line."""
         self.cell_index = cell_index
+        source = str(getattr(cell, "source", "") or "")
+        self._line = next((line.strip() for line in source.splitlines() if line.strip()), "")[: CellProgress.LINE_CHARS]
+        if self._on_change:
+            self._on_change()
+
+    def printed(self, text: str) -> None:
+        """The engine's hook for every stream output (stdout and stderr) a cell sends."""
+        self._printed = (self._printed + text)[-TAIL_CHARS:]
+        if self._on_change:
+            self._on_change()
+
+    def progress(self) -> CellProgress | None:
+        """How far the notebook has got: None before its first cell."""
+        if self.cell_index is None:
+            return None
+        lines = [line[: CellProgress.LINE_CHARS] for line in self._printed.splitlines()[-CellProgress.TAIL_LINES :]]
+        return CellProgress(self.cell_index + 1, max(self._cells, self.cell_index + 1), self._line, lines)
 
     def stop(self, reason: StopReason) -> None:
         """Kill the kernel now (or as soon as it is attached); the first reason given is the one kept."""
@@ -115,7 +146,9 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
                 log_output=False,
                 start_timeout=job.start_timeout,
                 km=km,
+                on_notebook_start=control.notebook_started,
                 on_cell_start=control.cell_started,
+                on_output=control.printed,
                 with_secrets=with_secrets,
                 secret_values=values,
             )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from nbflow.models import TaskError, TaskState
+from nbflow.models import CellProgress, TaskError, TaskState
 
 
 class StopReason(str, Enum):
@@ -96,6 +96,11 @@ class Executor(abc.ABC):
     def prepare(self, upcoming: list[Job]) -> None:  # noqa: B027 (optional hook: doing nothing is right)
         """A hint: these jobs (at most `capacity`, soonest first) are likely to be submitted next; an executor may
         start their kernels early."""
+
+    def progress(self) -> dict[str, CellProgress]:
+        """How far the running jobs' notebooks have got, by task instance, for those that got further since the
+        last call (asked a few times a second while the run goes on). An executor that cannot tell says nothing."""
+        return {}
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release everything the executor holds (threads, kernels, connections)."""

@@ -7,9 +7,11 @@ largest part of starting a notebook run) once per run, not once per task.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from nbflow.models import CellProgress
 from nbflow.run.execute import KernelControl, execute_job, import_papermill
 from nbflow.run.jobs import Executor, ExecutorOptions, Job, JobResult, StopReason
 from nbflow.run.kernels import KernelPool, import_kernel_client
@@ -32,6 +34,8 @@ class LocalExecutor(Executor):
         self._pool: ThreadPoolExecutor | None = None  # started with the first job: a no-op run needs none of it
         self._controls: dict[tuple[str, int], KernelControl] = {}
         self._on_kernel_pid = on_kernel_pid
+        self._moved: set[tuple[str, int]] = set()  # jobs whose progress changed since `progress()` last asked
+        self._moved_lock = threading.Lock()
 
     @classmethod
     def from_options(cls, options: ExecutorOptions) -> LocalExecutor:
@@ -53,8 +57,9 @@ class LocalExecutor(Executor):
 
     def submit(self, job: Job) -> Future[JobResult]:
         report = self._on_kernel_pid
-        control = KernelControl((lambda pid: report(job, pid)) if report else None)
-        self._controls[(job.task, job.attempt)] = control
+        key = (job.task, job.attempt)
+        control = KernelControl((lambda pid: report(job, pid)) if report else None, lambda: self._moved_add(key))
+        self._controls[key] = control
         threads = self._start()
         if self._kernels is not None:
             self._kernels.claim(job)
@@ -64,6 +69,16 @@ class LocalExecutor(Executor):
         control = self._controls.get((job.task, job.attempt))
         if control is not None:
             control.stop(reason)
+
+    def _moved_add(self, key: tuple[str, int]) -> None:
+        with self._moved_lock:
+            self._moved.add(key)
+
+    def progress(self) -> dict[str, CellProgress]:
+        with self._moved_lock:
+            moved, self._moved = self._moved, set()
+        found = {task: self._controls[(task, attempt)].progress() for task, attempt in moved}
+        return {task: progress for task, progress in found.items() if progress is not None}
 
     def prepare(self, upcoming: list[Job]) -> None:
         self._start()

@@ -11,6 +11,7 @@ from typing import Any
 
 from nbflow.graph import Pipeline
 from nbflow.models import Run, RunState, TaskRun
+from nbflow.run.cell_progress import ProgressRecorder
 from nbflow.run.claims import Claims, stop_orphan_kernels
 from nbflow.run.executors import make_executor
 from nbflow.run.jobs import Executor, ExecutorOptions
@@ -103,7 +104,8 @@ def run_pipeline(
             except BaseException as exc:  # recorded but never going: not left `running` (a schedule would wait on it)
                 store.finish_run(run_id, RunState.FAILED, f"the run could not start: {exc}")
                 raise
-            return runner.execute()
+            with ProgressRecorder(chosen, store, run):
+                return runner.execute()
         finally:
             if chosen is not executor:
                 chosen.close()

@@ -17,7 +17,7 @@ from typing import Any
 
 from nbflow import processes
 from nbflow.errors import StoreError, StoreReadOnly
-from nbflow.models import RunRecord, RunState, TaskError, TaskRun, TaskState
+from nbflow.models import CellProgress, RunRecord, RunState, TaskError, TaskRun, TaskState
 from nbflow.store import trouble
 from nbflow.store.schema import NewerSchema, migrate, up_to_date
 from nbflow.times import iso, now
@@ -205,7 +205,8 @@ class Store:
 
     def update_task(self, run_id: str, task: str, **fields: Any) -> None:
         """Set some columns of a task run: `state`, `started_at`, `finished_at`, `attempts`, `error` (a TaskError),
-        `output_notebook` (a path), `reasons`, `kernel_pid`, `fingerprint` (what the instance was judged with)."""
+        `output_notebook` (a path), `reasons`, `kernel_pid`, `fingerprint` (what the instance was judged with),
+        `progress` (a CellProgress)."""
         values = {key: self._column(key, value) for key, value in fields.items()}
         assignments = ", ".join(f"{key} = ?" for key in values)
         with self.transaction() as db:
@@ -393,6 +394,8 @@ class Store:
             return _dumps(value.to_json() if isinstance(value, TaskError) else value)
         if key in ("reasons", "fingerprint"):
             return _dumps(value)
+        if key == "progress":
+            return _dumps(value.to_json() if isinstance(value, CellProgress) else value)
         if key == "output_notebook":
             return os.path.relpath(value, self.root) if os.path.isabs(value) else str(value)
         if key == "state":
@@ -413,6 +416,7 @@ class Store:
             run_id=row["run_id"],
             task=row["base"] or row["task"],
             grid=_loads(row["grid"]) or {},
+            progress=CellProgress.from_json(_loads(row["progress"])),
         )
 
 
@@ -426,7 +430,7 @@ def open_store(store_dir: Path) -> Store:
 
 _TASK_COLUMNS = (
     "t.run_id, t.task, t.state, t.started_at, t.finished_at, t.attempts, t.error, t.output_notebook, t.reasons, "
-    "t.kernel_pid, t.base, t.grid"
+    "t.kernel_pid, t.base, t.grid, t.progress"
 )
 
 

@@ -199,6 +199,11 @@ MIGRATIONS = [
         ticked_at REAL NOT NULL
     );
     """,
+    # 12: how far a running instance's notebook has got (a `CellProgress` as JSON), written a few times a second
+    # while it runs and kept as it ended
+    """
+    ALTER TABLE task_runs ADD COLUMN progress TEXT;
+    """,
 ]
 
 
