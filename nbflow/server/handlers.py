@@ -11,6 +11,7 @@ starting a run never blocks the server. Errors are an `ErrorBody` (`{"message", 
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
@@ -108,8 +109,17 @@ class NbflowHandler(APIHandler):
         return code, body
 
     def send(self, status: int, body: BaseModel | None) -> None:
+        """Answer `body` as JSON. A successful GET carries an `ETag` (a hash of the body), and a request whose
+        `If-None-Match` names it is answered 304 without the body: the panel's polls of an unchanged pipeline."""
         self.set_status(status)
-        self.finish(body.model_dump_json(by_alias=True) if body is not None else None)
+        data = body.model_dump_json(by_alias=True).encode() if body is not None else None
+        if data is not None and status == 200 and self.request.method in ("GET", "HEAD"):
+            self.set_header("ETag", f'"{hashlib.sha256(data).hexdigest()[:40]}"')
+            if self.check_etag_header():  # tornado's reading of If-None-Match: lists, weak tags, `*`
+                self.set_status(304)
+                self.finish()
+                return
+        self.finish(data)
 
 
 class PipelineHandler(NbflowHandler):

@@ -15,18 +15,18 @@ import threading
 
 from pydantic import ValidationError
 
-from nbflow import history, render
+from nbflow import history
 from nbflow.models import RunState
 from nbflow.notify import Notifier
 from nbflow.project import Project
 from nbflow.run.background import BackgroundRun, start_run
 from nbflow.run.cancel import GRACE_S, cancel_process_run
+from nbflow.server.cache import PipelineCache
 from nbflow.server.errors import ApiError
 from nbflow.server.paths import ServedProject, inside
 from nbflow.server.schedules import HostedScheduler
 from nbflow.shapes import (
     ExecutedNotebook,
-    Graph,
     NotebookJson,
     PipelineTask,
     PipelineView,
@@ -47,14 +47,15 @@ class Runs:
         self.handles: dict[str, BackgroundRun] = {}
         self._lock = threading.Lock()
         self._notifiers: list[Notifier] = []  # the last one serves; the earlier ones finish what they hold
+        self._cache = PipelineCache(served)  # for `pipeline()`, which the panel asks for every few seconds
 
     def pipeline(self) -> PipelineView:
         """The graph (`graph --format json`) with each task's status, and the run going on if any."""
-        pipeline = self.served.load()
-        with self.served.store(pipeline.project) as store:
-            statuses = history.task_statuses(pipeline, store)
-            running = store.running_runs()
-        graph = Graph.model_validate(render.to_dict(pipeline))
+        resolved = self._cache.load()  # resolved and drawn again only when the notebooks or the settings changed
+        pipeline, graph = resolved.pipeline, resolved.graph
+        store = self._cache.store(pipeline.project)  # kept open: opening and closing one writes it
+        statuses = self._cache.statuses(resolved, store)  # judged again only when something they read changed
+        running = store.running_runs()
         return PipelineView(
             tasks=[PipelineTask(**task.model_dump(), status=statuses[task.name]) for task in graph.tasks],
             edges=graph.edges,
@@ -190,3 +191,4 @@ class Runs:
                 pass
         for notifier in self._notifiers:
             notifier.close(timeout)
+        self._cache.close()  # the store `pipeline()` keeps open
