@@ -284,6 +284,17 @@ class SchedulesView(Shape):
     scheduler_error: str | None
 
 
+class StoreEvent(Shape):
+    """One server-sent event of `GET events`: `run` (the run's summary: it started, its counts or state changed),
+    `task` (one instance's entry: its state or progress changed), or `resync` (this stream missed events: read the
+    pipeline and the runs again). The event's name is its `type`."""
+
+    type: Literal["run", "task", "resync"]
+    run_id: str
+    run: RunSummary | None = None
+    task: TaskRunEntry | None = None
+
+
 class Health(Shape):
     """`GET health`: whether the store can be read (`store_error` says why not), whether a live scheduler holds the
     project's lease (`scheduler`: which; `here`: hosted by this server), and when a scheduler holding it last ticked
@@ -508,6 +519,7 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     SchedulesView,
     Health,
     RunDiff,
+    StoreEvent,
 )
 REQUESTS: tuple[type[BaseModel], ...] = (RunRequest, ScheduleRequest)
 STATES: tuple[type[Enum], ...] = (TaskState, RunState, TaskStatus)

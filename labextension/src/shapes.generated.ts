@@ -39,6 +39,7 @@ export interface NbflowShapes {
   SchedulesView: SchedulesView;
   Health: Health;
   RunDiff: RunDiff;
+  StoreEvent: StoreEvent;
   RunRequest: RunRequest;
   ScheduleRequest: ScheduleRequest;
   TaskState: TaskState;
@@ -425,6 +426,17 @@ export interface OutputChange {
   before: string | null;
   after: string | null;
   note: string | null;
+}
+/**
+ * One server-sent event of `GET events`: `run` (the run's summary: it started, its counts or state changed),
+ * `task` (one instance's entry: its state or progress changed), or `resync` (this stream missed events: read the
+ * pipeline and the runs again). The event's name is its `type`.
+ */
+export interface StoreEvent {
+  type: 'run' | 'task' | 'resync';
+  run_id: string;
+  run: RunSummary | null;
+  task: TaskRunEntry | null;
 }
 /**
  * `POST runs`.

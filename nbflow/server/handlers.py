@@ -1,7 +1,8 @@
 """The REST API under `/nbflow/api/`: JSON in, JSON out (and a report's HTML), every handler behind Jupyter
 Server's authentication and authorization on the resource `nbflow`.
 
-Reading needs `read` (so do `GET /nbflow/metrics`, Prometheus' text, and `GET health`); starting and cancelling
+Reading needs `read` (so do `GET /nbflow/metrics`, Prometheus' text, `GET health`, and `GET events`, the
+server-sent events of runs and tasks); starting and cancelling
 runs `execute`; adding, pausing, resuming and removing schedules `write`, and `execute` as well for a schedule that
 runs a command when it fails (as a terminal would). Bodies are read with their models and answers written from
 theirs (`nbflow.shapes`); the work is done by `NbflowService` in a thread pool, so loading a large pipeline or
@@ -10,12 +11,14 @@ starting a run never blocks the server. Errors are an `ErrorBody` (`{"message", 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
+import tornado.iostream
 import tornado.web
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth import decorator
@@ -24,6 +27,7 @@ from pydantic import BaseModel
 from tornado.ioloop import IOLoop
 
 from nbflow.server.errors import ApiError, error_body
+from nbflow.server.events import STREAMS_LIMIT, TooManyStreams, sse
 from nbflow.server.requests import read_body
 from nbflow.server.service import NbflowService
 from nbflow.shapes import (
@@ -279,6 +283,52 @@ class ScheduleHandler(NbflowHandler):
         await self.call(self.service.schedules.remove, name)
 
 
+class EventsHandler(NbflowHandler):
+    """GET events: server-sent events (`text/event-stream`), one per change of a run or a task of a run, as
+    `StoreEvent`s; a comment every KEEPALIVE_S seconds keeps proxies from closing an idle stream."""
+
+    KEEPALIVE_S = 15.0
+
+    def on_connection_close(self) -> None:
+        stream = getattr(self, "_stream", None)
+        if stream is not None:
+            stream.put(None)
+
+    @tornado.web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        events = self.service.events
+        try:
+            self._stream = stream = events.open()
+        except TooManyStreams:
+            self.send(503, ErrorBody(message=f"{STREAMS_LIMIT} event streams are open already; try again later."))
+            return
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")  # a proxy must pass each event on as it comes
+        number = 0
+        try:
+            self.write("retry: 2000\n\n")
+            await self.flush()
+            while True:
+                try:
+                    event = await asyncio.wait_for(stream.queue.get(), self.KEEPALIVE_S)
+                except asyncio.TimeoutError:
+                    self.write(": keep-alive\n\n")
+                else:
+                    if event is None:
+                        break
+                    number += 1
+                    self.write(sse(event, number))
+                await self.flush()
+        except tornado.iostream.StreamClosedError:
+            pass
+        finally:
+            events.close_stream(stream)
+        if not self._finished:
+            self.finish()
+
+
 class HealthHandler(NbflowHandler):
     """GET health: the store readable, the scheduler holding the lease, its last tick; 503 when the store cannot
     be read (the body says why), so a probe needs only the status."""
@@ -330,6 +380,7 @@ def handlers(service: NbflowService, pool: ThreadPoolExecutor) -> list[tuple[str
         (rf"{API}/schedules/([^/]+)", ScheduleHandler, kwargs),
         (rf"{API}/schedules/([^/]+)/(pause|resume)", ScheduleActionHandler, kwargs),
         (rf"{API}/health", HealthHandler, kwargs),
+        (rf"{API}/events", EventsHandler, kwargs),
         (rf"{API}(/.*)?", NotFoundHandler, kwargs),
         (METRICS, MetricsHandler, kwargs),
     ]

@@ -1,6 +1,6 @@
 """What the REST API does, without HTTP: the served project (`paths`), its runs (`runs`), its reports (`reports`),
 runs compared (`diffs`), its schedules with the scheduler the server may host (`schedules`) and its metrics and
-health (`metrics`), put together for the handlers.
+health (`metrics`), the run and task events pushed to the browser (`events`), put together for the handlers.
 
 Everything here is plain blocking Python, called from the handlers in a thread pool so the server stays responsive.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nbflow.server.diffs import Diffs
+from nbflow.server.events import RunEvents
 from nbflow.server.metrics import Metrics
 from nbflow.server.paths import ServedProject
 from nbflow.server.reports import Reports
@@ -29,9 +30,11 @@ class NbflowService:
         self.diffs = Diffs(self.served)
         self.schedules = Schedules(self.served, self.hosted)
         self.metrics = Metrics(self.served, self.hosted)
+        self.events = RunEvents(self.served)
 
     def shutdown(self, timeout: float = 30) -> None:
         """Stop the hosted scheduler (cancelling its runs), cancel the runs started here and wait for them to record
         themselves (called when the server stops)."""
+        self.events.close()
         self.hosted.stop(timeout)
         self.runs.shutdown(timeout)

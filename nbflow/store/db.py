@@ -52,8 +52,9 @@ class Store:
             else:
                 if not self.path.exists():
                     trouble.create(self.path, migrate)
-                with self.transaction() as db:
-                    migrate(db)
+                if not up_to_date(self.db):  # an up-to-date store is not written by opening it (watchers see writes)
+                    with self.transaction() as db:
+                        migrate(db)  # reads the version again inside the transaction: another may have migrated
         except NewerSchema as exc:
             raise StoreError(
                 f"{self.path} was written by a newer nbflow (schema {exc.version}); upgrade nbflow to read it."

@@ -251,6 +251,7 @@ ENDPOINTS = [
     ("GET", "runs/latest"),
     ("POST", "runs/latest/cancel"),
     ("GET", "runs/latest/tasks/a/notebook"),
+    ("GET", "events"),
     ("GET", "no-such-endpoint"),
     ("GET", "schedules"),
     ("POST", "schedules"),
