@@ -112,7 +112,7 @@ class RunEvents:
                 try:
                     if store is None:
                         store = open_store(self.served.project().store_dir)
-                    version = store.db.execute("PRAGMA data_version").fetchone()[0]
+                    version = store.data_version()
                     if version == last_version:
                         continue
                     last_version = version

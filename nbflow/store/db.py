@@ -231,6 +231,11 @@ class Store:
                 (run_id, task, attempt, str(state), started_at, finished_at, self._column("error", error)),
             )
 
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits to the store (this thread's own writes
+        leave it as it is): a watcher asks it, cheaply, before reading anything again."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
     def runs(self, limit: int | None = None) -> list[RunRecord]:
         """Runs, newest first (times are UTC text, so they sort as they happened)."""
         sql = "SELECT * FROM runs ORDER BY started_at DESC, id DESC" + (f" LIMIT {int(limit)}" if limit else "")
