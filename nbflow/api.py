@@ -30,10 +30,10 @@ class Pipeline(graph.Pipeline):
         **options: Any,
     ) -> Run:
         """Run the targets (default: all) and their upstream (`upstream=False`: the targets alone, their upstream
-        taken as done); blocks until done. `grid` runs every selected task
-        that uses a name once per value (`{"report_date": ["2026-11-01", ...]}`). With `[notify]` `runs = "all"`,
-        the run's end is notified before this returns (at most 30 s more; `notify=False`: not at all). Options
-        are `run_pipeline`'s."""
+        taken as done; `downstream=True`: what lies downstream of the targets too); blocks until done. `grid`
+        runs every selected task that uses a name once per value (`{"report_date": ["2026-11-01", ...]}`). With
+        `[notify]` `runs = "all"`, the run's end is notified before this returns (at most 30 s more;
+        `notify=False`: not at all). Options are `run_pipeline`'s."""
         run = run_pipeline(self, targets=targets, params=params, workers=workers, force=force, grid=grid, **options)
         if notify and self.project.notify.runs == "all":
             from nbflow.notify import deliver_after_run  # smtplib and email: imported only where runs notify
@@ -48,9 +48,10 @@ class Pipeline(graph.Pipeline):
         force: bool = False,
         grid: Mapping[str, Iterable[Any]] | None = None,
         upstream: bool = True,
+        downstream: bool = False,
     ) -> list[Step]:
         """What `run` would do with each task instance, and why, without running anything."""
-        return plan(self, targets, params, force, grid, upstream)
+        return plan(self, targets, params, force, grid, upstream, downstream)
 
 
 def load(path: str | Path | None = None, params: Mapping[str, Any] | None = None) -> Pipeline:

@@ -93,9 +93,12 @@ class Pipeline:
             return _no_instance(self, selector, target)
         return f"target `{target}` names no task{did_you_mean(selector.task, self.specs)}."
 
-    def select(self, targets: Iterable[str] | None = None, upstream: bool = True) -> list[str]:
+    def select(
+        self, targets: Iterable[str] | None = None, upstream: bool = True, downstream: bool = False
+    ) -> list[str]:
         """The targets and everything upstream of them, in dependency order (all tasks when no target); with
-        `upstream=False` the targets alone, their upstream assumed done."""
+        `upstream=False` the targets alone, their upstream assumed done; with `downstream` everything downstream of
+        the targets too (and, unless `upstream=False`, its upstream)."""
         if not targets:
             return list(self.tasks)
         targets = list(targets)
@@ -104,6 +107,8 @@ class Pipeline:
         if unknown:
             raise PipelineError([Problem("unknown-target", self.unknown_target(t)) for t in unknown])
         wanted = {name for names in chosen.values() for name in names}
+        for name in list(wanted) if downstream else []:
+            wanted |= nx.descendants(self.graph, name)
         for name in list(wanted) if upstream else []:
             wanted |= nx.ancestors(self.graph, name)
         return [name for name in self.tasks if name in wanted]

@@ -284,6 +284,58 @@ class SchedulesView(Shape):
     scheduler_error: str | None
 
 
+PreviewKind = Literal["table", "image", "text"]
+
+
+class FileEntry(Shape):
+    """One declared input or output of a task (`GET tasks/NAME`): `path` relative to the project root as declared
+    and filled, what it is, whether it is there, its size in bytes and when it last changed (a folder's or a
+    glob's: of all the files it holds, `files` of them, counted up to FILES_COUNTED), and what `GET files/preview`
+    can show of it (null: nothing, or it is a folder or glob: preview its files)."""
+
+    path: str
+    kind: Literal["file", "folder", "glob"]
+    exists: bool
+    size: int | None
+    modified: str | None
+    files: int | None
+    preview: PreviewKind | None
+
+
+class TaskDetail(Shape):
+    """`GET tasks/NAME`: one task instance as the drawer shows it. `notebook` is relative to the server's root
+    (openable), `report` too (the file the task writes, null without one); `last` is its entry in the latest run
+    that had it (`last_run`), with its error and progress."""
+
+    name: str
+    task: str
+    grid: dict[str, Any] = {}
+    notebook: str
+    status: TaskStatusEntry
+    params: dict[str, Any]
+    inputs: list[FileEntry]
+    outputs: list[FileEntry]
+    upstream: list[str]
+    downstream: list[str]
+    report: str | None
+    last_run: str | None
+    last: TaskRunEntry | None
+
+
+class FilePreview(Shape):
+    """`GET files/preview?path=PATH`: the first rows of a table (CSV, TSV, JSON, JSON lines, Parquet), an image as
+    a data URL, or the first lines of a text; `note` says what was left out (more rows, columns, a long cell)."""
+
+    path: str
+    kind: PreviewKind
+    columns: list[str] = []
+    rows: list[list[str]] = []
+    total_rows: int | None = None  # where known without reading the whole file
+    text: str | None = None
+    data_url: str | None = None
+    note: str | None = None
+
+
 class StoreEvent(Shape):
     """One server-sent event of `GET events`: `run` (the run's summary: it started, its counts or state changed),
     `task` (one instance's entry: its state or progress changed), or `resync` (this stream missed events: read the
@@ -451,12 +503,30 @@ class RunRequest(ParamsRequest):
         description='an object of text: {name: "a,b,c"} or {name: "2026-11-01..2026-11-30"} (step "/7d"), read as '
         "`nbflow run -g NAME VALUES` reads it",
     )
+    upstream: bool = Field(
+        True, description="true or false: run the targets' upstream too (false: taken as done, its outputs there)"
+    )
+    downstream: bool = Field(
+        False,
+        description="true or false: run what lies downstream of the targets too (with force and upstream false: "
+        '"run from here")',
+    )
+    rerun_failed: str | None = Field(
+        None,
+        description="a run id: run its failed and cancelled tasks again, and their downstream, with its parameters "
+        "and grid, forced, their upstream taken as done (give no targets, parameters or grid with it)",
+    )
 
     @model_validator(mode="after")
     def _each_grid_name_once(self) -> RunRequest:
         both = sorted(set(self.grid) & set(self.grid_text))
         if both:
             raise ValueError(f"grid name `{both[0]}` is given in both `grid` and `grid_text`; give it once.")
+        given = [name for name in ("targets", "params", "params_text", "grid", "grid_text") if getattr(self, name)]
+        if self.rerun_failed is not None and given:
+            raise ValueError(
+                f"`rerun_failed` takes the targets, parameters and grid of the run it reruns; leave out `{given[0]}`."
+            )
         return self
 
     def grid_values(self) -> dict[str, list[Any]]:
@@ -520,6 +590,8 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     Health,
     RunDiff,
     StoreEvent,
+    TaskDetail,
+    FilePreview,
 )
 REQUESTS: tuple[type[BaseModel], ...] = (RunRequest, ScheduleRequest)
 STATES: tuple[type[Enum], ...] = (TaskState, RunState, TaskStatus)

@@ -40,6 +40,8 @@ export interface NbflowShapes {
   Health: Health;
   RunDiff: RunDiff;
   StoreEvent: StoreEvent;
+  TaskDetail: TaskDetail;
+  FilePreview: FilePreview;
   RunRequest: RunRequest;
   ScheduleRequest: ScheduleRequest;
   TaskState: TaskState;
@@ -439,6 +441,59 @@ export interface StoreEvent {
   task: TaskRunEntry | null;
 }
 /**
+ * `GET tasks/NAME`: one task instance as the drawer shows it. `notebook` is relative to the server's root
+ * (openable), `report` too (the file the task writes, null without one); `last` is its entry in the latest run
+ * that had it (`last_run`), with its error and progress.
+ */
+export interface TaskDetail {
+  name: string;
+  task: string;
+  grid: {
+    [k: string]: unknown;
+  };
+  notebook: string;
+  status: TaskStatusEntry;
+  params: {
+    [k: string]: unknown;
+  };
+  inputs: FileEntry[];
+  outputs: FileEntry[];
+  upstream: string[];
+  downstream: string[];
+  report: string | null;
+  last_run: string | null;
+  last: TaskRunEntry | null;
+}
+/**
+ * One declared input or output of a task (`GET tasks/NAME`): `path` relative to the project root as declared
+ * and filled, what it is, whether it is there, its size in bytes and when it last changed (a folder's or a
+ * glob's: of all the files it holds, `files` of them, counted up to FILES_COUNTED), and what `GET files/preview`
+ * can show of it (null: nothing, or it is a folder or glob: preview its files).
+ */
+export interface FileEntry {
+  path: string;
+  kind: 'file' | 'folder' | 'glob';
+  exists: boolean;
+  size: number | null;
+  modified: string | null;
+  files: number | null;
+  preview: ('table' | 'image' | 'text') | null;
+}
+/**
+ * `GET files/preview?path=PATH`: the first rows of a table (CSV, TSV, JSON, JSON lines, Parquet), an image as
+ * a data URL, or the first lines of a text; `note` says what was left out (more rows, columns, a long cell).
+ */
+export interface FilePreview {
+  path: string;
+  kind: 'table' | 'image' | 'text';
+  columns: string[];
+  rows: string[][];
+  total_rows: number | null;
+  text: string | null;
+  data_url: string | null;
+  note: string | null;
+}
+/**
  * `POST runs`.
  */
 export interface RunRequest {
@@ -478,6 +533,18 @@ export interface RunRequest {
   grid_text?: {
     [k: string]: string;
   };
+  /**
+   * true or false: run the targets' upstream too (false: taken as done, its outputs there)
+   */
+  upstream?: boolean;
+  /**
+   * true or false: run what lies downstream of the targets too (with force and upstream false: "run from here")
+   */
+  downstream?: boolean;
+  /**
+   * a run id: run its failed and cancelled tasks again, and their downstream, with its parameters and grid, forced, their upstream taken as done (give no targets, parameters or grid with it)
+   */
+  rerun_failed?: string | null;
 }
 /**
  * `POST schedules`: `cron` or `every`, one of them; `tz` defaults to the server machine's zone.

@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nbflow.cli.common import GRID_HELP, add_grid, add_params, add_path, note_root, parse_params, seconds
 
 if TYPE_CHECKING:
+    from nbflow.api import Pipeline
     from nbflow.project import Project
 
 
@@ -52,8 +53,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     pipeline = load(args.path)
     params = parse_params(args.param)
     grid = {name: parse_grid_values(name, text) for name, text in args.grid or []}
+    if args.rerun_failed:
+        args.target, params, grid = _rerun(args, pipeline)
+        args.force, args.no_upstream, args.downstream = True, True, True
     if args.dry_run:
-        steps = pipeline.plan(args.target, params, force=args.force, grid=grid, upstream=not args.no_upstream)
+        steps = pipeline.plan(
+            args.target, params, force=args.force, grid=grid, upstream=not args.no_upstream, downstream=args.downstream
+        )
         width = max([24, *(len(step.task) + 1 for step in steps)])
         for step in steps:
             print(f"{step.task:<{width}} {step.action:<24} {'; '.join(step.reasons)}".rstrip())
@@ -66,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             force=args.force,
             grid=grid,
             upstream=not args.no_upstream,
+            downstream=args.downstream,
             no_wait=args.no_wait,
             fail_fast=args.fail_fast,
             timeout=args.timeout,
@@ -93,6 +100,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     if pipeline.project.notify.runs == "all":
         _notify(pipeline.project, run.id)
     return run.exit_code
+
+
+def _rerun(args: argparse.Namespace, pipeline: Pipeline) -> tuple[list[str], dict[str, Any], dict[str, list[Any]]]:
+    """`--rerun-failed RUN`: that run's failed and cancelled instances, their downstream, its parameters and grid."""
+    from nbflow.errors import UsageError
+    from nbflow.history import find_run
+    from nbflow.run.rerun import rerun_failed
+    from nbflow.store import open_store
+
+    given = [option for option, value in (("-t", args.target), ("-p", args.param), ("-g", args.grid)) if value]
+    if given:
+        raise UsageError(
+            f"--rerun-failed takes the targets, parameters and grid of the run it reruns; leave out {', '.join(given)}."
+        )
+    store = open_store(pipeline.project.store_dir)
+    try:
+        found = find_run(store, args.rerun_failed)
+        if found is None:
+            raise UsageError(
+                f"no run {args.rerun_failed!r} in this project (or the prefix is not unique); see `nbflow runs`."
+            )
+        rerun = rerun_failed(pipeline, store, found)
+    finally:
+        store.close()
+    return rerun.targets, rerun.params, rerun.grid
 
 
 def _notify(project: Project, run_id: str) -> None:
@@ -129,6 +161,18 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="run only the targets (-t), not their upstream: it is taken as done, and what it writes must be "
         "there already (for an outside orchestrator that runs each task itself, as `nbflow export airflow` does)",
+    )
+    run.add_argument(
+        "--downstream",
+        action="store_true",
+        help="run what lies downstream of the targets (-t) too: with --force --no-upstream, a task and everything "
+        'after it ("run from here")',
+    )
+    run.add_argument(
+        "--rerun-failed",
+        metavar="RUN",
+        help="run again the failed and cancelled tasks of RUN (an id, a prefix, `latest`) and what lies downstream "
+        "of them, with RUN's parameters and grid, forced; their upstream is taken as done",
     )
     add_params(
         run,

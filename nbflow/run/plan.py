@@ -38,9 +38,10 @@ def plan(
     force: bool = False,
     grid: Mapping[str, Iterable[Any]] | None = None,
     upstream: bool = True,
+    downstream: bool = False,
 ) -> list[Step]:
     """Each selected task instance, in the order a run would take them, with what the run would do and why."""
-    prepared = prepare(pipeline, targets, params, grid, upstream)
+    prepared = prepare(pipeline, targets, params, grid, upstream, downstream)
     resolved = prepared.pipeline
     relative = resolved.project.relative
     store = open_store(resolved.project.store_dir)

@@ -63,9 +63,11 @@ def prepare(
     params: Mapping[str, Any] | None,
     grid: Mapping[str, Iterable[Any]] | None = None,
     upstream: bool = True,
+    downstream: bool = False,
 ) -> Prepared:
-    """Resolve with the run's parameters and grid, select the instances (the targets and, unless `upstream` is
-    False, their upstream), and check every name given; nothing runs yet."""
+    """Resolve with the run's parameters and grid, select the instances (the targets, with `downstream` what lies
+    downstream of them, and, unless `upstream` is False, their upstream), and check every name given; nothing
+    runs yet."""
     pipeline_params, task_params = split_params(params)
     run_grid = {name: list(values) for name, values in (grid or {}).items()}
     targets = list(targets) if targets else None
@@ -96,7 +98,7 @@ def prepare(
     unknown = [resolved.unknown_target(t) for t in targets or [] if not resolved.matching(t)]
     if unknown:
         raise UsageError.listing(unknown)
-    selected = resolved.select(targets, upstream)
+    selected = resolved.select(targets, upstream, downstream)
     bases = {resolved.tasks[name].base for name in selected}
     known = set(pipeline.project.params).union(*(resolved.specs[t].params for t in bases))
     problems = [

@@ -31,6 +31,7 @@ def run_pipeline(
     *,
     grid: Mapping[str, Iterable[Any]] | None = None,
     upstream: bool = True,
+    downstream: bool = False,
     no_wait: bool = False,
     fail_fast: bool = False,
     timeout: float | None = None,
@@ -53,8 +54,9 @@ def run_pipeline(
     has the kernels import everything themselves (`preload = false` in nbflow.toml for every run). `on_record` is
     called inside the transaction that records the run (the scheduler claims its slot there): raising there leaves
     no trace of the run, and the error is raised here. With `upstream=False` only the targets run: their upstream
-    is taken as done (its outputs must be there)."""
-    prepared = prepare(pipeline, targets, params, grid, upstream)
+    is taken as done (its outputs must be there); with `downstream=True` what lies downstream of the targets runs
+    too."""
+    prepared = prepare(pipeline, targets, params, grid, upstream, downstream)
     project = prepared.pipeline.project
     store = open_store(project.store_dir)
     run_id = new_run_id()

@@ -33,6 +33,7 @@ from nbflow.server.service import NbflowService
 from nbflow.shapes import (
     ErrorBody,
     ExecutedNotebook,
+    FilePreview,
     PipelineProblems,
     ReportList,
     RunCancelling,
@@ -44,6 +45,7 @@ from nbflow.shapes import (
     ScheduleEntry,
     ScheduleRequest,
     SchedulesView,
+    TaskDetail,
 )
 
 API = "/nbflow/api"
@@ -283,6 +285,30 @@ class ScheduleHandler(NbflowHandler):
         await self.call(self.service.schedules.remove, name)
 
 
+class TaskHandler(NbflowHandler):
+    """GET tasks/NAME: one task instance with its status, files, neighbours and its latest run's entry."""
+
+    @tornado.web.authenticated
+    @authorized("read")
+    @answers()
+    async def get(self, name: str) -> TaskDetail:
+        return await self.call(self.service.tasks.detail, name)
+
+
+class PreviewHandler(NbflowHandler):
+    """GET files/preview?path=PATH: the first rows of a table, an image or a text a task declares (PATH relative
+    to the project root)."""
+
+    @tornado.web.authenticated
+    @authorized("read")
+    @answers()
+    async def get(self) -> FilePreview:
+        path = self.get_argument("path", None)
+        if not path:
+            raise ApiError(400, "give the file as ?path=PATH, relative to the project's root.")
+        return await self.call(self.service.tasks.preview, path)
+
+
 class EventsHandler(NbflowHandler):
     """GET events: server-sent events (`text/event-stream`), one per change of a run or a task of a run, as
     `StoreEvent`s; a comment every KEEPALIVE_S seconds keeps proxies from closing an idle stream."""
@@ -381,6 +407,8 @@ def handlers(service: NbflowService, pool: ThreadPoolExecutor) -> list[tuple[str
         (rf"{API}/schedules/([^/]+)/(pause|resume)", ScheduleActionHandler, kwargs),
         (rf"{API}/health", HealthHandler, kwargs),
         (rf"{API}/events", EventsHandler, kwargs),
+        (rf"{API}/tasks/(.+)", TaskHandler, kwargs),
+        (rf"{API}/files/preview", PreviewHandler, kwargs),
         (rf"{API}(/.*)?", NotFoundHandler, kwargs),
         (METRICS, MetricsHandler, kwargs),
     ]

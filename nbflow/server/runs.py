@@ -21,6 +21,7 @@ from nbflow.notify import Notifier
 from nbflow.project import Project
 from nbflow.run.background import BackgroundRun, start_run
 from nbflow.run.cancel import GRACE_S, cancel_process_run
+from nbflow.run.rerun import rerun_failed
 from nbflow.server.cache import PipelineCache
 from nbflow.server.errors import ApiError
 from nbflow.server.paths import ServedProject, inside
@@ -41,13 +42,13 @@ from nbflow.shapes import (
 class Runs:
     """The runs of the served project; `handles` are the ones started by this server, by run id."""
 
-    def __init__(self, served: ServedProject, hosted: HostedScheduler):
+    def __init__(self, served: ServedProject, hosted: HostedScheduler, cache: PipelineCache):
         self.served = served
         self.hosted = hosted
         self.handles: dict[str, BackgroundRun] = {}
         self._lock = threading.Lock()
         self._notifiers: list[Notifier] = []  # the last one serves; the earlier ones finish what they hold
-        self._cache = PipelineCache(served)  # for `pipeline()`, which the panel asks for every few seconds
+        self._cache = cache  # for `pipeline()`, which the panel asks for every few seconds
 
     def pipeline(self) -> PipelineView:
         """The graph (`graph --format json`) with each task's status, and the run going on if any."""
@@ -79,15 +80,26 @@ class Runs:
 
     def start(self, request: RunRequest) -> RunStarted:
         pipeline = self.served.load()
-        params, grid = request.param_values(), request.grid_values()
+        targets, params, grid = request.targets or None, request.param_values(), request.grid_values()
+        force, upstream, downstream = request.force, request.upstream, request.downstream
+        if request.rerun_failed is not None:
+            with self.served.store(pipeline.project) as store:
+                found = history.find_run(store, request.rerun_failed)
+                if found is None:
+                    raise ApiError(404, f"no run {request.rerun_failed!r} in this project.")
+                rerun = rerun_failed(pipeline, store, found)
+            targets, params, grid = rerun.targets, rerun.params, rerun.grid
+            force, upstream, downstream = True, False, True
         with self._lock:
             handle = start_run(
                 pipeline,
                 trigger="lab",
-                targets=request.targets or None,
+                targets=targets,
                 params=params,
                 grid=grid,
-                force=request.force,
+                force=force,
+                upstream=upstream,
+                downstream=downstream,
                 no_wait=request.no_wait,
             )
             self.handles[handle.id] = handle

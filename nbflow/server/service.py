@@ -1,6 +1,7 @@
-"""What the REST API does, without HTTP: the served project (`paths`), its runs (`runs`), its reports (`reports`),
-runs compared (`diffs`), its schedules with the scheduler the server may host (`schedules`) and its metrics and
-health (`metrics`), the run and task events pushed to the browser (`events`), put together for the handlers.
+"""What the REST API does, without HTTP: the served project (`paths`), the resolved pipeline kept between
+requests (`cache`), its runs (`runs`), its tasks and their files (`tasks`), its reports (`reports`), runs compared
+(`diffs`), its schedules with the scheduler the server may host (`schedules`), its metrics and health (`metrics`)
+and the run and task events pushed to the browser (`events`), put together for the handlers.
 
 Everything here is plain blocking Python, called from the handlers in a thread pool so the server stays responsive.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nbflow.server.cache import PipelineCache
 from nbflow.server.diffs import Diffs
 from nbflow.server.events import RunEvents
 from nbflow.server.metrics import Metrics
@@ -16,6 +18,7 @@ from nbflow.server.paths import ServedProject
 from nbflow.server.reports import Reports
 from nbflow.server.runs import Runs
 from nbflow.server.schedules import HostedScheduler, Schedules
+from nbflow.server.tasks import Tasks
 
 
 class NbflowService:
@@ -25,7 +28,9 @@ class NbflowService:
     def __init__(self, root: str | Path, project: str = "", host_scheduler: bool = False):
         self.served = ServedProject(root, project)
         self.hosted = HostedScheduler(self.served, host_scheduler)
-        self.runs = Runs(self.served, self.hosted)
+        self.cache = PipelineCache(self.served)
+        self.runs = Runs(self.served, self.hosted, self.cache)
+        self.tasks = Tasks(self.served, self.cache)
         self.reports = Reports(self.served)
         self.diffs = Diffs(self.served)
         self.schedules = Schedules(self.served, self.hosted)

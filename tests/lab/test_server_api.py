@@ -252,6 +252,8 @@ ENDPOINTS = [
     ("POST", "runs/latest/cancel"),
     ("GET", "runs/latest/tasks/a/notebook"),
     ("GET", "events"),
+    ("GET", "tasks/a"),
+    ("GET", "files/preview?path=a.txt"),
     ("GET", "no-such-endpoint"),
     ("GET", "schedules"),
     ("POST", "schedules"),
