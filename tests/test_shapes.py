@@ -76,7 +76,8 @@ def test_a_schedule_request_with_blank_fields_is_one_without_them():
         (
             RunRequest,
             b'{"targets": ["a"], "x": 1, "y": 2}',
-            "unknown field(s) x, y; known: targets, params, params_text, force, no_wait, grid, grid_text.",
+            "unknown field(s) x, y; known: targets, params, params_text, force, no_wait, grid, grid_text, upstream, "
+            "downstream, rerun_failed.",
         ),
         (
             RunRequest,

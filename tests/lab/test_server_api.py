@@ -109,7 +109,8 @@ async def test_a_run_started_from_the_api_runs_in_the_background_and_is_recorded
         ({"force": "yes"}, "`force` must be true or false"),
         (
             {"target": ["a"]},
-            "unknown field(s) target; known: targets, params, params_text, force, no_wait, grid, grid_text.",
+            "unknown field(s) target; known: targets, params, params_text, force, no_wait, grid, grid_text, "
+            "upstream, downstream, rerun_failed.",
         ),
         ([1, 2], "the request body must be a JSON object"),
         ("null", "the request body must be a JSON object"),
