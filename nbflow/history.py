@@ -47,7 +47,9 @@ def _run_fields(row: RunRecord) -> dict[str, Any]:
 
 
 def summary(row: RunRecord) -> RunSummary:
-    return RunSummary(**_run_fields(row), counts={TaskState(state): n for state, n in row.counts.items()})
+    return RunSummary(
+        **_run_fields(row), counts={TaskState(state): n for state, n in row.counts.items()}, params=row.params
+    )
 
 
 def task_entry(task: TaskRun, root: Path) -> TaskRunEntry:

@@ -86,6 +86,7 @@ class RunSummary(Shape):
     duration_s: float | None
     grid: dict[str, list[Any]] = {}  # the run's own grid (`-g`): name -> values
     counts: dict[TaskState, int]
+    params: dict[str, Any] = {}  # as the run recorded them (secrets as ***)
 
 
 class RunList(RootModel[list[RunSummary]]):

@@ -118,6 +118,7 @@ def test_history_commands_json_shapes(project):
         "duration_s",
         "grid",
         "counts",
+        "params",
     }
     assert runs[0]["trigger"] == "cli" and runs[0]["state"] == "failed"
     assert runs[0]["counts"] == {"succeeded": 1, "failed": 1}

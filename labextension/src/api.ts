@@ -10,6 +10,8 @@ import {
   CellDiff,
   ErrorBody,
   ExecutedNotebook,
+  FileEntry,
+  FilePreview,
   GraphEdge,
   PipelineProblems,
   PipelineTask,
@@ -26,6 +28,8 @@ import {
   ScheduleRequest,
   SchedulerLease,
   SchedulesView,
+  StoreEvent,
+  TaskDetail,
   TaskDiff,
   TaskErrorEntry,
   TaskRunEntry,
@@ -56,6 +60,12 @@ export type ISchedules = SchedulesView;
 export type IScheduleRequest = ScheduleRequest;
 /** A report a run wrote for a task instance. */
 export type IReport = ReportEntry;
+/** One task instance as the pipeline view's drawer shows it, with its files. */
+export type ITaskDetail = TaskDetail;
+export type IFileEntry = FileEntry;
+export type IFilePreview = FilePreview;
+/** What `GET events` pushes: a run's summary, one instance's entry, or `resync`. */
+export type IStoreEvent = StoreEvent;
 
 /** An error answered by the API (or the network), with the message to show and the pipeline's problems. */
 export class ApiError extends Error {
@@ -68,32 +78,53 @@ export class ApiError extends Error {
   }
 }
 
+// The last answer to each GET, by URL, with its ETag: asked again, the server answers 304 when nothing changed.
+const answered = new Map<string, { etag: string; status: number; text: string }>();
+const ANSWERS_KEPT = 50;
+
 async function request<T>(path: string[], init: RequestInit = {}, accept: number[] = [], query = ''): Promise<T> {
   const settings = ServerConnection.makeSettings();
   const url = URLExt.join(settings.baseUrl, 'nbflow', 'api', ...path.map(encodeURIComponent)) + query;
+  const reading = !init.method || init.method === 'GET';
+  const kept = reading ? answered.get(url) : undefined;
+  if (kept) {
+    init = { ...init, headers: { ...(init.headers as Record<string, string>), 'If-None-Match': kept.etag } };
+  }
   let response: Response;
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
     throw new ApiError(`Cannot reach the Jupyter server: ${error}`, 0);
   }
-  const text = await response.text();
+  let text: string;
+  let status = response.status;
+  if (status === 304 && kept) {
+    text = kept.text;
+    status = kept.status;
+  } else {
+    text = await response.text();
+    const etag = response.headers.get('ETag');
+    if (reading && etag && response.ok) {
+      answered.delete(url);
+      answered.set(url, { etag, status, text });
+      if (answered.size > ANSWERS_KEPT) {
+        answered.delete(answered.keys().next().value as string);
+      }
+    }
+  }
+  const ok = status >= 200 && status < 300;
   let data: unknown;
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
     data = null; // not the API's JSON (an HTML error page, a proxy): say what the status says
   }
-  if (!response.ok && !accept.includes(response.status)) {
+  if (!ok && !accept.includes(status)) {
     const error = data as Partial<ErrorBody> | null;
-    if (response.status === 404 && !error?.message) {
+    if (status === 404 && !error?.message) {
       throw new ApiError('The nbflow server extension is not enabled on this Jupyter server.', 404);
     }
-    throw new ApiError(
-      error?.message || `${response.status} ${response.statusText}`,
-      response.status,
-      error?.problems || []
-    );
+    throw new ApiError(error?.message || `${status} ${response.statusText}`, status, error?.problems || []);
   }
   return data as T;
 }
@@ -115,6 +146,22 @@ export function getRun(id: string): Promise<IRunDetail> {
 
 export function startRun(body: IRunRequest): Promise<RunStarted> {
   return request(['runs'], { method: 'POST', body: JSON.stringify(body) });
+}
+
+export function getTask(name: string): Promise<ITaskDetail> {
+  return request(['tasks', ...name.split('/')]);
+}
+
+/** The first rows of a table, an image or a text a task declares (`path` relative to the project root). */
+export function getPreview(path: string): Promise<IFilePreview> {
+  return request(['files', 'preview'], {}, [], `?path=${encodeURIComponent(path)}`);
+}
+
+/** Where the server pushes run and task events (`EventSource`; the token, if any, in the query). */
+export function eventsUrl(): string {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, 'nbflow', 'api', 'events');
+  return settings.token ? `${url}?token=${encodeURIComponent(settings.token)}` : url;
 }
 
 export function cancelRun(id: string): Promise<RunCancelling> {

@@ -37,6 +37,8 @@ export interface INodeView {
   grouped: boolean;
   expanded: boolean;
   count: number;
+  selected?: boolean; // the pipeline view's drawer shows it
+  progress?: number; // of a running task, how far its cells have got (0 to 1): a bar along the box's foot
 }
 
 export interface IGraphActions {
@@ -69,6 +71,26 @@ interface ILayout {
   height: number;
   boxes: Map<string, IBox>;
   routes: IPoint[][]; // in the order of graph.edges
+  labels: (IPoint | null)[]; // where each edge's label is centred (null: no label)
+}
+
+/** How a drawing is made: the side panel's fits its width; the pipeline view's goes left to right whatever its
+ * size (it pans and zooms) and labels each edge with the files it stands for. */
+export interface IDrawOptions {
+  leftToRight?: boolean;
+  edgeLabels?: boolean;
+}
+
+const LABEL_H = 14;
+const LABEL_PAD = 4;
+
+/** An edge's label: the file it stands for (the first of several, and how many more); none for `upstream`. */
+export function edgeLabel(edge: IEdge): string {
+  if (!edge.via.length) {
+    return '';
+  }
+  const first = edge.via[0].replace(/\/+$/, '').split('/').pop() ?? edge.via[0];
+  return edge.via.length > 1 ? `${first} +${edge.via.length - 1}` : first;
 }
 
 function el<K extends keyof SVGElementTagNameMap>(
@@ -111,7 +133,13 @@ function layersOf(boxes: Iterable<IBox>, direction: Direction): [number, number]
   return layers;
 }
 
-function layout(pipeline: IGraph, widths: Map<string, number>, direction: Direction, align?: Alignment): ILayout {
+function layout(
+  pipeline: IGraph,
+  widths: Map<string, number>,
+  direction: Direction,
+  align?: Alignment,
+  labelWidths?: number[]
+): ILayout {
   const graph = new dagre.graphlib.Graph<GraphLabel, NodeLabel, EdgeLabel>();
   graph.setGraph({
     rankdir: direction,
@@ -126,9 +154,10 @@ function layout(pipeline: IGraph, widths: Map<string, number>, direction: Direct
   for (const name of pipeline.nodes) {
     graph.setNode(name, { width: widths.get(name) ?? MIN_W, height: NODE_H });
   }
-  for (const edge of pipeline.edges) {
-    graph.setEdge(edge.from, edge.to);
-  }
+  pipeline.edges.forEach((edge, i) => {
+    const width = labelWidths?.[i] ?? 0;
+    graph.setEdge(edge.from, edge.to, width ? { width, height: LABEL_H, labelpos: 'c' } : {});
+  });
   dagre.layout(graph);
 
   const boxes = new Map<string, IBox>();
@@ -169,21 +198,46 @@ function layout(pipeline: IGraph, widths: Map<string, number>, direction: Direct
     route.push(point(layerOf(along(to))![0], direction === 'LR' ? to.y : to.x), to);
     return route;
   });
+  const labels = pipeline.edges.map((edge, i) => {
+    const placed = graph.edge(edge.from, edge.to);
+    if (!labelWidths?.[i] || placed?.x === undefined || placed.y === undefined) {
+      return null;
+    }
+    // dagre keeps the label a place between two layers: the edge passes through it
+    const at = { x: placed.x, y: placed.y };
+    const route = routes[i];
+    const after = route.findIndex(p => along(p) > along(at));
+    route.splice(after < 0 ? route.length - 1 : after, 0, at);
+    return at;
+  });
   const size = graph.graph();
-  return { direction, width: size.width ?? 0, height: size.height ?? 0, boxes, routes };
+  return { direction, width: size.width ?? 0, height: size.height ?? 0, boxes, routes, labels };
 }
 
-// the panel redraws on every poll: a graph that did not change is laid out once
-let last: { key: string; layout: ILayout } | null = null;
+// the views redraw at every change: a graph that did not change is laid out once (for each view drawing it)
+const laidOut = new Map<string, ILayout>();
+const LAYOUTS_KEPT = 4;
 
 /** Left to right where that fits `available`; else top to bottom in the alignment that fits (or is narrowest). */
-function fitted(pipeline: IGraph, widths: Map<string, number>, available: number): ILayout {
-  const key = JSON.stringify([[...widths], pipeline.edges.map(e => [e.from, e.to]), available]);
-  if (last?.key === key) {
-    return last.layout;
+function fitted(
+  pipeline: IGraph,
+  widths: Map<string, number>,
+  available: number,
+  options: IDrawOptions,
+  labelWidths?: number[]
+): ILayout {
+  const key = JSON.stringify([
+    [...widths],
+    pipeline.edges.map(e => [e.from, e.to]),
+    options.leftToRight ? 0 : available,
+    labelWidths ?? []
+  ]);
+  const kept = laidOut.get(key);
+  if (kept) {
+    return kept;
   }
-  let chosen = layout(pipeline, widths, 'LR');
-  for (const align of chosen.width > available ? ALIGNMENTS : []) {
+  let chosen = layout(pipeline, widths, 'LR', undefined, labelWidths);
+  for (const align of chosen.width > available && !options.leftToRight ? ALIGNMENTS : []) {
     const downwards = layout(pipeline, widths, 'TB', align);
     if (downwards.width < chosen.width) {
       chosen = downwards;
@@ -192,7 +246,10 @@ function fitted(pipeline: IGraph, widths: Map<string, number>, available: number
       break;
     }
   }
-  last = { key, layout: chosen };
+  laidOut.set(key, chosen);
+  if (laidOut.size > LAYOUTS_KEPT) {
+    laidOut.delete(laidOut.keys().next().value as string);
+  }
   return chosen;
 }
 
@@ -219,7 +276,8 @@ export function drawGraph(
   views: Map<string, INodeView>,
   available: number,
   actions: IGraphActions,
-  fontFamily = 'sans-serif'
+  fontFamily = 'sans-serif',
+  options: IDrawOptions = {}
 ): SVGSVGElement {
   const viewOf = (name: string): INodeView =>
     views.get(name) ?? {
@@ -240,8 +298,13 @@ export function drawGraph(
       return [name, Math.max(MIN_W, Math.ceil(text) + TEXT_X + ICONS_W + (view.grouped ? STACK : 0))];
     })
   );
-  const placed = fitted(pipeline, widths, available);
-  const scale = Math.min(1, Math.max(MIN_SCALE, available / placed.width));
+  const labelFont = textWidth(`10px ${fontFamily}`);
+  const labelTexts = pipeline.edges.map(edge => (options.edgeLabels ? edgeLabel(edge) : ''));
+  const labelWidths = options.edgeLabels
+    ? labelTexts.map(text => (text ? Math.ceil(labelFont(text)) + 2 * LABEL_PAD : 0))
+    : undefined;
+  const placed = fitted(pipeline, widths, available, options, labelWidths);
+  const scale = options.leftToRight ? 1 : Math.min(1, Math.max(MIN_SCALE, available / placed.width));
 
   const svg = el('svg', {
     width: Math.ceil(placed.width * scale),
@@ -266,6 +329,18 @@ export function drawGraph(
     );
     el('title', {}, path).textContent =
       `${edge.from} → ${edge.to}` + (edge.via.length ? `: ${edge.via.join(', ')}` : ' (upstream)');
+    const at = placed.labels[i];
+    if (at && labelTexts[i] && labelWidths) {
+      const tag = el('g', { class: 'nbflow-edge-label', transform: `translate(${at.x},${at.y})` }, svg);
+      el('title', {}, tag).textContent = edge.via.join('\n');
+      el(
+        'rect',
+        { x: -labelWidths[i] / 2, y: -LABEL_H / 2, width: labelWidths[i], height: LABEL_H, rx: 3, ry: 3 },
+        tag
+      );
+      const text = el('text', { x: 0, y: 3.5, 'text-anchor': 'middle' }, tag);
+      text.textContent = labelTexts[i];
+    }
   });
 
   for (const task of pipeline.nodes) {
@@ -275,7 +350,7 @@ export function drawGraph(
     const group = el(
       'g',
       {
-        class: 'nbflow-node' + (view.expanded ? ' nbflow-expanded' : ''),
+        class: 'nbflow-node' + (view.expanded ? ' nbflow-expanded' : '') + (view.selected ? ' nbflow-selected' : ''),
         transform: `translate(${at.x},${at.y})`,
         'data-task': task,
         'data-state': view.state,
@@ -333,6 +408,15 @@ export function drawGraph(
     const detail = el('text', { x: TEXT_X, y: 32 + shift / 2, fill: TEXT_COLOR, class: 'nbflow-node-detail' }, group);
     detail.textContent = view.detail;
     detail.addEventListener('click', click);
+    if (view.progress !== undefined) {
+      const inset = 3;
+      const width = Math.max(0, Math.min(1, view.progress)) * (front.w - 2 * inset);
+      el(
+        'rect',
+        { x: inset, y: shift + front.h - 4, width, height: 2, rx: 1, class: 'nbflow-node-progress' },
+        group
+      ).addEventListener('click', click);
+    }
 
     const right = front.w - 22;
     const run = el('g', { class: 'nbflow-node-run', transform: `translate(${right},${3 + shift})` }, group);

@@ -3,14 +3,17 @@
  * pipeline or one notebook's task with its upstream (palette, file browser and notebook context menus).
  */
 import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget, Notification } from '@jupyterlab/apputils';
+import { ICommandPalette, IFrame, MainAreaWidget, Notification } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { ILauncher } from '@jupyterlab/launcher';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { getExecutedNotebook, getTaskDiff } from './api';
+import { getExecutedNotebook, getTaskDiff, reportUrl } from './api';
 import { RunDiffView } from './diff';
+import { PipelineModel } from './model';
 import { NbflowPanel } from './panel';
+import { PipelineView } from './pipelineview';
 import { ReportsView } from './reports';
 import { ExecutedNotebookView } from './viewer';
 
@@ -25,6 +28,8 @@ export const nbflowIcon = new LabIcon({ name: 'nbflow:graph', svgstr: ICON_SVG }
 
 const CommandIDs = {
   openPanel: 'nbflow:open-panel',
+  openPipeline: 'nbflow:open-pipeline',
+  openReport: 'nbflow:open-report',
   runAll: 'nbflow:run-all',
   runTask: 'nbflow:run-task',
   cancel: 'nbflow:cancel',
@@ -38,14 +43,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'The nbflow pipeline panel: graph, live task states, runs, parameters and history.',
   autoStart: true,
   requires: [IRenderMimeRegistry],
-  optional: [ICommandPalette, ILayoutRestorer, IDefaultFileBrowser, ILabShell],
+  optional: [ICommandPalette, ILayoutRestorer, IDefaultFileBrowser, ILabShell, ILauncher],
   activate: (
     app: JupyterFrontEnd,
     rendermime: IRenderMimeRegistry,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
     browser: IDefaultFileBrowser | null,
-    labShell: ILabShell | null
+    labShell: ILabShell | null,
+    launcher: ILauncher | null
   ) => {
     const { commands, shell } = app;
 
@@ -53,7 +59,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       openNotebook: path => void commands.execute('docmanager:open', { path }),
       openExecuted: (run, task) => void commands.execute(CommandIDs.openExecuted, { run, task }),
       openReports: () => void commands.execute(CommandIDs.openReports),
-      compare: (run, task) => void commands.execute(CommandIDs.comparePrevious, { run, task })
+      compare: (run, task) => void commands.execute(CommandIDs.comparePrevious, { run, task }),
+      openView: () => void commands.execute(CommandIDs.openPipeline)
     });
     panel.title.icon = nbflowIcon;
     shell.add(panel, 'left', { rank: 600 });
@@ -79,6 +86,58 @@ const plugin: JupyterFrontEndPlugin<void> = {
       caption: 'The pipeline graph with live task states, runs and history',
       icon: nbflowIcon,
       execute: () => reveal()
+    });
+
+    // One pipeline view (the server serves one project); its model, and the model's push channel, live with it.
+    let view: MainAreaWidget<PipelineView> | null = null;
+    commands.addCommand(CommandIDs.openPipeline, {
+      label: 'nbflow: Open Pipeline',
+      caption: 'The pipeline view: the graph with live states and cell progress, the timeline, the runs',
+      icon: nbflowIcon,
+      execute: () => {
+        if (!view || view.isDisposed) {
+          const model = new PipelineModel();
+          const content = new PipelineView(model, {
+            openNotebook: path => void commands.execute('docmanager:open', { path }),
+            openExecuted: (run, task) => void commands.execute(CommandIDs.openExecuted, { run, task }),
+            openReport: (run, instance) => void commands.execute(CommandIDs.openReport, { run, instance }),
+            compare: (run, task) => void commands.execute(CommandIDs.comparePrevious, { run, task })
+          });
+          view = new MainAreaWidget({ content });
+          view.id = 'nbflow-pipeline-view';
+          view.title.label = 'Pipeline';
+          view.title.caption = content.title.caption;
+          view.title.icon = nbflowIcon;
+          view.title.closable = true;
+          view.disposed.connect(() => model.dispose());
+          shell.add(view, 'main');
+        }
+        shell.activateById(view.id);
+      }
+    });
+
+    commands.addCommand(CommandIDs.openReport, {
+      label: args => `Open the Report of ${args.instance ?? 'a Task'}`,
+      execute: args => {
+        const run = String(args.run);
+        const instance = String(args.instance);
+        const id = `nbflow-report-${run}-${instance.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+        const open = Array.from(shell.widgets('main')).find(w => w.id === id);
+        if (open) {
+          shell.activateById(id);
+          return;
+        }
+        const content = new IFrame({ sandbox: ['allow-scripts', 'allow-popups'], referrerPolicy: 'no-referrer' });
+        content.url = reportUrl(run, instance);
+        content.addClass('nbflow-report-frame');
+        const widget = new MainAreaWidget({ content });
+        widget.id = id;
+        widget.title.label = `${instance} report [${run}]`;
+        widget.title.icon = nbflowIcon;
+        widget.title.closable = true;
+        shell.add(widget, 'main');
+        shell.activateById(id);
+      }
     });
 
     commands.addCommand(CommandIDs.runAll, {
@@ -213,6 +272,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (palette) {
       const listed = [
         CommandIDs.openPanel,
+        CommandIDs.openPipeline,
         CommandIDs.openReports,
         CommandIDs.runAll,
         CommandIDs.runTask,
@@ -222,6 +282,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         palette.addItem({ command, category: 'nbflow' });
       }
     }
+
+    launcher?.add({ command: CommandIDs.openPipeline, category: 'Other', rank: 1 });
 
     app.contextMenu.addItem({
       command: CommandIDs.runTask,

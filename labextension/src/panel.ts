@@ -10,15 +10,17 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { IPipeline, IRunDetail, IRunSummary, ITask, cancelRun, getPipeline, getRun, getRuns, startRun } from './api';
-import { clearErrorIn, display, h, keepingScroll, seconds, showErrorIn, when } from './dom';
+import { clearErrorIn, h, keepingScroll, seconds, showErrorIn, when } from './dom';
 import { INodeView, drawGraph } from './graph';
 import { ITaskGroup, cellKey, countsText, groupTasks, partitionOf, runOf, taskEdges, worstState } from './groups';
 import { renderInstances } from './instances';
 import { fitPartition } from './partition';
 import { gridSummary, renderRunDetail } from './rundetail';
+import { ParamsForm } from './params';
 import { SchedulesSection } from './schedules';
 import { badge, label, runLabel } from './states';
 
+const SIDEBAR_GRAPH_LIMIT = 40; // tasks drawn in the panel; a larger graph is counted here and drawn in the view
 const LIVE_MS = 1000;
 const IDLE_MS = 5000;
 const HIDDEN_MS = 15000;
@@ -30,15 +32,10 @@ export interface IPanelOptions {
   openExecuted(run: string, task: string): void;
   /** Open the Reports view. */
   openReports(): void;
+  /** Open the pipeline view in the main area. */
+  openView(): void;
   /** Compare `task` in `run` with the previous run that executed it. */
   compare(run: string, task: string): void;
-}
-
-interface IParamField {
-  key: string; // "name" or "task.name"
-  initial: unknown;
-  read(): string; // the value as text (read on the server as `nbflow run -p NAME VALUE` reads it), or throws
-  changed(): boolean;
 }
 
 /** What the open list of instances shows: a task's, or those of one row of the shown run's partition. */
@@ -75,6 +72,12 @@ export class NbflowPanel extends Widget {
       'Reports'
     );
     reports.addEventListener('click', () => this.options.openReports());
+    const openView = h(
+      'button',
+      { class: 'jp-Button nbflow-open-view', title: 'The pipeline view: graph, timeline, runs and each task in full' },
+      'Open view'
+    );
+    openView.addEventListener('click', () => this.options.openView());
     this.force = h('input', { type: 'checkbox', class: 'nbflow-force' });
     const forceLabel = h(
       'label',
@@ -90,7 +93,8 @@ export class NbflowPanel extends Widget {
     this.graphBox = h('div', { class: 'nbflow-graph-box' });
     this.instancesBox = h('div', { class: 'nbflow-instances-box' });
     this.runBox = h('div', { class: 'nbflow-run' });
-    this.paramsForm = h('div', { class: 'nbflow-params-form' });
+    this.params = new ParamsForm();
+    this.paramsForm = this.params.node;
     this.historyBox = h('div', { class: 'nbflow-history' });
 
     const paramsSection = h('details', { class: 'nbflow-params' }, h('summary', {}, 'Parameters'), this.paramsForm);
@@ -131,7 +135,13 @@ export class NbflowPanel extends Widget {
     );
     this.schedules = new SchedulesSection();
     this.node.append(
-      h('div', { class: 'nbflow-header' }, h('span', { class: 'nbflow-title' }, 'nbflow'), this.projectLabel, reports),
+      h(
+        'div',
+        { class: 'nbflow-header' },
+        h('span', { class: 'nbflow-title' }, 'nbflow'),
+        h('span', { class: 'nbflow-header-buttons' }, openView, reports)
+      ),
+      this.projectLabel,
       h('div', { class: 'nbflow-toolbar' }, this.runAllButton, this.cancelButton, refresh, forceLabel),
       this.errorBox,
       this.problemsBox,
@@ -166,7 +176,7 @@ export class NbflowPanel extends Widget {
     let params: { [key: string]: string };
     let gridText: { [name: string]: string };
     try {
-      params = this.readParams();
+      params = this.params.read();
       gridText = grid ? {} : this.readGrid();
     } catch (error) {
       this.showError(String((error as Error).message ?? error));
@@ -300,7 +310,8 @@ export class NbflowPanel extends Widget {
     this.drawGraph();
     this.renderInstances();
     this.renderRun();
-    this.renderParams();
+    this.params.render(this.pipeline);
+    this.gridNames.replaceChildren(...this.params.names().map(name => h('option', { value: name })));
     this.renderHistory();
     this.updateButtons();
   }
@@ -353,6 +364,10 @@ export class NbflowPanel extends Widget {
       return;
     }
     const groups = this.groups;
+    if (groups.length > SIDEBAR_GRAPH_LIMIT) {
+      this.graphBox.replaceChildren(this.summary(groups));
+      return;
+    }
     const width = this.graphBox.clientWidth || this.node.clientWidth || 280;
     const font = getComputedStyle(this.graphBox).fontFamily || 'sans-serif';
     const svg = drawGraph(
@@ -378,6 +393,20 @@ export class NbflowPanel extends Widget {
       font
     );
     this.graphBox.replaceChildren(svg);
+  }
+
+  /** A graph too large for the panel, in words: its tasks counted by state, and the way to the view. */
+  private summary(groups: ITaskGroup[]): HTMLElement {
+    const counts = countsText(groups.flatMap(g => g.instances));
+    const open = h('button', { class: 'jp-Button nbflow-open-view-large' }, 'Open the pipeline view');
+    open.addEventListener('click', () => this.options.openView());
+    return h(
+      'div',
+      { class: 'nbflow-graph-summary' },
+      h('div', {}, `${groups.length} tasks: ${counts}.`),
+      h('div', { class: 'nbflow-hint' }, 'A graph this large is drawn in the pipeline view, which pans and zooms.'),
+      open
+    );
   }
 
   /** Open the list of a task's instances (of one row of the shown run's partition, with `row`); null closes it. */
@@ -460,85 +489,6 @@ export class NbflowPanel extends Widget {
     fitPartition(partition);
   }
 
-  private renderParams(): void {
-    const byName = new Map<string, { task: string; value: unknown }[]>();
-    const seen = new Set<string>();
-    for (const task of this.pipeline?.tasks ?? []) {
-      if (seen.has(task.task)) {
-        continue; // a grid task's instances differ only in their grid values
-      }
-      seen.add(task.task);
-      for (const [name, value] of Object.entries(task.params)) {
-        if (!(name in (task.grid ?? {}))) {
-          byName.set(name, [...(byName.get(name) ?? []), { task: task.task, value }]);
-        }
-      }
-    }
-    this.gridNames.replaceChildren(...[...byName.keys()].sort().map(name => h('option', { value: name })));
-    const rows: { key: string; value: unknown; note: string }[] = [];
-    for (const [name, uses] of [...byName.entries()].sort()) {
-      const same = uses.every(u => JSON.stringify(u.value) === JSON.stringify(uses[0].value));
-      if (same) {
-        rows.push({ key: name, value: uses[0].value, note: uses.map(u => u.task).join(', ') });
-      } else {
-        uses.forEach(u => rows.push({ key: `${u.task}.${name}`, value: u.value, note: u.task }));
-      }
-    }
-    const signature = JSON.stringify(rows);
-    if (signature === this.paramsSignature) {
-      return;
-    }
-    this.paramsSignature = signature;
-    this.paramFields = [];
-    if (!rows.length) {
-      this.paramsForm.replaceChildren(h('div', { class: 'nbflow-empty' }, 'No parameters.'));
-      return;
-    }
-    const table = h('table', { class: 'nbflow-params-table' });
-    for (const row of rows) {
-      let input: HTMLInputElement;
-      let field: IParamField;
-      if (typeof row.value === 'boolean') {
-        input = h('input', { type: 'checkbox', 'data-param': row.key });
-        input.checked = row.value;
-        field = {
-          key: row.key,
-          initial: row.value,
-          read: () => (input.checked ? 'True' : 'False'),
-          changed: () => input.checked !== row.value
-        };
-      } else {
-        const initialText = display(row.value);
-        input = h('input', { type: 'text', class: 'jp-mod-styled', 'data-param': row.key });
-        input.value = initialText;
-        field = {
-          key: row.key,
-          initial: row.value,
-          changed: () => input.value !== initialText,
-          read: () => {
-            // the server parses the text; a number field only refuses what could never be a number
-            if (typeof row.value === 'number' && (input.value.trim() === '' || !Number.isFinite(Number(input.value)))) {
-              throw new Error(`Parameter ${row.key}: ${JSON.stringify(input.value)} is not a number.`);
-            }
-            return input.value;
-          }
-        };
-      }
-      this.paramFields.push(field);
-      table.append(h('tr', {}, h('td', { title: `assigned by ${row.note}` }, row.key), h('td', {}, input)));
-    }
-    const reset = h('button', { class: 'jp-Button nbflow-params-reset' }, 'Reset to defaults');
-    reset.addEventListener('click', () => {
-      this.paramsSignature = '';
-      this.renderParams();
-    });
-    this.paramsForm.replaceChildren(
-      h('div', { class: 'nbflow-hint' }, 'Changed values are passed to the next run (defaults otherwise).'),
-      table,
-      reset
-    );
-  }
-
   /** The form's run grid as text, sent as `grid_text` (read on the server as `nbflow run -g NAME VALUES`). */
   private readGrid(): { [name: string]: string } {
     const [name, values] = [this.gridName.value.trim(), this.gridValues.value.trim()];
@@ -556,16 +506,6 @@ export class NbflowPanel extends Widget {
   private updateGridSummary(): void {
     const [name, values] = [this.gridName.value.trim(), this.gridValues.value.trim()];
     this.gridTitle.textContent = name && values ? `Run grid: ${name} = ${values}` : 'Run grid';
-  }
-
-  private readParams(): { [key: string]: string } {
-    const params: { [key: string]: string } = {};
-    for (const field of this.paramFields) {
-      if (field.changed()) {
-        params[field.key] = field.read();
-      }
-    }
-    return params;
   }
 
   private renderHistory(): void {
@@ -672,8 +612,7 @@ export class NbflowPanel extends Widget {
   private groups: ITaskGroup[] = [];
   private expanded: IExpanded | null = null;
   private everyOpen = false;
-  private paramFields: IParamField[] = [];
-  private paramsSignature = '';
+  private params: ParamsForm;
   private executedRuns = new Map<string, [run: string, name: string] | null>(); // by task: its executed notebook
   private shownId: string | null = null;
   private followed: string | null = null;

@@ -64,6 +64,9 @@ export interface RunSummary {
   counts: {
     [k: string]: number;
   };
+  params: {
+    [k: string]: unknown;
+  };
 }
 /**
  * One run with its tasks (`show --json`, `GET runs/ID`).

@@ -52,9 +52,8 @@ class Store:
             else:
                 if not self.path.exists():
                     trouble.create(self.path, migrate)
-                if not up_to_date(self.db):  # an up-to-date store is not written by opening it (watchers see writes)
-                    with self.transaction() as db:
-                        migrate(db)  # reads the version again inside the transaction: another may have migrated
+                with self.transaction() as db:
+                    migrate(db)
         except NewerSchema as exc:
             raise StoreError(
                 f"{self.path} was written by a newer nbflow (schema {exc.version}); upgrade nbflow to read it."

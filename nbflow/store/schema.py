@@ -222,8 +222,6 @@ def migrate(db: sqlite3.Connection) -> None:
     version = int(row[0]) if row else 0
     if version > len(MIGRATIONS):
         raise NewerSchema(version)
-    if version == len(MIGRATIONS):
-        return
     for number in range(version, len(MIGRATIONS)):
         # executescript() would commit on its own; run each statement inside this transaction instead.
         for statement in _statements(MIGRATIONS[number]):
