@@ -118,7 +118,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         )
         self.note = W.HTML()
         self.caption = W.HTML()
-        self.graph = W.HTML(layout=W.Layout(width="100%"))
+        # as wide as its column, margins included (100% and the widget's margins overflowed it, cut off at the right)
+        self.graph = W.HTML(layout=W.Layout(width="auto"))
         self.chooser = TaskChooser(on_change=lambda: self._on_selection())
         self.tasks_select, self.focus = self.chooser.tasks, self.chooser.focus
         self.zoom = W.Dropdown(
