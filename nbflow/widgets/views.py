@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nbflow import palette
-from nbflow.models import TaskError, TaskState
+from nbflow.models import CellProgress, TaskError, TaskState
 from nbflow.palette import FONT, LABEL_COLOR, TEXT_COLOR
 from nbflow.render import summary
 from nbflow.render.summary import PartitionTable, counts_text, grid_text, most_urgent, short_word
@@ -97,8 +97,8 @@ def error_line(error: TaskError | None) -> str:
 
 
 # How wide a column that wraps may grow (in characters) before its text breaks: the first (names) and the last
-# (errors, reasons) of every table.
-NAME_EM, TEXT_EM = 28, 40
+# (errors, reasons) of every table, and a running task's progress.
+NAME_EM, TEXT_EM, PROGRESS_EM = 28, 40, 30
 
 
 def table(header: list[str], rows: list[list[str]], wrapping: Mapping[int, int] | None = None) -> str:
@@ -146,26 +146,61 @@ def _instance_name(name: str, indented: bool) -> str:
     return f'<span style="padding-left:14px">{html.escape(name)}</span>' if indented else html.escape(name)
 
 
+def running_progress(task: Any) -> CellProgress | None:
+    """How far a running instance's notebook has got (None once it has ended: its progress is kept, not shown)."""
+    progress = getattr(task, "progress", None)
+    return progress if task.state == TaskState.RUNNING and isinstance(progress, CellProgress) else None
+
+
+def progress_html(progress: CellProgress | None) -> str:
+    """`cell 4/40` and the running cell's first line, and under them the last line the cells printed."""
+    if progress is None:
+        return ""
+    said = f"<b>cell {progress.cell}/{progress.cells}</b>"
+    if progress.line:
+        said += f' <code style="font-size:11.5px;{WRAP}">{html.escape(progress.line)}</code>'
+    last = last_printed(progress)
+    if last:
+        said += f'<div style="color:{LABEL_COLOR};font-size:11.5px">&rsaquo; {html.escape(last)}</div>'
+    return said
+
+
+def last_printed(progress: CellProgress) -> str:
+    """The last line the cells printed that says something (ANSI colours dropped)."""
+    for line in reversed(progress.tail):
+        text = _ANSI.sub("", line).strip()
+        if text:
+            return text
+    return ""
+
+
 def run_table(tasks: Iterable[Any]) -> str:
     """One row per task run (store rows): state, duration (elapsed while running), attempts, error line; a grid
-    task's instances under a row counting them."""
+    task's instances under a row counting them. While an instance runs, a progress column says how far its notebook
+    has got (`progress_html`)."""
+    tasks = list(tasks)
+    with_progress = any(t.state == TaskState.RUNNING for t in tasks)
+    width = 6 if with_progress else 5
     rows = []
     for task, instances in _by_task(tasks, lambda t: t.task).items():
         several = len(instances) > 1
         if several:
-            rows.append(_task_row(task, [t.state for t in instances], 5))
+            rows.append(_task_row(task, [t.state for t in instances], width))
         for instance in instances:
             elapsed = instance.duration_s if instance.finished_at else duration(instance.started_at, None)
-            rows.append(
-                [
-                    _instance_name(instance.name, several),
-                    swatch(instance.state),
-                    seconds(elapsed),
-                    str(instance.attempts) if instance.attempts else "",
-                    html.escape(error_line(instance.error)),
-                ]
-            )
-    return table(["task", "state", "duration", "attempts", "error"], rows)
+            row = [
+                _instance_name(instance.name, several),
+                swatch(instance.state),
+                seconds(elapsed),
+                str(instance.attempts) if instance.attempts else "",
+                html.escape(error_line(instance.error)),
+            ]
+            if with_progress:
+                row.insert(4, progress_html(running_progress(instance)))
+            rows.append(row)
+    header = ["task", "state", "duration", "attempts", *(["progress"] if with_progress else []), "error"]
+    wrapping = {0: NAME_EM, 4: PROGRESS_EM, -1: TEXT_EM} if with_progress else None
+    return table(header, rows, wrapping)
 
 
 def status_table(order: Iterable[str], status: Mapping[str, Mapping[str, Any]]) -> str:
