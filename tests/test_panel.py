@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import json
 import shutil
+import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -13,6 +16,8 @@ from conftest import run_cli, write_notebook
 
 import nbflow
 from nbflow import palette, render
+from nbflow.preflight import chromium
+from nbflow.widgets import views
 from nbflow.widgets.panel import LIVE, STATUS, Panel
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "notebooks"
@@ -371,3 +376,74 @@ def test_a_dot_that_fails_falls_back_to_the_built_in_layout(ran, tmp_path, monke
         "c": palette.UNKNOWN.fill,
         "d": palette.UNKNOWN.fill,
     }
+
+
+# The rules of ipywidgets 8 that size an HTML widget, in its VBox/HBox (jupyter-widgets' CSS): the widget is a flex
+# row, and its content a flex item that grows to its widest line.
+WIDGET_CSS = """
+.out { width: 850px; overflow-x: auto; }
+.w { box-sizing: border-box; margin: 2px; overflow: visible; }
+.vbox { display: flex; flex-direction: column; box-sizing: border-box; margin: 0; }
+.hbox { display: flex; flex-direction: row; box-sizing: border-box; margin: 0; }
+.html { display: flex; flex-direction: row; align-items: baseline; }
+.html > .content { align-self: stretch; flex-grow: 1; flex-shrink: 1; position: relative; }
+"""
+MEASURE = """<script>
+const right = e => Math.round(e.getBoundingClientRect().right);
+const out = document.getElementById('out');
+const boxes = [...document.querySelectorAll('.nbflow-graph, .nbflow-table, .content')];
+document.getElementById('result').textContent = JSON.stringify({
+  out: [out.scrollWidth, out.clientWidth, right(out)], right: Math.max(...boxes.map(right)),
+  graph: [document.querySelector('.nbflow-graph').scrollWidth, document.querySelector('.nbflow-graph').clientWidth]});
+</script>"""
+
+
+def widget(inner: str) -> str:
+    """An HTML widget holding `inner`, as ipywidgets draws it."""
+    return f'<div class="w html"><div class="content">{inner}</div></div>'
+
+
+def test_long_names_errors_and_a_wide_graph_stay_inside_a_notebook_wide_panel(project, tmp_path):
+    """At an output area 850 px wide, nothing of the graph, the tasks table or an error is cut off: what is wider
+    scrolls inside its own box, long names and errors break (Chromium lays out the panel's HTML)."""
+    browser = chromium()
+    if browser is None:
+        pytest.skip("needs Chromium (Debian: apt-get install chromium)")
+    name = "clean_and_validate_the_inventory_snapshot_for_every_region_and_every_day_of_the_year"
+    write_notebook(
+        project / f"{name}.ipynb",
+        'outputs = ["x.txt"]',
+        "raise ValueError('/data/' + 'very_long_folder_name/' * 20 + 'inventory.csv is not there')",
+    )
+    for i in range(6):  # a drawing wider than the column
+        write_notebook(project / f"wide_task_number_{i}.ipynb", f'outputs = ["w{i}.txt"]', "pass")
+    run = nbflow.load(project).run()
+    assert run.tasks[name].state == "failed"
+    panel = Panel(project, follow=False)
+    try:
+        panel.show(run.id)  # the run's table, with the error
+        panel.zoom.value = "150%"
+        row = next(t for t in panel.shown_tasks if t.name == name)
+        error = views.error_html(name, row.error, None)
+        page = (
+            f"<html><head><style>{WIDGET_CSS}</style></head><body><div class='out' id='out'>"
+            "<div class='w vbox' style='width:100%'><div class='w hbox' style='width:100%'>"
+            f"<div class='w vbox' style='flex:1 1 0%;min-width:0;overflow:hidden'>{widget(panel.graph.value)}</div>"
+            "<div class='w vbox' style='width:240px;min-width:200px;margin:0 0 0 10px;overflow:hidden'></div></div>"
+            f"<div class='w vbox'>{widget(panel.table.value)}{widget(error)}{widget(panel.note.value)}</div>"
+            f"</div></div><pre id='result'></pre>{MEASURE}</body></html>"
+        )
+        (tmp_path / "panel.html").write_text(page)
+        dumped = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", (tmp_path / "panel.html").as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+        seen = json.loads(html.unescape(dumped.split('<pre id="result">')[1].split("</pre>")[0]))
+        scroll_width, client_width, out_right = seen["out"]
+        assert scroll_width <= client_width  # the output area has nothing to cut off or to scroll
+        assert seen["right"] <= out_right  # every box ends inside it
+        assert seen["graph"][0] > seen["graph"][1]  # the drawing, wider than its box, scrolls in it
+    finally:
+        panel.close()

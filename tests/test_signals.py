@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -10,11 +12,18 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import run_cli, write_notebook
+from jupyter_core.utils import run_sync
 from test_failures import processes_with, wait_for_none
 
 import nbflow
 from nbflow.processes import alive
+from nbflow.run.background import start_run
+from nbflow.run.forkserver import ForkServer
+from nbflow.run.jobs import Job
+from nbflow.run.kernels import shutdown_kernel, start_listening_kernel
+from nbflow.run.provisioner import ForkedProcess
 from nbflow.store import Store
 
 
@@ -90,3 +99,102 @@ def test_the_python_api_returns_the_run(project):
     assert run.tasks["a"].state == "succeeded" and run.tasks["a"].output_notebook.exists()
     assert (project / "a.txt").read_text() == "3"
     assert json.loads(run_cli("runs", str(project), "--json").stdout)[0]["trigger"] == "api"
+
+
+# -- signals that find the kernel already gone ------------------------------------------------------------------
+
+
+def gone_or_raised(records) -> list[str]:
+    """What a user would see in a server's log of a kernel already gone: tracebacks, or the error named."""
+    return [
+        r.getMessage()
+        for r in records
+        if r.exc_info or "ProcessLookupError" in r.getMessage() or "No such process" in r.getMessage()
+    ]
+
+
+def test_cancelling_as_the_kernel_exits_by_itself_logs_nothing_and_ends_cancelled(project, caplog):
+    """The panel's Cancel (BackgroundRun.cancel) just as the task's kernel exits on its own: the kernel is gone by
+    the time it is killed, interrupted and shut down; that is no error."""
+    write_notebook(
+        project / "quits.ipynb",
+        'outputs = ["q.txt"]',
+        "import os, time",
+        "while not os.path.exists('go'):\n    time.sleep(0.01)\nos._exit(0)",
+    )
+    caplog.set_level(logging.INFO)
+    handle = start_run(nbflow.load(project), trigger="api")
+    deadline = time.monotonic() + 60
+    while (progress := handle.run.tasks["quits"].progress) is None or progress.cell < 3:
+        assert time.monotonic() < deadline, "the waiting cell never started"
+        time.sleep(0.02)
+    (project / "go").write_text("")
+    handle.cancel()
+    run = handle.wait(60)
+    assert run is not None and run.state == "cancelled"
+    assert run.tasks["quits"].state == "cancelled"
+    assert json.loads(run_cli("runs", str(project), "--json").stdout)[0]["state"] == "cancelled"
+    assert gone_or_raised(caplog.records) == []
+
+
+@pytest.fixture
+def exited_kernel(tmp_path):
+    """A kernel forked by a real fork server that has exited (and been reaped) before anyone signals it."""
+    notebook = write_notebook(tmp_path / "k.ipynb", None, "x = 1")
+    job = Job("k", str(notebook), str(tmp_path / "runs" / "k.ipynb"), str(tmp_path), "python3", {})
+    server = ForkServer()
+    km = start_listening_kernel(job, server)
+    try:
+        pid = km.provisioner.pid
+        assert isinstance(km.provisioner.process, ForkedProcess) and alive(pid)
+        os.killpg(pid, signal.SIGKILL)  # as it would exit by itself
+        deadline = time.monotonic() + 10
+        while alive(pid) or os.path.exists(f"/proc/{pid}"):
+            assert time.monotonic() < deadline, "the kernel did not go"
+            time.sleep(0.02)
+        yield km
+    finally:
+        shutdown_kernel(km)
+        server.close()
+
+
+def test_signalling_a_kernel_that_has_exited_is_done_not_an_error(exited_kernel, caplog):
+    caplog.set_level(logging.DEBUG)
+    provisioner = exited_kernel.provisioner
+    run_sync(provisioner.send_signal)(signal.SIGINT)
+    run_sync(provisioner.terminate)()
+    run_sync(provisioner.kill)()
+    run_sync(exited_kernel.interrupt_kernel)()  # what jupyter_client does before shutting a kernel down
+    run_sync(exited_kernel.shutdown_kernel)(now=True)
+    assert gone_or_raised(caplog.records) == []
+
+
+def test_a_kernel_that_exits_between_the_check_and_the_signal_is_done(exited_kernel, monkeypatch, caplog):
+    """ForkedProcess looks before it signals; the kernel may exit in between: the signal then finds no process."""
+    process = exited_kernel.provisioner.process
+    monkeypatch.setattr(ForkedProcess, "_running", lambda self: True)  # still there when looked at
+    caplog.set_level(logging.DEBUG)
+    process.send_signal(signal.SIGINT)
+    process.kill()
+    run_sync(exited_kernel.provisioner.kill)()
+    assert process.returncode == 0  # known gone from now on
+    assert gone_or_raised(caplog.records) == []
+
+
+def test_a_signal_we_may_not_send_is_a_permission_error(exited_kernel, monkeypatch):
+    """A real error stays one: a process not ours to signal raises PermissionError (not a ValueError, not
+    silence), from the process and from the provisioner's kill and terminate."""
+    provisioner = exited_kernel.provisioner
+    monkeypatch.setattr(ForkedProcess, "_running", lambda self: True)
+
+    def refused(*args):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "killpg", refused)
+    monkeypatch.setattr(os, "kill", refused)
+    with pytest.raises(PermissionError):
+        provisioner.process.send_signal(signal.SIGINT)
+    with pytest.raises(PermissionError):
+        run_sync(provisioner.kill)()
+    with pytest.raises(PermissionError):
+        run_sync(provisioner.terminate)()

@@ -13,6 +13,7 @@ instead of a Popen.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import subprocess
@@ -49,8 +50,10 @@ class ForkedProcess:
         try:
             # is_running() also tells a reused pid from the kernel that had it
             return bool(self._process.is_running() and self._process.status() != psutil.STATUS_ZOMBIE)
-        except psutil.NoSuchProcess:
+        except psutil.NoSuchProcess:  # ZombieProcess too
             return False
+        except psutil.AccessDenied:  # there, but not ours to look at: a signal will say so
+            return True
 
     def poll(self) -> int | None:
         if self.returncode is None and not self._running():
@@ -66,14 +69,17 @@ class ForkedProcess:
         return code
 
     def send_signal(self, signum: int) -> None:
-        # As Popen does: a process known to have exited is not signalled (jupyter_client interrupts a kernel before
-        # shutting it down, dead or not), and one that exits meanwhile is no error.
+        """As Popen does: a process known to have exited is not signalled (jupyter_client interrupts a kernel
+        before shutting it down, dead or not), and one that exits meanwhile (the signal finds no process, or finds
+        its pid taken by another) is done, not an error. PermissionError (the pid is not ours to signal) is raised."""
         if self.poll() is not None or self._process is None:
             return
         try:
             self._process.send_signal(signum)
-        except psutil.NoSuchProcess:
+        except (psutil.NoSuchProcess, ProcessLookupError):
             self.returncode = 0
+        except psutil.AccessDenied as exc:
+            raise PermissionError(errno.EPERM, f"not permitted to signal process {self.pid}") from exc
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
@@ -103,9 +109,33 @@ class ForkProvisioner(LocalProvisioner):
         self.cwd = cwd
         return self.connection_info
 
+    async def send_signal(self, signum: int) -> None:
+        """The kernel's process group (the kernel and whatever it started), else the kernel alone. A kernel that has
+        already exited is done, not an error; a PermissionError (a process not ours) is raised as such, where
+        LocalProvisioner's kill and terminate would turn it into a ValueError."""
+        process = self.process
+        if not isinstance(process, ForkedProcess):
+            return await super().send_signal(signum)
+        try:
+            os.killpg(self.pgid, signum)
+            return
+        # No process left in the group (the kernel gone, or it left its group), or the group's id reused by another
+        # user's: the kernel alone, which ForkedProcess signals only while it is the kernel and still there.
+        except (ProcessLookupError, PermissionError):
+            pass
+        process.send_signal(signum)  # returns once it is known to be gone; PermissionError when it is not ours
+
+    async def terminate(self, restart: bool = False) -> None:
+        if not isinstance(self.process, ForkedProcess):
+            return await super().terminate(restart)
+        await self.send_signal(signal.SIGTERM)
+
     async def kill(self, restart: bool = False) -> None:
         process = self.process
-        await super().kill(restart)
+        if isinstance(process, ForkedProcess):
+            await self.send_signal(signal.SIGKILL)
+        else:
+            await super().kill(restart)
         # jupyter_client checks next whether the kernel is gone, and if not sleeps 0.1 s: a kernel killed a moment
         # ago usually is not gone yet, and the last task's kernel is shut down while the run ends.
         deadline = time.monotonic() + KILL_SETTLE_S

@@ -48,8 +48,9 @@ from nbflow.widgets.schedules import SchedulesTab
 if TYPE_CHECKING:
     from nbflow.run.background import BackgroundRun
 
-# what the graph and table were last drawn from: the view, the run's id and state, and each task's state and try
-Signature = tuple[str, str | None, RunState | None, tuple[tuple[str, TaskState, int], ...]]
+# what the graph and table were last drawn from: the view, the run's id and state, and each task's state, try and
+# running cell (the graph's labels say which cell runs)
+Signature = tuple[str, str | None, RunState | None, tuple[tuple[str, TaskState, int, int | None], ...]]
 
 LIVE, STATUS = "live", "status"
 _UNSEEN = object()  # no look at the store yet
@@ -118,7 +119,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         )
         self.note = W.HTML()
         self.caption = W.HTML()
-        self.graph = W.HTML(layout=W.Layout(width="100%"))
+        # as wide as its column, margins included (100% and the widget's margins overflowed it, cut off at the right)
+        self.graph = W.HTML(layout=W.Layout(width="auto"))
         self.chooser = TaskChooser(on_change=lambda: self._on_selection())
         self.tasks_select, self.focus = self.chooser.tasks, self.chooser.focus
         self.zoom = W.Dropdown(
@@ -263,13 +265,13 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
                 self.view,
                 run.id if run else None,
                 run.state if run else None,
-                tuple((t.name, t.state, t.attempts) for t in tasks),
+                tuple((t.name, t.state, t.attempts, _running_cell(t)) for t in tasks),
             )
             if redraw or signature != self._signature:
                 self._signature = signature
                 self._draw(run, tasks)
             elif run is not None and run.state is RunState.RUNNING:
-                self.table.value = views.run_tables(run.grid, tasks)  # elapsed times move
+                self.table.value = views.run_tables(run.grid, tasks)  # elapsed times and printed lines move
             own = self.handle is not None and not self.handle.done and self.handle.run.state is RunState.RUNNING
             self.cancel_button.disabled = not own
             self.cancel_button.button_style = "danger" if own else ""
@@ -336,7 +338,9 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
                 states[task.name] = task.state
                 took = views.seconds(task.duration_s)
                 tries = f" · try {task.attempts}" if task.attempts > 1 else ""
-                notes[task.name] = palette.label(task.state) + (f" · {took}" if took else "") + tries
+                progress = views.running_progress(task)
+                cell = f" · cell {progress.cell}/{progress.cells}" if progress else ""
+                notes[task.name] = palette.label(task.state) + (f" · {took}" if took else "") + tries + cell
         selected = self.chooser.targets
         only = render.neighbourhood(drawn, selected) if self.focus.value and selected else None
         self.svg = render.draw_svg(drawn, {k: v for k, v in states.items() if v}, notes, only=only)
@@ -470,6 +474,11 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         if self.store is not None:
             self.store.close()
         super().close()
+
+
+def _running_cell(task: TaskRun) -> int | None:
+    progress = views.running_progress(task)
+    return progress.cell if progress else None
 
 
 def _close_tree(widget: widgets.Widget) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nbflow import palette
-from nbflow.models import TaskError, TaskState
+from nbflow.models import CellProgress, TaskError, TaskState
 from nbflow.palette import FONT, LABEL_COLOR, TEXT_COLOR
 from nbflow.render import summary
 from nbflow.render.summary import PartitionTable, counts_text, grid_text, most_urgent, short_word
@@ -25,6 +25,12 @@ ZOOMS = {"Fit": None, "50%": 0.5, "75%": 0.75, "100%": 1.0, "125%": 1.25, "150%"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _SVG_OPEN = re.compile(r"<svg\b[^>]*>", re.S)
 _VIEWBOX = re.compile(r'viewBox="([-\d.]+)[ ,]+([-\d.]+)[ ,]+([-\d.]+)[ ,]+([-\d.]+)"')
+# A box exactly as wide as the widget holding it, whatever it holds: its own width adds nothing to the widget's (an
+# HTML widget's content is a flex item, which grows to hold its widest line and is then cut off by the output area),
+# and what is wider than the box scrolls inside it.
+FILL = "width:0;min-width:100%;box-sizing:border-box"
+# Text that breaks where it must (a long name, path or error with no space in it) rather than widening its box.
+WRAP = "white-space:normal;overflow-wrap:anywhere"
 
 
 def svg_size(svg: str) -> tuple[float, float]:
@@ -49,7 +55,7 @@ def framed_svg(svg: str, zoom: str = "Fit", max_height: int = 560) -> str:
         body = body.replace(opening.group(0), cleaned[:-1].rstrip("/") + f" {size}>", 1)
     return (
         f'<div class="nbflow-graph" style="overflow:auto;max-height:{max_height}px;border:1px solid #e2e8f0;'
-        f'border-radius:8px;padding:8px;background:#ffffff;box-sizing:border-box;width:100%">{body}</div>'
+        f'border-radius:8px;padding:8px;background:#ffffff;{FILL}">{body}</div>'
     )
 
 
@@ -90,23 +96,36 @@ def error_line(error: TaskError | None) -> str:
     return str(error) if error else ""
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
+# How wide a column that wraps may grow (in characters) before its text breaks: the first (names) and the last
+# (errors, reasons) of every table, and a running task's progress.
+NAME_EM, TEXT_EM, PROGRESS_EM = 28, 40, 30
+
+
+def table(header: list[str], rows: list[list[str]], wrapping: Mapping[int, int] | None = None) -> str:
+    """A table in a box as wide as its widget, scrolling (both ways) inside it when it must. `wrapping` maps a column
+    (negative: from the end) to the width in em past which its text breaks; by default the first and the last
+    columns wrap, the others (states, durations, counts) keep to one line."""
+    wrapping = {0: NAME_EM, -1: TEXT_EM} if wrapping is None else wrapping
+    widths = {i % len(header): em for i, em in wrapping.items()} if header else {}
     th = "".join(
-        f'<th style="text-align:left;padding:4px 10px;border-bottom:1px solid #cbd5e1">{h}</th>' for h in header
+        f'<th style="text-align:left;padding:4px 10px;border-bottom:1px solid #cbd5e1;white-space:nowrap">{h}</th>'
+        for h in header
     )
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td style="padding:3px 10px;border-bottom:1px solid #f1f5f9;vertical-align:top;'
-            f'white-space:{"normal" if i == len(row) - 1 else "nowrap"}">{cell}</td>'
+            '<td style="padding:3px 10px;border-bottom:1px solid #f1f5f9;vertical-align:top;'
+            + (f'{WRAP};max-width:{widths[i]}em">' if i in widths else 'white-space:nowrap">')
+            + f"{cell}</td>"
             for i, cell in enumerate(row)
         )
         + "</tr>"
         for row in rows
     )
     return (
-        f'<div style="max-height:360px;overflow:auto"><table style="border-collapse:collapse;font-family:{FONT};'
-        f'font-size:12.5px;color:{TEXT_COLOR}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>'
+        f'<div class="nbflow-table" style="max-height:360px;overflow:auto;{FILL}">'
+        f'<table style="border-collapse:collapse;font-family:{FONT};font-size:12.5px;color:{TEXT_COLOR}">'
+        f"<thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>"
     )
 
 
@@ -127,26 +146,61 @@ def _instance_name(name: str, indented: bool) -> str:
     return f'<span style="padding-left:14px">{html.escape(name)}</span>' if indented else html.escape(name)
 
 
+def running_progress(task: Any) -> CellProgress | None:
+    """How far a running instance's notebook has got (None once it has ended: its progress is kept, not shown)."""
+    progress = getattr(task, "progress", None)
+    return progress if task.state == TaskState.RUNNING and isinstance(progress, CellProgress) else None
+
+
+def progress_html(progress: CellProgress | None) -> str:
+    """`cell 4/40` and the running cell's first line, and under them the last line the cells printed."""
+    if progress is None:
+        return ""
+    said = f"<b>cell {progress.cell}/{progress.cells}</b>"
+    if progress.line:
+        said += f' <code style="font-size:11.5px;{WRAP}">{html.escape(progress.line)}</code>'
+    last = last_printed(progress)
+    if last:
+        said += f'<div style="color:{LABEL_COLOR};font-size:11.5px">&rsaquo; {html.escape(last)}</div>'
+    return said
+
+
+def last_printed(progress: CellProgress) -> str:
+    """The last line the cells printed that says something (ANSI colours dropped)."""
+    for line in reversed(progress.tail):
+        text = _ANSI.sub("", line).strip()
+        if text:
+            return text
+    return ""
+
+
 def run_table(tasks: Iterable[Any]) -> str:
     """One row per task run (store rows): state, duration (elapsed while running), attempts, error line; a grid
-    task's instances under a row counting them."""
+    task's instances under a row counting them. While an instance runs, a progress column says how far its notebook
+    has got (`progress_html`)."""
+    tasks = list(tasks)
+    with_progress = any(t.state == TaskState.RUNNING for t in tasks)
+    width = 6 if with_progress else 5
     rows = []
     for task, instances in _by_task(tasks, lambda t: t.task).items():
         several = len(instances) > 1
         if several:
-            rows.append(_task_row(task, [t.state for t in instances], 5))
+            rows.append(_task_row(task, [t.state for t in instances], width))
         for instance in instances:
             elapsed = instance.duration_s if instance.finished_at else duration(instance.started_at, None)
-            rows.append(
-                [
-                    _instance_name(instance.name, several),
-                    swatch(instance.state),
-                    seconds(elapsed),
-                    str(instance.attempts) if instance.attempts else "",
-                    html.escape(error_line(instance.error)),
-                ]
-            )
-    return table(["task", "state", "duration", "attempts", "error"], rows)
+            row = [
+                _instance_name(instance.name, several),
+                swatch(instance.state),
+                seconds(elapsed),
+                str(instance.attempts) if instance.attempts else "",
+                html.escape(error_line(instance.error)),
+            ]
+            if with_progress:
+                row.insert(4, progress_html(running_progress(instance)))
+            rows.append(row)
+    header = ["task", "state", "duration", "attempts", *(["progress"] if with_progress else []), "error"]
+    wrapping = {0: NAME_EM, 4: PROGRESS_EM, -1: TEXT_EM} if with_progress else None
+    return table(header, rows, wrapping)
 
 
 def status_table(order: Iterable[str], status: Mapping[str, Mapping[str, Any]]) -> str:
@@ -211,7 +265,7 @@ def run_label(row: Any) -> str:
 def message(text: str, kind: str = "info") -> str:
     colour = {"info": LABEL_COLOR, "error": "#b91c1c", "ok": "#15803d"}[kind]
     return (
-        f'<div style="font-family:{FONT};font-size:12.5px;color:{colour};white-space:pre-wrap">'
+        f'<div style="font-family:{FONT};font-size:12.5px;color:{colour};white-space:pre-wrap;overflow-wrap:anywhere">'
         f"{html.escape(text)}</div>"
     )
 
@@ -229,7 +283,7 @@ def error_html(task: str, error: TaskError, notebook: Mapping[str, Any] | None, 
     """A failed task's error: the exception, the failing cell's code and the traceback."""
     parts = [
         f'<div style="font-family:{FONT};font-size:13px;border:1px solid #fca5a5;background:#fef2f2;'
-        f'border-radius:8px;padding:8px 12px;margin-bottom:8px">'
+        f'border-radius:8px;padding:8px 12px;margin-bottom:8px;overflow-wrap:anywhere;{FILL}">'
         f"<b>{html.escape(task)} {html.escape(palette.label(state))}</b>: {html.escape(error_line(error))}"
     ]
     cell = failing_cell(notebook) if notebook else None
