@@ -55,7 +55,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const { commands, shell } = app;
 
+    // One model of the pipeline and its runs, kept current by the server's pushed events, for the view and the panel
+    const model = new PipelineModel();
     const panel = new NbflowPanel({
+      model,
       openNotebook: path => void commands.execute('docmanager:open', { path }),
       openExecuted: (run, task) => void commands.execute(CommandIDs.openExecuted, { run, task }),
       openReports: () => void commands.execute(CommandIDs.openReports),
@@ -88,7 +91,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: () => reveal()
     });
 
-    // One pipeline view (the server serves one project); its model, and the model's push channel, live with it.
+    // One pipeline view (the server serves one project).
     let view: MainAreaWidget<PipelineView> | null = null;
     commands.addCommand(CommandIDs.openPipeline, {
       label: 'nbflow: Open Pipeline',
@@ -96,7 +99,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
       icon: nbflowIcon,
       execute: () => {
         if (!view || view.isDisposed) {
-          const model = new PipelineModel();
           const content = new PipelineView(model, {
             openNotebook: path => void commands.execute('docmanager:open', { path }),
             openExecuted: (run, task) => void commands.execute(CommandIDs.openExecuted, { run, task }),
@@ -109,7 +111,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
           view.title.caption = content.title.caption;
           view.title.icon = nbflowIcon;
           view.title.closable = true;
-          view.disposed.connect(() => model.dispose());
           shell.add(view, 'main');
         }
         shell.activateById(view.id);

@@ -2,11 +2,14 @@
  * The nbflow side panel: the graph with live task states (a grid task one node, its instances counted, listed on
  * demand: `instances.ts`), run / cancel, parameters, a run grid, force, the run shown in detail (`rundetail.ts`; a
  * run over a run grid as a partition of values x tasks), the run history, and the schedules (`schedules.ts`). It
- * polls the server: every second while a run is going (started here or anywhere else: the CLI, a schedule, a
- * kernel), every few seconds when idle.
+ * reads the server again at each change the server pushes (through the pipeline view's model), and polls
+ * (`@lumino/polling`): every second while a run is going (started here or anywhere else: the CLI, a schedule, a
+ * kernel) and the push channel is down, every few seconds otherwise. A pipeline of more than SIDEBAR_GRAPH_LIMIT
+ * tasks is counted here and drawn in the pipeline view.
  */
 import { PathExt } from '@jupyterlab/coreutils';
 import { Message } from '@lumino/messaging';
+import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
 import { IPipeline, IRunDetail, IRunSummary, ITask, cancelRun, getPipeline, getRun, getRuns, startRun } from './api';
@@ -16,6 +19,7 @@ import { ITaskGroup, cellKey, countsText, groupTasks, partitionOf, runOf, taskEd
 import { renderInstances } from './instances';
 import { fitPartition } from './partition';
 import { gridSummary, renderRunDetail } from './rundetail';
+import { PipelineModel } from './model';
 import { ParamsForm } from './params';
 import { SchedulesSection } from './schedules';
 import { badge, label, runLabel } from './states';
@@ -34,6 +38,8 @@ export interface IPanelOptions {
   openReports(): void;
   /** Open the pipeline view in the main area. */
   openView(): void;
+  /** The pipeline view's model: its pushed events make the panel read again at once. */
+  model?: PipelineModel;
   /** Compare `task` in `run` with the previous run that executed it. */
   compare(run: string, task: string): void;
 }
@@ -154,6 +160,19 @@ export class NbflowPanel extends Widget {
       this.schedules.node
     );
     this.updateButtons();
+    this.poll = new Poll({
+      auto: false,
+      factory: async () => {
+        await this.refresh(false);
+        const interval = this.pollEvery();
+        if (this.poll.frequency.interval !== interval) {
+          this.poll.frequency = { ...this.poll.frequency, interval };
+        }
+      },
+      frequency: { interval: IDLE_MS, backoff: false },
+      name: 'nbflow:panel'
+    });
+    options.model?.changed.connect(this.onPushed, this);
   }
 
   /** The path (relative to the server root) of a task's notebook. */
@@ -558,18 +577,17 @@ export class NbflowPanel extends Widget {
 
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
-    this.schedule(0);
+    void this.poll.start();
   }
 
   protected onBeforeDetach(msg: Message): void {
-    window.clearTimeout(this.timer);
-    this.timer = undefined;
+    void this.poll.stop();
     super.onBeforeDetach(msg);
   }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this.schedule(0);
+    void this.poll.refresh();
   }
 
   protected onResize(msg: Widget.ResizeMessage): void {
@@ -579,18 +597,27 @@ export class NbflowPanel extends Widget {
   }
 
   dispose(): void {
-    window.clearTimeout(this.timer);
+    this.poll.dispose();
+    this.options.model?.changed.disconnect(this.onPushed, this);
     super.dispose();
   }
 
-  private schedule(delay: number): void {
-    window.clearTimeout(this.timer);
-    this.timer = window.setTimeout(async () => {
-      await this.refresh(false);
-      if (!this.isDisposed && this.isAttached) {
-        this.schedule(!this.isVisible ? HIDDEN_MS : this.isLive() ? LIVE_MS : IDLE_MS);
+  /** A run or a task changed (the server pushed it): read what the panel shows again, now. */
+  private onPushed(): void {
+    if (this.isVisible && !this.isDisposed) {
+      if (this.refreshing) {
+        this.again = true; // read again once the reading going on ends: it may have missed this change
+      } else {
+        void this.refresh(false);
       }
-    }, delay);
+    }
+  }
+
+  /** How often the poll reads: often while a run goes on, seldom when idle or hidden, and rarely when the server
+   * pushes each change anyway. */
+  private pollEvery(): number {
+    const interval = !this.isVisible ? HIDDEN_MS : this.isLive() ? LIVE_MS : IDLE_MS;
+    return this.options.model?.pushed ? Math.max(interval, IDLE_MS) : interval;
   }
 
   private runAllButton: HTMLButtonElement;
@@ -622,5 +649,5 @@ export class NbflowPanel extends Widget {
   private refreshFailed = false;
   private again = false;
   private tick = 0;
-  private timer: number | undefined;
+  private poll: Poll;
 }

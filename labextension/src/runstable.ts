@@ -116,6 +116,16 @@ export function renderRunsTable(
   );
 }
 
+/** A small button in a table row: its click is its own, not the row's. */
+function rowButton(text: string, title: string, act: () => void): HTMLButtonElement {
+  const node = h('button', { class: 'jp-Button nbflow-small', title }, text);
+  node.addEventListener('click', event => {
+    event.stopPropagation();
+    act();
+  });
+  return node;
+}
+
 /** One run's page. */
 export function renderRunPage(run: IRunDetail, actions: IRunsActions): HTMLElement {
   const back = h('button', { class: 'jp-Button nbflow-runs-back', title: 'Back to the run history' }, '← Runs');
@@ -147,25 +157,10 @@ export function renderRunPage(run: IRunDetail, actions: IRunsActions): HTMLEleme
   const rows = run.tasks.map(task => {
     const open = h('td', { class: 'nbflow-nowrap' });
     if (task.output_notebook) {
-      const executed = h(
-        'button',
-        { class: 'jp-Button nbflow-small', title: 'The executed notebook (read-only)' },
-        'Notebook'
+      open.append(
+        rowButton('Notebook', 'The executed notebook (read-only)', () => actions.openExecuted(run.id, task.name)),
+        rowButton('Compare', 'Compare with the previous run that executed it', () => actions.compare(run.id, task.name))
       );
-      executed.addEventListener('click', event => {
-        event.stopPropagation();
-        actions.openExecuted(run.id, task.name);
-      });
-      const compare = h(
-        'button',
-        { class: 'jp-Button nbflow-small', title: 'Compare with the previous run that executed it' },
-        'Compare'
-      );
-      compare.addEventListener('click', event => {
-        event.stopPropagation();
-        actions.compare(run.id, task.name);
-      });
-      open.append(executed, compare);
     }
     const row = h(
       'tr',

@@ -187,7 +187,8 @@ def open_panel(page, lab_server) -> None:
     tab = page.locator('.jp-SideBar [data-id="nbflow-panel"]')
     tab.wait_for()
     tab.click()
-    page.locator("#nbflow-panel .nbflow-node").first.wait_for()
+    # the graph, or for a pipeline too large to draw in the panel its tasks counted
+    page.locator("#nbflow-panel .nbflow-node, #nbflow-panel .nbflow-graph-summary").first.wait_for()
 
 
 def node_states(page) -> dict[str, str]:

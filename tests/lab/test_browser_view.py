@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from . import test_browser as browser
-from .test_browser import ARTIFACTS, TIMEOUT_MS
+from .test_browser import ARTIFACTS, TIMEOUT_MS, open_panel
 
 pytestmark = browser.pytestmark
 server_args, lab_server, page = browser.server_args, browser.lab_server, browser.page
@@ -47,12 +47,7 @@ def pipeline_root(tmp_path: Path) -> Path:
 
 def open_view(page, lab_server) -> None:
     """Open JupyterLab with the side panel shown at its default width, then the view from the command palette."""
-    url, token = lab_server
-    page.goto(f"{url}/lab?token={token}")
-    tab = page.locator('.jp-SideBar [data-id="nbflow-panel"]')
-    tab.wait_for()
-    tab.click()
-    page.locator("#nbflow-panel .nbflow-node, #nbflow-panel .nbflow-graph-summary").first.wait_for()
+    open_panel(page, lab_server)
     page.keyboard.press("Control+Shift+C")
     palette = page.locator(".lm-CommandPalette-input")
     palette.wait_for()
