@@ -5,6 +5,7 @@
  * (`model.ts`), which the server's pushed events keep current, so states and cell progress change as they happen.
  */
 import { Message } from '@lumino/messaging';
+import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
 import { IRunRequest, ITaskDetail, cancelRun, getPreview, getTask, startRun } from './api';
@@ -141,6 +142,17 @@ export class PipelineView extends Widget {
     );
     this.showTab('graph');
     model.changed.connect(this.render, this);
+    // while a run goes on, its tasks' elapsed times and the timeline's bars grow between the pushed changes
+    this.clock = new Poll({
+      factory: async () => {
+        if (this.model.isLive()) {
+          this.render();
+        }
+      },
+      frequency: { interval: 1000, backoff: false },
+      standby: 'when-hidden',
+      name: 'nbflow:view-clock'
+    });
   }
 
   /** Select an instance or a task (its drawer opens), or nothing. */
@@ -211,6 +223,7 @@ export class PipelineView extends Widget {
 
   dispose(): void {
     this.model.changed.disconnect(this.render, this);
+    this.clock.dispose();
     super.dispose();
   }
 
@@ -522,6 +535,7 @@ export class PipelineView extends Widget {
   private runsPane: HTMLElement;
   private drawer: HTMLElement;
   private zoom: PanZoom;
+  private clock: Poll;
   private tab: Tab = 'graph';
   private groups: ITaskGroup[] = [];
   private selected: string | null = null;

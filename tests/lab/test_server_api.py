@@ -58,7 +58,17 @@ async def test_a_run_started_from_the_api_runs_in_the_background_and_is_recorded
 
     status, runs = await api("GET", "runs")
     assert status == 200 and runs[0]["id"] == run_id and runs[0]["counts"] == {"succeeded": 2}
-    assert set(runs[0]) == {"id", "trigger", "state", "started_at", "finished_at", "duration_s", "grid", "counts"}
+    assert set(runs[0]) == {
+        "id",
+        "trigger",
+        "state",
+        "started_at",
+        "finished_at",
+        "duration_s",
+        "grid",
+        "counts",
+        "params",
+    }
 
     status, data = await api("GET", "pipeline")
     assert {t["name"]: t["status"]["last_state"] for t in data["tasks"]} == {"a": "succeeded", "b": "succeeded"}
