@@ -52,7 +52,10 @@ def open_view(page, lab_server) -> None:
     palette = page.locator(".lm-CommandPalette-input")
     palette.wait_for()
     palette.fill("nbflow: Open Pipeline")
-    page.locator(".lm-CommandPalette-item", has_text="nbflow: Open Pipeline").first.click()
+    # the command found is the palette's active item: Enter runs it (a click waits for the list to stop moving,
+    # which a busy page may not let it do)
+    page.locator('.lm-CommandPalette-item.lm-mod-active[data-command="nbflow:open-pipeline"]').wait_for()
+    palette.press("Enter")
     page.locator(f"{VIEW} .nbflow-node").first.wait_for()
 
 
