@@ -439,16 +439,12 @@ export class PipelineView extends Widget {
           ...(options.force ? { force: true } : {})
         }),
       rerunFailed: run => void this.run({ rerun_failed: run }),
-      openNotebook: path => this.options.openNotebook(this.notebookPath(path)),
+      openNotebook: path => this.options.openNotebook(path), // GET tasks/NAME gives it relative to the root
       openExecuted: (run, instance) => this.options.openExecuted(run, instance),
       openReport: (run, instance) => this.options.openReport(run, instance),
       compare: (run, instance) => this.options.compare(run, instance),
       preview: path => void this.togglePreview(path)
     };
-  }
-
-  private notebookPath(notebook: string): string {
-    return notebook; // GET tasks/NAME gives it relative to the server's root
   }
 
   private renderDrawer(): void {
