@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from . import test_browser as browser
 from .test_browser import ARTIFACTS, TIMEOUT_MS, open_panel
@@ -48,8 +49,15 @@ def pipeline_root(tmp_path: Path) -> Path:
 def open_view(page, lab_server) -> None:
     """Open JupyterLab with the side panel shown at its default width, then the view from the command palette."""
     open_panel(page, lab_server)
-    page.keyboard.press("Control+Shift+C")
     palette = page.locator(".lm-CommandPalette-input")
+    # a page still busy drawing may drop the shortcut: pressed again until the palette shows
+    for _ in range(12):
+        page.keyboard.press("Control+Shift+C")
+        try:
+            palette.wait_for(timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            continue
     palette.wait_for()
     palette.fill("nbflow: Open Pipeline")
     # the command found is the palette's active item: Enter runs it (a click waits for the list to stop moving,
