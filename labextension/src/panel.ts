@@ -14,14 +14,16 @@ import { Widget } from '@lumino/widgets';
 
 import { IPipeline, IRunDetail, IRunSummary, ITask, cancelRun, getPipeline, getRun, getRuns, startRun } from './api';
 import { clearErrorIn, h, keepingScroll, seconds, showErrorIn, when } from './dom';
-import { INodeView, drawGraph } from './graph';
-import { ITaskGroup, cellKey, countsText, groupTasks, partitionOf, runOf, taskEdges, worstState } from './groups';
+import { IGraphActions, INodeView, drawGraph } from './graph';
+import { ITaskGroup, cellKey, countsText, groupTasks, partitionOf, runOf, taskEdges } from './groups';
 import { renderInstances } from './instances';
+import { nodeViews } from './nodeviews';
 import { fitPartition } from './partition';
 import { gridSummary, renderRunDetail } from './rundetail';
 import { PipelineModel } from './model';
 import { ParamsForm } from './params';
 import { SchedulesSection } from './schedules';
+import { renderTaskList } from './tasklist';
 import { badge, label, runLabel } from './states';
 
 const SIDEBAR_GRAPH_LIMIT = 40; // tasks drawn in the panel; a larger graph is counted here and drawn in the view
@@ -336,40 +338,19 @@ export class NbflowPanel extends Widget {
   }
 
   private nodeViews(groups: ITaskGroup[]): Map<string, INodeView> {
-    const views = new Map<string, INodeView>();
+    const views = nodeViews(groups, this.pipeline!, group =>
+      group.grouped
+        ? 'Click to list its instances; ▶ runs every one of them with its upstream.'
+        : 'Click to open the notebook; ▶ runs it with its upstream.'
+    );
     this.executedRuns.clear();
     for (const group of groups) {
-      const path = this.notebookPath(group);
-      if (group.grouped) {
-        views.set(group.task, {
-          state: worstState(group.instances),
-          detail: countsText(group.instances, true),
-          title:
-            `${group.task}: ${path}\n${countsText(group.instances)}\n` +
-            'Click to list its instances; ▶ runs every one of them with its upstream.',
-          executed: false,
-          grouped: true,
-          expanded: this.expanded?.task === group.task && this.expanded.row === null,
-          count: group.instances.length
-        });
-        continue;
+      const view = views.get(group.task)!;
+      view.expanded = group.grouped && this.expanded?.task === group.task && this.expanded.row === null;
+      const instance = group.instances[0];
+      if (!group.grouped) {
+        this.executedRuns.set(group.task, instance.executedRun ? [instance.executedRun, instance.executedAs] : null);
       }
-      const [instance] = group.instances;
-      const reasons = instance.reasons.length ? `\n  ${instance.reasons.join('\n  ')}` : '';
-      const status = this.pipeline?.tasks.find(t => t.name === instance.name)?.status?.status ?? 'unknown';
-      const took = instance.entry ? seconds(instance.duration) : '';
-      views.set(group.task, {
-        state: instance.state,
-        detail: [label(instance.state), took].filter(Boolean).join(' · '),
-        title:
-          `${group.task}: ${path}\nstatus: ${label(status)}${reasons}\n` +
-          'Click to open the notebook; ▶ runs it with its upstream.',
-        executed: !!instance.executedRun,
-        grouped: false,
-        expanded: false,
-        count: 1
-      });
-      this.executedRuns.set(group.task, instance.executedRun ? [instance.executedRun, instance.executedAs] : null);
     }
     return views;
   }
@@ -384,48 +365,58 @@ export class NbflowPanel extends Widget {
     }
     const groups = this.groups;
     if (groups.length > SIDEBAR_GRAPH_LIMIT) {
-      this.graphBox.replaceChildren(this.summary(groups));
+      this.graphBox.replaceChildren(...this.summary(groups));
       return;
     }
     const width = this.graphBox.clientWidth || this.node.clientWidth || 280;
     const font = getComputedStyle(this.graphBox).fontFamily || 'sans-serif';
-    const svg = drawGraph(
-      { nodes: groups.map(g => g.task), edges: taskEdges(pipeline) },
-      this.nodeViews(groups),
-      width,
-      {
-        open: name => {
-          const group = groups.find(g => g.task === name);
-          if (group) {
-            this.options.openNotebook(this.notebookPath(group));
-          }
-        },
-        run: name => void this.run([name]),
-        openExecuted: name => {
-          const executed = this.executedRuns.get(name);
-          if (executed) {
-            this.options.openExecuted(...executed);
-          }
-        },
-        expand: name => this.expand(this.expanded?.task === name && this.expanded.row === null ? null : name, null)
+    const views = this.nodeViews(groups);
+    const actions: IGraphActions = {
+      open: name => {
+        const group = groups.find(g => g.task === name);
+        if (group) {
+          this.options.openNotebook(this.notebookPath(group));
+        }
       },
-      font
-    );
-    this.graphBox.replaceChildren(svg);
+      run: name => void this.run([name]),
+      openExecuted: name => {
+        const executed = this.executedRuns.get(name);
+        if (executed) {
+          this.options.openExecuted(...executed);
+        }
+      },
+      expand: name => this.expand(this.expanded?.task === name && this.expanded.row === null ? null : name, null)
+    };
+    const tasks = groups.map(g => g.task);
+    const svg = drawGraph({ nodes: tasks, edges: taskEdges(pipeline) }, views, width, actions, font);
+    // a graph wider than the panel even top to bottom (a wide layer of tasks) would scroll sideways: list the
+    // tasks instead, and leave the graph to the pipeline view
+    if (Number(svg.getAttribute('width')) > width) {
+      this.graphBox.replaceChildren(renderTaskList(tasks, views, actions), this.toTheView('The graph'));
+    } else {
+      this.graphBox.replaceChildren(svg);
+    }
   }
 
-  /** A graph too large for the panel, in words: its tasks counted by state, and the way to the view. */
-  private summary(groups: ITaskGroup[]): HTMLElement {
-    const counts = countsText(groups.flatMap(g => g.instances));
+  /** A line saying that `what` is drawn in the pipeline view, with a button opening it. */
+  private toTheView(what: string): HTMLElement {
     const open = h('button', { class: 'jp-Button nbflow-open-view-large' }, 'Open the pipeline view');
     open.addEventListener('click', () => this.options.openView());
     return h(
       'div',
       { class: 'nbflow-graph-summary' },
-      h('div', {}, `${groups.length} tasks: ${counts}.`),
-      h('div', { class: 'nbflow-hint' }, 'A graph this large is drawn in the pipeline view, which pans and zooms.'),
+      h('div', { class: 'nbflow-hint' }, `${what} is drawn in the pipeline view, which pans and zooms.`),
       open
     );
+  }
+
+  /** A graph too large for the panel, in words: its tasks counted by state, and the way to the view. */
+  private summary(groups: ITaskGroup[]): HTMLElement[] {
+    const counts = countsText(groups.flatMap(g => g.instances));
+    return [
+      h('div', { class: 'nbflow-graph-count' }, `${groups.length} tasks: ${counts}.`),
+      this.toTheView('A graph this large')
+    ];
   }
 
   /** Open the list of a task's instances (of one row of the shown run's partition, with `row`); null closes it. */

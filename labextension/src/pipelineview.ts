@@ -12,11 +12,12 @@ import { IRunRequest, ITaskDetail, cancelRun, getPreview, getTask, startRun } fr
 import { clearErrorIn, h, seconds, showErrorIn } from './dom';
 import { IDrawerActions, IPreviewState, renderGroupDrawer, renderTaskDrawer } from './drawer';
 import { INodeView, drawGraph } from './graph';
-import { ITaskGroup, countsText, groupTasks, taskEdges, worstState } from './groups';
+import { ITaskGroup, groupTasks, taskEdges } from './groups';
+import { nodeViews } from './nodeviews';
 import { PipelineModel } from './model';
 import { ParamsForm } from './params';
 import { IRunsActions, IRunsFilter, renderRunPage, renderRunsTable } from './runstable';
-import { badge, label, runLabel } from './states';
+import { badge, runLabel } from './states';
 import { renderTimeline } from './timeline';
 import { PanZoom } from './zoom';
 
@@ -301,41 +302,13 @@ export class PipelineView extends Widget {
   }
 
   private nodeViews(): Map<string, INodeView> {
-    const views = new Map<string, INodeView>();
+    const views = nodeViews(this.groups, this.model.pipeline!, group =>
+      group.grouped ? 'Click to list them.' : 'Click for its details.'
+    );
     for (const group of this.groups) {
-      if (group.grouped) {
-        views.set(group.task, {
-          state: worstState(group.instances),
-          detail: countsText(group.instances, true),
-          title: `${group.task}: ${group.instances.length} instances\n${countsText(group.instances)}\nClick to list them.`,
-          executed: false,
-          grouped: true,
-          expanded: this.selected === group.task,
-          count: group.instances.length,
-          selected: this.selected === group.task || group.instances.some(i => i.name === this.selected)
-        });
-        continue;
-      }
-      const [instance] = group.instances;
-      const progress = instance.state === 'running' ? instance.entry?.progress : null;
-      const started = instance.entry?.started_at ? new Date(instance.entry.started_at).getTime() : null;
-      const elapsed = started !== null ? seconds((Date.now() - started) / 1000) : '';
-      const detail =
-        instance.state === 'running'
-          ? [progress ? `cell ${progress.cell}/${progress.cells}` : 'starting', elapsed].filter(Boolean).join(' · ')
-          : [label(instance.state), instance.entry ? seconds(instance.duration) : ''].filter(Boolean).join(' · ');
-      const reasons = instance.reasons.length ? `\n  ${instance.reasons.join('\n  ')}` : '';
-      views.set(group.task, {
-        state: instance.state,
-        detail,
-        title: `${group.task}: ${group.notebook}${reasons}` + (progress?.line ? `\nrunning: ${progress.line}` : ''),
-        executed: !!instance.executedRun,
-        grouped: false,
-        expanded: false,
-        count: 1,
-        selected: this.selected === instance.name,
-        progress: progress ? (progress.cell - 1) / Math.max(1, progress.cells) : undefined
-      });
+      const view = views.get(group.task)!;
+      view.expanded = group.grouped && this.selected === group.task;
+      view.selected = this.selected === group.task || group.instances.some(i => i.name === this.selected);
     }
     return views;
   }

@@ -187,12 +187,16 @@ def open_panel(page, lab_server) -> None:
     tab = page.locator('.jp-SideBar [data-id="nbflow-panel"]')
     tab.wait_for()
     tab.click()
-    # the graph, or for a pipeline too large to draw in the panel its tasks counted
-    page.locator("#nbflow-panel .nbflow-node, #nbflow-panel .nbflow-graph-summary").first.wait_for()
+    # the graph, its tasks listed where it is too wide for the panel, or counted where there are too many to list
+    page.locator(
+        "#nbflow-panel .nbflow-node, #nbflow-panel .nbflow-task-row, #nbflow-panel .nbflow-graph-count"
+    ).first.wait_for()
 
 
 def node_states(page) -> dict[str, str]:
-    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#nbflow-panel .nbflow-node')]
+    """Each task's state in the panel, as its node (or, where the graph is too wide for the panel, its row) shows it."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
+                                      '#nbflow-panel .nbflow-node, #nbflow-panel .nbflow-task-row')]
                                   .map(n => [n.dataset.task, n.dataset.state]))""")
 
 

@@ -59,11 +59,16 @@ def pipeline_root(tmp_path: Path) -> Path:
     return root
 
 
+# a task's node in the panel's graph, or its row where the graph is too wide for the panel and its tasks are listed
 NODE_TEXT = """(task) => {
     const node = document.querySelector(`#nbflow-panel .nbflow-node[data-task="${task}"]`);
-    return { detail: node.querySelector('.nbflow-node-detail').textContent,
-             title: node.querySelector('title').textContent, state: node.dataset.state,
-             grouped: node.dataset.grouped, instances: Number(node.dataset.instances) };
+    const row = document.querySelector(`#nbflow-panel .nbflow-task-row[data-task="${task}"]`);
+    const [detail, title] = node
+        ? [node.querySelector('.nbflow-node-detail').textContent, node.querySelector('title').textContent]
+        : [row.querySelector('.nbflow-task-detail').textContent, row.title];
+    const shown = node ?? row;
+    return { detail, title, state: shown.dataset.state, grouped: shown.dataset.grouped,
+             instances: Number(shown.dataset.instances) };
 }"""
 
 PARTITION = """() => {
