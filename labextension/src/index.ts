@@ -57,8 +57,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     // One model of the pipeline and its runs, kept current by the server's pushed events, for the view and the panel
     const model = new PipelineModel();
-    const panel = new NbflowPanel({
-      model,
+    const panel = new NbflowPanel(model, {
       openNotebook: path => void commands.execute('docmanager:open', { path }),
       openExecuted: (run, task) => void commands.execute(CommandIDs.openExecuted, { run, task }),
       openReports: () => void commands.execute(CommandIDs.openReports),

@@ -1,18 +1,17 @@
 /**
  * The nbflow side panel: the graph with live task states (a grid task one node, its instances counted, listed on
- * demand: `instances.ts`), run / cancel, parameters, a run grid, force, the run shown in detail (`rundetail.ts`; a
- * run over a run grid as a partition of values x tasks), the run history, and the schedules (`schedules.ts`). It
- * reads the server again at each change the server pushes (through the pipeline view's model), and polls
- * (`@lumino/polling`): every second while a run is going (started here or anywhere else: the CLI, a schedule, a
- * kernel) and the push channel is down, every few seconds otherwise. A pipeline of more than SIDEBAR_GRAPH_LIMIT
- * tasks is counted here and drawn in the pipeline view.
+ * demand: `instances.ts`; the tasks listed, `tasklist.ts`, where the graph is too wide for the panel, and counted
+ * where there are more than SIDEBAR_GRAPH_LIMIT), run / cancel, parameters, a run grid, force, the run shown in
+ * detail (`rundetail.ts`; a run over a run grid as a partition of values x tasks), the run history, and the
+ * schedules (`schedules.ts`). It draws what the pipeline model (`model.ts`, shared with the pipeline view) holds,
+ * again at each change, and reads the schedules every few seconds while it is shown (`@lumino/polling`).
  */
 import { PathExt } from '@jupyterlab/coreutils';
 import { Message } from '@lumino/messaging';
 import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
-import { IPipeline, IRunDetail, IRunSummary, ITask, cancelRun, getPipeline, getRun, getRuns, startRun } from './api';
+import { IPipeline, IRunDetail, IRunSummary, ITask, cancelRun, startRun } from './api';
 import { clearErrorIn, h, keepingScroll, seconds, showErrorIn, when } from './dom';
 import { IGraphActions, INodeView, drawGraph } from './graph';
 import { ITaskGroup, cellKey, countsText, groupTasks, partitionOf, runOf, taskEdges } from './groups';
@@ -27,9 +26,8 @@ import { renderTaskList } from './tasklist';
 import { badge, label, runLabel } from './states';
 
 const SIDEBAR_GRAPH_LIMIT = 40; // tasks drawn in the panel; a larger graph is counted here and drawn in the view
-const LIVE_MS = 1000;
-const IDLE_MS = 5000;
-const HIDDEN_MS = 15000;
+const HISTORY_SHOWN = 20;
+const SCHEDULES_MS = 5000;
 
 export interface IPanelOptions {
   /** Open a notebook (a path relative to the server's root) in the editor. */
@@ -40,8 +38,6 @@ export interface IPanelOptions {
   openReports(): void;
   /** Open the pipeline view in the main area. */
   openView(): void;
-  /** The pipeline view's model: its pushed events make the panel read again at once. */
-  model?: PipelineModel;
   /** Compare `task` in `run` with the previous run that executed it. */
   compare(run: string, task: string): void;
 }
@@ -54,11 +50,11 @@ interface IExpanded {
 }
 
 export class NbflowPanel extends Widget {
-  pipeline: IPipeline | null = null;
-  runs: IRunSummary[] = [];
-  shown: IRunDetail | null = null;
-
-  constructor(private options: IPanelOptions) {
+  /** `model` holds what the panel shows (the pipeline, the runs, the run shown); the pipeline view shares it. */
+  constructor(
+    private model: PipelineModel,
+    private options: IPanelOptions
+  ) {
     super();
     this.id = 'nbflow-panel';
     this.addClass('nbflow-Panel');
@@ -73,7 +69,7 @@ export class NbflowPanel extends Widget {
     this.cancelButton = h('button', { class: 'jp-Button nbflow-cancel', title: 'Cancel the run going on' }, 'Cancel');
     this.cancelButton.addEventListener('click', () => void this.cancel());
     const refresh = h('button', { class: 'jp-Button nbflow-refresh', title: 'Refresh now' }, 'Refresh');
-    refresh.addEventListener('click', () => void this.refresh(true));
+    refresh.addEventListener('click', () => void this.refresh());
     const reports = h(
       'button',
       { class: 'jp-Button nbflow-open-reports', title: 'The reports the tasks write, with their earlier versions' },
@@ -162,19 +158,27 @@ export class NbflowPanel extends Widget {
       this.schedules.node
     );
     this.updateButtons();
-    this.poll = new Poll({
+    // schedules are not pushed: read while the panel is shown
+    this.schedulesPoll = new Poll({
       auto: false,
-      factory: async () => {
-        await this.refresh(false);
-        const interval = this.pollEvery();
-        if (this.poll.frequency.interval !== interval) {
-          this.poll.frequency = { ...this.poll.frequency, interval };
-        }
-      },
-      frequency: { interval: IDLE_MS, backoff: false },
-      name: 'nbflow:panel'
+      factory: () => this.schedules.refresh(), // its errors show in its own section
+      frequency: { interval: SCHEDULES_MS, backoff: false },
+      standby: () => !this.isVisible || 'when-hidden',
+      name: 'nbflow:panel-schedules'
     });
-    options.model?.changed.connect(this.onPushed, this);
+    model.changed.connect(this.onChanged, this);
+  }
+
+  get pipeline(): IPipeline | null {
+    return this.model.pipeline;
+  }
+
+  get runs(): IRunSummary[] {
+    return this.model.runs;
+  }
+
+  get shown(): IRunDetail | null {
+    return this.model.shown;
   }
 
   /** The path (relative to the server root) of a task's notebook. */
@@ -185,7 +189,7 @@ export class NbflowPanel extends Widget {
   /** The task whose notebook is `path` (relative to the server root), loading the pipeline if need be. */
   async taskFor(path: string): Promise<ITask | null> {
     if (!this.pipeline) {
-      await this.refresh(true);
+      await this.refresh();
     }
     const clean = PathExt.normalize(path);
     return this.pipeline?.tasks.find(t => PathExt.normalize(this.notebookPath(t)) === clean) ?? null;
@@ -213,10 +217,7 @@ export class NbflowPanel extends Widget {
         grid_text: gridText
       });
       this.clearError();
-      this.pinned = false;
-      this.followed = started.id;
-      this.shownId = started.id;
-      await this.refresh(true);
+      await this.model.follow(started.id);
       return started.id;
     } catch (error) {
       this.showError(error);
@@ -227,7 +228,7 @@ export class NbflowPanel extends Widget {
   }
 
   async cancel(): Promise<void> {
-    const id = this.shown?.state === 'running' ? this.shown.id : this.activeId;
+    const id = this.shown?.state === 'running' ? this.shown.id : this.model.activeId;
     if (!id) {
       this.showError('No run is going on.');
       return;
@@ -235,61 +236,19 @@ export class NbflowPanel extends Widget {
     try {
       await cancelRun(id);
       this.clearError();
-      await this.refresh(false);
+      await this.model.refresh();
     } catch (error) {
       this.showError(error);
     }
   }
 
-  /** Fetch what changed and redraw; `full` also reloads the pipeline (the graph and each task's status). */
-  async refresh(full = true): Promise<void> {
-    if (this.refreshing) {
-      this.again = this.again || full;
-      return;
-    }
-    this.refreshing = true;
-    try {
-      const wasLive = this.isLive();
-      if (full || !this.pipeline || !wasLive || this.tick % 3 === 0) {
-        this.pipeline = await getPipeline();
-        this.schedules.setTasks([...new Set(this.pipeline.tasks.map(t => t.task))]);
-        await this.schedules.refresh(); // its errors show in its own section
-      }
-      this.runs = await getRuns(20);
-      // Runs sharing no instance go side by side: the one followed is the newest going on.
-      const active = this.runs.find(r => r.state === 'running')?.id ?? null;
-      this.activeId = active;
-      if (active && active !== this.followed) {
-        this.followed = active; // a run started anywhere: follow it
-        this.pinned = false;
-      }
-      if (!this.pinned) {
-        this.shownId = active ?? this.runs[0]?.id ?? null;
-      }
-      this.shown = this.shownId ? await getRun(this.shownId) : null;
-      if (wasLive && !this.isLive()) {
-        this.pipeline = await getPipeline(); // the run ended: statuses changed
-      }
-      if (this.refreshFailed) {
-        this.clearError();
-        this.refreshFailed = false;
-      }
-      this.render();
-    } catch (error) {
-      this.refreshFailed = true;
-      this.showError(error);
-    } finally {
-      this.refreshing = false;
-      this.tick += 1;
-      if (this.again) {
-        this.again = false;
-        void this.refresh(true);
-      }
-    }
+  /** Read everything again now (the model tells the panel, which draws it). */
+  async refresh(): Promise<void> {
+    await Promise.all([this.model.refresh(), this.schedules.refresh()]);
   }
 
   isLive(): boolean {
-    return this.shown?.state === 'running' || !!this.activeId;
+    return this.model.isLive();
   }
 
   showError(error: unknown): void {
@@ -303,14 +262,25 @@ export class NbflowPanel extends Widget {
   // -- rendering --------------------------------------------------------------------------------------------
 
   private render(): void {
+    if (this.model.error) {
+      this.readFailed = true;
+      this.showError(this.model.error);
+    } else if (this.readFailed) {
+      this.readFailed = false;
+      this.clearError();
+    }
     const pipeline = this.pipeline;
     if (!pipeline) {
       return;
     }
+    const tasks = [...new Set(pipeline.tasks.map(t => t.task))];
+    if (tasks.join('\n') !== this.scheduledTasks) {
+      this.scheduledTasks = tasks.join('\n');
+      this.schedules.setTasks(tasks);
+    }
     const where = pipeline.root ? `/${pipeline.root}` : 'the server root';
-    const tasks = new Set(pipeline.tasks.map(t => t.task)).size;
-    const instances = tasks === pipeline.tasks.length ? '' : ` (${pipeline.tasks.length} instances)`;
-    this.projectLabel.textContent = `${tasks} task(s)${instances} in ${where}`;
+    const instances = tasks.length === pipeline.tasks.length ? '' : ` (${pipeline.tasks.length} instances)`;
+    this.projectLabel.textContent = `${tasks.length} task(s)${instances} in ${where}`;
     if (pipeline.problems.length) {
       this.problemsBox.replaceChildren(
         h('div', { class: 'nbflow-problems-title' }, 'The pipeline has problems; fix them and it reloads:'),
@@ -480,11 +450,8 @@ export class NbflowPanel extends Widget {
     const listed =
       expanded?.row !== null && expanded?.run === run.id ? { task: expanded.task, row: expanded.row } : null;
     const { nodes, partition } = renderRunDetail(run, {
-      pinned: this.pinned,
-      showLatest: () => {
-        this.pinned = false;
-        void this.refresh(false);
-      },
+      pinned: this.model.pinned,
+      showLatest: () => void this.model.show(null),
       openExecuted: (id, instance) => this.options.openExecuted(id, instance),
       compare: (id, instance) => this.options.compare(id, instance),
       listed,
@@ -523,14 +490,14 @@ export class NbflowPanel extends Widget {
       this.historyBox.replaceChildren(h('div', { class: 'nbflow-empty' }, 'No runs yet.'));
       return;
     }
-    const rows = this.runs.map(run => {
+    const rows = this.runs.slice(0, HISTORY_SHOWN).map(run => {
       const counts = Object.entries(run.counts)
         .map(([state, n]) => `${n} ${label(state)}`)
         .join(', ');
       const row = h(
         'div',
         {
-          class: 'nbflow-history-row' + (run.id === this.shownId ? ' nbflow-selected' : ''),
+          class: 'nbflow-history-row' + (run.id === this.shown?.id ? ' nbflow-selected' : ''),
           'data-run': run.id,
           title: `run ${run.id}: click to show it`
         },
@@ -545,11 +512,7 @@ export class NbflowPanel extends Widget {
           : []),
         h('div', { class: 'nbflow-counts' }, counts)
       );
-      row.addEventListener('click', () => {
-        this.pinned = true;
-        this.shownId = run.id;
-        void this.refresh(false);
-      });
+      row.addEventListener('click', () => void this.model.show(run.id));
       return row;
     });
     this.historyBox.replaceChildren(...rows);
@@ -564,21 +527,22 @@ export class NbflowPanel extends Widget {
       : 'Run every task (what is up to date is skipped)';
   }
 
-  // -- polling ------------------------------------------------------------------------------------------------
+  // -- following the model ---------------------------------------------------------------------------------
 
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
-    void this.poll.start();
+    void this.schedulesPoll.start();
   }
 
   protected onBeforeDetach(msg: Message): void {
-    void this.poll.stop();
+    void this.schedulesPoll.stop();
     super.onBeforeDetach(msg);
   }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    void this.poll.refresh();
+    this.render();
+    void this.schedulesPoll.refresh();
   }
 
   protected onResize(msg: Widget.ResizeMessage): void {
@@ -588,27 +552,16 @@ export class NbflowPanel extends Widget {
   }
 
   dispose(): void {
-    this.poll.dispose();
-    this.options.model?.changed.disconnect(this.onPushed, this);
+    this.schedulesPoll.dispose();
+    this.model.changed.disconnect(this.onChanged, this);
     super.dispose();
   }
 
-  /** A run or a task changed (the server pushed it): read what the panel shows again, now. */
-  private onPushed(): void {
+  /** The model changed (the server pushed a change, or the model read the server): draw it, if shown. */
+  private onChanged(): void {
     if (this.isVisible && !this.isDisposed) {
-      if (this.refreshing) {
-        this.again = true; // read again once the reading going on ends: it may have missed this change
-      } else {
-        void this.refresh(false);
-      }
+      this.render();
     }
-  }
-
-  /** How often the poll reads: often while a run goes on, seldom when idle or hidden, and rarely when the server
-   * pushes each change anyway. */
-  private pollEvery(): number {
-    const interval = !this.isVisible ? HIDDEN_MS : this.isLive() ? LIVE_MS : IDLE_MS;
-    return this.options.model?.pushed ? Math.max(interval, IDLE_MS) : interval;
   }
 
   private runAllButton: HTMLButtonElement;
@@ -632,13 +585,7 @@ export class NbflowPanel extends Widget {
   private everyOpen = false;
   private params: ParamsForm;
   private executedRuns = new Map<string, [run: string, name: string] | null>(); // by task: its executed notebook
-  private shownId: string | null = null;
-  private followed: string | null = null;
-  private activeId: string | null = null;
-  private pinned = false;
-  private refreshing = false;
-  private refreshFailed = false;
-  private again = false;
-  private tick = 0;
-  private poll: Poll;
+  private scheduledTasks = '';
+  private readFailed = false;
+  private schedulesPoll: Poll;
 }
