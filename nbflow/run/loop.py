@@ -109,21 +109,18 @@ class Runner:
         try:
             while ready or queue or self._running or self._waiting:
                 ready.extend(self._no_longer_held())
-                while ready:  # judging needs no slot: an up-to-date task is skipped at once, freeing its dependants
-                    name = ready.popleft()
-                    if self._held_elsewhere(name):
-                        continue
-                    if self._judge(name):
-                        queue.append(name)
-                    else:
-                        ready.extend(self._release(name, upstream_left))
+                # Judging needs no slot (an up-to-date task is skipped at once, freeing its dependants), but a
+                # thousand ready tasks take a while to judge: enough of them first to fill the free slots and the
+                # kernels started ahead, then the rest while those run.
+                self._judge_ready(ready, queue, upstream_left, enough=self._free_slots() + self.executor.capacity)
+                if not self._stopping:
+                    self._submit_queued(queue)
+                self._judge_ready(ready, queue, upstream_left, enough=None)
                 if self._stopping:
                     queue.clear()
                     self._waiting.clear()
                 else:
-                    self._prewarm(queue)
-                    while queue and len(self._running) < self.executor.capacity:
-                        self._submit(queue.pop(0), 1)
+                    self._submit_queued(queue)
                     self._prewarm(queue)  # the submissions changed what comes next
                 if not self._running and not self._waiting:
                     break
@@ -161,6 +158,31 @@ class Runner:
         finally:
             self._close_run()
         return self.run
+
+    def _judge_ready(
+        self, ready: deque[str], queue: list[str], upstream_left: dict[str, int], enough: int | None
+    ) -> None:
+        """Judge ready tasks until `enough` wait in the queue (None: all of them): a stale one is queued, an
+        up-to-date one skipped (its dependants ready to be judged in turn), one another run holds left waiting."""
+        while ready and (enough is None or len(queue) < enough):
+            name = ready.popleft()
+            if self._held_elsewhere(name):
+                continue
+            if self._judge(name):
+                queue.append(name)
+            else:
+                ready.extend(self._release(name, upstream_left))
+
+    def _free_slots(self) -> int:
+        return max(0, self.executor.capacity - len(self._running))
+
+    def _submit_queued(self, queue: list[str]) -> None:
+        """Start the queued tasks the free slots take, with the kernels of those after them started ahead."""
+        if not queue:
+            return
+        self._prewarm(queue)
+        while queue and len(self._running) < self.executor.capacity:
+            self._submit(queue.pop(0), 1)
 
     def cancel(self) -> None:
         """Ask the loop to stop: running kernels are killed, their tasks and all pending ones `cancelled`."""

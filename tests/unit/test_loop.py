@@ -82,6 +82,23 @@ def test_independent_tasks_run_at_once_up_to_the_capacity_and_never_more(project
     assert fake.most_at_once == at_once
 
 
+def test_the_first_tasks_start_before_every_ready_task_is_judged(project):
+    # judging a thousand ready tasks takes a while: the first start once enough are judged to fill the free slots
+    # and the kernels started ahead of them; the rest are judged while those run
+    names = [f"t{i:02d}" for i in range(30)]
+    for name in names:
+        task(project, f"{name}.ipynb", outputs=[f"{name}.txt"])
+    judged_when_the_first_started: list[int] = []
+
+    def on_event(run, changed) -> None:
+        if changed.state is TaskState.RUNNING and not judged_when_the_first_started:
+            judged_when_the_first_started.append(sum(1 for t in run.tasks.values() if t.reasons))
+
+    run = nbflow.load(project).run(executor=FakeExecutor(2), on_event=on_event)
+    assert states(run) == dict.fromkeys(names, SUCCEEDED)
+    assert 1 <= judged_when_the_first_started[0] <= 4
+
+
 def test_every_state_change_is_reported_to_the_event_hook_as_it_happens(project):
     task(project, "a.ipynb", outputs=["a.txt"])
     task(project, "b.ipynb", inputs=["a.txt"], outputs=["b.txt"])
