@@ -138,6 +138,7 @@ class Sent:
         self.since = iso(now())
         self.runs: dict[str, RunSummary] = {}
         self.tasks: dict[str, dict[str, TaskRunEntry]] = {}
+        self.rows: dict[str, dict[str, tuple[Any, ...]]] = {}  # each run's task rows as last read
         self.ended: deque[str] = deque(maxlen=100)
 
     def changes(self, store: Store) -> list[StoreEvent]:
@@ -156,6 +157,7 @@ class Sent:
             if row.state is not RunState.RUNNING:  # told as ended: forgotten
                 self.runs.pop(row.id, None)
                 self.tasks.pop(row.id, None)
+                self.rows.pop(row.id, None)
                 self.ended.append(row.id)
         return events
 
@@ -164,7 +166,7 @@ class Sent:
         knows the run before its tasks, and last once it ended, so its end is the last word about it."""
         tasks: list[StoreEvent] = []
         known = self.tasks.setdefault(summary.id, {})
-        for task in store.task_runs(summary.id):
+        for task in store.changed_task_runs(summary.id, self.rows.setdefault(summary.id, {})):
             entry = history.task_entry(task, store.root)
             if known.get(entry.name) != entry:
                 known[entry.name] = entry
