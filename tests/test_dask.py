@@ -180,8 +180,53 @@ def test_the_kernels_own_output_comes_back_to_the_run_folder(project, address):
     assert "written past the notebook" in executed.with_suffix(".kernel.log").read_text()
 
 
+def test_the_store_follows_the_cell_running_on_the_cluster(project, address, client):
+    """As in a local run: while the notebook runs on a worker, its task row has the running cell, that cell's first
+    line and the last lines it printed; at the end, its last cell. The scheduler keeps none of it afterwards."""
+    import nbflow
+    from nbflow.models import TaskState
+    from nbflow.run.background import start_run as start_in_background
+    from nbflow.store import open_store
+
+    write_notebook(
+        project / "load.ipynb",
+        'outputs = ["done.txt"]',
+        "import time\nfor i in range(3):\n    print(f'row {i}')\n    time.sleep(0.2)",
+        "# wait for the test\nimport os\nfor _ in range(1200):\n    if os.path.exists('go'):\n        break\n"
+        "    time.sleep(0.05)",
+        "open('done.txt', 'w').write('ok')",
+    )
+
+    def task_row():
+        store = open_store(project / ".nbflow")
+        try:
+            return next(t for t in store.task_runs(handle.id) if t.name == "load")
+        finally:
+            store.close()
+
+    handle = start_in_background(nbflow.load(project), trigger="api", executor="dask", dask_address=address)
+    try:
+        deadline = time.monotonic() + 60
+        while (row := task_row()).progress is None or row.progress.cell < 4:
+            assert not row.state.finished, row  # the progress must come while it runs, not with its result
+            assert time.monotonic() < deadline, f"no progress past cell 1 in the store: {row.progress}"
+            time.sleep(0.05)
+        # parameters, injected parameters, the printing cell, the waiting one: 4 of 5, the task still running
+        assert row.state is TaskState.RUNNING
+        assert (row.progress.cell, row.progress.cells) == (4, 5)
+        assert row.progress.line == "# wait for the test"
+        assert row.progress.tail == ["row 0", "row 1", "row 2"]
+    finally:
+        (project / "go").write_text("")
+    run = handle.wait(timeout=120)
+    assert run is not None and run.state == "succeeded"
+    assert task_row().progress.cell == 5  # as far as it got: the last cell
+    assert client.get_events(f"nbflow-{handle.id}-progress") == ()
+
+
 def test_runs_leave_nothing_behind_on_the_scheduler(example, client):
     assert markers_left(client) == []
+    assert [topic for topic in client.get_events() if str(topic).startswith("nbflow-")] == []  # their progress
     assert not any(client.processing().values())
 
 

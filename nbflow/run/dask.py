@@ -21,6 +21,7 @@ What the cluster decides and what nbflow decides:
   on the worker.
 - "running": a task is `running` once submitted. The runner never submits more than the cluster's threads, so it
   starts at once unless other work fills the cluster; the attempt's recorded start is the worker's real one.
+- Progress: each task sends its notebook's progress as Dask events on the run's topic (`nbflow.run.dask_progress`).
 
 Only the standard library and nbflow's own modules are imported here at import time: dask is an optional extra.
 """
@@ -42,8 +43,9 @@ from typing import Any
 
 from nbflow.declare.reading import ipynb_text
 from nbflow.errors import UsageError
-from nbflow.models import TaskError, TaskState
+from nbflow.models import CellProgress, TaskError, TaskState
 from nbflow.run.dask_connect import CONNECT_TIMEOUT, QUICK_CONNECT, connect, import_distributed, scheduler_address
+from nbflow.run.dask_progress import DaskProgress, progress_topic
 from nbflow.run.dask_worker import WorkerDied, WorkerResult, run_on_worker, stop_on_worker, worker_ready
 from nbflow.run.jobs import Executor, ExecutorOptions, Job, JobResult, StopReason
 from nbflow.times import iso, now
@@ -102,6 +104,7 @@ class DaskExecutor(Executor):
         # stops and clean-ups talk to the cluster; the runner's loop must not wait for them
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nbflow-dask")
         self._plugin: str | None = None  # the run's worker plugin, once registered
+        self._progress = DaskProgress(self.client, progress_topic(self._prefix))
         try:
             self._check_workers()
             if prewarm:  # as the local executor: without it, each kernel starts cold
@@ -140,11 +143,12 @@ class DaskExecutor(Executor):
         entry = _Submitted(job, key, Future())
         with self._lock:
             self._jobs[(job.task, job.attempt)] = entry
+        self._progress.expect(key, job.task)
         try:
             # the notebook runs as fingerprinted here, shared disk or not (a text notebook as jupytext reads it)
             source = ipynb_text(Path(job.notebook)).encode()
             entry.dask_future = self.client.submit(
-                run_on_worker, job, source, key, self._plugin, key=key, pure=False, retries=0
+                run_on_worker, job, source, key, self._plugin, self._progress.topic, key=key, pure=False, retries=0
             )
         except Exception as exc:
             problem = DaskSubmitError(
@@ -169,6 +173,9 @@ class DaskExecutor(Executor):
         except RuntimeError:  # closing
             pass
 
+    def progress(self) -> dict[str, CellProgress]:
+        return self._progress.moved()
+
     def close(self) -> None:
         """Cancel what is still on the cluster, remove nbflow's markers from the scheduler, disconnect."""
         if self._closed:
@@ -190,6 +197,7 @@ class DaskExecutor(Executor):
         if connected:
             self._forget_markers([e for e in entries if not e.forgotten])
             self._unregister_plugin()
+            self._progress.close()
             try:
                 self.client.close(timeout=STOP_TIMEOUT)
             except Exception:
@@ -276,12 +284,14 @@ class DaskExecutor(Executor):
 
     def _done(self, entry: _Submitted, future: Any) -> None:
         """Runs in Dask's callback thread when the task is over, however it ended."""
+        progress: CellProgress | None = None
         try:
             if future.status == "finished":
                 returned = future.result()
                 if not isinstance(returned, WorkerResult):
                     raise TypeError(f"the task returned {type(returned).__name__}, not a WorkerResult")
                 result = _keep(entry.job, returned)
+                progress = getattr(returned, "progress", None)  # a worker of another nbflow may send none
             elif future.status == "cancelled":
                 result = (
                     _stopped(entry.stop_reason)
@@ -301,6 +311,7 @@ class DaskExecutor(Executor):
                 f"{type(exc).__name__}: {exc}"
             )
             result = _failed(problem)
+        self._progress.finished(entry.key, progress)  # before the runner hears of the end: it records this last
         self._resolve(entry, result)
         if not self._closed:
             try:

@@ -3,7 +3,8 @@
 `run_on_worker` runs `execute_job` on the worker, in a fresh kernel whose working directory is the notebook's
 folder, and sends the executed notebook and the kernel's log back as bytes (`WorkerResult`), so the runner's disk
 need not be shared with the workers; the executor writes them where a local run leaves them. Data paths are
-another matter: the notebooks open them themselves, so they must be at the same path on every worker.
+another matter: the notebooks open them themselves, so they must be at the same path on every worker. While the
+notebook runs, its progress goes to the runner as events (`nbflow.run.dask_progress`).
 
 Only the standard library and nbflow's vocabulary are imported here at import time: the runner imports this
 module too, and dask is an optional extra.
@@ -11,6 +12,7 @@ module too, and dask is an optional extra.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbflow.models import TaskError, TaskState
+from nbflow.models import CellProgress, TaskError, TaskState
 from nbflow.run.jobs import Job, JobResult, StopReason
 from nbflow.times import iso, now
 from nbflow.version import __version__
@@ -57,6 +59,7 @@ class WorkerResult:
     result: JobResult
     notebook: bytes | None = field(default=None, repr=False)  # the executed notebook
     kernel_log: bytes | None = field(default=None, repr=False)  # the kernel's own output
+    progress: CellProgress | None = None  # where the notebook got to: the last of its progress, never lost
 
 
 # The kernels of the jobs running in this worker process, by Dask key, for `stop_on_worker`.
@@ -82,17 +85,24 @@ def stop_on_worker(key: str, reason: StopReason) -> bool:
     return True
 
 
-def run_on_worker(job: Job, source: bytes, key: str, plugin: str | None = None) -> WorkerResult:
+def run_on_worker(
+    job: Job, source: bytes, key: str, plugin: str | None = None, topic: str | None = None
+) -> WorkerResult:
     """The Dask task: run one job here and bring its executed notebook and kernel log back as bytes. Its kernel
-    is forked by the worker's fork server when the run registered its plugin (`plugin`, its name) here."""
+    is forked by the worker's fork server when the run registered its plugin (`plugin`, its name) here. Its
+    progress is sent as it moves on the event topic `topic`, when the run listens to one."""
     from distributed import Event, get_client, get_worker
 
     from nbflow.run.dask_plugin import in_folder, new_folder, worker_plugin
+    from nbflow.run.dask_progress import ProgressSender
     from nbflow.run.execute import KernelControl, execute_job
 
     started = iso(now())
     worker = get_worker()
-    control = KernelControl()
+    sender = ProgressSender(key, functools.partial(worker.log_event, topic)) if topic else None
+    control = KernelControl(on_change=sender.moved if sender else None)
+    if sender is not None:
+        sender.start(control.progress)
     with _running_lock:
         _running[key] = control
     finished = threading.Event()
@@ -116,9 +126,11 @@ def run_on_worker(job: Job, source: bytes, key: str, plugin: str | None = None) 
         result = execute_job(here, control, pool)
         result.kernel_pid = None  # a pid on another machine means nothing to the run store
         result.started_at = started  # as a local attempt's, the start counts the kernel's
-        return WorkerResult(result, _read(here.output_notebook), _read(here.kernel_log))
+        return WorkerResult(result, _read(here.output_notebook), _read(here.kernel_log), control.progress())
     finally:
         finished.set()
+        if sender is not None:
+            sender.stop()
         with _running_lock:
             _running.pop(key, None)
         if folder is not None:
