@@ -86,8 +86,9 @@ export class PipelineModel implements IDisposable {
       this.pipeline = pipeline;
       this.runs = runs;
       if (!this.pinned) {
-        this.shownId = this.activeId ?? (this.shownId && runs.some(r => r.id === this.shownId) ? this.shownId : null);
-        this.shownId = this.shownId ?? runs[0]?.id ?? null;
+        // the run going on, else the latest: a run that started and ended between two pushed looks (everything
+        // up to date) is shown too, not the one shown before it
+        this.shownId = this.activeId ?? runs[0]?.id ?? null;
       }
       await this.readShown();
       this.error = null;
