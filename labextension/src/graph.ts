@@ -41,6 +41,32 @@ export interface INodeView {
   progress?: number; // of a running task, how far its cells have got (0 to 1): a bar along the box's foot
 }
 
+/** The view of task `name` in `views`; a task it lacks is drawn as never run. */
+export function nodeViewIn(views: Map<string, INodeView>, name: string): INodeView {
+  return (
+    views.get(name) ?? {
+      state: 'never_run',
+      detail: '',
+      title: name,
+      executed: false,
+      grouped: false,
+      expanded: false,
+      count: 1
+    }
+  );
+}
+
+/** What a node's buttons say they do, in the graph and in the side panel's list of tasks. */
+export function buttonTitles(task: string, view: INodeView): { run: string; expand: string; executed: string } {
+  return {
+    run: view.grouped ? `Run every instance of ${task} and its upstream` : `Run ${task} and its upstream`,
+    expand: view.expanded
+      ? `Close the list of the instances of ${task}`
+      : `List the ${view.count} instances of ${task}`,
+    executed: `Open the executed notebook of ${task} (read-only)`
+  };
+}
+
 export interface IGraphActions {
   open(task: string): void;
   run(task: string): void;
@@ -279,16 +305,7 @@ export function drawGraph(
   fontFamily = 'sans-serif',
   options: IDrawOptions = {}
 ): SVGSVGElement {
-  const viewOf = (name: string): INodeView =>
-    views.get(name) ?? {
-      state: 'never_run',
-      detail: '',
-      title: name,
-      executed: false,
-      grouped: false,
-      expanded: false,
-      count: 1
-    };
+  const viewOf = (name: string): INodeView => nodeViewIn(views, name);
   const nameWidth = textWidth(`600 12px ${fontFamily}`);
   const detailWidth = textWidth(`10px ${fontFamily}`);
   const widths = new Map(
@@ -419,10 +436,9 @@ export function drawGraph(
     }
 
     const right = front.w - 22;
+    const titles = buttonTitles(task, view);
     const run = el('g', { class: 'nbflow-node-run', transform: `translate(${right},${3 + shift})` }, group);
-    el('title', {}, run).textContent = view.grouped
-      ? `Run every instance of ${task} and its upstream`
-      : `Run ${task} and its upstream`;
+    el('title', {}, run).textContent = titles.run;
     el('rect', { width: 18, height: 16, fill: 'transparent' }, run);
     el('path', { d: 'M 5 2 L 15 8 L 5 14 z', fill: TEXT_COLOR }, run);
     run.addEventListener('click', event => {
@@ -431,9 +447,7 @@ export function drawGraph(
     });
     if (view.grouped) {
       const list = el('g', { class: 'nbflow-node-expand', transform: `translate(${right},${20 + shift / 2})` }, group);
-      el('title', {}, list).textContent = view.expanded
-        ? `Close the list of the instances of ${task}`
-        : `List the ${view.count} instances of ${task}`;
+      el('title', {}, list).textContent = titles.expand;
       el('rect', { width: 18, height: 16, fill: 'transparent' }, list);
       el(
         'path',
@@ -451,7 +465,7 @@ export function drawGraph(
       });
     } else if (view.executed) {
       const out = el('g', { class: 'nbflow-node-output', transform: `translate(${right},21)` }, group);
-      el('title', {}, out).textContent = `Open the executed notebook of ${task} (read-only)`;
+      el('title', {}, out).textContent = titles.executed;
       el('rect', { width: 18, height: 17, fill: 'transparent' }, out);
       el(
         'path',

@@ -7,63 +7,55 @@
 import { LabIcon, caretDownIcon, caretUpIcon, notebookIcon, runIcon } from '@jupyterlab/ui-components';
 
 import { breakable, h } from './dom';
-import { IGraphActions, INodeView } from './graph';
+import { IGraphActions, INodeView, buttonTitles, nodeViewIn } from './graph';
 import { paintBadge, styleOf } from './states';
 
 /** The list of `tasks`, each as `views` has it. */
 export function renderTaskList(tasks: string[], views: Map<string, INodeView>, actions: IGraphActions): HTMLElement {
   const rows = tasks.map(task => {
-    const view = views.get(task);
-    const state = view?.state ?? 'never_run';
+    const view = nodeViewIn(views, task);
+    const titles = buttonTitles(task, view);
     const name = h('a', { class: 'nbflow-link nbflow-task-row-name', href: '#' }, ...breakable(task));
     name.addEventListener('click', event => {
       event.preventDefault();
-      if (view?.grouped) {
+      if (view.grouped) {
         actions.expand(task);
       } else {
         actions.open(task);
       }
     });
-    const run = button(
-      'nbflow-task-run',
-      view?.grouped ? `Run every instance of ${task} and its upstream` : `Run ${task} and its upstream`,
-      runIcon
-    );
+    const run = button('nbflow-task-run', titles.run, runIcon);
     run.addEventListener('click', () => actions.run(task));
     const buttons: HTMLElement[] = [run];
-    if (view?.grouped) {
-      const list = button(
-        'nbflow-task-expand',
-        view.expanded ? `Close the list of the instances of ${task}` : `List the ${view.count} instances of ${task}`,
-        view.expanded ? caretUpIcon : caretDownIcon
-      );
+    if (view.grouped) {
+      const list = button('nbflow-task-expand', titles.expand, view.expanded ? caretUpIcon : caretDownIcon);
       list.addEventListener('click', () => actions.expand(task));
       buttons.push(list);
-    } else if (view?.executed) {
-      const out = button('nbflow-task-output', `Open the executed notebook of ${task} (read-only)`, notebookIcon);
+    } else if (view.executed) {
+      const out = button('nbflow-task-output', titles.executed, notebookIcon);
       out.addEventListener('click', () => actions.openExecuted(task));
       buttons.push(out);
     }
     const mark = h('span', { class: 'nbflow-task-mark' });
-    paintBadge(mark, state);
+    paintBadge(mark, view.state);
     const row = h(
       'li',
       {
-        class: 'nbflow-task-row' + (view?.expanded ? ' nbflow-expanded' : ''),
+        class: 'nbflow-task-row' + (view.expanded ? ' nbflow-expanded' : ''),
         'data-task': task,
-        'data-state': state,
-        'data-grouped': String(!!view?.grouped),
-        'data-instances': String(view?.count ?? 1),
-        title: view ? (view.detail ? `${view.title}\n${view.detail}` : view.title) : task
+        'data-state': view.state,
+        'data-grouped': String(view.grouped),
+        'data-instances': String(view.count),
+        title: view.detail ? `${view.title}\n${view.detail}` : view.title
       },
       mark,
-      h('span', { class: 'nbflow-task-text' }, name, h('span', { class: 'nbflow-task-detail' }, view?.detail ?? '')),
+      h('span', { class: 'nbflow-task-text' }, name, h('span', { class: 'nbflow-task-detail' }, view.detail)),
       h('span', { class: 'nbflow-task-buttons' }, ...buttons)
     );
-    if (view?.progress !== undefined) {
+    if (view.progress !== undefined) {
       const bar = h('span', { class: 'nbflow-task-progress' });
       bar.style.width = `${Math.round(Math.max(0, Math.min(1, view.progress)) * 100)}%`;
-      bar.style.background = styleOf(state).border;
+      bar.style.background = styleOf(view.state).border;
       row.append(bar);
     }
     return row;

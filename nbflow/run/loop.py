@@ -178,7 +178,7 @@ class Runner:
 
     def _submit_queued(self, queue: list[str]) -> None:
         """Start the queued tasks the free slots take, with the kernels of those after them started ahead."""
-        if not queue:
+        if not queue or not self._free_slots():
             return
         self._prewarm(queue)
         while queue and len(self._running) < self.executor.capacity:

@@ -261,25 +261,25 @@ class Store:
         return _run_record(row, counts)
 
     def task_runs(self, run_id: str) -> list[TaskRun]:
-        rows = self.db.execute(
-            f"SELECT {_TASK_COLUMNS} FROM task_runs t WHERE run_id = ? ORDER BY position", (run_id,)
-        ).fetchall()
-        return [self._task_run(r) for r in rows]
+        return [self._task_run(r) for r in self._task_rows(run_id)]
 
     def changed_task_runs(self, run_id: str, seen: dict[str, tuple[Any, ...]]) -> list[TaskRun]:
         """The task runs of `run_id` whose rows differ from those in `seen` (by instance name; updated here), in
         the run's order: a follower of a 1,000-task run reads the rows again at each change, but builds only the
         few that changed."""
-        rows = self.db.execute(
-            f"SELECT {_TASK_COLUMNS} FROM task_runs t WHERE run_id = ? ORDER BY position", (run_id,)
-        ).fetchall()
         changed = []
-        for row in rows:
+        for row in self._task_rows(run_id):
             values = tuple(row)
             if seen.get(row["task"]) != values:
                 seen[row["task"]] = values
                 changed.append(self._task_run(row))
         return changed
+
+    def _task_rows(self, run_id: str) -> list[sqlite3.Row]:
+        """The rows of a run's task instances, in the run's order."""
+        return self.db.execute(
+            f"SELECT {_TASK_COLUMNS} FROM task_runs t WHERE run_id = ? ORDER BY position", (run_id,)
+        ).fetchall()
 
     def fingerprints(self, run_id: str) -> dict[str, dict[str, Any]]:
         """The fingerprint each instance of the run was judged with, by instance name (none for an instance that
