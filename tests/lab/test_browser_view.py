@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -43,6 +44,15 @@ GEOMETRY = """() => {
 def pipeline_root(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".nbflow", "data", "reports", "*.html"))
+    # The example's report runs its cells faster than a fast machine pushes two looks at them: two cells that wait,
+    # far apart, in the instance the test watches, so the running cell is seen to move wherever the test runs.
+    report = root / "report" / "daily_report.ipynb"
+    notebook = nbformat.read(report, as_version=4)
+    for at in (len(notebook.cells) - 1, 4):
+        wait = nbformat.v4.new_code_cell('import time\nif region == "all":\n    time.sleep(1.5)')
+        wait.metadata["tags"] = ["remove-cell"]
+        notebook.cells.insert(at, wait)
+    nbformat.write(notebook, report)
     return root
 
 
