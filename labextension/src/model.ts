@@ -151,10 +151,17 @@ export class PipelineModel implements IDisposable {
       } else {
         this.runs = [run, ...this.runs].slice(0, RUNS_KEPT);
       }
-      if (!before && run.state === 'running' && !this.pinned) {
-        this.shownId = run.id; // a run started anywhere: follow it
+      if (!before && !this.pinned) {
+        // a run started anywhere (or started and ended between two pushed looks): shown, the list and the run's
+        // tasks drawn together once its tasks are read (the list alone would sit above the run shown before)
+        this.shownId = run.id;
         void this.readShown().then(() => this.emit());
-      } else if (this.shown?.id === run.id) {
+        if (run.state !== 'running') {
+          void this.refresh(); // it ended: the statuses changed
+        }
+        return;
+      }
+      if (this.shown?.id === run.id) {
         Object.assign(this.shown, {
           state: run.state,
           finished_at: run.finished_at,
@@ -183,7 +190,10 @@ export class PipelineModel implements IDisposable {
 
   private async readShown(): Promise<void> {
     const id = this.shownId;
-    this.shown = id ? await getRun(id) : null;
+    const run = id ? await getRun(id) : null;
+    if (this.shownId === id) {
+      this.shown = run; // not a slower answer about a run no longer shown
+    }
   }
 
   private schedule(): void {

@@ -86,11 +86,12 @@ PARTITION = """() => {
 
 
 def wait_for_runs(page, count: int) -> None:
-    """Until the history has `count` runs and the newest has ended."""
+    """Until the history has `count` runs and the newest has ended, and is the run the panel shows."""
     page.wait_for_function(
         """(count) => { const rows = document.querySelectorAll('#nbflow-panel .nbflow-history-row');
                         const state = rows[0]?.querySelector('.nbflow-badge').dataset.state;
-                        return rows.length === count && state && state !== 'running'; }""",
+                        return rows.length === count && state && state !== 'running'
+                               && rows[0].classList.contains('nbflow-selected'); }""",
         arg=count,
         timeout=TIMEOUT_MS,
     )

@@ -117,7 +117,8 @@ def test_a_graph_too_wide_for_the_panel_is_a_list_of_tasks_that_runs_and_shows_p
     page.locator('#nbflow-panel .nbflow-task-row[data-task="extract_orders"] .nbflow-task-run').click()
     page.wait_for_function(
         """() => { const rows = document.querySelectorAll('#nbflow-panel .nbflow-history-row');
-                   return rows.length === 2 && rows[0].querySelector('.nbflow-badge').dataset.state === 'succeeded';
+                   return rows.length === 2 && rows[0].querySelector('.nbflow-badge').dataset.state === 'succeeded'
+                          && rows[0].classList.contains('nbflow-selected');  // and the run shown is that one
                }""",
         timeout=TIMEOUT_MS,
     )
