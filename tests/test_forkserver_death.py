@@ -15,8 +15,8 @@ import pytest
 from conftest import run_cli, write_notebook
 from test_failures import wait_for_none
 
-from nbflow.run import forkserver
-from nbflow.run.forkserver import ForkServer, ForkServerDied
+from nbflow.run import forks
+from nbflow.run.forks import ForkServer, ForkServerDied
 
 
 def sleepers(project: Path, count: int, seconds: float) -> None:
@@ -96,7 +96,7 @@ def test_a_kernel_dying_with_its_fork_server_is_told_so(project, marker):
 
 
 def test_a_server_that_keeps_dying_is_replaced_a_few_times_then_given_up(tmp_path, monkeypatch, marker):
-    monkeypatch.setattr(forkserver, "RESTARTS", 1)
+    monkeypatch.setattr(forks, "RESTARTS", 1)
     server = ForkServer()
     log = os.open(tmp_path / "kernel.log", os.O_WRONLY | os.O_CREAT)
     spawn = [["-f", str(tmp_path / "kernel.json")], str(tmp_path), dict(os.environ), log]

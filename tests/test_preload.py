@@ -105,6 +105,37 @@ def test_what_cannot_be_preloaded_is_said_and_imported_by_the_kernel(project, tm
     assert stdout_of(project / ".nbflow" / "runs" / run_id / "t.ipynb") == ["before False False", "values 42 7"]
 
 
+def test_a_kernel_forks_once_its_own_imports_are_in_while_the_server_imports_what_later_notebooks_need(
+    project, tmp_path
+):
+    # the module `second` imports waits, as the fork server imports it, for `first` to have run: a kernel that
+    # waited for every preload would wait for it in vain (a minute, then the module says it never saw `first`)
+    modules = tmp_path / "site"
+    modules.mkdir()
+    first_output = project / "first.txt"
+    (modules / "waits_for_first.py").write_text(
+        "import os, time\n"
+        "deadline = time.monotonic() + 60\n"
+        f"while not os.path.exists({str(first_output)!r}) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        f"SAW_FIRST = os.path.exists({str(first_output)!r})\n"
+    )
+    write_notebook(project / "first.ipynb", 'outputs = ["first.txt"]', "open('first.txt', 'w').write('done')")
+    write_notebook(
+        project / "second.ipynb",
+        'outputs = ["second.txt"]',
+        "import sys\nprint('preloaded', 'waits_for_first' in sys.modules)",
+        "import waits_for_first\nprint('saw first', waits_for_first.SAW_FIRST)",
+        "open('second.txt', 'w').write('done')",
+    )
+    result = run_cli("run", "-j", "2", "--verbose", cwd=project, env={"PYTHONPATH": str(modules)})
+    assert result.returncode == 0, result.stderr
+    assert "preloaded in the fork server: waits_for_first" in result.stderr
+    run_id = json.loads(run_cli("runs", "--json", cwd=project).stdout)[0]["id"]
+    # `second` forked once the module was in (it did not import it itself), after `first` had run meanwhile
+    assert stdout_of(project / ".nbflow" / "runs" / run_id / "second.ipynb") == ["preloaded True", "saw first True"]
+
+
 def test_preload_false_in_the_settings_turns_it_off(science):
     text = (science / "nbflow.toml").read_text()
     (science / "nbflow.toml").write_text("preload = false\n" + text)

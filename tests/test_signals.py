@@ -20,7 +20,7 @@ from test_failures import processes_with, wait_for_none
 import nbflow
 from nbflow.processes import alive
 from nbflow.run.background import start_run
-from nbflow.run.forkserver import ForkServer
+from nbflow.run.forks import ForkServer
 from nbflow.run.jobs import Job
 from nbflow.run.kernels import shutdown_kernel, start_listening_kernel
 from nbflow.run.provisioner import ForkedProcess

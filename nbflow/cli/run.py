@@ -44,7 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from nbflow.progress import describe_error, progress_for
 
     if not args.dry_run and args.executor == "local" and not args.no_prewarm:
-        from nbflow.run.forkserver import start_spare
+        from nbflow.run.forks import start_spare
         from nbflow.run.kernels import import_kernel_client_soon
 
         start_spare()  # its imports run while this process reads the pipeline

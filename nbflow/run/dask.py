@@ -122,7 +122,7 @@ class DaskExecutor(Executor):
             run_id=options.run_id,
             max_workers=options.workers,
             prewarm=options.prewarm,
-            preload=options.preload,
+            preload=options.preload.modules,  # a worker's kernels wait for all: the spares serve any notebook
         )
 
     @property

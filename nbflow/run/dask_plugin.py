@@ -35,7 +35,7 @@ from typing import Any
 
 from distributed import WorkerPlugin, get_worker
 
-from nbflow.run.jobs import Job
+from nbflow.run.jobs import Job, Preload
 from nbflow.run.kernels import START_TIMEOUT, KernelPool
 
 _imports_lock = threading.Lock()
@@ -102,7 +102,7 @@ class NbflowWorkerPlugin(WorkerPlugin):
         try:
             warm_imports()
             # room for each thread's task kernel and its spare starting at once
-            future.set_result(KernelPool(2 * self._threads, True, self.preload))
+            future.set_result(KernelPool(2 * self._threads, True, Preload(self.preload)))
         except BaseException as exc:  # the tasks start cold kernels
             future.set_exception(exc)
 

@@ -11,36 +11,35 @@ Only the server forks, and it does nothing but fork: it runs no thread, and a fo
 so a fork copies no lock held by another thread and no state of an earlier notebook. The nbflow process itself,
 which runs many threads, never forks.
 
-Before the first fork a run may ask the server to preload the modules its notebooks import (`preload`, chosen by
-`nbflow.run.preload`): each kernel then starts with pandas or matplotlib already imported instead of paying for it
-again. Only what is safe to fork is kept: a module known to start a runtime of its own is skipped, and one that
-starts a thread as it is imported makes the server unfit to fork (the answer says which; the pool then starts
-another server without it). Matplotlib is imported with the backend the kernel would choose itself (the inline
-one, unless the task's environment names another), and each kernel reseeds NumPy's global generator as it reseeds
-`random`, so forked kernels neither share random streams nor draw figures elsewhere.
+A run may ask the server to preload the modules its notebooks import (`preload`, chosen by `nbflow.run.preload`):
+each kernel then starts with pandas or matplotlib already imported instead of paying for it again. The server tells
+the client each module it has settled (imported, or skipped) as it goes; the client answers how many kernels that
+lets start (those whose notebook's modules are now all in), and the server forks them before the next import. Only
+what is safe to fork is kept: a module known to start a runtime of its own is skipped, and one that starts a thread
+as it is imported makes the server unfit to fork (the answer says which; the pool then starts another server without
+it). Matplotlib is imported with the backend the kernel would choose itself (the inline one, unless the task's
+environment names another), and each kernel reseeds NumPy's global generator as it reseeds `random`, so forked
+kernels neither share random streams nor draw figures elsewhere.
 
 Lifetimes: the server exits when the nbflow process that started it goes away (its stdin closes), and each kernel
 watches that same pipe (a thread waiting for its end), so nothing outlives a killed run. A kernel does not watch
 the server itself: a server that dies (killed, out of memory) takes no running kernel with it; the client starts a
-new server for the next kernels (`ForkServer.spawn`), at most RESTARTS times.
+new server for the next kernels (`ForkServer.spawn`, in `nbflow.run.forks`, the nbflow process's side).
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
+import select
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
+from collections.abc import Callable
 from typing import Any
 
-SERVER_READY_TIMEOUT = 30.0
-PRELOAD_TIMEOUT = 300.0  # seconds for the server to import what the notebooks import (a big stack, a cold disk)
-RESTARTS = 3  # per run: a server that dies again and again is a problem to report, not to hide
+FORK_ASK_TIMEOUT = 5.0  # seconds a preloading server waits for each kernel the client said it would ask for
 # What every kernel would otherwise import for itself while it initialises and runs its first cell (the debugger
 # alone pulls in debugpy); found by comparing sys.modules before and after.
 PRELOAD = (
@@ -56,9 +55,6 @@ PRELOAD = (
     "psutil",
     "sqlite3",
 )
-
-
-# -- the server (its own process) ------------------------------------------------------------------------------
 
 
 def _reap(signum: int, frame: Any) -> None:
@@ -84,11 +80,11 @@ def _exit_when_closed(fd: int) -> None:
     os._exit(1)
 
 
-def _become_kernel(request: dict[str, Any], log: int, listener: socket.socket, connection: socket.socket) -> None:
+def _become_kernel(request: dict[str, Any], log: int, server_sockets: list[socket.socket]) -> None:
     code = 1
     try:
-        listener.close()
-        connection.close()
+        for held in server_sockets:  # the listener, the request's connection, a preload's connection
+            held.close()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
         os.dup2(log, 1)  # the pipe nbflow copies into the kernel's log (`nbflow.run.kernels.KernelLog`)
@@ -146,40 +142,86 @@ def _open_sockets() -> int:
     return len(psutil.Process().net_connections(kind="all"))
 
 
-def _preload(names: list[str]) -> dict[str, Any]:
-    """Import the modules that are safe to fork, in order; stop at one that starts a thread or opens a connection
-    (the server must then not fork any more: each kernel would share it). Returns what was imported, what was
-    skipped and why, and the module that made the server unfit (`tainted`) and how (`why`)."""
-    import importlib
-    import importlib.util
+def _preload(names: list[str], settled: Callable[[str | None], None]) -> dict[str, Any]:
+    """Import the modules that are safe to fork, in order, calling `settled` first with None (the kernels that
+    need none of them fork now) and then with each one imported or skipped (which forks those waiting for it);
+    stop at one that starts a thread or opens a connection (the server must then not fork any more: each kernel
+    would share it). Returns what was imported, what was skipped and why, and the module that made the server
+    unfit (`tainted`) and how (`why`)."""
     import time
 
     imported: list[str] = []
     skipped: dict[str, str] = {}
     started = time.monotonic()
     sockets = _open_sockets()  # unchanged while the imports open none: the first that does ends the preload
+    settled(None)
     for name in names:
-        if name in sys.modules:
-            continue
-        if name.split(".")[0] in NOT_FORK_SAFE:
-            skipped[name] = "starts a runtime of its own as it is imported: not safe to fork"
-            continue
-        try:
-            if importlib.util.find_spec(name.split(".")[0]) is None:
-                skipped[name] = "not installed for this kernel"
-                continue
-            if name.split(".")[0] == "matplotlib":
-                os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)  # read once, as it is imported
-            importlib.import_module(name)
-        except BaseException as exc:  # an import may fail in any way (or exit): the kernel will say it itself
-            skipped[name] = f"failed to import: {type(exc).__name__}: {exc}"[:300]
-            continue
-        if threading.active_count() > 1:
-            return {"imported": imported, "skipped": skipped, "tainted": name, "why": "it starts a thread"}
-        if _open_sockets() > sockets:
-            return {"imported": imported, "skipped": skipped, "tainted": name, "why": "it opens a connection"}
-        imported.append(name)
+        if name not in sys.modules:
+            why = _import_safely(name)
+            if why is not None:
+                skipped[name] = why
+            elif threading.active_count() > 1:
+                return {"imported": imported, "skipped": skipped, "tainted": name, "why": "it starts a thread"}
+            elif _open_sockets() > sockets:
+                return {"imported": imported, "skipped": skipped, "tainted": name, "why": "it opens a connection"}
+            else:
+                imported.append(name)
+        settled(name)
     return {"imported": imported, "skipped": skipped, "tainted": None, "seconds": time.monotonic() - started}
+
+
+def _import_safely(name: str) -> str | None:
+    """Import one module for the kernels; None when it was imported, else why it was not."""
+    import importlib
+    import importlib.util
+
+    if name.split(".")[0] in NOT_FORK_SAFE:
+        return "starts a runtime of its own as it is imported: not safe to fork"
+    try:
+        if importlib.util.find_spec(name.split(".")[0]) is None:
+            return "not installed for this kernel"
+        if name.split(".")[0] == "matplotlib":
+            os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)  # read once, as it is imported
+        importlib.import_module(name)
+    except BaseException as exc:  # an import may fail in any way (or exit): the kernel will say it itself
+        return f"failed to import: {type(exc).__name__}: {exc}"[:300]
+    return None
+
+
+def _answer(listener: socket.socket, held: list[socket.socket]) -> None:
+    """Answer one request waiting on the listener: fork a kernel, or preload (forking between imports). `held`:
+    the sockets a forked kernel must close besides these (a preload's connection, while it is answered)."""
+    connection, _ = listener.accept()
+    with connection:
+        _, fds, _, _ = socket.recv_fds(connection, 1, 1)  # the kernel's output: one byte carries it
+        request = json.loads(connection.makefile("r").readline())
+        if "preload" not in request:
+            pid = os.fork()
+            if pid == 0:
+                _become_kernel(request, fds[0], [listener, connection, *held])
+            for fd in fds:
+                os.close(fd)
+            connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+            return
+        for fd in fds:
+            os.close(fd)
+        if held:  # a preload asked for while one is under way: nothing more to import here
+            connection.sendall(json.dumps({"imported": [], "skipped": {}, "tainted": None}).encode() + b"\n")
+            return
+
+        replies = connection.makefile("r")
+
+        def settled(name: str | None) -> None:
+            """Say so; the client answers how many kernels it now asks for: fork them before importing more."""
+            connection.sendall(json.dumps({"settled": name}).encode() + b"\n")
+            for _ in range(int(json.loads(replies.readline())["forks"])):
+                if not select.select([listener], [], [], FORK_ASK_TIMEOUT)[0]:
+                    break  # a kernel that did not come after all (it is not one this server forks)
+                _answer(listener, [connection])
+            while select.select([listener], [], [], 0)[0]:  # any other waiting (one counted may not be first)
+                _answer(listener, [connection])
+
+        connection.sendall(json.dumps(_preload(request["preload"], settled)).encode() + b"\n")
 
 
 def serve(path: str) -> None:
@@ -211,182 +253,7 @@ def serve(path: str) -> None:
                 if not os.read(sys.stdin.fileno(), 4096):
                     return
                 continue
-            connection, _ = listener.accept()
-            with connection:
-                _, fds, _, _ = socket.recv_fds(connection, 1, 1)  # the kernel's output: one byte carries it
-                request = json.loads(connection.makefile("r").readline())
-                if "preload" in request:
-                    for fd in fds:
-                        os.close(fd)
-                    connection.sendall(json.dumps(_preload(request["preload"])).encode() + b"\n")
-                    continue
-                pid = os.fork()
-                if pid == 0:
-                    _become_kernel(request, fds[0], listener, connection)
-                for fd in fds:
-                    os.close(fd)
-                connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
-
-
-# -- the client side (the nbflow process) ----------------------------------------------------------------------
-
-
-class ForkServerDied(RuntimeError):
-    """The fork server died, and so did each server started in its place: kernels start without it."""
-
-
-class ForkServer:
-    """A fork server started by this process, shut down by `close()` (or when this process dies). A server that
-    has died is replaced at the next spawn, up to RESTARTS times."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()  # several pool threads may spawn, or find the server dead, at once
-        self._replaced = 0
-        self._gone = False  # died more than RESTARTS times, or closed: no more forks
-        # servers that died: their stdin stays open until close(), since their kernels, still running, watch it
-        self._dead: list[subprocess.Popen[bytes]] = []
-        self._start()
-
-    def _start(self) -> None:
-        self.path = os.path.join(tempfile.gettempdir(), f"nbflow-fork-{os.getpid()}-{os.urandom(4).hex()}.sock")
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "nbflow.run.forkserver", self.path],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd=tempfile.gettempdir(),
-            start_new_session=True,
-        )
-        self._ready = False
-
-    def _wait_ready(self) -> tuple[subprocess.Popen[bytes], str]:
-        """The server and its socket, once it has said it is ready (or has died before that)."""
-        with self._lock:
-            if self._gone:
-                raise ForkServerDied(f"the kernel fork server died {self._replaced} times; kernels start without it")
-            if not self._ready:
-                assert self._process.stdout is not None  # a pipe: Popen was given stdout=PIPE
-                self._ready = self._process.stdout.readline().strip() == b"ready"
-            return self._process, self.path
-
-    @property
-    def deaths(self) -> int:
-        """How many times a server died (or stopped answering) so far, the current one included."""
-        with self._lock:
-            return self._replaced + (1 if not self._gone and self._process.poll() is not None else 0)
-
-    def spawn(self, args: list[str], cwd: str, env: dict[str, str], log: int) -> int:
-        """Fork a kernel writing its output to the file descriptor `log`; returns its pid (a session leader, so
-        its process group is its pid). A server found dead is replaced and the fork asked of the new one;
-        ForkServerDied once RESTARTS replacements have died too."""
-        while True:
-            process, path = self._wait_ready()
-            try:
-                return _ask_fork(path, {"args": args, "cwd": cwd, "env": env}, log)
-            except (OSError, ValueError, KeyError):  # refused, cut short, no answer: a dead server, or a broken one
-                self._replace(process)
-
-    def _replace(self, dead: subprocess.Popen[bytes]) -> None:
-        with self._lock:
-            if self._process is not dead or self._gone:  # another thread replaced it already
-                return
-            self._retire()
-            self._replaced += 1
-            if self._replaced > RESTARTS:
-                self._gone = True
-            else:
-                self._start()
-
-    def renew(self) -> None:
-        """Start a new server in place of this one, which must not fork any more: a module it imported started a
-        thread, or it stopped answering a preload. Not counted as a death."""
-        with self._lock:
-            if not self._gone:
-                self._retire()
-                self._start()
-
-    def _retire(self) -> None:
-        """Stop the current server, keeping its stdin open for the kernels it forked (they watch it)."""
-        self._process.kill()  # a server that answers no more is of no use, dead or not
-        self._process.wait()
-        self._dead.append(self._process)
-        _unlink(self.path)
-
-    def preload(self, names: list[str], timeout: float = PRELOAD_TIMEOUT) -> dict[str, Any]:
-        """Have the server import these modules before it forks again; its answer: `imported`, `skipped` (name ->
-        why), `tainted` (the module that started a thread or opened a connection: this server must not fork any
-        more) and `why` (which of the two)."""
-        self._wait_ready()
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-            connection.settimeout(timeout)
-            connection.connect(self.path)
-            connection.sendall(b"P")  # where a fork request's byte carries the kernel's output; none here
-            connection.sendall(json.dumps({"preload": names}).encode() + b"\n")
-            answer: dict[str, Any] = json.loads(connection.makefile("r").readline())
-        return answer
-
-    def close(self) -> None:
-        """Stop the server. Killed rather than asked: it holds nothing worth a clean exit, and an interpreter that
-        has loaded ipykernel is slow to exit. A kernel nobody shut down sees its server's stdin close here (or
-        when this process dies), and exits too."""
-        with self._lock:
-            if not self._gone:
-                self._retire()
-            self._gone = True
-            for process in self._dead:
-                for pipe in (process.stdin, process.stdout):
-                    try:
-                        if pipe is not None:
-                            pipe.close()
-                    except OSError:
-                        pass
-            self._dead.clear()
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _ask_fork(path: str, request: dict[str, Any], log: int) -> int:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-        connection.settimeout(SERVER_READY_TIMEOUT)
-        connection.connect(path)
-        socket.send_fds(connection, [b"L"], [log])
-        connection.sendall(json.dumps(request).encode() + b"\n")
-        return int(json.loads(connection.makefile("r").readline())["pid"])
-
-
-_spare: ForkServer | None = None
-_spare_lock = threading.Lock()
-
-
-def start_spare() -> None:
-    """Start the fork server that the next kernel pool will use, now: the CLI calls this before it reads the
-    pipeline, so that the server's imports run alongside that work. A spare nobody takes is closed at exit."""
-    global _spare
-    with _spare_lock:
-        if _spare is None:
-            _spare = ForkServer()
-            atexit.register(_close_spare)
-
-
-def adopt() -> ForkServer:
-    """The spare server if one was started, else a new one; the caller closes it."""
-    global _spare
-    with _spare_lock:
-        server, _spare = _spare, None
-    return server or ForkServer()
-
-
-def _close_spare() -> None:
-    global _spare
-    with _spare_lock:
-        server, _spare = _spare, None
-    if server is not None:
-        server.close()
+            _answer(listener, [])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import Enum
@@ -61,6 +61,23 @@ class JobResult:
     kernel_pid: int | None = None
 
 
+@dataclass(frozen=True)
+class Preload:
+    """What a fork server imports for a run's kernels (`nbflow.run.preload`): `modules` in the order the run first
+    needs them, and for each notebook the ones among them it needs. A kernel forks once its notebook's modules are
+    in, not waiting for the rest; a notebook not listed waits for all."""
+
+    modules: tuple[str, ...] = ()
+    needs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def needed_by(self, notebook: str) -> frozenset[str]:
+        found = self.needs.get(notebook)
+        return frozenset(self.modules) if found is None else found
+
+
+NO_PRELOAD = Preload()
+
+
 @dataclass
 class ExecutorOptions:
     """What a run tells the executor it makes (`nbflow.run.executors.make_executor`)."""
@@ -69,7 +86,7 @@ class ExecutorOptions:
     workers: int | None = None  # -j; None: the executor's own default (the CPU count, a cluster's threads)
     address: str | None = None  # where a remote executor's scheduler listens
     prewarm: bool = True  # start the kernels of the next jobs ahead
-    preload: tuple[str, ...] = ()  # modules a fork server imports before its kernels fork (`nbflow.run.preload`)
+    preload: Preload = field(default_factory=Preload)  # what a fork server imports for the kernels it forks
     on_kernel_pid: Callable[[Job, int], None] | None = None  # a job's kernel started: its process id
 
 

@@ -4,8 +4,10 @@ Kernel start-up is most of a short notebook's cost. The runner tells the executo
 are likely next (`Executor.prepare`); the pool starts a kernel for each, in that job's folder, up to `max_idle`
 kernels waiting at once. Each kernel serves exactly one job and is never reused, so no state passes between
 notebooks. Shutdowns happen in the background, off the critical path; `close()` waits for all of them, so nothing
-is left running. Before the first kernel forks, the pool has the fork server import what the notebooks import
-(`preload`); what it skipped, and why, is logged on `nbflow.preload` (`nbflow run --verbose` shows it).
+is left running. The pool has the fork server import what the notebooks import (`preload`), in the order the run
+first needs them; each kernel forks once the modules of its own notebook are in, so the first tasks do not wait for
+the imports of the last. What the server skipped, and why, is logged on `nbflow.preload` (`nbflow run --verbose`
+shows it).
 
 A kernel's own output (what its cells' output does not capture: ipykernel's echo, C libraries, subprocesses) goes
 to a pipe that `KernelLog` copies into `TASK.kernel.log`, at most KERNEL_LOG_LIMIT_BYTES of it, and drains whatever
@@ -22,12 +24,12 @@ import secrets
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from nbflow.run.forkserver import ForkServer, adopt
-from nbflow.run.jobs import Job
+from nbflow.run.forks import ForkServer, adopt
+from nbflow.run.jobs import NO_PRELOAD, Job, Preload
 
 START_TIMEOUT = 60.0
 log = logging.getLogger("nbflow.preload")
@@ -200,7 +202,7 @@ def import_kernel_client_soon() -> None:
 class KernelPool:
     """Kernels started ahead for the jobs likely to come next, each kept for its own job."""
 
-    def __init__(self, max_idle: int, fork: bool = True, preload: Sequence[str] = ()):
+    def __init__(self, max_idle: int, fork: bool = True, preload: Preload = NO_PRELOAD):
         import_kernel_client()
         self.max_idle = max(1, max_idle)
         self._forks = adopt() if fork else None
@@ -209,17 +211,46 @@ class KernelPool:
         self._claimed: dict[tuple[str, int], Future[Any]] = {}
         self._threads = ThreadPoolExecutor(max_workers=self.max_idle + 1, thread_name_prefix="nbflow-kernels")
         self._closed = False
-        # the first thing the fork server does, before any kernel forks from it
-        wanted = [name for name in preload if name not in _NOT_PRELOADABLE]
-        self._preloaded = self._threads.submit(self._preload, wanted) if self._forks and wanted else None
+        self._preload = preload
+        # While the server preloads, each kernel start waits at a gate (the modules its notebook needs) that opens
+        # once those are settled; then it asks for its fork, which the server makes before its next import.
+        self._gates: list[tuple[frozenset[str], threading.Event]] = []
+        self._settled: set[str] = set()
+        wanted = [name for name in preload.modules if name not in _NOT_PRELOADABLE]
+        self._preloading = bool(self._forks and wanted)
+        if self._preloading:
+            self._threads.submit(self._preload_all, wanted)
 
-    def _preload(self, names: list[str]) -> None:
+    def _preload_all(self, names: list[str]) -> None:
         """Have the fork server import `names`; a module that starts a thread as it is imported costs that server
         (it must not fork any more): a new one imports the rest. Never raises: a kernel then imports for itself."""
+        try:
+            self._preload_into_servers(names)
+        finally:
+            with self._lock:
+                self._preloading = False
+                gates, self._gates = self._gates, []
+            for _, gate in gates:
+                gate.set()
+
+    def _settle(self, name: str | None) -> int:
+        """The server has imported (or skipped) `name` (None: it is about to import the first): open the gates of
+        the kernels waiting for no more than what is in; how many."""
+        with self._lock:
+            if name is not None:
+                self._settled.add(name)
+            done = self._settled | _NOT_PRELOADABLE
+            opened = [gate for needs, gate in self._gates if needs <= done]
+            self._gates = [(needs, gate) for needs, gate in self._gates if not needs <= done]
+        for gate in opened:
+            gate.set()
+        return len(opened)
+
+    def _preload_into_servers(self, names: list[str]) -> None:
         for _ in range(len(names) + 1):
             assert self._forks is not None
             try:
-                answer = self._forks.preload(names)
+                answer = self._forks.preload(names, self._settle)
             except (OSError, ValueError, RuntimeError) as exc:  # the server died or hung mid-import
                 log.info("preloading stopped: the fork server did not answer (%s); kernels import for themselves", exc)
                 self._forks.renew()
@@ -232,13 +263,24 @@ class KernelPool:
                 log.info("preloaded in the fork server: %s (%.1f s)", shown, answer.get("seconds", 0.0))
                 return
             log.info("not preloaded: %s (%s as it is imported: not safe to fork)", tainted, answer["why"])
-            _NOT_PRELOADABLE.add(tainted)
+            with self._lock:
+                _NOT_PRELOADABLE.add(tainted)
+                self._settled.clear()  # the new server has imported none of them yet
             self._forks.renew()
             names = [name for name in names if name not in _NOT_PRELOADABLE]
 
     def _start(self, job: Job) -> Any:
-        if self._preloaded is not None:
-            self._preloaded.result()  # never raises
+        from jupyter_client.kernelspec import NATIVE_KERNEL_NAME  # imported with the pool (import_kernel_client)
+
+        gate = threading.Event()
+        with self._lock:
+            # let through at the server's next pause between two imports; a kernel of another name is not forked
+            # (the server would wait for it in vain)
+            if self._preloading and job.kernel == NATIVE_KERNEL_NAME:
+                self._gates.append((self._preload.needed_by(job.notebook), gate))
+            else:
+                gate.set()
+        gate.wait()
         return start_listening_kernel(job, self._forks)
 
     def prepare(self, upcoming: Iterable[Job]) -> None:

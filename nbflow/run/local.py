@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from nbflow.models import CellProgress
 from nbflow.run.execute import KernelControl, execute_job, import_papermill
-from nbflow.run.jobs import Executor, ExecutorOptions, Job, JobResult, StopReason
+from nbflow.run.jobs import NO_PRELOAD, Executor, ExecutorOptions, Job, JobResult, Preload, StopReason
 from nbflow.run.kernels import KernelPool, import_kernel_client
 
 
@@ -25,11 +25,11 @@ class LocalExecutor(Executor):
         workers: int,
         on_kernel_pid: Callable[[Job, int], None] | None = None,
         prewarm: bool = True,
-        preload: Sequence[str] = (),
+        preload: Preload = NO_PRELOAD,
     ):
         self.capacity = workers
         self._prewarm = prewarm
-        self._preload = tuple(preload)
+        self._preload = preload
         self._kernels: KernelPool | None = None
         self._pool: ThreadPoolExecutor | None = None  # started with the first job: a no-op run needs none of it
         self._controls: dict[tuple[str, int], KernelControl] = {}

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterable
 
 from nbflow.graph import Pipeline
+from nbflow.run.jobs import Preload
 
 # Always there in a kernel, or nbflow's own business: nothing to gain
 _SKIP = frozenset({"__future__", "nbflow", "IPython", "ipykernel"})
@@ -56,15 +57,25 @@ def imports_of(code_cells: Iterable[str]) -> set[str]:
     return found
 
 
-def modules_to_preload(pipeline: Pipeline, selected: Iterable[str]) -> list[str]:
-    """What the fork server should import for these instances: their notebooks' imports and the project's
-    `preload` list, stdlib modules the interpreter has already loaded left out; none with `preload = false`."""
+def preload_plan(pipeline: Pipeline, selected: Iterable[str]) -> Preload:
+    """What the fork server should import for these instances (in dependency order): their notebooks' imports,
+    each in the order the run first needs it, after the project's `preload` list, which every kernel gets; stdlib
+    modules the interpreter has already loaded left out. Nothing with `preload = false`."""
     setting = pipeline.project.preload
     if setting is False:
-        return []
-    wanted: set[str] = set()
-    for base in {pipeline.tasks[name].base for name in selected}:
-        wanted |= imports_of(pipeline.specs[base].code_cells)
-    if isinstance(setting, list):
-        wanted.update(setting)
-    return sorted(name for name in wanted if name.split(".")[0] not in _SKIP and name not in sys.builtin_module_names)
+        return Preload()
+    everyone = [name for name in setting if _worth_preloading(name)] if isinstance(setting, list) else []
+    order: dict[str, None] = dict.fromkeys(everyone)
+    needs: dict[str, frozenset[str]] = {}
+    for name in selected:
+        spec = pipeline.specs[pipeline.tasks[name].base]
+        notebook = str(spec.notebook)
+        if notebook not in needs:
+            own = sorted(module for module in imports_of(spec.code_cells) if _worth_preloading(module))
+            order.update(dict.fromkeys(own))
+            needs[notebook] = frozenset(everyone) | frozenset(own)
+    return Preload(tuple(order), needs)
+
+
+def _worth_preloading(name: str) -> bool:
+    return name.split(".")[0] not in _SKIP and name not in sys.builtin_module_names

@@ -26,7 +26,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Instance, Integer
 
-from nbflow.run.forkserver import ForkServer
+from nbflow.run.forks import ForkServer
 
 KILL_SETTLE_S = 0.05
 
