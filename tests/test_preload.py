@@ -50,6 +50,7 @@ def science(project: Path) -> Path:
             "np.random.seed(7)\nprint('seeded', np.random.rand())",
             "import os\nprint('env', os.environ.get('NBFLOW_TEST_PRELOAD_TOKEN') == 'per-task-value')",
             "plt.plot([1, 3, 2])\nplt.show()",
+            "import gc\nprint('tracked', len(gc.get_objects()))",  # the objects the kernel's collector walks
             f"open('{name}.txt', 'w').write('done')",
         )
     return project
@@ -71,6 +72,10 @@ def test_a_kernel_forked_from_a_preloaded_server_behaves_as_a_fresh_one(science)
             assert out[0] == f"preloaded {preloaded}"  # pandas was there before the notebook imported it, or not
             assert out[1] == "sum 45" and out[4] == "env True"  # the secret: set for this task
             assert has_png(notebook)  # the inline backend, with matplotlib imported before the kernel chose one
+    # the preloaded modules' objects are the server's, frozen: the kernel's collector neither walks nor writes them
+    # (which would copy their memory into every kernel)
+    tracked = {mode: max(int(stdout_of(nb)[5].split()[1]) for nb in runs[mode].values()) for mode in runs}
+    assert tracked["preload"] < tracked["fresh"] / 2, tracked
     seeded = {stdout_of(nb)[3] for mode in runs for nb in runs[mode].values()}
     assert len(seeded) == 1  # a seed gives the same stream, forked or not
     unseeded = [stdout_of(nb)[2] for nb in runs["preload"].values()]

@@ -29,6 +29,7 @@ new server for the next kernels (`ForkServer.spawn`, in `nbflow.run.forks`, the 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -196,6 +197,9 @@ def _answer(listener: socket.socket, held: list[socket.socket]) -> None:
         _, fds, _, _ = socket.recv_fds(connection, 1, 1)  # the kernel's output: one byte carries it
         request = json.loads(connection.makefile("r").readline())
         if "preload" not in request:
+            # What the server has imported lives as long as any kernel: frozen, the kernel's collector never scans
+            # it (half of a kernel's start-up CPU went to that) nor writes to it (which would copy its pages).
+            gc.freeze()
             pid = os.fork()
             if pid == 0:
                 _become_kernel(request, fds[0], [listener, connection, *held])
