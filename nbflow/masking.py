@@ -82,6 +82,44 @@ def _mask(value: Any, hidden: list[str]) -> Any:
     return value
 
 
+def mask_streams(outputs: list[Any], secrets: Iterable[str]) -> list[Any]:
+    """A cell's outputs with a secret masked where it was printed across consecutive outputs of one stream: a
+    kernel sends what it prints in pieces, each masked alone, which a reader sees one after the other. A run of
+    such pieces whose joined text holds a secret becomes one output of that text, masked."""
+    kept: list[Any] = []
+    run: list[Any] = []  # consecutive outputs of one stream, not yet kept
+    for output in outputs:
+        if run and _same_stream(run[0], output):
+            run.append(output)
+            continue
+        kept.extend(_joined_if_secret(run, secrets))
+        run = []
+        if output.get("output_type") == "stream":
+            run = [output]
+        else:
+            kept.append(output)
+    kept.extend(_joined_if_secret(run, secrets))
+    return kept
+
+
+def _joined_if_secret(run: list[Any], secrets: Iterable[str]) -> list[Any]:
+    joined = "".join(_text(piece) for piece in run)
+    masked = mask(joined, secrets)
+    if len(run) < 2 or masked == joined:
+        return run
+    run[0]["text"] = masked
+    return run[:1]
+
+
+def _same_stream(first: Any, output: Any) -> bool:
+    return bool(output.get("output_type") == "stream" and output.get("name") == first.get("name"))
+
+
+def _text(output: Any) -> str:
+    text = output.get("text", "")
+    return "".join(text) if isinstance(text, list) else str(text)
+
+
 def mask_file(path: str, secrets: Iterable[str]) -> None:
     """Rewrite the file with every secret in it masked; a file holding none, or none at all, is left alone."""
     hidden = sorted({s.encode() for s in secrets if s}, key=len, reverse=True)

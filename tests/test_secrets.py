@@ -142,6 +142,25 @@ def test_what_a_notebook_prints_echoes_or_raises_with_its_secret_is_masked(proje
     assert "the key is ***" in executed and "<b>***</b>" in executed
 
 
+def test_a_secret_printed_in_pieces_is_masked_where_the_pieces_meet(project, secret):
+    variable, value = secret
+    (project / "nbflow.toml").write_text(f'[secrets]\napi_key = "env:{variable}"\n')
+    write_notebook(
+        project / "pieces.ipynb",
+        'api_key = ""\noutputs = ["out/done.txt"]',
+        # each flush sends what was written so far: the key leaves the kernel as two messages
+        "import sys, time\nsys.stdout.write('key: ' + api_key[:6]); sys.stdout.flush(); time.sleep(0.3)\n"
+        "sys.stdout.write(api_key[6:] + '\\n'); sys.stdout.flush(); time.sleep(0.3)",
+        "import os\nos.makedirs('out', exist_ok=True); open('out/done.txt', 'w').write('ok')",
+    )
+    result = run_cli("run", str(project), env={variable: value})
+    assert result.returncode == 0, result.stderr
+    assert files_holding(project, value) == []  # the store's output tail included
+    executed = json.loads((project / ".nbflow" / "runs" / latest_run(project)["id"] / "pieces.ipynb").read_text())
+    printed = "".join("".join(o["text"]) for o in executed["cells"][2]["outputs"] if o["output_type"] == "stream")
+    assert printed == "key: ***\n"  # as a reader sees the cell's output: its pieces one after the other
+
+
 def test_a_missing_variable_is_exit_2_before_anything_runs(project, secret):
     variable, _ = secret
     secret_project(project, variable)

@@ -31,7 +31,7 @@ from papermill.iorw import write_ipynb
 from papermill.parameterize import parameterize_notebook
 from papermill.utils import find_first_tagged_cell_index, remove_args
 
-from nbflow.masking import MASK, mask, secrets_in
+from nbflow.masking import MASK, mask, mask_streams, secrets_in
 
 ENGINE = "nbflow"
 OUTPUT_LIMIT_BYTES = 10 * 1024 * 1024  # per cell: a cell printing gigabytes must not fill memory or the notebook
@@ -106,6 +106,13 @@ class NbflowClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill 
         if self._secret_values:  # outputs, errors, display updates and widget state alike
             msg = {**msg, "content": mask(msg["content"], self._secret_values)}
         return super().process_message(msg, cell, cell_index)
+
+    def execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:  # what papermill calls
+        try:
+            return super().execute_cell(cell, cell_index, *args, **kwargs)
+        finally:  # a secret printed in pieces, each masked alone: masked where the pieces meet
+            if self._secret_values and cell.get("outputs"):
+                cell.outputs = mask_streams(cell.outputs, self._secret_values)
 
     def reset_execution_trackers(self) -> None:
         super().reset_execution_trackers()

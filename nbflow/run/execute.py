@@ -49,6 +49,7 @@ class KernelControl:
         # what the cells printed, its last TAIL_CHARS characters only: cut into lines when progress is asked for,
         # not at each of the (maybe millions of) messages a cell sends
         self._printed = ""
+        self.secrets: list[str] = []  # masked in what was printed as a whole: each piece was masked alone
 
     def attach(self, pid: int) -> None:
         """The job's kernel is the process `pid`; kill it at once if a stop came first."""
@@ -82,7 +83,8 @@ class KernelControl:
         """How far the notebook has got: None before its first cell."""
         if self.cell_index is None:
             return None
-        lines = [line[: CellProgress.LINE_CHARS] for line in self._printed.splitlines()[-CellProgress.TAIL_LINES :]]
+        printed = masking.mask(self._printed, self.secrets)
+        lines = [line[: CellProgress.LINE_CHARS] for line in printed.splitlines()[-CellProgress.TAIL_LINES :]]
         return CellProgress(self.cell_index + 1, max(self._cells, self.cell_index + 1), self._line, lines)
 
     def stop(self, reason: StopReason) -> None:
@@ -127,6 +129,7 @@ def execute_job(job: Job, control: KernelControl, pool: KernelPool | None = None
     # papermill injects the parameters, unless secrets are among them: the engine does then (`inject_parameters`)
     with_secrets = job.parameters if masking.secrets_in(job.parameters) else None
     values = list(job.environment.values())
+    control.secrets = values
     started = iso(now())
     error = None
     deaths = pool.fork_server_deaths if pool else 0  # the fork server died during this job when this grows
