@@ -85,30 +85,22 @@ def _mask(value: Any, hidden: list[str]) -> Any:
 def mask_streams(outputs: list[Any], secrets: Iterable[str]) -> list[Any]:
     """A cell's outputs with a secret masked where it was printed across consecutive outputs of one stream: a
     kernel sends what it prints in pieces, each masked alone, which a reader sees one after the other. A run of
-    such pieces whose joined text holds a secret becomes one output of that text, masked."""
-    kept: list[Any] = []
-    run: list[Any] = []  # consecutive outputs of one stream, not yet kept
-    for output in outputs:
-        if run and _same_stream(run[0], output):
+    such pieces whose joined text holds a secret gets that text, masked, in its first piece, and the others are
+    emptied (not removed: a later display update finds its output by its place in the cell). Changed in place."""
+    run: list[Any] = []  # consecutive outputs of one stream
+    for output in [*outputs, None]:
+        if output is not None and run and _same_stream(run[0], output):
             run.append(output)
             continue
-        kept.extend(_joined_if_secret(run, secrets))
-        run = []
-        if output.get("output_type") == "stream":
-            run = [output]
-        else:
-            kept.append(output)
-    kept.extend(_joined_if_secret(run, secrets))
-    return kept
-
-
-def _joined_if_secret(run: list[Any], secrets: Iterable[str]) -> list[Any]:
-    joined = "".join(_text(piece) for piece in run)
-    masked = mask(joined, secrets)
-    if len(run) < 2 or masked == joined:
-        return run
-    run[0]["text"] = masked
-    return run[:1]
+        if len(run) > 1:
+            joined = "".join(_text(piece) for piece in run)
+            masked = mask(joined, secrets)
+            if masked != joined:
+                run[0]["text"] = masked
+                for piece in run[1:]:
+                    piece["text"] = ""
+        run = [output] if output is not None and output.get("output_type") == "stream" else []
+    return outputs
 
 
 def _same_stream(first: Any, output: Any) -> bool:

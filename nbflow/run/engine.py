@@ -50,10 +50,15 @@ class ThrottledManager(NotebookExecutionManager):  # type: ignore[misc]  # paper
     times)."""
 
     _interval = SAVE_EVERY_S
+    secrets: list[str] = []  # the run's secret values: masked where a cell printed one in pieces, before a save
 
     def save(self, **kwargs: Any) -> None:
         if (self.now() - self.last_save_time).total_seconds() >= self._interval:
             started = time.monotonic()
+            if self.secrets:
+                for cell in self.nb.cells:
+                    if cell.get("outputs"):
+                        mask_streams(cell.outputs, self.secrets)
             super().save(**kwargs)
             self._interval = max(SAVE_EVERY_S, (time.monotonic() - started) / SAVE_SHARE)
 
@@ -112,7 +117,7 @@ class NbflowClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill 
             return super().execute_cell(cell, cell_index, *args, **kwargs)
         finally:  # a secret printed in pieces, each masked alone: masked where the pieces meet
             if self._secret_values and cell.get("outputs"):
-                cell.outputs = mask_streams(cell.outputs, self._secret_values)
+                mask_streams(cell.outputs, self._secret_values)
 
     def reset_execution_trackers(self) -> None:
         super().reset_execution_trackers()
@@ -207,6 +212,7 @@ class NbflowEngine(NBClientEngine):  # type: ignore[misc]  # papermill ships no 
             progress_bar=False,
             autosave_cell_every=nb_man.autosave_cell_every,
         )
+        cells.secrets = list(kwargs.get("secret_values") or ())
         client = NbflowClient(
             cells,
             kernel_name=kernel_name,
