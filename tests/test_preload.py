@@ -27,8 +27,10 @@ def test_the_imports_of_a_notebook_are_found_statically_as_the_modules_they_name
 
 
 def stdout_of(notebook: Path) -> list[str]:
+    """What each cell that printed printed, as a reader sees it (a kernel may send one print in pieces)."""
     cells = json.loads(notebook.read_text())["cells"]
-    return ["".join(o["text"]).strip() for c in cells for o in c.get("outputs", []) if o.get("name") == "stdout"]
+    printed = ["".join("".join(o["text"]) for o in c.get("outputs", []) if o.get("name") == "stdout") for c in cells]
+    return [text.strip() for text in printed if text.strip()]
 
 
 def has_png(notebook: Path) -> bool:
