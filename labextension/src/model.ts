@@ -155,9 +155,10 @@ export class PipelineModel implements IDisposable {
         // a run started anywhere (or started and ended between two pushed looks): shown, the list and the run's
         // tasks drawn together once its tasks are read (the list alone would sit above the run shown before)
         this.shownId = run.id;
-        void this.readShown().then(() => this.emit());
-        if (run.state !== 'running') {
-          void this.refresh(); // it ended: the statuses changed
+        if (run.state === 'running') {
+          void this.readShown().then(() => this.emit());
+        } else {
+          void this.refresh(); // it ended: the statuses changed, and refresh reads the run with them
         }
         return;
       }
