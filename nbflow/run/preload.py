@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterable
 
 from nbflow.graph import Pipeline
-from nbflow.run.jobs import Preload
+from nbflow.run.jobs import NO_PRELOAD, Preload
 
 # Always there in a kernel, or nbflow's own business: nothing to gain
 _SKIP = frozenset({"__future__", "nbflow", "IPython", "ipykernel"})
@@ -63,7 +63,7 @@ def preload_plan(pipeline: Pipeline, selected: Iterable[str]) -> Preload:
     modules the interpreter has already loaded left out. Nothing with `preload = false`."""
     setting = pipeline.project.preload
     if setting is False:
-        return Preload()
+        return NO_PRELOAD
     everyone = [name for name in setting if _worth_preloading(name)] if isinstance(setting, list) else []
     order: dict[str, None] = dict.fromkeys(everyone)
     needs: dict[str, frozenset[str]] = {}

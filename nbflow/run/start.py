@@ -14,7 +14,7 @@ from nbflow.models import Run, RunState, TaskRun
 from nbflow.run.cell_progress import ProgressRecorder
 from nbflow.run.claims import Claims, stop_orphan_kernels
 from nbflow.run.executors import make_executor
-from nbflow.run.jobs import Executor, ExecutorOptions, Preload
+from nbflow.run.jobs import NO_PRELOAD, Executor, ExecutorOptions
 from nbflow.run.loop import EventHook, Runner
 from nbflow.run.preload import preload_plan
 from nbflow.run.prepare import new_run_id, prepare
@@ -66,7 +66,7 @@ def run_pipeline(
             workers=workers or project.workers,  # -j, else `workers` in nbflow.toml, else the executor's default
             address=dask_address,
             prewarm=prewarm,
-            preload=preload_plan(prepared.pipeline, prepared.selected) if preload else Preload(),
+            preload=preload_plan(prepared.pipeline, prepared.selected) if preload else NO_PRELOAD,
             on_kernel_pid=lambda job, pid: store.update_task(run_id, job.task, kernel_pid=pid),
         )
         chosen = make_executor(executor, options) if isinstance(executor, str) else executor
