@@ -28,6 +28,10 @@ def _stop_on_signals() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if not args.dry_run and args.executor == "local" and not args.no_prewarm:
+        from nbflow.run.forks import start_spare
+
+        start_spare()  # first: the server's own imports run beside all this process does before a first task
     from nbflow.api import load
 
     _stop_on_signals()
@@ -44,11 +48,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from nbflow.progress import describe_error, progress_for
 
     if not args.dry_run and args.executor == "local" and not args.no_prewarm:
-        from nbflow.run.forks import start_spare
         from nbflow.run.kernels import import_kernel_client_soon
 
-        start_spare()  # its imports run while this process reads the pipeline
-        import_kernel_client_soon()  # and so does this process's own
+        import_kernel_client_soon()  # this process's own, while it reads the pipeline
     note_root(args.path)
     pipeline = load(args.path)
     params = parse_params(args.param)

@@ -203,7 +203,6 @@ class KernelPool:
     """Kernels started ahead for the jobs likely to come next, each kept for its own job."""
 
     def __init__(self, max_idle: int, fork: bool = True, preload: Preload = NO_PRELOAD):
-        import_kernel_client()
         self.max_idle = max(1, max_idle)
         self._forks = adopt() if fork else None
         self._lock = threading.Lock()
@@ -220,6 +219,8 @@ class KernelPool:
         self._preloading = bool(self._forks and wanted)
         if self._preloading:
             self._threads.submit(self._preload_all, wanted)
+        # after the preload is asked for: the server's imports (the first kernels' wait) need no kernel client
+        import_kernel_client()
 
     def _preload_all(self, names: list[str]) -> None:
         """Have the fork server import `names`; a module that starts a thread as it is imported costs that server
