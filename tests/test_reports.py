@@ -82,6 +82,37 @@ def test_a_report_shows_the_outputs_with_code_hidden_unless_tagged_show_input(pr
     assert copy.read_bytes() == report.read_bytes()  # the run keeps its own copy
 
 
+def test_a_report_is_titled_by_its_first_heading_and_a_grid_instance_by_its_values_too(project):
+    """The title a browser's tab shows: the first heading a reader sees (one a cell displays counts; one in a
+    removed cell does not), the instance's values after it; the notebook's own `title` wins over both."""
+    regional = write_notebook(
+        project / "regional.ipynb",
+        'region = "all"\ngrid = {"region": ["north", "south"]}\nreport = "reports/{region}.html"',
+        "from IPython.display import HTML, display\ndisplay(HTML('<h1>Sales <em>by</em> region</h1>'))",
+        markdown="# Scratch notes",
+    )
+    tag(regional, {0: ["remove-cell"]})
+    write_notebook(
+        project / "named.ipynb",
+        'report = "reports/named.html"',
+        "print(1)",
+        markdown="# A heading",
+        metadata={"title": "Stock on hand"},
+    )
+    write_notebook(project / "md.ipynb", 'report = "reports/md.html"', "print(1)", markdown="Intro\n\n# Stock *today*")
+    write_notebook(project / "plain.ipynb", 'report = "reports/plain.html"', "print(1)")
+    run = nbflow.load(project).run()
+    assert run.state == "succeeded", states(run)
+    titles = {p.stem: page(p).title.get_text() for p in (project / "reports").glob("*.html")}
+    assert titles == {
+        "north": "Sales by region (region=north)",
+        "south": "Sales by region (region=south)",
+        "named": "Stock on hand",
+        "md": "Stock today",  # a Markdown cell's heading, as text
+        "plain": "plain",  # nothing better: its name
+    }
+
+
 def test_a_grid_task_writes_one_report_per_instance_and_reports_lists_the_latest_of_each(project):
     write_notebook(
         project / "regional.ipynb",

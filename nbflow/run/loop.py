@@ -300,7 +300,7 @@ class Runner:
         copy = self.runs_dir / (Path(notebook_file_name(task.name)).stem + ".html")
         try:
             report.write_report(
-                Path(job.output_notebook), task.name, [copy, Path(task.report)], task.spec.notebook.parent
+                Path(job.output_notebook), task.name, [copy, Path(task.report)], task.spec.notebook.parent, task.grid
             )
         except report.ReportError as exc:
             return TaskError.report_not_written(self.pipeline.project.relative(task.report), str(exc))

@@ -23,20 +23,25 @@ import subprocess
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import nbformat
 from nbconvert import HTMLExporter
+from nbconvert.filters import markdown2html_mistune
 from nbconvert.preprocessors import TagRemovePreprocessor
 
+from nbflow.grids import format_value
 from nbflow.preflight import chromium
 
 SHOW_INPUT = "show-input"
 REMOVE_CELL = ("remove-cell", "injected-parameters")  # papermill tags the cell it injects `injected-parameters`
 REMOVE_OUTPUT = "remove-output"
 REMOVE_INPUT = "remove-input"
+TITLE_CHARS = 200  # a page title past this is cut: a heading is a line, not a paragraph
+HEADING_SEARCH_CHARS = 1_000_000  # of each cell's page searched for the heading (an output may be megabytes)
 PRINT_TIMEOUT = 120.0  # seconds for Chromium to print one report
 CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-pdf-header-footer")
 
@@ -58,14 +63,18 @@ class ReportCells(TagRemovePreprocessor):
         return cell, resources
 
 
-def write_report(executed: Path, title: str, places: Sequence[Path], images_from: Path) -> None:
+def write_report(
+    executed: Path, name: str, places: Sequence[Path], images_from: Path, grid: Mapping[str, Any] | None = None
+) -> None:
     """Convert the executed notebook and write it at each of `places`, in order, each made at once by a rename.
-    Markdown cells' relative images are looked up from `images_from` (the source notebook's folder) and embedded."""
+    Markdown cells' relative images are looked up from `images_from` (the source notebook's folder) and embedded.
+    The page's title is `report_title`'s, from the instance's `name` and `grid` values."""
     try:
         notebook = nbformat.read(executed, as_version=4)
     except (OSError, ValueError) as exc:  # nbformat's read errors are ValueErrors
         raise ReportError(f"the executed notebook {executed} cannot be read ({exc})") from None
-    resources: dict[str, Any] = {"metadata": {"name": title, "path": str(images_from)}}
+    notebook.metadata["title"] = report_title(notebook, name, grid or {})
+    resources: dict[str, Any] = {"metadata": {"name": name, "path": str(images_from)}}
     try:
         with _converting:
             html, _ = _exporter().from_notebook_node(notebook, resources)
@@ -79,6 +88,68 @@ def write_report(executed: Path, title: str, places: Sequence[Path], images_from
                 _write_at_once(place, lambda temporary: temporary.write_text(html, encoding="utf-8"))
         except OSError as exc:
             raise ReportError(f"{place}: {exc.strerror or exc}") from None
+
+
+def report_title(notebook: Any, name: str, grid: Mapping[str, Any]) -> str:
+    """What a browser's tab and history call a report: the notebook's own `title` (its metadata) if it has one,
+    else the first top-level heading a reader of the report sees (a Markdown cell's, or one a cell displayed), else
+    the instance's name; with the instance's grid values after it, so that the reports of a grid tell apart."""
+    title = str(notebook.metadata.get("title") or "").strip() or _first_heading(notebook)
+    if not title:
+        return name
+    values = ", ".join(f"{key}={format_value(value)}" for key, value in grid.items())
+    return f"{title} ({values})" if values else title
+
+
+def _first_heading(notebook: Any) -> str:
+    for cell in notebook.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if any(tag in tags for tag in REMOVE_CELL):
+            continue
+        shown: list[str] = []
+        if cell.cell_type == "markdown":
+            shown.append(markdown2html_mistune(cell.source))
+        elif cell.cell_type == "code" and REMOVE_OUTPUT not in tags:
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if "text/html" in data:
+                    shown.append("".join(data["text/html"]))
+                elif "text/markdown" in data:
+                    shown.append(markdown2html_mistune("".join(data["text/markdown"])))
+        for page in shown:
+            finder = _HeadingFinder()
+            finder.feed(page[:HEADING_SEARCH_CHARS])
+            if finder.text.strip():
+                return " ".join(finder.text.split())[:TITLE_CHARS]
+    return ""
+
+
+class _HeadingFinder(HTMLParser):
+    """The text of the first <h1> of an HTML fragment, without its ¶ anchor link."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text = ""
+        self._depth = 0  # inside the first h1: 1, inside an anchor in it: 2
+        self._done = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._done:
+            return
+        if tag == "h1" and self._depth == 0:
+            self._depth = 1
+        elif tag == "a" and self._depth == 1 and ("class", "anchor-link") in attrs:
+            self._depth = 2
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._depth == 2:
+            self._depth = 1
+        elif tag == "h1" and self._depth == 1:
+            self._depth, self._done = 0, True
+
+    def handle_data(self, data: str) -> None:
+        if self._depth == 1:
+            self.text += data
 
 
 def _write_at_once(place: Path, write: Callable[[Path], object]) -> None:
