@@ -50,7 +50,8 @@ Cases
 - sleep4: four independent notebooks that each sleep 3 s, nbflow `-j 4` against `-j 1`.
 - chain1000: 100 and 1,000 independent trivial notebooks with real kernels, `-j` = CPU count (20 and 100 with
   --quick): wall time per task (target: at 1,000 within 1.2x of that at 100), the nbflow process's peak RSS (target
-  under 300 MiB) and how long after the command started its first task started (target under 0.3 s).
+  under 300 MiB), how long after the command started its first task started (target under 0.3 s), and how long
+  after it that task's first cell ran in its kernel.
 - memory: peak RSS of the `nbflow graph --format json` process on the largest resolve pipeline, and of the nbflow
   process itself (its own VmHWM, kernels excluded) during a 100-task run.
 
