@@ -24,6 +24,8 @@ _SKIP = frozenset({"__future__", "nbflow", "IPython", "ipykernel"})
 
 @functools.lru_cache(maxsize=4096)
 def _imports_of_cell(source: str) -> frozenset[str]:
+    if "import" not in source:  # every import statement says so: most cells need no parsing
+        return frozenset()
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
